@@ -1,0 +1,58 @@
+"""Connection pool and the idempotency guard every activity runs under."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+from pydantic import BaseModel
+
+__all__ = ["Idempotency", "create_pool"]
+
+R = TypeVar("R", bound=BaseModel)
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool for the system of record."""
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    assert pool is not None
+    return pool
+
+
+class Idempotency:
+    """Runs a step's writes at most once per key.
+
+    The key row and the step's writes commit in one transaction, so a retry
+    after a crash either finds nothing (and does the work) or finds the stored
+    result (and returns it). A concurrent duplicate blocks on the key row until
+    the first commits, then returns its result.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def run(
+        self,
+        key: str,
+        activity: str,
+        result_type: type[R],
+        work: Callable[[asyncpg.Connection], Awaitable[R]],
+    ) -> R:
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "INSERT INTO activity_runs (key, activity) VALUES ($1, $2)"
+                " ON CONFLICT (key) DO NOTHING RETURNING true",
+                key,
+                activity,
+            )
+            if not fresh:
+                stored = await conn.fetchval("SELECT result FROM activity_runs WHERE key = $1", key)
+                return result_type.model_validate_json(stored)
+            result = await work(conn)
+            await conn.execute(
+                "UPDATE activity_runs SET result = $2 WHERE key = $1",
+                key,
+                result.model_dump_json(),
+            )
+            return result

@@ -1,0 +1,175 @@
+"""Typed client for other services: start a case and send it each event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from schemas.case import CaseInput, CaseResult, CaseStatus
+from schemas.enums import AwaitingParty, Stage
+from schemas.events import (
+    AffiliationOverride,
+    AffiliationResponse,
+    CancelRequest,
+    CardCollected,
+    CardFound,
+    CardProduced,
+    EventAck,
+    MaterialsAccepted,
+    MaterialsSubmission,
+    PaymentConfirmation,
+    ReviewDecision,
+    ReviewOutcome,
+)
+from schemas.hashing import case_workflow_id
+from schemas.identifiers import mask_card_number
+from schemas.visibility import (
+    AWAITING_PARTY,
+    CASE_STAGE,
+    CORRECTION_ROUND,
+    DISTRICT,
+    INSURED_CATEGORY,
+    SLA_BREACHED,
+)
+from workflows.card_reissue import CardReissueWorkflow
+
+__all__ = ["CaseRef", "ReissueClient"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    """A case as a caller knows it: its workflow ID and whether this call opened it."""
+
+    workflow_id: str
+    run_id: str | None
+    started: bool
+
+
+def _model(model: type[M], value: M | Mapping[str, Any]) -> M:
+    return value if isinstance(value, model) else model.model_validate(value)
+
+
+class ReissueClient:
+    """Start and signal reissue cases. Every method validates its input before it sends."""
+
+    def __init__(self, client: Client, *, task_queue: str, hash_secret: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self._secret = hash_secret
+
+    @property
+    def temporal(self) -> Client:
+        return self._client
+
+    def case_id_for(self, card_number: str) -> str:
+        """The workflow ID of the case for a card."""
+        return case_workflow_id(card_number, secret=self._secret)
+
+    def handle(self, case: str) -> WorkflowHandle[CardReissueWorkflow, CaseResult]:
+        return self._client.get_workflow_handle_for(CardReissueWorkflow.run, case)
+
+    async def report_loss(self, application: CaseInput | Mapping[str, Any]) -> CaseRef:
+        """Open a case for the card, or return the case already open for it."""
+        inp = _model(CaseInput, application)
+        workflow_id = self.case_id_for(inp.card_number)
+        try:
+            handle = await self._client.start_workflow(
+                CardReissueWorkflow.run,
+                inp,
+                id=workflow_id,
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(CASE_STAGE, Stage.LOSS_REPORTED.value),
+                        SearchAttributePair(DISTRICT, inp.district),
+                        SearchAttributePair(INSURED_CATEGORY, inp.insured_category.value),
+                        SearchAttributePair(AWAITING_PARTY, AwaitingParty.SYSTEM.value),
+                        SearchAttributePair(SLA_BREACHED, False),
+                        SearchAttributePair(CORRECTION_ROUND, 0),
+                    ]
+                ),
+                static_summary=(
+                    f"Reissue of card {mask_card_number(inp.card_number)} · district "
+                    f"{inp.district} · {inp.insured_category.value} · via {inp.channel.value}"
+                ),
+            )
+        except WorkflowAlreadyStartedError as e:
+            return CaseRef(workflow_id=workflow_id, run_id=e.run_id, started=False)
+        return CaseRef(workflow_id=workflow_id, run_id=handle.result_run_id, started=True)
+
+    async def submit_materials(
+        self, case: str, submission: MaterialsSubmission | Mapping[str, Any]
+    ) -> MaterialsAccepted:
+        return await self.handle(case).execute_update(
+            CardReissueWorkflow.submit_materials, _model(MaterialsSubmission, submission)
+        )
+
+    async def respond_affiliation(
+        self, case: str, response: AffiliationResponse | Mapping[str, Any]
+    ) -> None:
+        await self.handle(case).signal(
+            CardReissueWorkflow.affiliation_response, _model(AffiliationResponse, response)
+        )
+
+    async def override_affiliation(
+        self, case: str, override: AffiliationOverride | Mapping[str, Any]
+    ) -> EventAck:
+        return await self.handle(case).execute_update(
+            CardReissueWorkflow.override_affiliation, _model(AffiliationOverride, override)
+        )
+
+    async def review(
+        self, case: str, decision: ReviewDecision | Mapping[str, Any]
+    ) -> ReviewOutcome:
+        return await self.handle(case).execute_update(
+            CardReissueWorkflow.review, _model(ReviewDecision, decision)
+        )
+
+    async def confirm_payment(
+        self, case: str, payment: PaymentConfirmation | Mapping[str, Any]
+    ) -> None:
+        await self.handle(case).signal(
+            CardReissueWorkflow.payment_confirmed, _model(PaymentConfirmation, payment)
+        )
+
+    async def card_produced(self, case: str, produced: CardProduced | Mapping[str, Any]) -> None:
+        await self.handle(case).signal(
+            CardReissueWorkflow.card_produced, _model(CardProduced, produced)
+        )
+
+    async def card_collected(
+        self, case: str, collected: CardCollected | Mapping[str, Any]
+    ) -> None:
+        await self.handle(case).signal(
+            CardReissueWorkflow.card_collected, _model(CardCollected, collected)
+        )
+
+    async def card_found(self, case: str, found: CardFound | Mapping[str, Any]) -> EventAck:
+        return await self.handle(case).execute_update(
+            CardReissueWorkflow.card_found, _model(CardFound, found)
+        )
+
+    async def cancel(self, case: str, request: CancelRequest | Mapping[str, Any]) -> EventAck:
+        return await self.handle(case).execute_update(
+            CardReissueWorkflow.cancel, _model(CancelRequest, request)
+        )
+
+    async def status(self, case: str) -> CaseStatus:
+        return await self.handle(case).query(CardReissueWorkflow.status)
+
+    async def result(self, case: str) -> CaseResult:
+        return await self.handle(case).result()

@@ -1,0 +1,178 @@
+"""The case: what starts it, what it returns, and what the `status` query shows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from schemas.enums import (
+    AwaitingParty,
+    Channel,
+    DocumentType,
+    InsuredCategory,
+    Stage,
+)
+from schemas.identifiers import CardNumber, CreditCode, DistrictCode, MobileNumber, ResidentId
+from schemas.policy import CasePolicy
+
+__all__ = [
+    "Affiliation",
+    "Applicant",
+    "CaseInput",
+    "CaseResult",
+    "CaseStatus",
+    "EmployerUnit",
+    "FeeStatus",
+    "MaterialCheck",
+    "NoAffiliation",
+    "PersonName",
+    "School",
+    "StaffId",
+    "StageEntry",
+]
+
+PersonName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=50,
+        pattern=r"^[^\x00-\x1f\x7f<>{}]+$",
+        description="Name as on the resident ID card.",
+        examples=["张三"],
+    ),
+]
+StaffId = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9._-]{2,32}$", description="Staff or system user ID."),
+]
+OrgName = Annotated[str, Field(min_length=2, max_length=100, pattern=r"^[^\x00-\x1f\x7f<>{}]+$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class Applicant(_Model):
+    """The insured person; all three fields are personal data."""
+
+    name: PersonName
+    resident_id: ResidentId
+    mobile: MobileNumber
+
+
+class NoAffiliation(_Model):
+    kind: Literal["none"] = "none"
+
+
+class EmployerUnit(_Model):
+    kind: Literal["employer"] = "employer"
+    name: OrgName
+    credit_code: CreditCode
+
+
+class School(_Model):
+    kind: Literal["school"] = "school"
+    name: OrgName
+    code: Annotated[
+        str,
+        Field(pattern=r"^\d{10}$", description="10-digit school identification code."),
+    ]
+
+
+Affiliation = Annotated[NoAffiliation | EmployerUnit | School, Field(discriminator="kind")]
+
+
+class CaseInput(_Model):
+    """A loss report that opens a reissue case (workflow input)."""
+
+    applicant: Applicant
+    card_number: CardNumber
+    insured_category: InsuredCategory
+    affiliation: Affiliation = Field(default_factory=NoAffiliation)
+    district: DistrictCode
+    channel: Channel
+    reported_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the person reported the loss (the liability cut-off); "
+        "defaults to the moment the case starts.",
+    )
+    policy: CasePolicy = Field(default_factory=CasePolicy)
+
+    @model_validator(mode="after")
+    def _student_has_school(self) -> Self:
+        if self.insured_category is InsuredCategory.STUDENT and self.affiliation.kind != "school":
+            raise ValueError("affiliation: a student must be affiliated with a school")
+        return self
+
+    @property
+    def affiliated(self) -> bool:
+        return self.affiliation.kind != "none"
+
+
+class CaseResult(_Model):
+    """How a case ended."""
+
+    outcome: Stage
+    reason: str
+    new_card_masked: str | None = None
+
+
+class StageEntry(_Model):
+    stage: Stage
+    entered_at: datetime
+    note: str = ""
+
+
+class MaterialCheck(_Model):
+    type: DocumentType
+    received: bool
+
+
+class FeeStatus(_Model):
+    amount_fen: int
+    base_fen: int
+    exemption: str | None = None
+    waived: bool = False
+    order_id: str | None = None
+    order_status: str | None = None
+    payment_ref: str | None = None
+
+
+class CaseStatus(_Model):
+    """Everything an operator or caller may see about a case (the `status` query)."""
+
+    case_id: str
+    stage: Stage
+    awaiting: AwaitingParty
+    pending_action: str
+    deadline: datetime | None
+    card_masked: str
+    district: str
+    insured_category: InsuredCategory
+    channel: Channel
+    loss_reported_at: datetime
+    liability_cutoff: datetime = Field(
+        description="Expenses incurred before this moment are borne by the insured "
+        "(Chongqing Interim Measures, Art. 28)."
+    )
+    loss_report_number: str | None
+    report_formal: bool
+    card_frozen: bool
+    bank_frozen: bool
+    materials: list[MaterialCheck]
+    correction_round: int
+    correction_reasons: list[str]
+    affiliation_status: str
+    fee: FeeStatus | None
+    production_order_id: str | None
+    new_card_masked: str | None
+    sla_breached: bool
+    flags: list[str]
+    reminders_sent: dict[str, int]
+    anomalies: list[str]
+    ignored_events: list[str]
+    timeline: list[StageEntry]
+    policy_version: str
+    outcome_reason: str | None

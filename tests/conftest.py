@@ -1,0 +1,97 @@
+"""Shared fixtures: a real Temporal dev server (with per-workflow virtual clocks) and a real PostgreSQL.
+
+One server and one PostgreSQL per session; every test gets its own database
+(cloned from a migrated template), its own task queue and its own worker, so
+tests never share state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
+
+from activities.db import create_pool
+from clients import ReissueClient
+from schemas.converter import data_converter
+from schemas.visibility import ALL_KEYS
+from tests.support import Stack
+from workers.settings import DEV_HASH_SECRET, Settings
+from workers.stack import EmbeddedPostgres, ensure_database, migrate, temporal_binary
+from workers.worker import build_worker
+
+TEMPLATE_DB = "reissue_template"
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def template_dsn(pg: EmbeddedPostgres) -> str:
+    dsn = pg.dsn_for(TEMPLATE_DB)
+    await ensure_database(pg.admin_dsn, dsn)
+    await migrate(dsn)
+    return dsn
+
+
+@pytest.fixture
+async def db_dsn(pg: EmbeddedPostgres, template_dsn: str) -> str:
+    dsn = pg.dsn_for("t_" + uuid.uuid4().hex[:12])
+    await ensure_database(pg.admin_dsn, dsn, template=TEMPLATE_DB)
+    return dsn
+
+
+@pytest.fixture
+async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(db_dsn, max_size=5)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_time_skipping_v2(
+        ts_config=TimeSkippingConfig(enabled=False),
+        dev_server_existing_path=str(temporal_binary()),
+        data_converter=data_converter(),
+        search_attributes=list(ALL_KEYS),
+        dev_server_extra_args=[
+            "--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true",
+            "--log-level", "error",
+        ],
+    )
+    yield environment
+    await environment.shutdown()
+
+
+@pytest.fixture
+def settings(db_dsn: str) -> Settings:
+    return Settings(database_url=db_dsn, task_queue="tq-" + uuid.uuid4().hex[:12])
+
+
+@pytest.fixture
+async def stack(
+    env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings
+) -> AsyncIterator[Stack]:
+    worker = build_worker(env.client, pool, settings)
+    task = asyncio.create_task(worker.run())
+    client = ReissueClient(env.client, task_queue=settings.task_queue, hash_secret=DEV_HASH_SECRET)
+    try:
+        yield Stack(env=env, pool=pool, client=client, settings=settings)
+    finally:
+        await worker.shutdown()
+        await task
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

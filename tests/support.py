@@ -1,0 +1,168 @@
+"""Builders and probes the tests share: people in the registry, applications, materials."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+from temporalio.testing import WorkflowEnvironment
+
+from clients import ReissueClient
+from schemas.case import CaseInput, CaseStatus
+from schemas.enums import DocumentType, InsuredCategory, ProductionMode, Stage
+from schemas.events import MaterialRef, MaterialsSubmission
+from schemas.identifiers import resident_id_check_char
+from schemas.policy import CasePolicy
+from workers.seed import enrol_person
+from workers.settings import DEV_HASH_SECRET, Settings
+
+DEFAULT_BALANCE_FEN = 123_456
+
+
+def random_resident_id(rng: random.Random | None = None) -> str:
+    rng = rng or random.Random()
+    born = date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 55))
+    body = f"500103{born:%Y%m%d}{rng.randrange(0, 1000):03d}"
+    return body + resident_id_check_char(body)
+
+
+@dataclass
+class Stack:
+    env: WorkflowEnvironment
+    pool: asyncpg.Pool
+    client: ReissueClient
+    settings: Settings
+
+    async def enrol(
+        self,
+        *,
+        category: InsuredCategory = InsuredCategory.URBAN_EMPLOYEE,
+        district: str = "500103",
+        balance_fen: int = DEFAULT_BALANCE_FEN,
+        bank: bool = True,
+    ) -> tuple[str, str]:
+        """A person with an active card; returns (resident_id, card_number)."""
+        resident_id = random_resident_id()
+        async with self.pool.acquire() as conn:
+            card = await enrol_person(
+                conn,
+                secret=DEV_HASH_SECRET,
+                resident_id=resident_id,
+                insured_category=category.value,
+                district=district,
+                balance_fen=balance_fen,
+                bank="Test Bank" if bank else None,
+            )
+        return resident_id, card
+
+    async def application(
+        self,
+        *,
+        category: InsuredCategory = InsuredCategory.URBAN_EMPLOYEE,
+        affiliation: dict[str, Any] | None = None,
+        channel: str = "hotline_12333",
+        district: str = "500103",
+        policy: CasePolicy | None = None,
+        **policy_changes: Any,
+    ) -> CaseInput:
+        resident_id, card = await self.enrol(category=category, district=district)
+        base = policy or CasePolicy()
+        if policy_changes:
+            base = base.model_copy(update=policy_changes)
+        return CaseInput.model_validate(
+            {
+                "applicant": {"name": "张三", "resident_id": resident_id, "mobile": "13800138000"},
+                "card_number": card,
+                "insured_category": category,
+                "affiliation": affiliation or {"kind": "none"},
+                "district": district,
+                "channel": channel,
+                "policy": base.model_dump(),
+            }
+        )
+
+    async def status(self, case: str) -> CaseStatus:
+        return await self.client.status(case)
+
+    async def wait_for(self, case: str, stage: Stage, *, timeout: float = 30) -> CaseStatus:
+        """Poll the `status` query until the case reaches `stage` (real seconds)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            st = await self.status(case)
+            if st.stage is stage:
+                return st
+            if loop.time() > deadline:
+                raise AssertionError(f"case stayed in {st.stage}, expected {stage}: {st}")
+            await asyncio.sleep(0.1)
+
+    async def fast_forward(self, case: str, by: timedelta) -> None:
+        await self.env.fast_forward(self.client.handle(case), by)
+
+    async def one(self, sql: str, *args: Any) -> Any:
+        async with self.pool.acquire() as conn:
+            return await conn.fetchval(sql, *args)
+
+    async def rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await conn.fetch(sql, *args)
+
+    async def card_status(self, card: str) -> str:
+        return str(await self.one("SELECT status FROM cards WHERE card_number = $1", card))
+
+    async def bank_status(self, card: str) -> str | None:
+        return await self.one("SELECT status FROM bank_accounts WHERE card_number = $1", card)
+
+    async def templates(self, case_id: str) -> list[str]:
+        rows = await self.rows(
+            "SELECT template FROM notifications WHERE case_id = $1 ORDER BY id", case_id
+        )
+        return [r["template"] for r in rows]
+
+    async def messages(self, case_id: str, template: str) -> list[str]:
+        rows = await self.rows(
+            "SELECT message FROM notifications WHERE case_id = $1 AND template = $2 ORDER BY id",
+            case_id,
+            template,
+        )
+        return [r["message"] for r in rows]
+
+
+def doc(doc_type: DocumentType, n: int = 0, **extra: Any) -> MaterialRef:
+    doc_id = f"{doc_type.value}-{n}"
+    fields: dict[str, Any] = {
+        "doc_id": doc_id,
+        "type": doc_type,
+        "sha256": hashlib.sha256(doc_id.encode()).hexdigest(),
+    }
+    if doc_type is DocumentType.PHOTO:
+        fields |= {"photo_width_px": 295, "photo_height_px": 413}
+    return MaterialRef.model_validate(fields | extra)
+
+
+def materials(
+    report_number: str,
+    *,
+    category: InsuredCategory = InsuredCategory.URBAN_EMPLOYEE,
+    mode: ProductionMode = ProductionMode.STANDARD,
+    exemption: str | None = None,
+    omit: tuple[DocumentType, ...] = (),
+    n: int = 0,
+) -> MaterialsSubmission:
+    types = list(CasePolicy().materials_for(category))
+    if exemption:
+        types.append(DocumentType.EXEMPTION_PROOF)
+    return MaterialsSubmission.model_validate(
+        {
+            "documents": [doc(t, n) for t in types if t not in omit],
+            "loss_proof_number": report_number,
+            "received_by": "counter-01",
+            "production_mode": mode,
+            "fee_exemption": exemption,
+        }
+    )

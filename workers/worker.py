@@ -1,0 +1,74 @@
+"""A case worker: settings -> pool -> activities -> client -> worker, closed in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from contextlib import suppress
+from datetime import timedelta
+
+import asyncpg
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import all_activities
+from activities.db import create_pool
+from schemas.converter import data_converter
+from workers.logging import CaseLogInterceptor
+from workers.settings import Settings
+from workflows.card_reissue import CardReissueWorkflow
+
+__all__ = ["build_worker", "connect_client", "run_worker"]
+
+log = structlog.get_logger(__name__)
+
+
+async def connect_client(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(),
+    )
+
+
+def build_worker(
+    client: Client, pool: asyncpg.Pool, settings: Settings, *, task_queue: str | None = None
+) -> Worker:
+    """A worker for the case workflow and every activity it calls."""
+    acts: Sequence[object] = all_activities(pool, hash_secret=settings.case_secret())
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=[CardReissueWorkflow],
+        activities=list(acts),  # type: ignore[arg-type]
+        interceptors=[CaseLogInterceptor()],
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+    )
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or `stop`), then shut down gracefully."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_size)
+    try:
+        client = await connect_client(settings)
+        worker = build_worker(client, pool, settings)
+        log.info("worker started", task_queue=settings.task_queue,
+                 namespace=settings.temporal_namespace)
+        run = asyncio.create_task(worker.run())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not run.done():
+            log.info("worker shutting down")
+            await worker.shutdown()
+        await run
+    finally:
+        await pool.close()

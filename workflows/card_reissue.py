@@ -1,0 +1,1069 @@
+"""One lost-card reissue case, from the loss report to the new card in hand.
+
+Read `CardReissueWorkflow._case` top to bottom for the story: report and
+freeze, materials, unit/school confirmation, review (with correction rounds),
+fee, production, pickup. Any wait can be cut short by the person finding the
+card or by operations cancelling; `_end_early` then undoes what must be undone,
+in reverse order. Every duration, limit and fee comes from the case policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from schemas.activities import (
+        ActivateCardInput,
+        ActivateCardResult,
+        AffiliationRequestInput,
+        AssessFeeInput,
+        AuditInput,
+        CardProducedInput,
+        CreatePaymentInput,
+        Done,
+        FeeAssessment,
+        FormaliseInput,
+        FreezeInput,
+        FreezeResult,
+        LiftLossInput,
+        NotifyInput,
+        OrderInput,
+        PaymentOrder,
+        PrecheckInput,
+        PrecheckResult,
+        ProductionInput,
+        ProductionOrder,
+        RecordPaymentInput,
+        RegisterLossInput,
+        RegisterLossResult,
+        ReviewRecordInput,
+    )
+    from schemas.case import (
+        CaseInput,
+        CaseResult,
+        CaseStatus,
+        EmployerUnit,
+        FeeStatus,
+        MaterialCheck,
+        School,
+        StageEntry,
+    )
+    from schemas.enums import (
+        AwaitingParty,
+        ProductionMode,
+        Recipient,
+        ReviewVerdict,
+        Stage,
+    )
+    from schemas.events import (
+        AffiliationOverride,
+        AffiliationResponse,
+        CancelRequest,
+        CardCollected,
+        CardFound,
+        CardProduced,
+        EventAck,
+        MaterialsAccepted,
+        MaterialsSubmission,
+        PaymentConfirmation,
+        ReviewDecision,
+        ReviewOutcome,
+    )
+    from schemas.identifiers import mask_card_number
+    from schemas.precheck import precheck_problems
+    from schemas.visibility import (
+        AWAITING_PARTY,
+        CASE_STAGE,
+        CORRECTION_ROUND,
+        DISTRICT,
+        INSURED_CATEGORY,
+        SLA_BREACHED,
+    )
+
+__all__ = ["CardReissueWorkflow"]
+
+R = TypeVar("R", bound=BaseModel)
+
+# The registry is ours and fast: short attempts, retried until it answers.
+_REGISTRY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+# The bank is someone else's and may be down for hours: back off further.
+_BANK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
+_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+
+_BUSINESS_STOPS = frozenset({"CardNotFound", "CardOwnerMismatch", "CardNotActive"})
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+def _day(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "-"
+
+
+class _EndCase(Exception):
+    """Leaves the main path for a terminal outcome other than COMPLETED."""
+
+    def __init__(self, outcome: Stage, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
+@workflow.defn(name="CardReissueWorkflow")
+class CardReissueWorkflow:
+    """A reissue case: the durable state of one person's lost card."""
+
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        info = workflow.info()
+        self._in = inp
+        self._policy = inp.policy
+        self._case_id = f"{info.workflow_id}:{info.first_execution_run_id}"
+        self._card_masked = mask_card_number(inp.card_number)
+        start = info.start_time
+        self._reported_at = min(inp.reported_at, start) if inp.reported_at else start
+        self._stage = Stage.LOSS_REPORTED
+        self._awaiting = AwaitingParty.SYSTEM
+        self._action = "registering the loss report and freezing the card"
+        self._deadline: datetime | None = None
+        self._timeline: list[StageEntry] = []
+        self._report: RegisterLossResult | None = None
+        self._formal = inp.channel.formal
+        self._card_frozen = False
+        self._bank_frozen = False
+        self._submission: MaterialsSubmission | None = None
+        self._accepted_rounds = 0
+        self._submit_attempts = 0
+        self._submitting = False
+        self._correction_round = 0
+        self._correction_reasons: list[str] = []
+        self._affiliation = "not required"
+        self._affiliation_answer: AffiliationResponse | None = None
+        self._affiliation_escalated = False
+        self._override: AffiliationOverride | None = None
+        self._review_open = False
+        self._decision: ReviewDecision | None = None
+        self._approval: ReviewDecision | None = None
+        self._fee: FeeAssessment | None = None
+        self._order: PaymentOrder | None = None
+        self._payment: PaymentConfirmation | None = None
+        self._production: ProductionOrder | None = None
+        self._produced: CardProduced | None = None
+        self._new_card: str | None = None
+        self._collected: CardCollected | None = None
+        self._ending: _EndCase | None = None
+        self._sla_breached = False
+        self._flags: list[str] = []
+        self._reminders: dict[str, int] = {}
+        self._anomalies: list[str] = []
+        self._ignored: list[str] = []
+        self._compensations: list[Callable[[Stage], Awaitable[None]]] = []
+        self._outcome_reason: str | None = None
+        self._event_seq = 0
+
+    # ------------------------------------------------------------------ the case
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseResult:
+        try:
+            result = await self._case()
+        except _EndCase as end:
+            self._ending = end
+            result = await self._end_early(end.outcome, end.reason)
+        # Updates and signals still running finish before the case closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return result
+
+    async def _case(self) -> CaseResult:
+        await self._report_and_freeze()
+        while True:
+            await self._collect_materials()
+            await self._confirm_affiliation()
+            verdict = await self._review()
+            if verdict is ReviewVerdict.APPROVE:
+                break
+            if verdict is ReviewVerdict.REJECT:
+                raise _EndCase(Stage.REJECTED, "; ".join(self._correction_reasons))
+        await self._collect_fee()
+        await self._produce_card()
+        return await self._hand_over()
+
+    async def _report_and_freeze(self) -> None:
+        self._enter(Stage.LOSS_REPORTED, AwaitingParty.SYSTEM, self._action)
+        inp = self._in
+        try:
+            self._report = await self._act(
+                "register_loss",
+                RegisterLossInput(
+                    **self._step("register_loss"),
+                    card_number=inp.card_number,
+                    resident_id=inp.applicant.resident_id,
+                    channel=inp.channel,
+                    district=inp.district,
+                    reported_at=self._reported_at,
+                ),
+                RegisterLossResult,
+                summary=f"register loss of card {self._card_masked}",
+            )
+        except ActivityError as e:
+            kind = e.cause.type if isinstance(e.cause, ApplicationError) else None
+            if kind in _BUSINESS_STOPS:
+                raise _EndCase(Stage.REJECTED, f"{kind}: {e.cause}") from e
+            raise
+        self._reported_at = self._report.reported_at
+        self._formal = self._report.formal
+        freeze = FreezeInput(
+            **self._step("freeze_card"),
+            card_number=inp.card_number,
+            report_number=self._report.report_number,
+        )
+        registry, bank = await asyncio.gather(
+            self._act("freeze_card", freeze, FreezeResult, summary="freeze card in the registry"),
+            self._act(
+                "freeze_bank_account",
+                freeze.model_copy(update={"step": "freeze_bank_account"}),
+                FreezeResult,
+                retry=_BANK_RETRY,
+                summary="freeze the card's bank account",
+            ),
+        )
+        self._card_frozen = registry.status == "frozen"
+        self._bank_frozen = bank.status == "frozen"
+        self._compensations.append(self._undo_freeze)
+        note = (
+            ""
+            if self._formal
+            else f"临时挂失有效期至 {_day(self._temporary_expiry())}，请在此前持身份证到网点办理。"
+        )
+        await self._notify(
+            Recipient.APPLICANT,
+            "card_frozen",
+            card=self._card_masked,
+            reported_at=_day(self._reported_at),
+            temporary_note=note,
+        )
+
+    async def _collect_materials(self) -> None:
+        policy = self._policy
+        if self._correction_round:
+            deadline = workflow.now() + policy.resubmission_deadline
+            action = f"resubmit corrected materials (round {self._correction_round})"
+            lapse = "corrected materials not resubmitted by the deadline"
+        elif not self._formal:
+            deadline = self._temporary_expiry()
+            action = "hand in the application in person (temporary report)"
+            lapse = "temporary loss report expired without a formal application"
+        else:
+            deadline = workflow.now() + policy.formal_materials_deadline
+            action = "hand in the application and materials"
+            lapse = "application not handed in by the deadline"
+        self._enter(Stage.AWAITING_MATERIALS, AwaitingParty.APPLICANT, action, deadline)
+        accepted_before = self._accepted_rounds
+        sent = 0
+        while True:
+            next_reminder = (
+                workflow.now() + policy.materials_reminder_interval
+                if sent < policy.max_materials_reminders
+                else None
+            )
+            until = min(deadline, next_reminder) if next_reminder else deadline
+            if await self._wait(lambda: self._accepted_rounds > accepted_before, until,
+                                "materials deadline" if until == deadline else "materials reminder"):
+                return
+            if workflow.now() >= deadline:
+                # A submission being checked right now still counts.
+                await workflow.wait_condition(lambda: not self._submitting)
+                if self._accepted_rounds > accepted_before:
+                    return
+                raise _EndCase(Stage.LAPSED, lapse)
+            sent += 1
+            await self._remind(
+                "materials", Recipient.APPLICANT, "materials_reminder", deadline=_day(deadline)
+            )
+
+    async def _confirm_affiliation(self) -> None:
+        aff = self._in.affiliation
+        if isinstance(aff, EmployerUnit):
+            org_code = aff.credit_code
+        elif isinstance(aff, School):
+            org_code = aff.code
+        else:
+            return
+        if not self._policy.require_affiliation_confirmation:
+            return
+        if self._affiliation in ("confirmed", "overridden"):
+            return  # a correction round does not ask the unit again
+        policy = self._policy
+        self._affiliation = "requested"
+        self._affiliation_answer = None
+        ask_round = self._accepted_rounds
+        self._enter(
+            Stage.AWAITING_AFFILIATION,
+            AwaitingParty.UNIT,
+            f"confirmation from the {aff.kind} (unit/school portal)",
+        )
+        await self._act(
+            "request_affiliation_confirmation",
+            AffiliationRequestInput(
+                **self._step(f"affiliation_request:{ask_round}"),
+                kind=aff.kind,
+                org_code=org_code,
+                org_name=aff.name,
+                district=self._in.district,
+            ),
+            Done,
+            summary=f"ask the {aff.kind} to confirm the applicant",
+        )
+        await self._notify(
+            Recipient.UNIT, "affiliation_request", ref=org_code, step=f"affiliation:{ask_round}",
+            card=self._card_masked, case=workflow.info().workflow_id,
+        )
+        answered = lambda: self._affiliation_answer is not None or self._override is not None  # noqa: E731
+        for n in range(1, policy.affiliation_reminders_before_escalation + 1):
+            due = workflow.now() + policy.affiliation_reminder_interval
+            self._deadline = due
+            if await self._wait(answered, due, f"unit reminder {n}"):
+                break
+            await self._remind(
+                "unit", Recipient.UNIT, "affiliation_reminder", ref=org_code,
+                card=self._card_masked, case=workflow.info().workflow_id,
+            )
+        else:
+            if not await self._wait(
+                answered, workflow.now() + policy.affiliation_reminder_interval, "unit escalation"
+            ):
+                self._affiliation_escalated = True
+                self._flags.append("affiliation_escalated")
+                self._enter(
+                    Stage.AWAITING_AFFILIATION,
+                    AwaitingParty.STAFF,
+                    "escalated: staff may accept the unit's paper letter (override_affiliation)",
+                )
+                await self._notify(
+                    Recipient.SUPERVISOR, "affiliation_escalation", ref=self._in.district,
+                    step=f"affiliation_escalation:{ask_round}",
+                    case=workflow.info().workflow_id, district=self._in.district,
+                )
+                await self._wait(answered, None)
+        if self._override is not None:
+            self._affiliation = "overridden"
+        elif self._affiliation_answer is not None and self._affiliation_answer.confirmed:
+            self._affiliation = "confirmed"
+        else:
+            self._affiliation = "denied"
+            self._flags.append("affiliation_denied")
+
+    async def _review(self) -> ReviewVerdict:
+        sla_due = workflow.now() + self._policy.review_sla
+        self._enter(Stage.UNDER_REVIEW, AwaitingParty.STAFF, "staff review of the materials", sla_due)
+        self._review_open = True
+        self._decision = None
+        decided = lambda: self._decision is not None  # noqa: E731
+        if not await self._wait(decided, sla_due, "review SLA"):
+            self._sla_breached = True
+            self._upsert_visibility()
+            await self._notify(
+                Recipient.SUPERVISOR, "review_sla_breached", ref=self._in.district,
+                step=f"sla_breach:{self._accepted_rounds}",
+                case=workflow.info().workflow_id, district=self._in.district,
+                sla=str(self._policy.review_sla),
+            )
+            await self._wait(decided, None)
+        decision, self._decision = self._decision, None
+        assert decision is not None
+        verdict = decision.verdict
+        if verdict is ReviewVerdict.APPROVE:
+            self._approval = decision
+        elif verdict is ReviewVerdict.REQUEST_CORRECTION:
+            await self._notify(
+                Recipient.APPLICANT, "correction_requested",
+                step=f"correction:{self._correction_round}", round=str(self._correction_round),
+                reasons="; ".join(self._correction_reasons),
+                deadline=_day(workflow.now() + self._policy.resubmission_deadline),
+            )
+        return verdict
+
+    async def _collect_fee(self) -> None:
+        assert self._approval is not None and self._submission is not None
+        self._fee = await self._act(
+            "assess_fee",
+            AssessFeeInput(
+                **self._step("assess_fee"),
+                schedule=self._policy.fee_schedule,
+                account_id=self._account_id,
+                exemption=self._submission.fee_exemption,
+                waived=self._approval.waive_fee,
+                waiver_reason=self._approval.waiver_reason,
+            ),
+            FeeAssessment,
+            summary=f"assess the fee (schedule {self._policy.fee_schedule})",
+        )
+        if self._fee.amount_fen == 0:
+            if self._fee.exemption or self._fee.waived:
+                ground = self._fee.exemption.value if self._fee.exemption else "staff waiver"
+                await self._notify(Recipient.APPLICANT, "fee_waived", ground=ground)
+            return
+        due = workflow.now() + self._policy.payment_deadline
+        self._order = await self._act(
+            "create_payment_order",
+            CreatePaymentInput(
+                **self._step("create_payment_order"), amount_fen=self._fee.amount_fen, due_at=due
+            ),
+            PaymentOrder,
+            summary=f"create a payment order of ¥{_yuan(self._fee.amount_fen)}",
+        )
+        self._compensations.append(self._undo_payment)
+        amount = _yuan(self._order.amount_fen)
+        self._enter(
+            Stage.AWAITING_PAYMENT, AwaitingParty.PAYMENT, f"payment of ¥{amount}", due
+        )
+        await self._notify(
+            Recipient.APPLICANT, "payment_requested", amount=amount, deadline=_day(due),
+            order=self._order.order_id,
+        )
+        paid = lambda: self._payment is not None  # noqa: E731
+        reminder_at = workflow.now() + self._policy.payment_reminder_after
+        if not await self._wait(paid, reminder_at, "payment reminder"):
+            await self._remind(
+                "payment", Recipient.APPLICANT, "payment_reminder", amount=amount,
+                deadline=_day(due), order=self._order.order_id,
+            )
+            if not await self._wait(paid, due, "payment deadline"):
+                raise _EndCase(Stage.LAPSED, "fee not paid by the deadline")
+        assert self._payment is not None
+        self._order = await self._act(
+            "record_payment",
+            RecordPaymentInput(
+                **self._step("record_payment"),
+                order_id=self._payment.order_id,
+                amount_fen=self._payment.amount_fen,
+                payment_ref=self._payment.payment_ref,
+                paid_at=self._payment.paid_at,
+            ),
+            PaymentOrder,
+            summary=f"record payment of ¥{amount}",
+        )
+
+    async def _produce_card(self) -> None:
+        assert self._submission is not None
+        mode = self._submission.production_mode
+        self._enter(Stage.CARD_PRODUCTION, AwaitingParty.SYSTEM, f"{mode.value} card production")
+        self._production = await self._act(
+            "order_card_production",
+            ProductionInput(
+                **self._step("order_card_production"),
+                account_id=self._account_id,
+                old_card_number=self._in.card_number,
+                mode=mode,
+                district=self._in.district,
+            ),
+            ProductionOrder,
+            summary=f"order {mode.value} card production",
+        )
+        self._compensations.append(self._undo_production)
+        if mode is ProductionMode.INSTANT:
+            self._new_card = self._production.new_card_number
+            return
+        overdue_at = workflow.now() + self._policy.production_overdue_after
+        self._enter(
+            Stage.CARD_PRODUCTION, AwaitingParty.BUREAU,
+            f"card bureau to produce the card (order {self._production.order_id})", overdue_at,
+        )
+        while True:
+            produced = lambda: self._produced is not None  # noqa: E731
+            if not await self._wait(produced, overdue_at, "production overdue"):
+                if "production_overdue" not in self._flags:
+                    self._flags.append("production_overdue")
+                    await self._notify(
+                        Recipient.SUPERVISOR, "production_overdue", ref=self._in.district,
+                        case=workflow.info().workflow_id, order=self._production.order_id,
+                        district=self._in.district,
+                    )
+                await self._wait(produced, None)
+            assert self._produced is not None
+            try:
+                await self._act(
+                    "record_card_produced",
+                    CardProducedInput(
+                        **self._step(f"record_card_produced:{self._produced.new_card_number}"),
+                        order_id=self._produced.order_id,
+                        account_id=self._account_id,
+                        new_card_number=self._produced.new_card_number,
+                        produced_at=self._produced.produced_at,
+                    ),
+                    Done,
+                    summary="record the produced card in the registry",
+                )
+            except ActivityError as e:
+                # The bureau's report could not be applied (say, a card number
+                # already in use): keep it as an anomaly and wait for a good one.
+                self._anomalies.append(f"card_produced refused: {e.cause}")
+                self._produced = None
+                continue
+            self._new_card = self._produced.new_card_number
+            return
+
+    async def _hand_over(self) -> CaseResult:
+        assert self._new_card is not None and self._report is not None
+        new_masked = mask_card_number(self._new_card)
+        self._enter(
+            Stage.READY_FOR_PICKUP, AwaitingParty.APPLICANT,
+            f"applicant to collect the new card {new_masked} at the counter",
+        )
+        await self._notify(Recipient.APPLICANT, "ready_for_pickup", card=new_masked)
+        collected = lambda: self._collected is not None  # noqa: E731
+        for _ in range(self._policy.max_pickup_reminders):
+            due = workflow.now() + self._policy.pickup_reminder_interval
+            self._deadline = due
+            if await self._wait(collected, due, "pickup reminder"):
+                break
+            await self._remind("pickup", Recipient.APPLICANT, "pickup_reminder", card=new_masked)
+        else:
+            self._deadline = None
+            await self._wait(collected, None)
+        await self._act(
+            "activate_new_card",
+            ActivateCardInput(
+                **self._step("activate_new_card"),
+                old_card_number=self._in.card_number,
+                new_card_number=self._new_card,
+                report_number=self._report.report_number,
+            ),
+            ActivateCardResult,
+            summary=f"activate {new_masked}, replace {self._card_masked}",
+        )
+        self._card_frozen = False
+        await self._notify(Recipient.APPLICANT, "completed", card=new_masked)
+        self._outcome_reason = "new card collected and activated"
+        self._enter(Stage.COMPLETED, AwaitingParty.NONE, "done")
+        return CaseResult(
+            outcome=Stage.COMPLETED, reason=self._outcome_reason, new_card_masked=new_masked
+        )
+
+    # ------------------------------------------------------------------ ending early
+
+    async def _end_early(self, outcome: Stage, reason: str) -> CaseResult:
+        """Undo in reverse order what this outcome must undo, tell the person, close."""
+        self._outcome_reason = reason
+        for undo in reversed(self._compensations):
+            await undo(outcome)
+        unfrozen = self._report is not None and not self._card_frozen
+        if outcome is Stage.WITHDRAWN:
+            await self._notify(Recipient.APPLICANT, "withdrawn", card=self._card_masked)
+        elif outcome is Stage.LAPSED:
+            template = "lapsed_temporary" if unfrozen else "lapsed"
+            await self._notify(Recipient.APPLICANT, template, card=self._card_masked, reason=reason)
+        elif outcome is Stage.REJECTED:
+            await self._notify(Recipient.APPLICANT, "rejected", reasons=reason)
+        elif outcome is Stage.CANCELLED:
+            refunded = self._order is not None and self._order.status == "refunded"
+            await self._notify(
+                Recipient.APPLICANT, "cancelled", reason=reason,
+                refund_note="已缴费用将原路退回。" if refunded else "",
+            )
+        self._enter(outcome, AwaitingParty.NONE, reason)
+        return CaseResult(outcome=outcome, reason=reason)
+
+    async def _undo_freeze(self, outcome: Stage) -> None:
+        # While the report is temporary (card found, report ran out, or cancelled
+        # before it became formal) the card is the person's again. Once formal, the
+        # old card is void: it stays frozen whatever the outcome.
+        if self._formal or self._report is None:
+            return
+        report = self._report.report_number
+        await self._act(
+            "lift_loss_report",
+            LiftLossInput(
+                **self._step("lift_loss_report"), card_number=self._in.card_number,
+                report_number=report, reason=outcome.value.lower(),
+            ),
+            Done,
+            summary="lift the loss report and unfreeze the card",
+        )
+        await self._act(
+            "unfreeze_bank_account",
+            FreezeInput(
+                **self._step("unfreeze_bank_account"), card_number=self._in.card_number,
+                report_number=report,
+            ),
+            FreezeResult,
+            retry=_BANK_RETRY,
+            summary="unfreeze the card's bank account",
+        )
+        self._card_frozen = self._bank_frozen = False
+
+    async def _undo_payment(self, outcome: Stage) -> None:
+        assert self._order is not None
+        if self._order.status == "paid":
+            self._order = await self._act(
+                "refund_payment",
+                OrderInput(**self._step("refund_payment"), order_id=self._order.order_id,
+                           reason=outcome.value.lower()),
+                PaymentOrder,
+                summary=f"refund ¥{_yuan(self._order.amount_fen)}",
+            )
+            await self._notify(
+                Recipient.APPLICANT, "refund_issued", amount=_yuan(self._order.amount_fen),
+                order=self._order.order_id,
+            )
+        elif self._order.status == "open":
+            self._order = await self._act(
+                "cancel_payment_order",
+                OrderInput(**self._step("cancel_payment_order"), order_id=self._order.order_id,
+                           reason=outcome.value.lower()),
+                PaymentOrder,
+                summary="cancel the unpaid payment order",
+            )
+
+    async def _undo_production(self, outcome: Stage) -> None:
+        assert self._production is not None
+        await self._act(
+            "cancel_card_production",
+            OrderInput(**self._step("cancel_card_production"),
+                       order_id=self._production.order_id, reason=outcome.value.lower()),
+            Done,
+            summary="cancel card production",
+        )
+
+    # ------------------------------------------------------------------ events in
+
+    @workflow.update
+    async def submit_materials(self, sub: MaterialsSubmission) -> MaterialsAccepted:
+        """The application and materials handed in at a counter."""
+        if self._submitting:
+            raise ApplicationError(
+                "submit_materials: another submission is being checked", type="Busy",
+                non_retryable=True,
+            )
+        self._submitting = True
+        try:
+            self._submit_attempts += 1
+            assert self._report is not None
+            check = await self._act(
+                "precheck_materials",
+                PrecheckInput(
+                    **self._step(f"precheck:{self._submit_attempts}"),
+                    round=self._submit_attempts,
+                    category=self._in.insured_category,
+                    resident_id=self._in.applicant.resident_id,
+                    report_number=self._report.report_number,
+                    loss_proof_number=sub.loss_proof_number,
+                    documents=sub.documents,
+                    required=self._policy.materials_for(self._in.insured_category),
+                    photo_min_width_px=self._policy.photo_min_width_px,
+                    photo_min_height_px=self._policy.photo_min_height_px,
+                    fee_exemption=sub.fee_exemption,
+                ),
+                PrecheckResult,
+                summary="automatic pre-check of the materials",
+            )
+            if not check.passed:
+                raise ApplicationError(
+                    "; ".join(check.problems), type="MaterialsIncomplete", non_retryable=True
+                )
+            if not self._formal:
+                await self._act(
+                    "formalise_loss_report",
+                    FormaliseInput(
+                        **self._step("formalise_loss_report"),
+                        report_number=self._report.report_number,
+                    ),
+                    Done,
+                    summary="make the loss report formal",
+                )
+                self._formal = True
+                await self._notify(Recipient.APPLICANT, "report_formal", card=self._card_masked)
+            self._submission = sub
+            self._accepted_rounds += 1
+            return MaterialsAccepted(
+                round=self._accepted_rounds, stage=self._stage, report_formal=self._formal
+            )
+        finally:
+            self._submitting = False
+
+    @submit_materials.validator
+    def _check_materials(self, sub: MaterialsSubmission) -> None:
+        # The same pure check as the activity, so bad submissions are refused
+        # before anything is written or recorded in history.
+        self._require_stage("submit_materials", Stage.AWAITING_MATERIALS)
+        if self._submitting:
+            raise ValueError("submit_materials: another submission is being checked")
+        assert self._report is not None
+        problems = precheck_problems(
+            documents=sub.documents,
+            required=self._policy.materials_for(self._in.insured_category),
+            loss_proof_number=sub.loss_proof_number,
+            report_number=self._report.report_number,
+            resident_id=self._in.applicant.resident_id,
+            photo_min_width_px=self._policy.photo_min_width_px,
+            photo_min_height_px=self._policy.photo_min_height_px,
+            fee_exemption=sub.fee_exemption,
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @workflow.signal
+    async def affiliation_response(self, answer: AffiliationResponse) -> None:
+        """The employer unit's or school's confirmation or denial."""
+        if self._stage is not Stage.AWAITING_AFFILIATION or self._affiliation != "requested":
+            await self._ignore("affiliation_response", f"confirmed={answer.confirmed}")
+            return
+        if self._affiliation_answer is not None or self._override is not None:
+            await self._ignore("affiliation_response", "already answered")
+            return
+        self._affiliation_answer = answer
+
+    @workflow.update
+    async def override_affiliation(self, override: AffiliationOverride) -> EventAck:
+        """After escalation, staff accept the unit's paper letter instead of a portal answer."""
+        self._override = override
+        await self._audit(
+            "affiliation_overridden",
+            override.staff_id,
+            {"letter_doc_id": override.letter.doc_id, "note": override.note},
+        )
+        return EventAck(stage=self._stage, at=workflow.now())
+
+    @override_affiliation.validator
+    def _check_override(self, override: AffiliationOverride) -> None:
+        self._require_stage("override_affiliation", Stage.AWAITING_AFFILIATION)
+        if not self._affiliation_escalated:
+            raise ValueError("override_affiliation: allowed only after escalation to a supervisor")
+        if self._override is not None or self._affiliation_answer is not None:
+            raise ValueError("override_affiliation: the affiliation is already settled")
+
+    @workflow.update
+    async def review(self, decision: ReviewDecision) -> ReviewOutcome:
+        """A reviewer approves, asks for a correction, or rejects."""
+        if not self._review_open:
+            raise ApplicationError(
+                "review: this round has already been decided", type="AlreadyDecided",
+                non_retryable=True,
+            )
+        self._review_open = False
+        verdict, reasons = decision.verdict, list(decision.reasons)
+        limit = self._policy.max_correction_rounds
+        if verdict is ReviewVerdict.REQUEST_CORRECTION and self._correction_round >= limit:
+            verdict = ReviewVerdict.REJECT
+            reasons.append(f"correction rounds exhausted (at most {limit})")
+        effective = decision.model_copy(update={"verdict": verdict, "reasons": reasons})
+        await self._act(
+            "record_review_decision",
+            ReviewRecordInput(
+                **self._step(f"review:{self._accepted_rounds}"),
+                round=self._accepted_rounds,
+                reviewer=decision.reviewer,
+                verdict=verdict,
+                reasons=reasons,
+                waive_fee=decision.waive_fee,
+                waiver_reason=decision.waiver_reason,
+            ),
+            Done,
+            summary=f"record review decision: {verdict.value}",
+        )
+        if verdict is ReviewVerdict.REQUEST_CORRECTION:
+            self._correction_round += 1
+        if verdict is not ReviewVerdict.APPROVE:
+            self._correction_reasons = reasons
+        self._decision = effective
+        # Answer with where the case went, once the main path has moved it.
+        await workflow.wait_condition(lambda: self._stage is not Stage.UNDER_REVIEW)
+        return ReviewOutcome(
+            verdict=verdict, correction_round=self._correction_round, stage=self._stage
+        )
+
+    @review.validator
+    def _check_review(self, decision: ReviewDecision) -> None:
+        self._require_stage("review", Stage.UNDER_REVIEW)
+        if not self._review_open:
+            raise ValueError("review: this round has already been decided")
+
+    @workflow.signal
+    async def payment_confirmed(self, payment: PaymentConfirmation) -> None:
+        """The payment platform reports a payment."""
+        detail = f"order={payment.order_id} amount_fen={payment.amount_fen} ref={payment.payment_ref}"
+        if self._payment is not None and self._payment.payment_ref == payment.payment_ref:
+            await self._ignore("payment_confirmed", "duplicate: " + detail)
+            return
+        if self._stage is not Stage.AWAITING_PAYMENT or self._payment is not None:
+            await self._ignore("payment_confirmed", "late: " + detail)
+            return
+        assert self._order is not None
+        if payment.order_id != self._order.order_id or payment.amount_fen != self._order.amount_fen:
+            self._anomalies.append(
+                f"payment_confirmed not accepted: {detail}, expected order={self._order.order_id}"
+                f" amount_fen={self._order.amount_fen}"
+            )
+            await self._audit("payment_anomaly", "payment-platform", {"received": detail})
+            return
+        self._payment = payment
+
+    @workflow.signal
+    async def card_produced(self, produced: CardProduced) -> None:
+        """The card bureau reports the new card made."""
+        awaited = (
+            self._stage is Stage.CARD_PRODUCTION
+            and self._production is not None
+            and self._produced is None
+            and self._new_card is None
+        )
+        if not awaited or self._production is None:
+            await self._ignore("card_produced", f"order={produced.order_id}")
+            return
+        if produced.order_id != self._production.order_id:
+            self._anomalies.append(f"card_produced for another order {produced.order_id}")
+            await self._audit("production_anomaly", "card-bureau", {"order_id": produced.order_id})
+            return
+        self._produced = produced
+
+    @workflow.signal
+    async def card_collected(self, collected: CardCollected) -> None:
+        """The counter handed the new card over."""
+        if self._stage is not Stage.READY_FOR_PICKUP or self._collected is not None:
+            await self._ignore("card_collected", f"by={collected.handed_over_by}")
+            return
+        if collected.new_card_number != self._new_card:
+            self._anomalies.append("card_collected names a different card")
+            await self._audit("pickup_anomaly", collected.handed_over_by, {})
+            return
+        self._collected = collected
+
+    @workflow.update
+    async def card_found(self, found: CardFound) -> EventAck:
+        """The person found the card: lift the temporary report and end the case."""
+        self._ending = _EndCase(Stage.WITHDRAWN, f"card found ({found.channel.value})")
+        await workflow.wait_condition(lambda: self._stage.terminal)
+        return EventAck(stage=self._stage, at=workflow.now())
+
+    @card_found.validator
+    def _check_found(self, found: CardFound) -> None:
+        self._require_open("card_found")
+        if self._formal:
+            raise ValueError(
+                "card_found: the loss report is formal (or a reissue was applied for); "
+                "the old card is void and cannot be revived"
+            )
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> EventAck:
+        """Operations end the case; a paid fee is refunded."""
+        self._ending = _EndCase(Stage.CANCELLED, f"cancelled by {request.operator}: {request.reason}")
+        await workflow.wait_condition(lambda: self._stage.terminal)
+        return EventAck(stage=self._stage, at=workflow.now())
+
+    @cancel.validator
+    def _check_cancel(self, request: CancelRequest) -> None:
+        self._require_open("cancel")
+
+    @workflow.query
+    def status(self) -> CaseStatus:
+        """The full state of the case."""
+        required = self._policy.materials_for(self._in.insured_category)
+        got = {d.type for d in self._submission.documents} if self._submission else set()
+        fee = None
+        if self._fee is not None:
+            fee = FeeStatus(
+                amount_fen=self._fee.amount_fen,
+                base_fen=self._fee.base_fen,
+                exemption=self._fee.exemption.value if self._fee.exemption else None,
+                waived=self._fee.waived,
+                order_id=self._order.order_id if self._order else None,
+                order_status=self._order.status if self._order else None,
+                payment_ref=self._payment.payment_ref if self._payment else None,
+            )
+        return CaseStatus(
+            case_id=self._case_id,
+            stage=self._stage,
+            awaiting=self._awaiting,
+            pending_action=self._action,
+            deadline=self._deadline,
+            card_masked=self._card_masked,
+            district=self._in.district,
+            insured_category=self._in.insured_category,
+            channel=self._in.channel,
+            loss_reported_at=self._reported_at,
+            liability_cutoff=self._reported_at,
+            loss_report_number=self._report.report_number if self._report else None,
+            report_formal=self._formal,
+            card_frozen=self._card_frozen,
+            bank_frozen=self._bank_frozen,
+            materials=[MaterialCheck(type=t, received=t in got) for t in required],
+            correction_round=self._correction_round,
+            correction_reasons=self._correction_reasons,
+            affiliation_status=self._affiliation,
+            fee=fee,
+            production_order_id=self._production.order_id if self._production else None,
+            new_card_masked=mask_card_number(self._new_card) if self._new_card else None,
+            sla_breached=self._sla_breached,
+            flags=self._flags,
+            reminders_sent=self._reminders,
+            anomalies=self._anomalies,
+            ignored_events=self._ignored,
+            timeline=self._timeline,
+            policy_version=self._policy.version,
+            outcome_reason=self._outcome_reason,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def _account_id(self) -> str:
+        assert self._report is not None
+        return self._report.account_id
+
+    def _temporary_expiry(self) -> datetime:
+        return self._reported_at + self._policy.temporary_report_validity
+
+    def _require_open(self, name: str) -> None:
+        if self._stage.terminal or self._ending is not None:
+            raise ValueError(f"{name}: the case has ended ({self._stage.value})")
+
+    def _require_stage(self, name: str, stage: Stage) -> None:
+        self._require_open(name)
+        if self._stage is not stage:
+            raise ValueError(f"{name}: not accepted in stage {self._stage.value}")
+
+    def _step(self, name: str) -> dict[str, Any]:
+        return {"case_id": self._case_id, "step": name, "at": workflow.now()}
+
+    def _enter(
+        self,
+        stage: Stage,
+        awaiting: AwaitingParty,
+        action: str,
+        deadline: datetime | None = None,
+    ) -> None:
+        if stage is not self._stage or not self._timeline:
+            self._timeline.append(StageEntry(stage=stage, entered_at=workflow.now(), note=action))
+        self._stage, self._awaiting, self._action, self._deadline = stage, awaiting, action, deadline
+        self._upsert_visibility()
+        if stage.terminal:
+            workflow.set_current_details(f"**{stage.value}** — {action}")
+        else:
+            until = f" until {_day(deadline)}" if deadline else ""
+            workflow.set_current_details(f"**{stage.value}** — waiting for {action}{until}")
+
+    def _upsert_visibility(self) -> None:
+        workflow.upsert_search_attributes(
+            [
+                CASE_STAGE.value_set(self._stage.value),
+                DISTRICT.value_set(self._in.district),
+                INSURED_CATEGORY.value_set(self._in.insured_category.value),
+                AWAITING_PARTY.value_set(self._awaiting.value),
+                SLA_BREACHED.value_set(self._sla_breached),
+                CORRECTION_ROUND.value_set(self._correction_round),
+            ]
+        )
+
+    async def _wait(
+        self, done: Callable[[], bool], until: datetime | None, what: str = ""
+    ) -> bool:
+        """Wait for `done`, an early end, or `until`. True if done; raises on an early end."""
+        timeout = None
+        if until is not None:
+            timeout = until - workflow.now()
+            if timeout <= timedelta(0):
+                return done()
+        try:
+            await workflow.wait_condition(
+                lambda: done() or self._ending is not None,
+                timeout=timeout,
+                timeout_summary=what or None,
+            )
+        except TimeoutError:
+            pass
+        if self._ending is not None:
+            raise self._ending
+        return done()
+
+    async def _act(
+        self,
+        name: str,
+        arg: BaseModel,
+        result_type: type[R],
+        *,
+        retry: RetryPolicy = _REGISTRY_RETRY,
+        summary: str | None = None,
+    ) -> R:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=_ATTEMPT_TIMEOUT,
+            retry_policy=retry,
+            summary=summary,
+        )
+
+    async def _notify(
+        self,
+        recipient: Recipient,
+        template: str,
+        *,
+        ref: str | None = None,
+        step: str | None = None,
+        **params: str,
+    ) -> None:
+        await self._act(
+            "notify",
+            NotifyInput(
+                **self._step(f"notify:{step or template}"),
+                recipient=recipient,
+                recipient_ref=ref or self._account_id_or_case(),
+                template=template,
+                params=params,
+            ),
+            Done,
+            summary=f"notify {recipient.value}: {template}",
+        )
+
+    async def _remind(
+        self, what: str, recipient: Recipient, template: str, *, ref: str | None = None,
+        **params: str,
+    ) -> None:
+        n = self._reminders.get(what, 0) + 1
+        self._reminders[what] = n
+        await self._notify(
+            recipient, template, ref=ref, step=f"{template}:{self._accepted_rounds}:{n}",
+            n=str(n), **params,
+        )
+
+    def _account_id_or_case(self) -> str:
+        return self._report.account_id if self._report else workflow.info().workflow_id
+
+    async def _audit(self, event_type: str, actor: str, detail: dict[str, Any]) -> None:
+        self._event_seq += 1
+        await self._act(
+            "append_audit_event",
+            AuditInput(
+                **self._step(f"event:{self._event_seq}:{event_type}"),
+                event_type=event_type,
+                actor=actor,
+                detail=detail,
+            ),
+            Done,
+            summary=f"audit: {event_type}",
+        )
+
+    async def _ignore(self, event: str, detail: str) -> None:
+        """Duplicate or late events change nothing; they are kept on record."""
+        self._ignored.append(f"{event} in {self._stage.value}: {detail}")
+        await self._audit("event_ignored", "system", {"event": event, "stage": self._stage.value,
+                                                      "detail": detail})
