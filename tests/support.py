@@ -24,6 +24,11 @@ from workers.settings import DEV_HASH_SECRET, Settings
 DEFAULT_BALANCE_FEN = 123_456
 
 
+def random_card_number() -> str:
+    """Unique across tests: every test's database restarts the card-number sequence."""
+    return "T" + "".join(random.choices("0123456789ABCDEFGHJKLMNPQRTUWXY", k=8))
+
+
 def random_resident_id(rng: random.Random | None = None) -> str:
     rng = rng or random.Random()
     born = date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 55))
@@ -57,6 +62,7 @@ class Stack:
                 district=district,
                 balance_fen=balance_fen,
                 bank="Test Bank" if bank else None,
+                card_number=random_card_number(),
             )
         return resident_id, card
 
@@ -70,6 +76,7 @@ class Stack:
         policy: CasePolicy | None = None,
         **policy_changes: Any,
     ) -> CaseInput:
+        category = InsuredCategory(category)
         resident_id, card = await self.enrol(category=category, district=district)
         base = policy or CasePolicy()
         if policy_changes:
@@ -154,7 +161,7 @@ def materials(
     omit: tuple[DocumentType, ...] = (),
     n: int = 0,
 ) -> MaterialsSubmission:
-    types = list(CasePolicy().materials_for(category))
+    types = list(CasePolicy().materials_for(InsuredCategory(category)))
     if exemption:
         types.append(DocumentType.EXEMPTION_PROOF)
     return MaterialsSubmission.model_validate(

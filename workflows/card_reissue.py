@@ -740,6 +740,7 @@ class CardReissueWorkflow:
             override.staff_id,
             {"letter_doc_id": override.letter.doc_id, "note": override.note},
         )
+        await workflow.wait_condition(lambda: self._stage is not Stage.AWAITING_AFFILIATION)
         return EventAck(stage=self._stage, at=workflow.now())
 
     @override_affiliation.validator

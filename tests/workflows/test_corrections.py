@@ -1,0 +1,85 @@
+"""Correction rounds: one round then approval; too many rounds end in rejection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from schemas.enums import DocumentType, Stage
+from tests.support import Stack, materials
+
+
+async def _to_review(stack: Stack, case: str, report: str, n: int = 0) -> None:
+    await stack.client.submit_materials(case, materials(report, n=n))
+    await stack.wait_for(case, Stage.UNDER_REVIEW)
+
+
+async def test_one_correction_round_then_approval(stack: Stack) -> None:
+    app = await stack.application(channel="counter")
+    case = (await stack.client.report_loss(app)).workflow_id
+    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+    report = st.loss_report_number
+    assert report
+    await _to_review(stack, case, report)
+    outcome = await stack.client.review(
+        case,
+        {"reviewer": "rev-01", "verdict": "request_correction",
+         "reasons": ["photo background is not plain"]},
+    )
+    assert outcome.stage is Stage.AWAITING_MATERIALS and outcome.correction_round == 1
+    st = await stack.status(case)
+    assert st.correction_reasons == ["photo background is not plain"]
+
+    await _to_review(stack, case, report, n=1)
+    outcome = await stack.client.review(case, {"reviewer": "rev-02", "verdict": "approve"})
+    assert outcome.stage is Stage.AWAITING_PAYMENT
+    st = await stack.status(case)
+    assert st.fee and st.fee.order_id
+    await stack.client.confirm_payment(
+        case, {"order_id": st.fee.order_id, "amount_fen": 2500, "payment_ref": "PAY-0077",
+               "paid_at": datetime.now(UTC)},
+    )
+    st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
+    assert st.correction_round == 1
+    reviews = await stack.rows(
+        "SELECT round, verdict FROM review_decisions WHERE case_id = $1 ORDER BY round",
+        st.case_id,
+    )
+    assert [(r["round"], r["verdict"]) for r in reviews] == [
+        (1, "request_correction"), (2, "approve")
+    ]
+    assert await stack.messages(st.case_id, "correction_requested") != []
+    submitted = await stack.rows(
+        "SELECT documents FROM material_submissions WHERE case_id = $1 ORDER BY round", st.case_id
+    )
+    assert len(submitted) == 2
+    assert str(DocumentType.PHOTO.value) in submitted[1]["documents"]
+
+
+async def test_exceeding_max_correction_rounds_rejects(stack: Stack) -> None:
+    app = await stack.application(max_correction_rounds=1)
+    case = (await stack.client.report_loss(app)).workflow_id
+    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+    report = st.loss_report_number
+    assert report
+    await _to_review(stack, case, report)
+    first = await stack.client.review(
+        case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["form unsigned"]}
+    )
+    assert first.correction_round == 1
+    await _to_review(stack, case, report, n=1)
+    second = await stack.client.review(
+        case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["still unsigned"]}
+    )
+    assert second.verdict.value == "reject" and second.stage is Stage.REJECTED
+
+    result = await stack.client.result(case)
+    assert result.outcome is Stage.REJECTED
+    assert "correction rounds exhausted" in result.reason
+    st = await stack.status(case)
+    assert await stack.card_status(app.card_number) == "frozen"
+    assert await stack.bank_status(app.card_number) == "frozen"
+    assert await stack.one("SELECT status FROM loss_reports WHERE case_id = $1", st.case_id) == (
+        "open"
+    )
+    notice = (await stack.messages(st.case_id, "rejected"))[0]
+    assert "第八十三条" in notice and "行政复议" in notice and "Art. 83" in notice

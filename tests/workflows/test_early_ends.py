@@ -1,0 +1,95 @@
+"""Cases ended early: the card found, or cancelled by operations, with compensation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+from temporalio.client import WorkflowUpdateFailedError
+
+from schemas.enums import Stage
+from tests.support import Stack, materials
+
+
+async def test_card_found_while_temporary_withdraws_and_unfreezes(stack: Stack) -> None:
+    app = await stack.application(channel="online")
+    case = (await stack.client.report_loss(app)).workflow_id
+    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+    assert await stack.card_status(app.card_number) == "frozen"
+
+    ack = await stack.client.card_found(case, {"channel": "hotline_12333", "note": "in a coat"})
+    assert ack.stage is Stage.WITHDRAWN
+    assert (await stack.client.result(case)).outcome is Stage.WITHDRAWN
+    assert await stack.card_status(app.card_number) == "active"
+    assert await stack.bank_status(app.card_number) == "active"
+    assert await stack.one("SELECT status FROM loss_reports WHERE case_id = $1", st.case_id) == (
+        "lifted"
+    )
+    assert (await stack.templates(st.case_id))[-1] == "withdrawn"
+    # Unfrozen: a purchase goes through again.
+    assert await stack.one(
+        "SELECT authorised FROM authorise_card_transaction($1, 100)", app.card_number
+    ) is True
+
+
+async def test_card_found_refused_once_report_is_formal(stack: Stack) -> None:
+    app = await stack.application()
+    case = (await stack.client.report_loss(app)).workflow_id
+    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+    assert st.loss_report_number
+    await stack.client.submit_materials(case, materials(st.loss_report_number))
+    await stack.wait_for(case, Stage.UNDER_REVIEW)
+
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await stack.client.card_found(case, {"channel": "counter"})
+    assert "loss report is formal" in str(err.value.cause)
+    st = await stack.status(case)
+    assert st.stage is Stage.UNDER_REVIEW
+    assert await stack.card_status(app.card_number) == "frozen"
+
+
+async def test_cancel_after_payment_refunds_and_keeps_card_frozen(stack: Stack) -> None:
+    app = await stack.application()
+    case = (await stack.client.report_loss(app)).workflow_id
+    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+    assert st.loss_report_number
+    await stack.client.submit_materials(case, materials(st.loss_report_number))
+    await stack.wait_for(case, Stage.UNDER_REVIEW)
+    await stack.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
+    st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
+    assert st.fee and st.fee.order_id
+    await stack.client.confirm_payment(
+        case, {"order_id": st.fee.order_id, "amount_fen": 2500, "payment_ref": "PAY-0009",
+               "paid_at": datetime.now(UTC)},
+    )
+    st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
+
+    with pytest.raises(ValidationError) as bad:  # refused before it is sent
+        await stack.client.cancel(case, {"operator": "ops-1", "reason": ""})
+    assert bad.value.errors()[0]["loc"] == ("reason",)
+    ack = await stack.client.cancel(
+        case, {"operator": "ops-1", "reason": "applicant moved to another province"}
+    )
+    assert ack.stage is Stage.CANCELLED
+    result = await stack.client.result(case)
+    assert result.outcome is Stage.CANCELLED and "ops-1" in result.reason
+
+    assert await stack.one(
+        "SELECT status FROM payment_orders WHERE case_id = $1", st.case_id
+    ) == "refunded"
+    assert await stack.one(
+        "SELECT status FROM production_orders WHERE case_id = $1", st.case_id
+    ) == "cancelled"
+    assert await stack.card_status(app.card_number) == "frozen"
+    assert await stack.bank_status(app.card_number) == "frozen"
+    templates = await stack.templates(st.case_id)
+    assert templates[-2:] == ["refund_issued", "cancelled"]
+    # Compensation ran in reverse order: production first, then the payment.
+    events = [
+        r["event_type"]
+        for r in await stack.rows(
+            "SELECT event_type FROM case_events WHERE case_id = $1 ORDER BY id", st.case_id
+        )
+    ]
+    assert events.index("production_cancelled") < events.index("payment_refunded")
