@@ -20,9 +20,9 @@ __all__ = ["BankActivities", "BankGateway", "PostgresBankGateway"]
 class BankGateway(Protocol):
     """What the case needs from the bank that carries a third-generation card's account."""
 
-    async def set_frozen(self, conn: asyncpg.Connection, card_number: str, *, frozen: bool) -> (
-        tuple[str, bool]
-    ):
+    async def set_frozen(
+        self, conn: asyncpg.Connection, card_number: str, *, frozen: bool
+    ) -> tuple[str, bool]:
         """Freeze or unfreeze; returns (status after, whether it changed)."""
         ...
 

@@ -21,6 +21,7 @@ from schemas.precheck import precheck_problems
 
 __all__ = ["CaseworkActivities"]
 
+
 class CaseworkActivities:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._once = Idempotency(pool)
@@ -31,13 +32,21 @@ class CaseworkActivities:
 
         async def work(conn: asyncpg.Connection) -> Done:
             await casework.insert_affiliation_request(
-                conn, case_id=req.case_id, step=req.step, kind=req.kind, org_code=req.org_code,
+                conn,
+                case_id=req.case_id,
+                step=req.step,
+                kind=req.kind,
+                org_code=req.org_code,
                 at=req.at,
             )
             await audit.append(
-                conn, dedupe_key=req.key, case_id=req.case_id,
-                event_type="affiliation_requested", actor="system",
-                detail={"kind": req.kind, "org_code": req.org_code}, at=req.at,
+                conn,
+                dedupe_key=req.key,
+                case_id=req.case_id,
+                event_type="affiliation_requested",
+                actor="system",
+                detail={"kind": req.kind, "org_code": req.org_code},
+                at=req.at,
             )
             return Done(changed=True)
 
@@ -49,21 +58,36 @@ class CaseworkActivities:
 
         async def work(conn: asyncpg.Connection) -> PrecheckResult:
             problems = precheck_problems(
-                documents=req.documents, required=req.required,
-                loss_proof_number=req.loss_proof_number, report_number=req.report_number,
-                resident_id=req.resident_id, photo_min_width_px=req.photo_min_width_px,
-                photo_min_height_px=req.photo_min_height_px, fee_exemption=req.fee_exemption,
+                documents=req.documents,
+                required=req.required,
+                loss_proof_number=req.loss_proof_number,
+                report_number=req.report_number,
+                resident_id=req.resident_id,
+                photo_min_width_px=req.photo_min_width_px,
+                photo_min_height_px=req.photo_min_height_px,
+                fee_exemption=req.fee_exemption,
             )
             await casework.insert_submission(
-                conn, case_id=req.case_id, round=req.round,
+                conn,
+                case_id=req.case_id,
+                round=req.round,
                 documents=[d.model_dump(mode="json") for d in req.documents],
-                passed=not problems, problems=problems, at=req.at,
+                passed=not problems,
+                problems=problems,
+                at=req.at,
             )
             await audit.append(
-                conn, dedupe_key=req.key, case_id=req.case_id, event_type="materials_prechecked",
+                conn,
+                dedupe_key=req.key,
+                case_id=req.case_id,
+                event_type="materials_prechecked",
                 actor="system",
-                detail={"round": req.round, "passed": not problems, "problems": problems,
-                        "documents": [d.doc_id for d in req.documents]},
+                detail={
+                    "round": req.round,
+                    "passed": not problems,
+                    "problems": problems,
+                    "documents": [d.doc_id for d in req.documents],
+                },
                 at=req.at,
             )
             return PrecheckResult(passed=not problems, problems=problems)
@@ -74,15 +98,29 @@ class CaseworkActivities:
     async def record_review_decision(self, req: ReviewRecordInput) -> Done:
         async def work(conn: asyncpg.Connection) -> Done:
             await casework.insert_review(
-                conn, case_id=req.case_id, round=req.round, reviewer=req.reviewer,
-                verdict=req.verdict.value, reasons=req.reasons, waive_fee=req.waive_fee,
-                waiver_reason=req.waiver_reason, at=req.at,
+                conn,
+                case_id=req.case_id,
+                round=req.round,
+                reviewer=req.reviewer,
+                verdict=req.verdict.value,
+                reasons=req.reasons,
+                waive_fee=req.waive_fee,
+                waiver_reason=req.waiver_reason,
+                at=req.at,
             )
             await audit.append(
-                conn, dedupe_key=req.key, case_id=req.case_id, event_type="review_decided",
+                conn,
+                dedupe_key=req.key,
+                case_id=req.case_id,
+                event_type="review_decided",
                 actor=req.reviewer,
-                detail={"round": req.round, "verdict": req.verdict.value, "reasons": req.reasons,
-                        "waive_fee": req.waive_fee, "waiver_reason": req.waiver_reason},
+                detail={
+                    "round": req.round,
+                    "verdict": req.verdict.value,
+                    "reasons": req.reasons,
+                    "waive_fee": req.waive_fee,
+                    "waiver_reason": req.waiver_reason,
+                },
                 at=req.at,
             )
             return Done(changed=True)
@@ -95,9 +133,14 @@ class CaseworkActivities:
 
         async def work(conn: asyncpg.Connection) -> Done:
             changed = await casework.insert_notification(
-                conn, dedupe_key=req.key, case_id=req.case_id, recipient=req.recipient.value,
-                recipient_ref=req.recipient_ref, template=req.template,
-                message=render(req.template, req.params), at=req.at,
+                conn,
+                dedupe_key=req.key,
+                case_id=req.case_id,
+                recipient=req.recipient.value,
+                recipient_ref=req.recipient_ref,
+                template=req.template,
+                message=render(req.template, req.params),
+                at=req.at,
             )
             return Done(changed=changed)
 
@@ -107,10 +150,14 @@ class CaseworkActivities:
     async def append_audit_event(self, req: AuditInput) -> Done:
         async def work(conn: asyncpg.Connection) -> Done:
             changed = await audit.append(
-                conn, dedupe_key=req.key, case_id=req.case_id, event_type=req.event_type,
-                actor=req.actor, detail=req.detail, at=req.at,
+                conn,
+                dedupe_key=req.key,
+                case_id=req.case_id,
+                event_type=req.event_type,
+                actor=req.actor,
+                detail=req.detail,
+                at=req.at,
             )
             return Done(changed=changed)
 
         return await self._once.run(req.key, "append_audit_event", Done, work)
-

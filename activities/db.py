@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import asyncpg
 from pydantic import BaseModel
@@ -49,7 +49,8 @@ class Idempotency:
             if not fresh:
                 stored = await conn.fetchval("SELECT result FROM activity_runs WHERE key = $1", key)
                 return result_type.model_validate_json(stored)
-            result = await work(conn)
+            # A pooled connection proxies every Connection method the repositories use.
+            result = await work(cast(asyncpg.Connection, conn))
             await conn.execute(
                 "UPDATE activity_runs SET result = $2 WHERE key = $1",
                 key,

@@ -39,8 +39,13 @@ class PaymentActivities:
         conn: asyncpg.Connection, step: CaseStep, event_type: str, **detail: object
     ) -> None:
         await audit.append(
-            conn, dedupe_key=step.key, case_id=step.case_id, event_type=event_type,
-            actor="payments", detail=dict(detail), at=step.at,
+            conn,
+            dedupe_key=step.key,
+            case_id=step.case_id,
+            event_type=event_type,
+            actor="payments",
+            detail=dict(detail),
+            at=step.at,
         )
 
     @activity.defn(name="assess_fee")
@@ -58,8 +63,14 @@ class PaymentActivities:
                 exemption = None  # the schedule does not grant it: the full fee applies
             amount = 0 if exemption is not None or req.waived else base
             await self._audit(
-                conn, req, "fee_assessed", schedule=req.schedule, base_fen=base, amount_fen=amount,
-                exemption=exemption.value if exemption else None, waived=req.waived,
+                conn,
+                req,
+                "fee_assessed",
+                schedule=req.schedule,
+                base_fen=base,
+                amount_fen=amount,
+                exemption=exemption.value if exemption else None,
+                waived=req.waived,
                 waiver_reason=req.waiver_reason,
             )
             return FeeAssessment(
@@ -75,8 +86,12 @@ class PaymentActivities:
                 conn, case_id=req.case_id, amount_fen=req.amount_fen, due_at=req.due_at, at=req.at
             )
             await self._audit(
-                conn, req, "payment_order_created", order_id=row["order_id"],
-                amount_fen=req.amount_fen, due_at=req.due_at.isoformat(),
+                conn,
+                req,
+                "payment_order_created",
+                order_id=row["order_id"],
+                amount_fen=req.amount_fen,
+                due_at=req.due_at.isoformat(),
             )
             return _order(row)
 
@@ -98,13 +113,21 @@ class PaymentActivities:
             if row["status"] == "paid" and row["payment_ref"] == req.payment_ref:
                 return _order(row)
             paid = await payments.transition(
-                conn, req.order_id, from_="open", to="paid", at=req.paid_at,
+                conn,
+                req.order_id,
+                from_="open",
+                to="paid",
+                at=req.paid_at,
                 payment_ref=req.payment_ref,
             )
             if paid is None:
                 raise business_error(ORDER_STATE, f"payment order is {row['status']}")
             await self._audit(
-                conn, req, "payment_recorded", order_id=req.order_id, amount_fen=req.amount_fen,
+                conn,
+                req,
+                "payment_recorded",
+                order_id=req.order_id,
+                amount_fen=req.amount_fen,
                 payment_ref=req.payment_ref,
             )
             return _order(paid)
@@ -124,7 +147,11 @@ class PaymentActivities:
             if moved is None:
                 raise business_error(ORDER_STATE, f"cannot {name}: order is {row['status']}")
             await self._audit(
-                conn, req, f"payment_{to}", order_id=req.order_id, amount_fen=row["amount_fen"],
+                conn,
+                req,
+                f"payment_{to}",
+                order_id=req.order_id,
+                amount_fen=row["amount_fen"],
                 reason=req.reason,
             )
             return _order(moved)

@@ -178,11 +178,19 @@ class RegistryActivities:
                 new_card = await production.next_card_number(conn)
                 await cards.insert_new_card(conn, new_card, req.account_id)
                 await production.transition(
-                    conn, order["order_id"], from_="ordered", to="produced",
-                    new_card_number=new_card, at=req.at,
+                    conn,
+                    order["order_id"],
+                    from_="ordered",
+                    to="produced",
+                    new_card_number=new_card,
+                    at=req.at,
                 )
             await self._audit(
-                conn, req, "production_ordered", order_id=order["order_id"], mode=req.mode.value,
+                conn,
+                req,
+                "production_ordered",
+                order_id=order["order_id"],
+                mode=req.mode.value,
                 new_card=mask_card_number(new_card) if new_card else None,
             )
             return ProductionOrder(
@@ -210,11 +218,18 @@ class RegistryActivities:
                 raise business_error(CARD_NUMBER_CONFLICT, "the new card number is already in use")
             await cards.insert_new_card(conn, req.new_card_number, req.account_id)
             await production.transition(
-                conn, req.order_id, from_="ordered", to="produced",
-                new_card_number=req.new_card_number, at=req.produced_at,
+                conn,
+                req.order_id,
+                from_="ordered",
+                to="produced",
+                new_card_number=req.new_card_number,
+                at=req.produced_at,
             )
             await self._audit(
-                conn, req, "card_produced", order_id=req.order_id,
+                conn,
+                req,
+                "card_produced",
+                order_id=req.order_id,
                 new_card=mask_card_number(req.new_card_number),
             )
             return Done(changed=True)
@@ -230,13 +245,14 @@ class RegistryActivities:
             order = await production.get_order(conn, order_id)
             if order is None:
                 return Done(changed=False)
-            changed = await production.transition(
-                conn, order_id, from_="ordered", to="cancelled"
-            )
+            changed = await production.transition(conn, order_id, from_="ordered", to="cancelled")
             if order["new_card_number"]:
-                changed = await cards.set_status(
-                    conn, order["new_card_number"], from_="inactive_new", to="void"
-                ) or changed
+                changed = (
+                    await cards.set_status(
+                        conn, order["new_card_number"], from_="inactive_new", to="void"
+                    )
+                    or changed
+                )
             await self._audit(
                 conn, req, "production_cancelled", order_id=order_id, reason=req.reason
             )
@@ -262,12 +278,19 @@ class RegistryActivities:
                     f"cannot activate: old card {old['status']}, new card {new['status']}",
                 )
             await cards.close_report(
-                conn, req.report_number, status="resolved_by_reissue",
-                reason="new card collected", at=req.at,
+                conn,
+                req.report_number,
+                status="resolved_by_reissue",
+                reason="new card collected",
+                at=req.at,
             )
             await self._audit(
-                conn, req, "new_card_activated", new_card=mask_card_number(req.new_card_number),
-                old_card=mask_card_number(req.old_card_number), balance_fen=new["balance_fen"],
+                conn,
+                req,
+                "new_card_activated",
+                new_card=mask_card_number(req.new_card_number),
+                old_card=mask_card_number(req.old_card_number),
+                balance_fen=new["balance_fen"],
             )
             return ActivateCardResult(
                 account_id=new["account_id"],

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -151,9 +150,7 @@ class ReissueClient:
             CardReissueWorkflow.card_produced, _model(CardProduced, produced)
         )
 
-    async def card_collected(
-        self, case: str, collected: CardCollected | Mapping[str, Any]
-    ) -> None:
+    async def card_collected(self, case: str, collected: CardCollected | Mapping[str, Any]) -> None:
         await self.handle(case).signal(
             CardReissueWorkflow.card_collected, _model(CardCollected, collected)
         )

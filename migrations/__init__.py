@@ -14,9 +14,7 @@ _LOCK_ID = 7_040_112_001
 
 def available_migrations() -> list[tuple[str, str]]:
     """(version, SQL) for every migration file, in order."""
-    files = sorted(
-        f for f in resources.files(__package__).iterdir() if f.name.endswith(".sql")
-    )
+    files = sorted(f for f in resources.files(__package__).iterdir() if f.name.endswith(".sql"))
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 

@@ -60,7 +60,9 @@ class CasePolicy(BaseModel):
     review_sla: PositiveDuration = timedelta(days=5)
     max_correction_rounds: int = Field(default=2, ge=0, le=10)
     fee_schedule: str = Field(
-        default="CQ-2006", min_length=1, max_length=32,
+        default="CQ-2006",
+        min_length=1,
+        max_length=32,
         description="Fee schedule (table fee_schedule) used to assess the reissue fee.",
     )
     payment_reminder_after: PositiveDuration = timedelta(days=3)

@@ -65,8 +65,10 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=data_converter(),
         search_attributes=list(ALL_KEYS),
         dev_server_extra_args=[
-            "--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true",
-            "--log-level", "error",
+            "--dynamic-config-value",
+            "frontend.WorkflowTimeSkippingEnabled=true",
+            "--log-level",
+            "error",
         ],
     )
     yield environment

@@ -74,5 +74,3 @@ class CaseLogInterceptor(Interceptor):
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _ActivityLogContext(next)
-
-

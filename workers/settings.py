@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["DEV_HASH_SECRET", "Settings"]
 
 # Only for the embedded dev stack and tests; production must configure its own.
-DEV_HASH_SECRET = "dev-only-case-id-secret"  # noqa: S105
+DEV_HASH_SECRET = "dev-only-case-id-secret"
 
 
 class Settings(BaseSettings):
@@ -21,9 +21,7 @@ class Settings(BaseSettings):
         env_file=None, extra="ignore", populate_by_name=True, case_sensitive=False
     )
 
-    environment: Literal["dev", "production"] = Field(
-        default="dev", validation_alias="REISSUE_ENV"
-    )
+    environment: Literal["dev", "production"] = Field(default="dev", validation_alias="REISSUE_ENV")
     temporal_address: str = Field(default="localhost:7233", validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
     task_queue: str = Field(default="card-reissue", validation_alias="REISSUE_TASK_QUEUE")
@@ -46,9 +44,16 @@ class Settings(BaseSettings):
     )
 
     def require_database_url(self) -> str:
-        if not self.database_url:
-            raise SystemExit("DATABASE_URL is not set (or run `reissue dev` for the embedded one)")
-        return self.database_url
+        """DATABASE_URL, or in dev mode the database of a `reissue dev` stack under data_dir."""
+        if self.database_url:
+            return self.database_url
+        if self.environment == "dev":
+            from workers.stack import dev_database_url
+
+            found = dev_database_url(self.data_dir)
+            if found:
+                return found
+        raise SystemExit("DATABASE_URL is not set (or start `reissue dev` for the embedded one)")
 
     def case_secret(self) -> str:
         """The HMAC secret behind workflow IDs and person keys."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
+import socket
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +21,7 @@ from migrations import apply_migrations
 from schemas.visibility import ALL_KEYS
 
 __all__ = [
+    "DEV_DATABASE",
     "EmbeddedPostgres",
     "TemporalDevServer",
     "ensure_database",
@@ -27,6 +31,8 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+DEV_DATABASE = "reissue"
 
 _SA_TYPE_NAMES = {
     SearchAttributeIndexedValueType.KEYWORD: "Keyword",
@@ -65,6 +71,11 @@ def search_attribute_flags() -> list[str]:
     return flags
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 @dataclass
 class TemporalDevServer:
     """`temporal server start-dev` on a SQLite file, with the Web UI."""
@@ -85,15 +96,29 @@ class TemporalDevServer:
         return f"http://localhost:{self.ui_port}/namespaces/{self.namespace}/workflows"
 
     def start(self, log_file: Path) -> None:
+        for port in (self.port, self.ui_port):
+            if _port_in_use(port):
+                raise SystemExit(
+                    f"port {port} is already in use: is another `reissue dev` running? "
+                    "(set TEMPORAL_ADDRESS / REISSUE_UI_PORT to use other ports)"
+                )
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         args = [
-            str(temporal_binary()), "server", "start-dev",
-            "--db-filename", str(self.db_file),
-            "--ip", "127.0.0.1",
-            "--port", str(self.port),
-            "--ui-port", str(self.ui_port),
-            "--namespace", self.namespace,
-            "--log-level", "warn",
+            str(temporal_binary()),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db_file),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--namespace",
+            self.namespace,
+            "--log-level",
+            "warn",
             *SQLITE_PRAGMAS,
             *search_attribute_flags(),
             *self.extra_args,
@@ -116,6 +141,11 @@ class TemporalDevServer:
                     raise SystemExit("temporal dev server did not start in time") from None
                 await asyncio.sleep(0.3)
 
+    async def exited(self) -> int:
+        """Waits until the server process ends; returns its exit code."""
+        assert self.process is not None
+        return await asyncio.to_thread(self.process.wait)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -128,11 +158,19 @@ class TemporalDevServer:
 class EmbeddedPostgres:
     """PostgreSQL from the pgserver package under a local folder (works as root, too)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        import pgserver  # heavy import, only when the embedded server is wanted
+    def __init__(self, data_dir: Path, *, stop_on_exit: bool = True) -> None:
+        with warnings.catch_warnings():
+            # platformdirs warns about XDG_RUNTIME_DIR on servers; it is harmless here.
+            warnings.simplefilter("ignore")
+            import pgserver  # heavy import, only when the embedded server is wanted
 
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        # "stop" stops the server when this process exits; None leaves a running one alone.
+        mode = "stop" if stop_on_exit else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._server = pgserver.get_server(data_dir, cleanup_mode=mode)
 
     @property
     def admin_dsn(self) -> str:
@@ -157,6 +195,13 @@ async def ensure_database(admin_dsn: str, dsn: str, *, template: str | None = No
             await conn.execute(f'CREATE DATABASE "{name}"{clause}')
     finally:
         await conn.close()
+
+
+def dev_database_url(data_dir: Path) -> str | None:
+    """The embedded dev database under `data_dir`, if the dev stack has created one."""
+    if not (data_dir / "pg" / "PG_VERSION").exists():
+        return None
+    return EmbeddedPostgres(data_dir / "pg", stop_on_exit=False).dsn_for(DEV_DATABASE)
 
 
 async def migrate(dsn: str) -> list[str]:

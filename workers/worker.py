@@ -61,8 +61,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     try:
         client = await connect_client(settings)
         worker = build_worker(client, pool, settings)
-        log.info("worker started", task_queue=settings.task_queue,
-                 namespace=settings.temporal_namespace)
+        log.info(
+            "worker started", task_queue=settings.task_queue, namespace=settings.temporal_namespace
+        )
         run = asyncio.create_task(worker.run())
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)

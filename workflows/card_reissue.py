@@ -285,8 +285,11 @@ class CardReissueWorkflow:
                 else None
             )
             until = min(deadline, next_reminder) if next_reminder else deadline
-            if await self._wait(lambda: self._accepted_rounds > accepted_before, until,
-                                "materials deadline" if until == deadline else "materials reminder"):
+            if await self._wait(
+                lambda: self._accepted_rounds > accepted_before,
+                until,
+                "materials deadline" if until == deadline else "materials reminder",
+            ):
                 return
             if workflow.now() >= deadline:
                 # A submission being checked right now still counts.
@@ -333,8 +336,12 @@ class CardReissueWorkflow:
             summary=f"ask the {aff.kind} to confirm the applicant",
         )
         await self._notify(
-            Recipient.UNIT, "affiliation_request", ref=org_code, step=f"affiliation:{ask_round}",
-            card=self._card_masked, case=workflow.info().workflow_id,
+            Recipient.UNIT,
+            "affiliation_request",
+            ref=org_code,
+            step=f"affiliation:{ask_round}",
+            card=self._card_masked,
+            case=workflow.info().workflow_id,
         )
         answered = lambda: self._affiliation_answer is not None or self._override is not None  # noqa: E731
         for n in range(1, policy.affiliation_reminders_before_escalation + 1):
@@ -343,8 +350,12 @@ class CardReissueWorkflow:
             if await self._wait(answered, due, f"unit reminder {n}"):
                 break
             await self._remind(
-                "unit", Recipient.UNIT, "affiliation_reminder", ref=org_code,
-                card=self._card_masked, case=workflow.info().workflow_id,
+                "unit",
+                Recipient.UNIT,
+                "affiliation_reminder",
+                ref=org_code,
+                card=self._card_masked,
+                case=workflow.info().workflow_id,
             )
         else:
             if not await self._wait(
@@ -358,9 +369,12 @@ class CardReissueWorkflow:
                     "escalated: staff may accept the unit's paper letter (override_affiliation)",
                 )
                 await self._notify(
-                    Recipient.SUPERVISOR, "affiliation_escalation", ref=self._in.district,
+                    Recipient.SUPERVISOR,
+                    "affiliation_escalation",
+                    ref=self._in.district,
                     step=f"affiliation_escalation:{ask_round}",
-                    case=workflow.info().workflow_id, district=self._in.district,
+                    case=workflow.info().workflow_id,
+                    district=self._in.district,
                 )
                 await self._wait(answered, None)
         if self._override is not None:
@@ -373,7 +387,9 @@ class CardReissueWorkflow:
 
     async def _review(self) -> ReviewVerdict:
         sla_due = workflow.now() + self._policy.review_sla
-        self._enter(Stage.UNDER_REVIEW, AwaitingParty.STAFF, "staff review of the materials", sla_due)
+        self._enter(
+            Stage.UNDER_REVIEW, AwaitingParty.STAFF, "staff review of the materials", sla_due
+        )
         self._review_open = True
         self._decision = None
         decided = lambda: self._decision is not None  # noqa: E731
@@ -381,9 +397,12 @@ class CardReissueWorkflow:
             self._sla_breached = True
             self._upsert_visibility()
             await self._notify(
-                Recipient.SUPERVISOR, "review_sla_breached", ref=self._in.district,
+                Recipient.SUPERVISOR,
+                "review_sla_breached",
+                ref=self._in.district,
                 step=f"sla_breach:{self._accepted_rounds}",
-                case=workflow.info().workflow_id, district=self._in.district,
+                case=workflow.info().workflow_id,
+                district=self._in.district,
                 sla=str(self._policy.review_sla),
             )
             await self._wait(decided, None)
@@ -394,8 +413,10 @@ class CardReissueWorkflow:
             self._approval = decision
         elif verdict is ReviewVerdict.REQUEST_CORRECTION:
             await self._notify(
-                Recipient.APPLICANT, "correction_requested",
-                step=f"correction:{self._correction_round}", round=str(self._correction_round),
+                Recipient.APPLICANT,
+                "correction_requested",
+                step=f"correction:{self._correction_round}",
+                round=str(self._correction_round),
                 reasons="; ".join(self._correction_reasons),
                 deadline=_day(workflow.now() + self._policy.resubmission_deadline),
             )
@@ -432,19 +453,24 @@ class CardReissueWorkflow:
         )
         self._compensations.append(self._undo_payment)
         amount = _yuan(self._order.amount_fen)
-        self._enter(
-            Stage.AWAITING_PAYMENT, AwaitingParty.PAYMENT, f"payment of ¥{amount}", due
-        )
+        self._enter(Stage.AWAITING_PAYMENT, AwaitingParty.PAYMENT, f"payment of ¥{amount}", due)
         await self._notify(
-            Recipient.APPLICANT, "payment_requested", amount=amount, deadline=_day(due),
+            Recipient.APPLICANT,
+            "payment_requested",
+            amount=amount,
+            deadline=_day(due),
             order=self._order.order_id,
         )
         paid = lambda: self._payment is not None  # noqa: E731
         reminder_at = workflow.now() + self._policy.payment_reminder_after
         if not await self._wait(paid, reminder_at, "payment reminder"):
             await self._remind(
-                "payment", Recipient.APPLICANT, "payment_reminder", amount=amount,
-                deadline=_day(due), order=self._order.order_id,
+                "payment",
+                Recipient.APPLICANT,
+                "payment_reminder",
+                amount=amount,
+                deadline=_day(due),
+                order=self._order.order_id,
             )
             if not await self._wait(paid, due, "payment deadline"):
                 raise _EndCase(Stage.LAPSED, "fee not paid by the deadline")
@@ -484,8 +510,10 @@ class CardReissueWorkflow:
             return
         overdue_at = workflow.now() + self._policy.production_overdue_after
         self._enter(
-            Stage.CARD_PRODUCTION, AwaitingParty.BUREAU,
-            f"card bureau to produce the card (order {self._production.order_id})", overdue_at,
+            Stage.CARD_PRODUCTION,
+            AwaitingParty.BUREAU,
+            f"card bureau to produce the card (order {self._production.order_id})",
+            overdue_at,
         )
         while True:
             produced = lambda: self._produced is not None  # noqa: E731
@@ -493,8 +521,11 @@ class CardReissueWorkflow:
                 if "production_overdue" not in self._flags:
                     self._flags.append("production_overdue")
                     await self._notify(
-                        Recipient.SUPERVISOR, "production_overdue", ref=self._in.district,
-                        case=workflow.info().workflow_id, order=self._production.order_id,
+                        Recipient.SUPERVISOR,
+                        "production_overdue",
+                        ref=self._in.district,
+                        case=workflow.info().workflow_id,
+                        order=self._production.order_id,
                         district=self._in.district,
                     )
                 await self._wait(produced, None)
@@ -525,7 +556,8 @@ class CardReissueWorkflow:
         assert self._new_card is not None and self._report is not None
         new_masked = mask_card_number(self._new_card)
         self._enter(
-            Stage.READY_FOR_PICKUP, AwaitingParty.APPLICANT,
+            Stage.READY_FOR_PICKUP,
+            AwaitingParty.APPLICANT,
             f"applicant to collect the new card {new_masked} at the counter",
         )
         await self._notify(Recipient.APPLICANT, "ready_for_pickup", card=new_masked)
@@ -576,7 +608,9 @@ class CardReissueWorkflow:
         elif outcome is Stage.CANCELLED:
             refunded = self._order is not None and self._order.status == "refunded"
             await self._notify(
-                Recipient.APPLICANT, "cancelled", reason=reason,
+                Recipient.APPLICANT,
+                "cancelled",
+                reason=reason,
                 refund_note="已缴费用将原路退回。" if refunded else "",
             )
         self._enter(outcome, AwaitingParty.NONE, reason)
@@ -592,8 +626,10 @@ class CardReissueWorkflow:
         await self._act(
             "lift_loss_report",
             LiftLossInput(
-                **self._step("lift_loss_report"), card_number=self._in.card_number,
-                report_number=report, reason=outcome.value.lower(),
+                **self._step("lift_loss_report"),
+                card_number=self._in.card_number,
+                report_number=report,
+                reason=outcome.value.lower(),
             ),
             Done,
             summary="lift the loss report and unfreeze the card",
@@ -601,7 +637,8 @@ class CardReissueWorkflow:
         await self._act(
             "unfreeze_bank_account",
             FreezeInput(
-                **self._step("unfreeze_bank_account"), card_number=self._in.card_number,
+                **self._step("unfreeze_bank_account"),
+                card_number=self._in.card_number,
                 report_number=report,
             ),
             FreezeResult,
@@ -615,20 +652,28 @@ class CardReissueWorkflow:
         if self._order.status == "paid":
             self._order = await self._act(
                 "refund_payment",
-                OrderInput(**self._step("refund_payment"), order_id=self._order.order_id,
-                           reason=outcome.value.lower()),
+                OrderInput(
+                    **self._step("refund_payment"),
+                    order_id=self._order.order_id,
+                    reason=outcome.value.lower(),
+                ),
                 PaymentOrder,
                 summary=f"refund ¥{_yuan(self._order.amount_fen)}",
             )
             await self._notify(
-                Recipient.APPLICANT, "refund_issued", amount=_yuan(self._order.amount_fen),
+                Recipient.APPLICANT,
+                "refund_issued",
+                amount=_yuan(self._order.amount_fen),
                 order=self._order.order_id,
             )
         elif self._order.status == "open":
             self._order = await self._act(
                 "cancel_payment_order",
-                OrderInput(**self._step("cancel_payment_order"), order_id=self._order.order_id,
-                           reason=outcome.value.lower()),
+                OrderInput(
+                    **self._step("cancel_payment_order"),
+                    order_id=self._order.order_id,
+                    reason=outcome.value.lower(),
+                ),
                 PaymentOrder,
                 summary="cancel the unpaid payment order",
             )
@@ -637,8 +682,11 @@ class CardReissueWorkflow:
         assert self._production is not None
         await self._act(
             "cancel_card_production",
-            OrderInput(**self._step("cancel_card_production"),
-                       order_id=self._production.order_id, reason=outcome.value.lower()),
+            OrderInput(
+                **self._step("cancel_card_production"),
+                order_id=self._production.order_id,
+                reason=outcome.value.lower(),
+            ),
             Done,
             summary="cancel card production",
         )
@@ -650,7 +698,8 @@ class CardReissueWorkflow:
         """The application and materials handed in at a counter."""
         if self._submitting:
             raise ApplicationError(
-                "submit_materials: another submission is being checked", type="Busy",
+                "submit_materials: another submission is being checked",
+                type="Busy",
                 non_retryable=True,
             )
         self._submitting = True
@@ -756,7 +805,8 @@ class CardReissueWorkflow:
         """A reviewer approves, asks for a correction, or rejects."""
         if not self._review_open:
             raise ApplicationError(
-                "review: this round has already been decided", type="AlreadyDecided",
+                "review: this round has already been decided",
+                type="AlreadyDecided",
                 non_retryable=True,
             )
         self._review_open = False
@@ -800,7 +850,9 @@ class CardReissueWorkflow:
     @workflow.signal
     async def payment_confirmed(self, payment: PaymentConfirmation) -> None:
         """The payment platform reports a payment."""
-        detail = f"order={payment.order_id} amount_fen={payment.amount_fen} ref={payment.payment_ref}"
+        detail = (
+            f"order={payment.order_id} amount_fen={payment.amount_fen} ref={payment.payment_ref}"
+        )
         if self._payment is not None and self._payment.payment_ref == payment.payment_ref:
             await self._ignore("payment_confirmed", "duplicate: " + detail)
             return
@@ -866,7 +918,9 @@ class CardReissueWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> EventAck:
         """Operations end the case; a paid fee is refunded."""
-        self._ending = _EndCase(Stage.CANCELLED, f"cancelled by {request.operator}: {request.reason}")
+        self._ending = _EndCase(
+            Stage.CANCELLED, f"cancelled by {request.operator}: {request.reason}"
+        )
         await workflow.wait_condition(lambda: self._stage.terminal)
         return EventAck(stage=self._stage, at=workflow.now())
 
@@ -954,7 +1008,12 @@ class CardReissueWorkflow:
     ) -> None:
         if stage is not self._stage or not self._timeline:
             self._timeline.append(StageEntry(stage=stage, entered_at=workflow.now(), note=action))
-        self._stage, self._awaiting, self._action, self._deadline = stage, awaiting, action, deadline
+        self._stage, self._awaiting, self._action, self._deadline = (
+            stage,
+            awaiting,
+            action,
+            deadline,
+        )
         self._upsert_visibility()
         if stage.terminal:
             workflow.set_current_details(f"**{stage.value}** — {action}")
@@ -974,9 +1033,7 @@ class CardReissueWorkflow:
             ]
         )
 
-    async def _wait(
-        self, done: Callable[[], bool], until: datetime | None, what: str = ""
-    ) -> bool:
+    async def _wait(self, done: Callable[[], bool], until: datetime | None, what: str = "") -> bool:
         """Wait for `done`, an early end, or `until`. True if done; raises on an early end."""
         timeout = None
         if until is not None:
@@ -1004,7 +1061,7 @@ class CardReissueWorkflow:
         retry: RetryPolicy = _REGISTRY_RETRY,
         summary: str | None = None,
     ) -> R:
-        return await workflow.execute_activity(
+        result: R = await workflow.execute_activity(
             name,
             arg,
             result_type=result_type,
@@ -1012,6 +1069,7 @@ class CardReissueWorkflow:
             retry_policy=retry,
             summary=summary,
         )
+        return result
 
     async def _notify(
         self,
@@ -1036,14 +1094,23 @@ class CardReissueWorkflow:
         )
 
     async def _remind(
-        self, what: str, recipient: Recipient, template: str, *, ref: str | None = None,
+        self,
+        what: str,
+        recipient: Recipient,
+        template: str,
+        *,
+        ref: str | None = None,
         **params: str,
     ) -> None:
         n = self._reminders.get(what, 0) + 1
         self._reminders[what] = n
         await self._notify(
-            recipient, template, ref=ref, step=f"{template}:{self._accepted_rounds}:{n}",
-            n=str(n), **params,
+            recipient,
+            template,
+            ref=ref,
+            step=f"{template}:{self._accepted_rounds}:{n}",
+            n=str(n),
+            **params,
         )
 
     def _account_id_or_case(self) -> str:
@@ -1066,5 +1133,8 @@ class CardReissueWorkflow:
     async def _ignore(self, event: str, detail: str) -> None:
         """Duplicate or late events change nothing; they are kept on record."""
         self._ignored.append(f"{event} in {self._stage.value}: {detail}")
-        await self._audit("event_ignored", "system", {"event": event, "stage": self._stage.value,
-                                                      "detail": detail})
+        await self._audit(
+            "event_ignored",
+            "system",
+            {"event": event, "stage": self._stage.value, "detail": detail},
+        )

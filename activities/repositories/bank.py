@@ -14,9 +14,10 @@ async def service_state(conn: asyncpg.Connection) -> asyncpg.Record:
 
 
 async def status_of(conn: asyncpg.Connection, card_number: str) -> str | None:
-    return await conn.fetchval(
+    status: str | None = await conn.fetchval(
         "SELECT status FROM bank_accounts WHERE card_number = $1 FOR UPDATE", card_number
     )
+    return status
 
 
 async def set_status(conn: asyncpg.Connection, card_number: str, *, from_: str, to: str) -> bool:

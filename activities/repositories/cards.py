@@ -28,9 +28,7 @@ async def find_card(conn: asyncpg.Connection, card_number: str) -> asyncpg.Recor
     )
 
 
-async def set_status(
-    conn: asyncpg.Connection, card_number: str, *, from_: str, to: str
-) -> bool:
+async def set_status(conn: asyncpg.Connection, card_number: str, *, from_: str, to: str) -> bool:
     """Move a card from one status to another; False if it was not in `from_`."""
     done = await conn.fetchval(
         "UPDATE cards SET status = $3, updated_at = now()"
@@ -50,9 +48,7 @@ async def insert_new_card(conn: asyncpg.Connection, card_number: str, account_id
     )
 
 
-async def activate_replacement(
-    conn: asyncpg.Connection, *, old_card: str, new_card: str
-) -> bool:
+async def activate_replacement(conn: asyncpg.Connection, *, old_card: str, new_card: str) -> bool:
     """Old card replaced, new card active; one statement each, in the order the index needs."""
     replaced = await conn.fetchval(
         "UPDATE cards SET status = 'replaced', replaced_by = $2, updated_at = now()"

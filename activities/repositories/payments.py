@@ -10,10 +10,11 @@ __all__ = ["create_order", "exemption_exists", "get_order", "reissue_fee", "tran
 
 
 async def reissue_fee(conn: asyncpg.Connection, schedule: str) -> int | None:
-    return await conn.fetchval(
+    amount: int | None = await conn.fetchval(
         "SELECT amount_fen FROM fee_schedule WHERE schedule = $1 AND item = 'card_reissue'",
         schedule,
     )
+    return amount
 
 
 async def exemption_exists(conn: asyncpg.Connection, schedule: str, exemption: str) -> bool:
@@ -27,7 +28,11 @@ async def exemption_exists(conn: asyncpg.Connection, schedule: str, exemption: s
 
 
 async def create_order(
-    conn: asyncpg.Connection, *, case_id: str, amount_fen: int, due_at: datetime | None,
+    conn: asyncpg.Connection,
+    *,
+    case_id: str,
+    amount_fen: int,
+    due_at: datetime | None,
     at: datetime,
 ) -> asyncpg.Record:
     row = await conn.fetchrow(

@@ -28,9 +28,19 @@ from workers.settings import DEV_HASH_SECRET
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 TABLES = [
-    "insured_accounts", "cards", "bank_accounts", "loss_reports", "affiliation_requests",
-    "material_submissions", "review_decisions", "payment_orders", "production_orders",
-    "notifications", "activity_runs", "case_events", "card_transactions",
+    "insured_accounts",
+    "cards",
+    "bank_accounts",
+    "loss_reports",
+    "affiliation_requests",
+    "material_submissions",
+    "review_decisions",
+    "payment_orders",
+    "production_orders",
+    "notifications",
+    "activity_runs",
+    "case_events",
+    "card_transactions",
 ]
 
 
@@ -39,7 +49,7 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     async with pool.acquire() as conn:
         for table in TABLES:
-            rows = await conn.fetch(f"SELECT * FROM {table}")  # noqa: S608 - fixed names
+            rows = await conn.fetch(f"SELECT * FROM {table}")
             out[table] = sorted(
                 tuple(v for k, v in r.items() if k not in ("recorded_at",)) for r in rows
             )
@@ -47,7 +57,7 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def activity_name(fn: Callable[..., Any]) -> str:
-    return str(getattr(fn, "__temporal_activity_definition").name)  # noqa: B009
+    return str(getattr(fn, "__temporal_activity_definition").name)
 
 
 class Twice:
@@ -74,8 +84,12 @@ async def _person(pool: asyncpg.Pool) -> tuple[str, str]:
     resident_id = random_resident_id()
     async with pool.acquire() as conn:
         card = await enrol_person(
-            conn, secret=DEV_HASH_SECRET, resident_id=resident_id,
-            insured_category="urban_employee", district="500103", balance_fen=10_000,
+            conn,
+            secret=DEV_HASH_SECRET,
+            resident_id=resident_id,
+            insured_category="urban_employee",
+            district="500103",
+            balance_fen=10_000,
             card_number=random_card_number(),
         )
     return resident_id, card
@@ -95,97 +109,226 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
     # A case that runs to completion.
     rid, card = await _person(pool)
     c = "reissue-test:1"
-    loss = await twice(registry.register_loss, a.RegisterLossInput(
-        **_step(c, "register_loss"), card_number=card, resident_id=rid,
-        channel=Channel.HOTLINE_12333, district="500103", reported_at=AT))
-    freeze = a.FreezeInput(**_step(c, "freeze_card"), card_number=card,
-                           report_number=loss.report_number)
+    loss = await twice(
+        registry.register_loss,
+        a.RegisterLossInput(
+            **_step(c, "register_loss"),
+            card_number=card,
+            resident_id=rid,
+            channel=Channel.HOTLINE_12333,
+            district="500103",
+            reported_at=AT,
+        ),
+    )
+    freeze = a.FreezeInput(
+        **_step(c, "freeze_card"), card_number=card, report_number=loss.report_number
+    )
     await twice(registry.freeze_card, freeze)
     await twice(bank.freeze_bank_account, freeze.model_copy(update={"step": "freeze_bank"}))
-    await twice(registry.formalise_loss_report, a.FormaliseInput(
-        **_step(c, "formalise"), report_number=loss.report_number))
-    await twice(work.request_affiliation_confirmation, a.AffiliationRequestInput(
-        **_step(c, "affiliation"), kind="employer", org_code="91310110666007217T",
-        org_name="Unit", district="500103"))
+    await twice(
+        registry.formalise_loss_report,
+        a.FormaliseInput(**_step(c, "formalise"), report_number=loss.report_number),
+    )
+    await twice(
+        work.request_affiliation_confirmation,
+        a.AffiliationRequestInput(
+            **_step(c, "affiliation"),
+            kind="employer",
+            org_code="91310110666007217T",
+            org_name="Unit",
+            district="500103",
+        ),
+    )
     sub = materials(loss.report_number)
     policy = CasePolicy()
-    check = await twice(work.precheck_materials, a.PrecheckInput(
-        **_step(c, "precheck:1"), round=1, category=InsuredCategory.URBAN_EMPLOYEE,
-        resident_id=rid, report_number=loss.report_number,
-        loss_proof_number=sub.loss_proof_number, documents=sub.documents,
-        required=policy.materials_for(InsuredCategory.URBAN_EMPLOYEE),
-        photo_min_width_px=295, photo_min_height_px=413, fee_exemption=None))
+    check = await twice(
+        work.precheck_materials,
+        a.PrecheckInput(
+            **_step(c, "precheck:1"),
+            round=1,
+            category=InsuredCategory.URBAN_EMPLOYEE,
+            resident_id=rid,
+            report_number=loss.report_number,
+            loss_proof_number=sub.loss_proof_number,
+            documents=sub.documents,
+            required=policy.materials_for(InsuredCategory.URBAN_EMPLOYEE),
+            photo_min_width_px=295,
+            photo_min_height_px=413,
+            fee_exemption=None,
+        ),
+    )
     assert check.passed
-    await twice(work.record_review_decision, a.ReviewRecordInput(
-        **_step(c, "review:1"), round=1, reviewer="rev-1", verdict=ReviewVerdict.APPROVE,
-        reasons=[], waive_fee=False, waiver_reason=None))
-    fee = await twice(pay.assess_fee, a.AssessFeeInput(
-        **_step(c, "assess_fee"), schedule="CQ-2006", account_id="x", exemption=None,
-        waived=False, waiver_reason=None))
+    await twice(
+        work.record_review_decision,
+        a.ReviewRecordInput(
+            **_step(c, "review:1"),
+            round=1,
+            reviewer="rev-1",
+            verdict=ReviewVerdict.APPROVE,
+            reasons=[],
+            waive_fee=False,
+            waiver_reason=None,
+        ),
+    )
+    fee = await twice(
+        pay.assess_fee,
+        a.AssessFeeInput(
+            **_step(c, "assess_fee"),
+            schedule="CQ-2006",
+            account_id="x",
+            exemption=None,
+            waived=False,
+            waiver_reason=None,
+        ),
+    )
     assert fee.amount_fen == 2500
-    order = await twice(pay.create_payment_order, a.CreatePaymentInput(
-        **_step(c, "create_payment_order"), amount_fen=fee.amount_fen, due_at=AT + timedelta(7)))
-    paid = await twice(pay.record_payment, a.RecordPaymentInput(
-        **_step(c, "record_payment"), order_id=order.order_id, amount_fen=2500,
-        payment_ref="PAY-1", paid_at=AT))
+    order = await twice(
+        pay.create_payment_order,
+        a.CreatePaymentInput(
+            **_step(c, "create_payment_order"), amount_fen=fee.amount_fen, due_at=AT + timedelta(7)
+        ),
+    )
+    paid = await twice(
+        pay.record_payment,
+        a.RecordPaymentInput(
+            **_step(c, "record_payment"),
+            order_id=order.order_id,
+            amount_fen=2500,
+            payment_ref="PAY-1",
+            paid_at=AT,
+        ),
+    )
     assert paid.status == "paid"
-    prod = await twice(registry.order_card_production, a.ProductionInput(
-        **_step(c, "order_card_production"), account_id=loss.account_id, old_card_number=card,
-        mode=ProductionMode.STANDARD, district="500103"))
+    prod = await twice(
+        registry.order_card_production,
+        a.ProductionInput(
+            **_step(c, "order_card_production"),
+            account_id=loss.account_id,
+            old_card_number=card,
+            mode=ProductionMode.STANDARD,
+            district="500103",
+        ),
+    )
     new_card = random_card_number()
-    await twice(registry.record_card_produced, a.CardProducedInput(
-        **_step(c, "record_card_produced"), order_id=prod.order_id, account_id=loss.account_id,
-        new_card_number=new_card, produced_at=AT))
-    done = await twice(registry.activate_new_card, a.ActivateCardInput(
-        **_step(c, "activate"), old_card_number=card, new_card_number=new_card,
-        report_number=loss.report_number))
+    await twice(
+        registry.record_card_produced,
+        a.CardProducedInput(
+            **_step(c, "record_card_produced"),
+            order_id=prod.order_id,
+            account_id=loss.account_id,
+            new_card_number=new_card,
+            produced_at=AT,
+        ),
+    )
+    done = await twice(
+        registry.activate_new_card,
+        a.ActivateCardInput(
+            **_step(c, "activate"),
+            old_card_number=card,
+            new_card_number=new_card,
+            report_number=loss.report_number,
+        ),
+    )
     assert done.balance_fen == 10_000
-    await twice(work.notify, a.NotifyInput(
-        **_step(c, "notify:completed"), recipient=Recipient.APPLICANT,
-        recipient_ref=loss.account_id, template="completed", params={"card": "*****0001"}))
-    await twice(work.append_audit_event, a.AuditInput(
-        **_step(c, "event:1"), event_type="note", actor="ops", detail={"k": "v"}))
+    await twice(
+        work.notify,
+        a.NotifyInput(
+            **_step(c, "notify:completed"),
+            recipient=Recipient.APPLICANT,
+            recipient_ref=loss.account_id,
+            template="completed",
+            params={"card": "*****0001"},
+        ),
+    )
+    await twice(
+        work.append_audit_event,
+        a.AuditInput(**_step(c, "event:1"), event_type="note", actor="ops", detail={"k": "v"}),
+    )
 
     # A case that ends early and undoes its steps.
     rid2, card2 = await _person(pool)
     c2 = "reissue-test:2"
-    loss2 = await registry.register_loss(a.RegisterLossInput(
-        **_step(c2, "register_loss"), card_number=card2, resident_id=rid2,
-        channel=Channel.ONLINE, district="500103", reported_at=AT))
-    freeze2 = a.FreezeInput(**_step(c2, "freeze_card"), card_number=card2,
-                            report_number=loss2.report_number)
+    loss2 = await registry.register_loss(
+        a.RegisterLossInput(
+            **_step(c2, "register_loss"),
+            card_number=card2,
+            resident_id=rid2,
+            channel=Channel.ONLINE,
+            district="500103",
+            reported_at=AT,
+        )
+    )
+    freeze2 = a.FreezeInput(
+        **_step(c2, "freeze_card"), card_number=card2, report_number=loss2.report_number
+    )
     await registry.freeze_card(freeze2)
     await bank.freeze_bank_account(freeze2.model_copy(update={"step": "freeze_bank"}))
-    open_order = await pay.create_payment_order(a.CreatePaymentInput(
-        **_step(c2, "order-a"), amount_fen=2500, due_at=AT))
-    await twice(pay.cancel_payment_order, a.OrderInput(
-        **_step(c2, "cancel_payment_order"), order_id=open_order.order_id, reason="lapsed"))
-    paid_order = await pay.create_payment_order(a.CreatePaymentInput(
-        **_step(c2, "order-b"), amount_fen=2500, due_at=AT))
-    await pay.record_payment(a.RecordPaymentInput(
-        **_step(c2, "pay-b"), order_id=paid_order.order_id, amount_fen=2500,
-        payment_ref="PAY-2", paid_at=AT))
-    refund = await twice(pay.refund_payment, a.OrderInput(
-        **_step(c2, "refund_payment"), order_id=paid_order.order_id, reason="cancelled"))
+    open_order = await pay.create_payment_order(
+        a.CreatePaymentInput(**_step(c2, "order-a"), amount_fen=2500, due_at=AT)
+    )
+    await twice(
+        pay.cancel_payment_order,
+        a.OrderInput(
+            **_step(c2, "cancel_payment_order"), order_id=open_order.order_id, reason="lapsed"
+        ),
+    )
+    paid_order = await pay.create_payment_order(
+        a.CreatePaymentInput(**_step(c2, "order-b"), amount_fen=2500, due_at=AT)
+    )
+    await pay.record_payment(
+        a.RecordPaymentInput(
+            **_step(c2, "pay-b"),
+            order_id=paid_order.order_id,
+            amount_fen=2500,
+            payment_ref="PAY-2",
+            paid_at=AT,
+        )
+    )
+    refund = await twice(
+        pay.refund_payment,
+        a.OrderInput(
+            **_step(c2, "refund_payment"), order_id=paid_order.order_id, reason="cancelled"
+        ),
+    )
     assert refund.status == "refunded"
-    instant = await twice(registry.order_card_production, a.ProductionInput(
-        **_step(c2, "instant"), account_id=loss2.account_id, old_card_number=card2,
-        mode=ProductionMode.INSTANT, district="500103"))
+    instant = await twice(
+        registry.order_card_production,
+        a.ProductionInput(
+            **_step(c2, "instant"),
+            account_id=loss2.account_id,
+            old_card_number=card2,
+            mode=ProductionMode.INSTANT,
+            district="500103",
+        ),
+    )
     assert instant.new_card_number
-    await twice(registry.cancel_card_production, a.OrderInput(
-        **_step(c2, "cancel_card_production"), order_id=instant.order_id, reason="cancelled"))
-    await twice(registry.lift_loss_report, a.LiftLossInput(
-        **_step(c2, "lift"), card_number=card2, report_number=loss2.report_number,
-        reason="withdrawn"))
+    await twice(
+        registry.cancel_card_production,
+        a.OrderInput(
+            **_step(c2, "cancel_card_production"), order_id=instant.order_id, reason="cancelled"
+        ),
+    )
+    await twice(
+        registry.lift_loss_report,
+        a.LiftLossInput(
+            **_step(c2, "lift"),
+            card_number=card2,
+            report_number=loss2.report_number,
+            reason="withdrawn",
+        ),
+    )
     await twice(bank.unfreeze_bank_account, freeze2.model_copy(update={"step": "unfreeze"}))
 
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT status FROM cards WHERE card_number = $1", card2) == (
             "active"
         )
-        assert await conn.fetchval(
-            "SELECT status FROM cards WHERE card_number = $1", instant.new_card_number
-        ) == "void"
+        assert (
+            await conn.fetchval(
+                "SELECT status FROM cards WHERE card_number = $1", instant.new_card_number
+            )
+            == "void"
+        )
 
     registered = {activity_name(fn) for fn in all_activities(pool, hash_secret=DEV_HASH_SECRET)}
     assert registered - twice.covered == set(), "activities without an idempotency check"
@@ -195,12 +338,21 @@ async def test_concurrent_duplicates_write_once(pool: asyncpg.Pool) -> None:
     registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
     rid, card = await _person(pool)
     req = a.RegisterLossInput(
-        **_step("reissue-test:3", "register_loss"), card_number=card, resident_id=rid,
-        channel=Channel.COUNTER, district="500103", reported_at=AT)
+        **_step("reissue-test:3", "register_loss"),
+        card_number=card,
+        resident_id=rid,
+        channel=Channel.COUNTER,
+        district="500103",
+        reported_at=AT,
+    )
     results = await asyncio.gather(*(registry.register_loss(req) for _ in range(5)))
     assert len({r.report_number for r in results}) == 1
     async with pool.acquire() as conn:
-        assert await conn.fetchval(
-            "SELECT count(*) FROM loss_reports WHERE card_number = $1", card) == 1
-        assert await conn.fetchval(
-            "SELECT count(*) FROM case_events WHERE case_id = 'reissue-test:3'") == 1
+        assert (
+            await conn.fetchval("SELECT count(*) FROM loss_reports WHERE card_number = $1", card)
+            == 1
+        )
+        assert (
+            await conn.fetchval("SELECT count(*) FROM case_events WHERE case_id = 'reissue-test:3'")
+            == 1
+        )

@@ -55,26 +55,43 @@ async def test_register_loss_refuses_unknown_card_and_wrong_owner(pool: asyncpg.
         (card, random_resident_id(), "CardOwnerMismatch"),
     ):
         with pytest.raises(ApplicationError) as err:
-            await registry.register_loss(a.RegisterLossInput(
-                **_step("c-err", f"register_loss:{error}"), card_number=card_number,
-                resident_id=resident_id, channel=Channel.COUNTER, district="500103",
-                reported_at=AT))
+            await registry.register_loss(
+                a.RegisterLossInput(
+                    **_step("c-err", f"register_loss:{error}"),
+                    card_number=card_number,
+                    resident_id=resident_id,
+                    channel=Channel.COUNTER,
+                    district="500103",
+                    reported_at=AT,
+                )
+            )
         assert err.value.type == error and err.value.non_retryable
     assert await snapshot(pool) == before  # nothing written, not even the idempotency key
 
 
 async def test_payment_with_wrong_amount_is_refused(pool: asyncpg.Pool) -> None:
     pay = PaymentActivities(pool)
-    order = await pay.create_payment_order(a.CreatePaymentInput(
-        **_step("c-pay", "create"), amount_fen=2500, due_at=AT))
+    order = await pay.create_payment_order(
+        a.CreatePaymentInput(**_step("c-pay", "create"), amount_fen=2500, due_at=AT)
+    )
     with pytest.raises(ApplicationError) as err:
-        await pay.record_payment(a.RecordPaymentInput(
-            **_step("c-pay", "pay"), order_id=order.order_id, amount_fen=2499,
-            payment_ref="PAY-9", paid_at=AT))
+        await pay.record_payment(
+            a.RecordPaymentInput(
+                **_step("c-pay", "pay"),
+                order_id=order.order_id,
+                amount_fen=2499,
+                payment_ref="PAY-9",
+                paid_at=AT,
+            )
+        )
     assert err.value.type == "PaymentMismatch" and err.value.non_retryable
     async with pool.acquire() as conn:
-        assert await conn.fetchval(
-            "SELECT status FROM payment_orders WHERE order_id = $1", order.order_id) == "open"
+        assert (
+            await conn.fetchval(
+                "SELECT status FROM payment_orders WHERE order_id = $1", order.order_id
+            )
+            == "open"
+        )
 
 
 async def test_bank_outage_is_retryable_and_writes_nothing(pool: asyncpg.Pool) -> None:
@@ -99,10 +116,18 @@ async def test_card_without_bank_account_freezes_registry_only(pool: asyncpg.Poo
 
     rid = random_resident_id()
     async with pool.acquire() as conn:
-        card = await enrol_person(conn, secret=DEV_HASH_SECRET, resident_id=rid,
-                                  insured_category="retiree", district="500101",
-                                  balance_fen=0, bank=None, card_number="G00000001")
+        card = await enrol_person(
+            conn,
+            secret=DEV_HASH_SECRET,
+            resident_id=rid,
+            insured_category="retiree",
+            district="500101",
+            balance_fen=0,
+            bank=None,
+            card_number="G00000001",
+        )
     bank = BankActivities(pool, PostgresBankGateway())
     result = await bank.freeze_bank_account(
-        a.FreezeInput(**_step("c-nob", "freeze_bank"), card_number=card, report_number="LR1"))
+        a.FreezeInput(**_step("c-nob", "freeze_bank"), card_number=card, report_number="LR1")
+    )
     assert result.status == "none" and not result.changed

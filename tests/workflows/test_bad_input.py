@@ -20,8 +20,11 @@ def _valid(card: str, resident_id: str) -> dict[str, Any]:
         "applicant": {"name": "李四", "resident_id": resident_id, "mobile": "13912345678"},
         "card_number": card,
         "insured_category": "urban_employee",
-        "affiliation": {"kind": "employer", "name": "重庆某某有限公司",
-                        "credit_code": "91310115591693856A"},
+        "affiliation": {
+            "kind": "employer",
+            "name": "重庆某某有限公司",
+            "credit_code": "91310115591693856A",
+        },
         "district": "500112",
         "channel": "hotline_12333",
     }
@@ -32,25 +35,51 @@ def _flip_check_char(resident_id: str) -> str:
 
 
 BAD_INPUTS = [
-    ("wrong check digit", lambda d: d["applicant"].update(
-        resident_id=_flip_check_char(d["applicant"]["resident_id"])),
-     ("applicant", "resident_id"), "check character"),
-    ("impossible birth date", lambda d: d["applicant"].update(resident_id="500103199902301234"),
-     ("applicant", "resident_id"), "not a real date"),
-    ("bad credit code", lambda d: d["affiliation"].update(credit_code="91310110666007217A"),
-     ("affiliation", "employer", "credit_code"), "check character"),
-    ("unknown district", lambda d: d.update(district="500999"),
-     ("district",), "not a Chongqing district"),
-    ("historic district", lambda d: d.update(district="500222"),
-     ("district",), "historic"),
-    ("bad mobile", lambda d: d["applicant"].update(mobile="12345"),
-     ("applicant", "mobile"), "mobile"),
-    ("inconsistent policy", lambda d: d.update(policy={"payment_reminder_after": "P10D"}),
-     ("policy",), "payment_reminder_after"),
+    (
+        "wrong check digit",
+        lambda d: d["applicant"].update(
+            resident_id=_flip_check_char(d["applicant"]["resident_id"])
+        ),
+        ("applicant", "resident_id"),
+        "check character",
+    ),
+    (
+        "impossible birth date",
+        lambda d: d["applicant"].update(resident_id="500103199902301234"),
+        ("applicant", "resident_id"),
+        "not a real date",
+    ),
+    (
+        "bad credit code",
+        lambda d: d["affiliation"].update(credit_code="91310110666007217A"),
+        ("affiliation", "employer", "credit_code"),
+        "check character",
+    ),
+    (
+        "unknown district",
+        lambda d: d.update(district="500999"),
+        ("district",),
+        "not a Chongqing district",
+    ),
+    ("historic district", lambda d: d.update(district="500222"), ("district",), "historic"),
+    (
+        "bad mobile",
+        lambda d: d["applicant"].update(mobile="12345"),
+        ("applicant", "mobile"),
+        "mobile",
+    ),
+    (
+        "inconsistent policy",
+        lambda d: d.update(policy={"payment_reminder_after": "P10D"}),
+        ("policy",),
+        "payment_reminder_after",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "spoil", "loc", "rule"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("label", "spoil", "loc", "rule"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
 async def test_bad_application_is_refused_before_anything_starts(
     stack: Stack, label: str, spoil: Any, loc: tuple[str, ...], rule: str
 ) -> None:
@@ -94,8 +123,9 @@ async def test_missing_material_is_refused_and_nothing_recorded(stack: Stack) ->
     assert st.stage is Stage.AWAITING_MATERIALS and st.report_formal is False
     # Refused updates leave no trace in the history either.
     events = [e async for e in stack.client.handle(case).fetch_history_events()]
-    assert not any(e.HasField("workflow_execution_update_accepted_event_attributes")
-                   for e in events)
+    assert not any(
+        e.HasField("workflow_execution_update_accepted_event_attributes") for e in events
+    )
 
 
 async def test_policy_durations_must_be_positive() -> None:

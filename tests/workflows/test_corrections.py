@@ -22,8 +22,11 @@ async def test_one_correction_round_then_approval(stack: Stack) -> None:
     await _to_review(stack, case, report)
     outcome = await stack.client.review(
         case,
-        {"reviewer": "rev-01", "verdict": "request_correction",
-         "reasons": ["photo background is not plain"]},
+        {
+            "reviewer": "rev-01",
+            "verdict": "request_correction",
+            "reasons": ["photo background is not plain"],
+        },
     )
     assert outcome.stage is Stage.AWAITING_MATERIALS and outcome.correction_round == 1
     st = await stack.status(case)
@@ -35,8 +38,13 @@ async def test_one_correction_round_then_approval(stack: Stack) -> None:
     st = await stack.status(case)
     assert st.fee and st.fee.order_id
     await stack.client.confirm_payment(
-        case, {"order_id": st.fee.order_id, "amount_fen": 2500, "payment_ref": "PAY-0077",
-               "paid_at": datetime.now(UTC)},
+        case,
+        {
+            "order_id": st.fee.order_id,
+            "amount_fen": 2500,
+            "payment_ref": "PAY-0077",
+            "paid_at": datetime.now(UTC),
+        },
     )
     st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
     assert st.correction_round == 1
@@ -45,7 +53,8 @@ async def test_one_correction_round_then_approval(stack: Stack) -> None:
         st.case_id,
     )
     assert [(r["round"], r["verdict"]) for r in reviews] == [
-        (1, "request_correction"), (2, "approve")
+        (1, "request_correction"),
+        (2, "approve"),
     ]
     assert await stack.messages(st.case_id, "correction_requested") != []
     submitted = await stack.rows(

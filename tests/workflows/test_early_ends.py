@@ -28,9 +28,12 @@ async def test_card_found_while_temporary_withdraws_and_unfreezes(stack: Stack) 
     )
     assert (await stack.templates(st.case_id))[-1] == "withdrawn"
     # Unfrozen: a purchase goes through again.
-    assert await stack.one(
-        "SELECT authorised FROM authorise_card_transaction($1, 100)", app.card_number
-    ) is True
+    assert (
+        await stack.one(
+            "SELECT authorised FROM authorise_card_transaction($1, 100)", app.card_number
+        )
+        is True
+    )
 
 
 async def test_card_found_refused_once_report_is_formal(stack: Stack) -> None:
@@ -60,8 +63,13 @@ async def test_cancel_after_payment_refunds_and_keeps_card_frozen(stack: Stack) 
     st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
     assert st.fee and st.fee.order_id
     await stack.client.confirm_payment(
-        case, {"order_id": st.fee.order_id, "amount_fen": 2500, "payment_ref": "PAY-0009",
-               "paid_at": datetime.now(UTC)},
+        case,
+        {
+            "order_id": st.fee.order_id,
+            "amount_fen": 2500,
+            "payment_ref": "PAY-0009",
+            "paid_at": datetime.now(UTC),
+        },
     )
     st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
 
@@ -75,12 +83,14 @@ async def test_cancel_after_payment_refunds_and_keeps_card_frozen(stack: Stack) 
     result = await stack.client.result(case)
     assert result.outcome is Stage.CANCELLED and "ops-1" in result.reason
 
-    assert await stack.one(
-        "SELECT status FROM payment_orders WHERE case_id = $1", st.case_id
-    ) == "refunded"
-    assert await stack.one(
-        "SELECT status FROM production_orders WHERE case_id = $1", st.case_id
-    ) == "cancelled"
+    assert (
+        await stack.one("SELECT status FROM payment_orders WHERE case_id = $1", st.case_id)
+        == "refunded"
+    )
+    assert (
+        await stack.one("SELECT status FROM production_orders WHERE case_id = $1", st.case_id)
+        == "cancelled"
+    )
     assert await stack.card_status(app.card_number) == "frozen"
     assert await stack.bank_status(app.card_number) == "frozen"
     templates = await stack.templates(st.case_id)

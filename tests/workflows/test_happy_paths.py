@@ -23,9 +23,10 @@ async def test_employee_with_unit_standard_production_completes(stack: Stack) ->
     accepted = await stack.client.submit_materials(case, materials(st.loss_report_number))
     assert accepted.report_formal is True
     st = await stack.wait_for(case, Stage.AWAITING_AFFILIATION)
-    assert await stack.one(
-        "SELECT org_code FROM affiliation_requests WHERE case_id = $1", st.case_id
-    ) == EMPLOYER["credit_code"]
+    assert (
+        await stack.one("SELECT org_code FROM affiliation_requests WHERE case_id = $1", st.case_id)
+        == EMPLOYER["credit_code"]
+    )
 
     await stack.client.respond_affiliation(case, {"confirmed": True, "responder": "hr-portal"})
     await stack.wait_for(case, Stage.UNDER_REVIEW)
@@ -36,21 +37,31 @@ async def test_employee_with_unit_standard_production_completes(stack: Stack) ->
     assert st.fee is not None and st.fee.amount_fen == 2500 and st.fee.order_id
     await stack.client.confirm_payment(
         case,
-        {"order_id": st.fee.order_id, "amount_fen": 2500, "payment_ref": "BANK-0001",
-         "paid_at": datetime.now(UTC)},
+        {
+            "order_id": st.fee.order_id,
+            "amount_fen": 2500,
+            "payment_ref": "BANK-0001",
+            "paid_at": datetime.now(UTC),
+        },
     )
     st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
     assert st.awaiting.value == "bureau" and st.production_order_id
-    assert await stack.one(
-        "SELECT status FROM production_orders WHERE order_id = $1", st.production_order_id
-    ) == "ordered"
+    assert (
+        await stack.one(
+            "SELECT status FROM production_orders WHERE order_id = $1", st.production_order_id
+        )
+        == "ordered"
+    )
 
     # The card bureau finishes later, on its own schedule, and reports back.
     new_card = await stack.one("SELECT next_card_number()")
     await stack.client.card_produced(
         case,
-        {"order_id": st.production_order_id, "new_card_number": new_card,
-         "produced_at": datetime.now(UTC)},
+        {
+            "order_id": st.production_order_id,
+            "new_card_number": new_card,
+            "produced_at": datetime.now(UTC),
+        },
     )
     await stack.wait_for(case, Stage.READY_FOR_PICKUP)
     assert await stack.card_status(new_card) == "inactive_new"
@@ -68,15 +79,21 @@ async def test_employee_with_unit_standard_production_completes(stack: Stack) ->
         [app.card_number, new_card],
     )
     assert len({r["account_id"] for r in accounts}) == 1
-    assert await stack.one(
-        "SELECT balance_fen FROM insured_accounts WHERE account_id = $1", accounts[0]["account_id"]
-    ) == DEFAULT_BALANCE_FEN
-    assert await stack.one(
-        "SELECT status FROM loss_reports WHERE case_id = $1", st.case_id
-    ) == "resolved_by_reissue"
-    assert await stack.one(
-        "SELECT status FROM payment_orders WHERE case_id = $1", st.case_id
-    ) == "paid"
+    assert (
+        await stack.one(
+            "SELECT balance_fen FROM insured_accounts WHERE account_id = $1",
+            accounts[0]["account_id"],
+        )
+        == DEFAULT_BALANCE_FEN
+    )
+    assert (
+        await stack.one("SELECT status FROM loss_reports WHERE case_id = $1", st.case_id)
+        == "resolved_by_reissue"
+    )
+    assert (
+        await stack.one("SELECT status FROM payment_orders WHERE case_id = $1", st.case_id)
+        == "paid"
+    )
     assert await stack.templates(st.case_id) == [
         "card_frozen",
         "report_formal",
@@ -89,16 +106,19 @@ async def test_employee_with_unit_standard_production_completes(stack: Stack) ->
     assert "医保电子凭证" in frozen_msg  # the e-credential meanwhile
     final = await stack.status(case)
     assert [e.stage for e in final.timeline] == [
-        Stage.LOSS_REPORTED, Stage.AWAITING_MATERIALS, Stage.AWAITING_AFFILIATION,
-        Stage.UNDER_REVIEW, Stage.AWAITING_PAYMENT, Stage.CARD_PRODUCTION,
-        Stage.READY_FOR_PICKUP, Stage.COMPLETED,
+        Stage.LOSS_REPORTED,
+        Stage.AWAITING_MATERIALS,
+        Stage.AWAITING_AFFILIATION,
+        Stage.UNDER_REVIEW,
+        Stage.AWAITING_PAYMENT,
+        Stage.CARD_PRODUCTION,
+        Stage.READY_FOR_PICKUP,
+        Stage.COMPLETED,
     ]
 
 
 async def test_resident_fee_exempt_instant_production(stack: Stack) -> None:
-    app = await stack.application(
-        category=InsuredCategory.URBAN_RURAL_RESIDENT, channel="counter"
-    )
+    app = await stack.application(category=InsuredCategory.URBAN_RURAL_RESIDENT, channel="counter")
     ref = await stack.client.report_loss(app)
     case = ref.workflow_id
     st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
@@ -119,7 +139,9 @@ async def test_resident_fee_exempt_instant_production(stack: Stack) -> None:
     st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)  # printed at once
     assert st.fee is not None and st.fee.amount_fen == 0
     assert st.fee.exemption == "minimum_living_allowance" and st.fee.order_id is None
-    assert await stack.one("SELECT count(*) FROM payment_orders WHERE case_id = $1", st.case_id) == 0
+    assert (
+        await stack.one("SELECT count(*) FROM payment_orders WHERE case_id = $1", st.case_id) == 0
+    )
     new_card = await stack.one(
         "SELECT new_card_number FROM production_orders WHERE case_id = $1 AND mode = 'instant'",
         st.case_id,

@@ -69,21 +69,30 @@ async def test_payment_never_arrives_lapses_and_cancels_the_order(stack: Stack) 
 
     # Wrong amount: recorded as an anomaly, not accepted.
     await stack.client.confirm_payment(
-        case, {"order_id": st.fee.order_id, "amount_fen": 2000, "payment_ref": "BANK-WRONG",
-               "paid_at": datetime.now(UTC)},
+        case,
+        {
+            "order_id": st.fee.order_id,
+            "amount_fen": 2000,
+            "payment_ref": "BANK-WRONG",
+            "paid_at": datetime.now(UTC),
+        },
     )
     await stack.fast_forward(case, app.policy.payment_deadline + timedelta(hours=1))
     assert (await stack.client.result(case)).outcome is Stage.LAPSED
 
     st = await stack.status(case)
     assert len(st.anomalies) == 1 and "amount_fen=2000" in st.anomalies[0]
-    assert await stack.one(
-        "SELECT status FROM payment_orders WHERE case_id = $1", st.case_id
-    ) == "cancelled"
-    assert await stack.one(
-        "SELECT count(*) FROM case_events WHERE case_id = $1 AND event_type = 'payment_anomaly'",
-        st.case_id,
-    ) == 1
+    assert (
+        await stack.one("SELECT status FROM payment_orders WHERE case_id = $1", st.case_id)
+        == "cancelled"
+    )
+    assert (
+        await stack.one(
+            "SELECT count(*) FROM case_events WHERE case_id = $1 AND event_type = 'payment_anomaly'",
+            st.case_id,
+        )
+        == 1
+    )
     assert await stack.card_status(app.card_number) == "frozen"  # formal: still lost
     templates = await stack.templates(st.case_id)
     assert "payment_reminder" in templates and templates[-1] == "lapsed"
@@ -99,8 +108,12 @@ async def test_duplicate_payment_signal_changes_nothing(stack: Stack) -> None:
     await stack.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
     st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
     assert st.fee and st.fee.order_id
-    payment = {"order_id": st.fee.order_id, "amount_fen": 2500, "payment_ref": "BANK-7",
-               "paid_at": datetime.now(UTC)}
+    payment = {
+        "order_id": st.fee.order_id,
+        "amount_fen": 2500,
+        "payment_ref": "BANK-7",
+        "paid_at": datetime.now(UTC),
+    }
     await stack.client.confirm_payment(case, payment)
     await stack.wait_for(case, Stage.CARD_PRODUCTION)
     await stack.client.confirm_payment(case, payment)
@@ -115,7 +128,10 @@ async def test_duplicate_payment_signal_changes_nothing(stack: Stack) -> None:
         "SELECT status, payment_ref FROM payment_orders WHERE case_id = $1", st.case_id
     )
     assert [(o["status"], o["payment_ref"]) for o in orders] == [("paid", "BANK-7")]
-    assert await stack.one(
-        "SELECT count(*) FROM case_events WHERE case_id = $1 AND event_type = 'payment_recorded'",
-        st.case_id,
-    ) == 1
+    assert (
+        await stack.one(
+            "SELECT count(*) FROM case_events WHERE case_id = $1 AND event_type = 'payment_recorded'",
+            st.case_id,
+        )
+        == 1
+    )

@@ -1,0 +1,542 @@
+"""`reissue`: the one command-line entry point (dev stack, worker, migrations, case actions)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from clients._client import ReissueClient
+from schemas.case import CaseStatus
+from schemas.enums import Channel, DocumentType, InsuredCategory, ProductionMode
+from schemas.events import (
+    AffiliationOverride,
+    AffiliationResponse,
+    CancelRequest,
+    CardCollected,
+    CardFound,
+    CardProduced,
+    MaterialsSubmission,
+    PaymentConfirmation,
+    ReviewDecision,
+)
+from workers.logging import configure_logging
+from workers.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="Lost medical insurance card reissue orchestrator.", no_args_is_help=True)
+case_app = typer.Typer(
+    help="Act on a case as the hotline, counter, staff, bank or bureau would.", no_args_is_help=True
+)
+app.add_typer(case_app, name="case")
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+CaseArg = Annotated[
+    str, typer.Argument(help="Workflow ID (reissue-…) or the 9-character card number.")
+]
+JsonOpt = Annotated[
+    Path | None,
+    typer.Option("--json", help="Read the whole event as JSON from this file ('-' for stdin)."),
+]
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _run(coro: Awaitable[T]) -> T:
+    async def wrapped() -> T:
+        return await coro
+
+    try:
+        return asyncio.run(wrapped())
+    except ValidationError as e:
+        _fail_validation(e)
+    except WorkflowUpdateFailedError as e:
+        err_console.print(f"[red]Refused by the case:[/] {e.cause}")
+        raise typer.Exit(3) from None
+    except RPCError as e:
+        err_console.print(f"[red]Temporal:[/] {e.message}")
+        raise typer.Exit(4) from None
+    except RuntimeError as e:
+        if "connect" not in str(e):
+            raise
+        err_console.print(
+            f"[red]Cannot reach Temporal at {_settings().temporal_address}[/] "
+            "(is `reissue dev` or a cluster running? set TEMPORAL_ADDRESS)"
+        )
+        raise typer.Exit(4) from None
+
+
+def _fail_validation(e: ValidationError) -> None:
+    err_console.print("[red]Invalid input:[/]")
+    for error in e.errors():
+        field = ".".join(str(p) for p in error["loc"]) or "(input)"
+        err_console.print(f"  {field}: {error['msg']}")
+    raise typer.Exit(2)
+
+
+def _event(model: type[M], json_file: Path | None, fields: dict[str, Any]) -> M:
+    """The event from --json, or from the command's options."""
+    try:
+        if json_file is not None:
+            text = sys.stdin.read() if str(json_file) == "-" else json_file.read_text("utf-8")
+            return model.model_validate_json(text)
+        return model.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as e:
+        _fail_validation(e)
+        raise  # unreachable: _fail_validation exits
+
+
+@asynccontextmanager
+async def _client() -> AsyncIterator[ReissueClient]:
+    from workers.worker import connect_client
+
+    settings = _settings()
+    temporal = await connect_client(settings)
+    yield ReissueClient(
+        temporal, task_queue=settings.task_queue, hash_secret=settings.case_secret()
+    )
+
+
+def _case_id(client: ReissueClient, case: str) -> str:
+    return case if case.startswith("reissue-") else client.case_id_for(case)
+
+
+def _act(case: str, action: Callable[[ReissueClient, str], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        async with _client() as client:
+            return await action(client, _case_id(client, case))
+
+    return _run(go())
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@app.command()
+def dev(
+    demo: Annotated[bool, typer.Option(help="Start the demo mix of cases.")] = True,
+) -> None:
+    """Run the embedded stack: Temporal dev server + Web UI, PostgreSQL, a worker."""
+    from workers.devstack import run_dev
+
+    settings = _settings()
+    configure_logging(fmt=settings.log_format)
+    asyncio.run(run_dev(settings, demo=demo, console=console))
+
+
+@app.command()
+def worker() -> None:
+    """Run a case worker from the environment's configuration until SIGTERM."""
+    from workers.worker import run_worker
+
+    settings = _settings()
+    configure_logging(fmt=settings.log_format)
+    asyncio.run(run_worker(settings))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations to DATABASE_URL."""
+    from workers.stack import migrate as apply
+
+    applied = asyncio.run(apply(_settings().require_database_url()))
+    console.print(f"Applied: {', '.join(applied) or 'nothing pending'}")
+
+
+@app.command()
+def demo() -> None:
+    """Seed people and start the demo mix of cases on a running stack."""
+    from activities.db import create_pool
+    from workers.demo import run_demo
+
+    async def go() -> None:
+        settings = _settings()
+        pool = await create_pool(settings.require_database_url())
+        try:
+            async with _client() as client:
+                cases = await run_demo(client, pool, secret=settings.case_secret())
+        finally:
+            await pool.close()
+        table = Table("workflow ID", "driven to")
+        for case, stage in cases:
+            table.add_row(case, stage.value)
+        console.print(table)
+
+    _run(go())
+
+
+@app.command()
+def bureau() -> None:
+    """Play the card bureau: produce every pending standard order and report it."""
+    from activities.db import create_pool
+    from workers.demo import bureau_produce_pending
+
+    async def go() -> int:
+        pool = await create_pool(_settings().require_database_url())
+        try:
+            async with _client() as client:
+                return await bureau_produce_pending(client, pool)
+        finally:
+            await pool.close()
+
+    console.print(f"Produced {_run(go())} card(s).")
+
+
+# ----------------------------------------------------------------------------- case actions
+
+
+class Verdict(StrEnum):
+    approve = "approve"
+    correct = "correct"
+    reject = "reject"
+
+
+@case_app.command("report")
+def case_report(
+    card: Annotated[str, typer.Option(help="Card number (9 characters).")],
+    name: Annotated[str, typer.Option(help="Applicant's name.")],
+    resident_id: Annotated[str, typer.Option(help="18-digit resident ID number.")],
+    mobile: Annotated[str, typer.Option(help="Mobile number.")],
+    district: Annotated[str, typer.Option(help="Handling district code (500xxx).")],
+    category: Annotated[InsuredCategory, typer.Option()] = InsuredCategory.URBAN_EMPLOYEE,
+    channel: Annotated[Channel, typer.Option()] = Channel.HOTLINE_12333,
+    employer: Annotated[str | None, typer.Option(help="Employer unit name.")] = None,
+    credit_code: Annotated[str | None, typer.Option(help="Unit's credit code.")] = None,
+    school: Annotated[str | None, typer.Option(help="School name.")] = None,
+    school_code: Annotated[str | None, typer.Option(help="10-digit school code.")] = None,
+    json_file: JsonOpt = None,
+) -> None:
+    """Report a loss: opens the case (or shows the one already open for the card)."""
+    affiliation: dict[str, Any] = {"kind": "none"}
+    if employer or credit_code:
+        affiliation = {"kind": "employer", "name": employer, "credit_code": credit_code}
+    elif school or school_code:
+        affiliation = {"kind": "school", "name": school, "code": school_code}
+    from schemas.case import CaseInput
+
+    inp = _event(
+        CaseInput,
+        json_file,
+        {
+            "applicant": {"name": name, "resident_id": resident_id, "mobile": mobile},
+            "card_number": card,
+            "insured_category": category,
+            "affiliation": affiliation,
+            "district": district,
+            "channel": channel,
+        },
+    )
+
+    async def go() -> None:
+        async with _client() as client:
+            ref = await client.report_loss(inp)
+        verb = "Opened" if ref.started else "Already open:"
+        console.print(f"{verb} case [bold]{ref.workflow_id}[/]")
+
+    _run(go())
+
+
+@case_app.command("submit")
+def case_submit(
+    case: CaseArg,
+    json_file: JsonOpt = None,
+    standard_set: Annotated[
+        bool,
+        typer.Option(
+            help="Submit the standard document set for the category (counter scan references)."
+        ),
+    ] = False,
+    staff: Annotated[str, typer.Option(help="Counter staff ID.")] = "counter-01",
+    mode: Annotated[ProductionMode, typer.Option()] = ProductionMode.STANDARD,
+) -> None:
+    """Submit the application and materials (update; the pre-check answers at once)."""
+
+    async def go(client: ReissueClient, wid: str) -> None:
+        if json_file is not None:
+            sub = _event(MaterialsSubmission, json_file, {})
+        elif standard_set:
+            st = await client.status(wid)
+            sub = _standard_set(st, staff=staff, mode=mode)
+        else:
+            err_console.print("Give --json FILE or --standard-set.")
+            raise typer.Exit(2)
+        accepted = await client.submit_materials(wid, sub)
+        console.print(f"Accepted (round {accepted.round}); report formal: {accepted.report_formal}")
+
+    _act(case, go)
+
+
+def _standard_set(st: CaseStatus, *, staff: str, mode: ProductionMode) -> MaterialsSubmission:
+    import hashlib
+
+    docs: list[dict[str, Any]] = []
+    for check in st.materials:
+        doc_id = f"SCAN-{st.loss_report_number}-{check.type.value}"
+        doc: dict[str, Any] = {
+            "doc_id": doc_id,
+            "type": check.type,
+            "sha256": hashlib.sha256(doc_id.encode()).hexdigest(),
+        }
+        if check.type is DocumentType.PHOTO:
+            doc |= {"photo_width_px": 295, "photo_height_px": 413}
+        docs.append(doc)
+    return MaterialsSubmission.model_validate(
+        {
+            "documents": docs,
+            "loss_proof_number": st.loss_report_number,
+            "received_by": staff,
+            "production_mode": mode,
+        }
+    )
+
+
+@case_app.command("affiliation")
+def case_affiliation(
+    case: CaseArg,
+    confirm: Annotated[bool, typer.Option("--confirm/--deny")] = True,
+    responder: Annotated[str, typer.Option(help="Portal user of the unit/school.")] = "portal",
+    reason: Annotated[str | None, typer.Option(help="Why the unit denies.")] = None,
+    json_file: JsonOpt = None,
+) -> None:
+    """The unit or school confirms or denies the applicant (signal)."""
+    event = _event(
+        AffiliationResponse,
+        json_file,
+        {"confirmed": confirm, "responder": responder, "reason": reason},
+    )
+    _act(case, lambda c, wid: c.respond_affiliation(wid, event))
+    console.print("Sent.")
+
+
+@case_app.command("override")
+def case_override(
+    case: CaseArg,
+    staff: Annotated[str, typer.Option(help="Staff ID.")],
+    letter_doc: Annotated[str, typer.Option(help="Document ID of the scanned paper letter.")],
+    letter_sha256: Annotated[str, typer.Option(help="SHA-256 of the scan.")],
+    note: Annotated[str, typer.Option(help="Why the letter is accepted.")],
+    json_file: JsonOpt = None,
+) -> None:
+    """After escalation, accept the unit's paper letter (update)."""
+    event = _event(
+        AffiliationOverride,
+        json_file,
+        {
+            "staff_id": staff,
+            "note": note,
+            "letter": {"doc_id": letter_doc, "type": "affiliation_letter", "sha256": letter_sha256},
+        },
+    )
+    ack = _act(case, lambda c, wid: c.override_affiliation(wid, event))
+    console.print(f"Accepted; case now {ack.stage.value}")
+
+
+@case_app.command("review")
+def case_review(
+    case: CaseArg,
+    verdict: Annotated[Verdict, typer.Argument()],
+    reviewer: Annotated[str, typer.Option(help="Reviewer's staff ID.")],
+    reason: Annotated[list[str] | None, typer.Option(help="A reason (repeatable).")] = None,
+    waive_fee: Annotated[bool, typer.Option(help="Waive the fee.")] = False,
+    waiver_reason: Annotated[str | None, typer.Option()] = None,
+    json_file: JsonOpt = None,
+) -> None:
+    """Staff review: approve, ask for a correction, or reject (update)."""
+    names = {
+        Verdict.approve: "approve",
+        Verdict.correct: "request_correction",
+        Verdict.reject: "reject",
+    }
+    event = _event(
+        ReviewDecision,
+        json_file,
+        {
+            "reviewer": reviewer,
+            "verdict": names[verdict],
+            "reasons": reason or [],
+            "waive_fee": waive_fee,
+            "waiver_reason": waiver_reason,
+        },
+    )
+    out = _act(case, lambda c, wid: c.review(wid, event))
+    console.print(
+        f"{out.verdict.value}: case now {out.stage.value} (correction round {out.correction_round})"
+    )
+
+
+@case_app.command("pay")
+def case_pay(
+    case: CaseArg,
+    order: Annotated[str, typer.Option(help="Payment order ID.")],
+    amount_fen: Annotated[int, typer.Option(help="Amount paid, in fen.")],
+    ref: Annotated[str, typer.Option(help="The payment platform's reference.")],
+    json_file: JsonOpt = None,
+) -> None:
+    """The payment platform confirms a payment (signal)."""
+    event = _event(
+        PaymentConfirmation,
+        json_file,
+        {
+            "order_id": order,
+            "amount_fen": amount_fen,
+            "payment_ref": ref,
+            "paid_at": datetime.now(UTC),
+        },
+    )
+    _act(case, lambda c, wid: c.confirm_payment(wid, event))
+    console.print("Sent.")
+
+
+@case_app.command("produced")
+def case_produced(
+    case: CaseArg,
+    order: Annotated[str, typer.Option(help="Production order ID.")],
+    card: Annotated[str, typer.Option(help="The new card's number.")],
+    json_file: JsonOpt = None,
+) -> None:
+    """The card bureau reports the new card made (signal)."""
+    event = _event(
+        CardProduced,
+        json_file,
+        {
+            "order_id": order,
+            "new_card_number": card,
+            "produced_at": datetime.now(UTC),
+        },
+    )
+    _act(case, lambda c, wid: c.card_produced(wid, event))
+    console.print("Sent.")
+
+
+@case_app.command("collected")
+def case_collected(
+    case: CaseArg,
+    card: Annotated[str, typer.Option(help="The new card's number.")],
+    staff: Annotated[str, typer.Option(help="Counter staff ID.")] = "counter-01",
+    json_file: JsonOpt = None,
+) -> None:
+    """The counter hands the new card over (signal)."""
+    event = _event(CardCollected, json_file, {"new_card_number": card, "handed_over_by": staff})
+    _act(case, lambda c, wid: c.card_collected(wid, event))
+    console.print("Sent.")
+
+
+@case_app.command("found")
+def case_found(
+    case: CaseArg,
+    channel: Annotated[Channel, typer.Option()] = Channel.HOTLINE_12333,
+    note: Annotated[str, typer.Option()] = "",
+    json_file: JsonOpt = None,
+) -> None:
+    """The person found the card: withdraw while the report is temporary (update)."""
+    event = _event(CardFound, json_file, {"channel": channel, "note": note})
+    ack = _act(case, lambda c, wid: c.card_found(wid, event))
+    console.print(f"Case ended: {ack.stage.value}")
+
+
+@case_app.command("cancel")
+def case_cancel(
+    case: CaseArg,
+    operator: Annotated[str, typer.Option(help="Operator's staff ID.")],
+    reason: Annotated[str, typer.Option(help="Why the case is cancelled.")],
+    json_file: JsonOpt = None,
+) -> None:
+    """Operations cancel the case; a paid fee is refunded (update)."""
+    event = _event(CancelRequest, json_file, {"operator": operator, "reason": reason})
+    ack = _act(case, lambda c, wid: c.cancel(wid, event))
+    console.print(f"Case ended: {ack.stage.value}")
+
+
+@case_app.command("status")
+def case_status(
+    case: CaseArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw status as JSON.")] = False,
+) -> None:
+    """Show a case: stage, what it waits for and until when, fee, timeline."""
+    st: CaseStatus = _act(case, lambda c, wid: c.status(wid))
+    if as_json:
+        console.print_json(st.model_dump_json())
+        return
+    console.print(render_status(st))
+
+
+def render_status(st: CaseStatus) -> Table:
+    """A case status as a readable table."""
+    table = Table(title=f"Case {st.case_id.split(':')[0]}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    fee = "-"
+    if st.fee is not None:
+        fee = f"¥{st.fee.amount_fen / 100:.2f}"
+        if st.fee.exemption or st.fee.waived:
+            fee += f" (exempt: {st.fee.exemption or 'waived'})"
+        if st.fee.order_id:
+            fee += f" · order {st.fee.order_id} {st.fee.order_status}"
+    rows = [
+        ("stage", st.stage.value),
+        ("waiting for", f"{st.awaiting.value}: {st.pending_action}"),
+        ("deadline", st.deadline.isoformat(timespec="minutes") if st.deadline else "-"),
+        (
+            "card",
+            f"{st.card_masked} (registry {'frozen' if st.card_frozen else 'not frozen'}, "
+            f"bank {'frozen' if st.bank_frozen else 'not frozen'})",
+        ),
+        (
+            "loss reported",
+            f"{st.loss_reported_at.isoformat(timespec='seconds')} "
+            f"({'formal' if st.report_formal else 'temporary'}, "
+            f"{st.loss_report_number or '-'})",
+        ),
+        ("liability cut-off", st.liability_cutoff.isoformat(timespec="seconds")),
+        ("district / category", f"{st.district} / {st.insured_category.value}"),
+        (
+            "materials",
+            ", ".join(f"{m.type.value}{' ✓' if m.received else ' ✗'}" for m in st.materials),
+        ),
+        ("affiliation", st.affiliation_status),
+        ("correction round", str(st.correction_round)),
+        ("fee", fee),
+        ("new card", st.new_card_masked or "-"),
+        ("SLA breached", "yes" if st.sla_breached else "no"),
+        ("flags", ", ".join(st.flags) or "-"),
+        ("reminders", ", ".join(f"{k}: {v}" for k, v in st.reminders_sent.items()) or "-"),
+        ("anomalies", "; ".join(st.anomalies) or "-"),
+        ("policy", st.policy_version),
+    ]
+    if st.outcome_reason:
+        rows.append(("outcome", st.outcome_reason))
+    for k, v in rows:
+        table.add_row(k, v)
+    timeline = "\n".join(
+        f"{e.entered_at.isoformat(timespec='minutes')}  {e.stage.value}  {e.note}"
+        for e in st.timeline
+    )
+    table.add_row("timeline", timeline)
+    return table
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
