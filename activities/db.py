@@ -6,11 +6,14 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
 import asyncpg
+import structlog
 from pydantic import BaseModel
 
 __all__ = ["Idempotency", "create_pool"]
 
 R = TypeVar("R", bound=BaseModel)
+
+log = structlog.get_logger(__name__)
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
@@ -48,6 +51,7 @@ class Idempotency:
             )
             if not fresh:
                 stored = await conn.fetchval("SELECT result FROM activity_runs WHERE key = $1", key)
+                log.info("step already done, returning its result", key=key)
                 return result_type.model_validate_json(stored)
             # A pooled connection proxies every Connection method the repositories use.
             result = await work(cast(asyncpg.Connection, conn))
@@ -56,4 +60,5 @@ class Idempotency:
                 key,
                 result.model_dump_json(),
             )
-            return result
+        log.info("step done", key=key)
+        return result

@@ -24,8 +24,11 @@ async def reissue(stack: Stack, *args: str) -> tuple[int, str, str]:
         "COLUMNS": "200",
     }
     proc = await asyncio.create_subprocess_exec(
-        REISSUE, *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        REISSUE,
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
@@ -35,13 +38,33 @@ async def reissue(stack: Stack, *args: str) -> tuple[int, str, str]:
 async def test_report_status_and_withdraw_from_the_command_line(stack: Stack) -> None:
     resident_id = random_resident_id()
     async with stack.pool.acquire() as conn:
-        card = await enrol_person(conn, secret=DEV_HASH_SECRET, resident_id=resident_id,
-                                  insured_category="retiree", district="500101",
-                                  balance_fen=500, card_number="C" + resident_id[-8:-1] + "Q")
+        card = await enrol_person(
+            conn,
+            secret=DEV_HASH_SECRET,
+            resident_id=resident_id,
+            insured_category="retiree",
+            district="500101",
+            balance_fen=500,
+            card_number="C" + resident_id[-8:-1] + "Q",
+        )
     code, out, err = await reissue(
-        stack, "case", "report", "--card", card, "--name", "赵六", "--resident-id", resident_id,
-        "--mobile", "13700001111", "--district", "500101", "--category", "retiree",
-        "--channel", "hotline_12393",
+        stack,
+        "case",
+        "report",
+        "--card",
+        card,
+        "--name",
+        "赵六",
+        "--resident-id",
+        resident_id,
+        "--mobile",
+        "13700001111",
+        "--district",
+        "500101",
+        "--category",
+        "retiree",
+        "--channel",
+        "hotline_12393",
     )
     assert code == 0, err
     case = stack.client.case_id_for(card)
@@ -65,8 +88,19 @@ async def test_report_status_and_withdraw_from_the_command_line(stack: Stack) ->
 
 async def test_bad_input_names_the_fields_and_starts_nothing(stack: Stack) -> None:
     code, out, err = await reissue(
-        stack, "case", "report", "--card", "A1234567", "--name", "赵六",
-        "--resident-id", "110105194912310021", "--mobile", "13700001111", "--district", "500999",
+        stack,
+        "case",
+        "report",
+        "--card",
+        "A1234567",
+        "--name",
+        "赵六",
+        "--resident-id",
+        "110105194912310021",
+        "--mobile",
+        "13700001111",
+        "--district",
+        "500999",
     )
     assert code == 2
     assert "applicant.resident_id" in err and "check character" in err
@@ -80,13 +114,23 @@ async def test_refused_update_exits_with_the_reason(stack: Stack) -> None:
     await stack.wait_for(case, Stage.AWAITING_MATERIALS)
     code, _, err = await reissue(stack, "case", "found", case)
     assert code == 3 and "formal" in err
-    code, out, err = await reissue(stack, "case", "submit", case, "--standard-set",
-                                   "--mode", "instant")
+    code, out, err = await reissue(
+        stack, "case", "submit", case, "--standard-set", "--mode", "instant"
+    )
     assert code == 0, err
     await stack.wait_for(case, Stage.UNDER_REVIEW)
-    code, out, err = await reissue(stack, "case", "review", case, "approve",
-                                   "--reviewer", "rev-5", "--waive-fee",
-                                   "--waiver-reason", "hardship")
+    code, out, err = await reissue(
+        stack,
+        "case",
+        "review",
+        case,
+        "approve",
+        "--reviewer",
+        "rev-5",
+        "--waive-fee",
+        "--waiver-reason",
+        "hardship",
+    )
     assert code == 0, err
     assert "approve" in out
     await stack.wait_for(case, Stage.READY_FOR_PICKUP)

@@ -28,8 +28,7 @@ def _free_port() -> int:
 
 def _expected_open_stages() -> Counter[str]:
     # Right after start the fast-policy lapse is still waiting for materials.
-    stages = [Stage.AWAITING_MATERIALS if p.target is Stage.LAPSED else p.target
-              for p in DEMO_PLAN]
+    stages = [Stage.AWAITING_MATERIALS if p.target is Stage.LAPSED else p.target for p in DEMO_PLAN]
     return Counter(s.value for s in stages)
 
 
@@ -69,9 +68,7 @@ async def test_dev_stack_runs_demo_cases_visible_by_stage(tmp_path: Path) -> Non
             await asyncio.sleep(0.2)
         assert counts == dict(expected)
         running = await client.count_workflows("ExecutionStatus = 'Running'")
-        assert running.count == sum(
-            n for s, n in expected.items() if not Stage(s).terminal
-        )
+        assert running.count == sum(n for s, n in expected.items() if not Stage(s).terminal)
         page = await asyncio.to_thread(
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10).status
         )

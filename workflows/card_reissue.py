@@ -248,6 +248,8 @@ class CardReissueWorkflow:
         self._card_frozen = registry.status == "frozen"
         self._bank_frozen = bank.status == "frozen"
         self._compensations.append(self._undo_freeze)
+        if self._ending is not None:  # found or cancelled while the freeze was under way
+            raise self._ending
         note = (
             ""
             if self._formal
@@ -491,7 +493,6 @@ class CardReissueWorkflow:
     async def _produce_card(self) -> None:
         assert self._submission is not None
         mode = self._submission.production_mode
-        self._enter(Stage.CARD_PRODUCTION, AwaitingParty.SYSTEM, f"{mode.value} card production")
         self._production = await self._act(
             "order_card_production",
             ProductionInput(
@@ -506,6 +507,7 @@ class CardReissueWorkflow:
         )
         self._compensations.append(self._undo_production)
         if mode is ProductionMode.INSTANT:
+            self._enter(Stage.CARD_PRODUCTION, AwaitingParty.SYSTEM, "instant card printing")
             self._new_card = self._production.new_card_number
             return
         overdue_at = workflow.now() + self._policy.production_overdue_after
@@ -727,6 +729,12 @@ class CardReissueWorkflow:
             if not check.passed:
                 raise ApplicationError(
                     "; ".join(check.problems), type="MaterialsIncomplete", non_retryable=True
+                )
+            if self._ending is not None:
+                raise ApplicationError(
+                    f"submit_materials: the case is ending ({self._ending.outcome.value})",
+                    type="CaseEnding",
+                    non_retryable=True,
                 )
             if not self._formal:
                 await self._act(
