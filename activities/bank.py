@@ -59,14 +59,13 @@ class BankActivities:
     async def _set(self, req: FreezeInput, *, frozen: bool, name: str) -> FreezeResult:
         async def work(conn: asyncpg.Connection) -> FreezeResult:
             status, changed = await self._bank.set_frozen(conn, req.card_number, frozen=frozen)
-            await audit.append(
+            await audit.record(
                 conn,
-                dedupe_key=req.key,
-                case_id=req.case_id,
-                event_type="bank_account_frozen" if frozen else "bank_account_unfrozen",
+                req,
+                "bank_account_frozen" if frozen else "bank_account_unfrozen",
                 actor="bank",
-                detail={"status": status, "report_number": req.report_number},
-                at=req.at,
+                status=status,
+                report_number=req.report_number,
             )
             return FreezeResult(card_number=req.card_number, status=status, changed=changed)
 

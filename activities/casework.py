@@ -39,14 +39,13 @@ class CaseworkActivities:
                 org_code=req.org_code,
                 at=req.at,
             )
-            await audit.append(
+            await audit.record(
                 conn,
-                dedupe_key=req.key,
-                case_id=req.case_id,
-                event_type="affiliation_requested",
+                req,
+                "affiliation_requested",
                 actor="system",
-                detail={"kind": req.kind, "org_code": req.org_code},
-                at=req.at,
+                kind=req.kind,
+                org_code=req.org_code,
             )
             return Done(changed=True)
 
@@ -76,19 +75,15 @@ class CaseworkActivities:
                 problems=problems,
                 at=req.at,
             )
-            await audit.append(
+            await audit.record(
                 conn,
-                dedupe_key=req.key,
-                case_id=req.case_id,
-                event_type="materials_prechecked",
+                req,
+                "materials_prechecked",
                 actor="system",
-                detail={
-                    "round": req.round,
-                    "passed": not problems,
-                    "problems": problems,
-                    "documents": [d.doc_id for d in req.documents],
-                },
-                at=req.at,
+                round=req.round,
+                passed=not problems,
+                problems=problems,
+                documents=[d.doc_id for d in req.documents],
             )
             return PrecheckResult(passed=not problems, problems=problems)
 
@@ -108,20 +103,16 @@ class CaseworkActivities:
                 waiver_reason=req.waiver_reason,
                 at=req.at,
             )
-            await audit.append(
+            await audit.record(
                 conn,
-                dedupe_key=req.key,
-                case_id=req.case_id,
-                event_type="review_decided",
+                req,
+                "review_decided",
                 actor=req.reviewer,
-                detail={
-                    "round": req.round,
-                    "verdict": req.verdict.value,
-                    "reasons": req.reasons,
-                    "waive_fee": req.waive_fee,
-                    "waiver_reason": req.waiver_reason,
-                },
-                at=req.at,
+                round=req.round,
+                verdict=req.verdict.value,
+                reasons=req.reasons,
+                waive_fee=req.waive_fee,
+                waiver_reason=req.waiver_reason,
             )
             return Done(changed=True)
 

@@ -10,7 +10,6 @@ from activities.errors import FEE_SCHEDULE_UNKNOWN, ORDER_STATE, PAYMENT_MISMATC
 from activities.repositories import audit, payments
 from schemas.activities import (
     AssessFeeInput,
-    CaseStep,
     CreatePaymentInput,
     FeeAssessment,
     OrderInput,
@@ -34,20 +33,6 @@ class PaymentActivities:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._once = Idempotency(pool)
 
-    @staticmethod
-    async def _audit(
-        conn: asyncpg.Connection, step: CaseStep, event_type: str, **detail: object
-    ) -> None:
-        await audit.append(
-            conn,
-            dedupe_key=step.key,
-            case_id=step.case_id,
-            event_type=event_type,
-            actor="payments",
-            detail=dict(detail),
-            at=step.at,
-        )
-
     @activity.defn(name="assess_fee")
     async def assess_fee(self, req: AssessFeeInput) -> FeeAssessment:
         """The reissue fee from the fee schedule, less exemptions and staff waivers."""
@@ -62,10 +47,11 @@ class PaymentActivities:
             ):
                 exemption = None  # the schedule does not grant it: the full fee applies
             amount = 0 if exemption is not None or req.waived else base
-            await self._audit(
+            await audit.record(
                 conn,
                 req,
                 "fee_assessed",
+                actor="payments",
                 schedule=req.schedule,
                 base_fen=base,
                 amount_fen=amount,
@@ -85,10 +71,11 @@ class PaymentActivities:
             row = await payments.create_order(
                 conn, case_id=req.case_id, amount_fen=req.amount_fen, due_at=req.due_at, at=req.at
             )
-            await self._audit(
+            await audit.record(
                 conn,
                 req,
                 "payment_order_created",
+                actor="payments",
                 order_id=row["order_id"],
                 amount_fen=req.amount_fen,
                 due_at=req.due_at.isoformat(),
@@ -122,10 +109,11 @@ class PaymentActivities:
             )
             if paid is None:
                 raise business_error(ORDER_STATE, f"payment order is {row['status']}")
-            await self._audit(
+            await audit.record(
                 conn,
                 req,
                 "payment_recorded",
+                actor="payments",
                 order_id=req.order_id,
                 amount_fen=req.amount_fen,
                 payment_ref=req.payment_ref,
@@ -146,10 +134,11 @@ class PaymentActivities:
             )
             if moved is None:
                 raise business_error(ORDER_STATE, f"cannot {name}: order is {row['status']}")
-            await self._audit(
+            await audit.record(
                 conn,
                 req,
                 f"payment_{to}",
+                actor="payments",
                 order_id=req.order_id,
                 amount_fen=row["amount_fen"],
                 reason=req.reason,

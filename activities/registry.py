@@ -20,7 +20,6 @@ from schemas.activities import (
     ActivateCardInput,
     ActivateCardResult,
     CardProducedInput,
-    CaseStep,
     Done,
     FormaliseInput,
     FreezeInput,
@@ -47,19 +46,6 @@ class RegistryActivities:
     def __init__(self, pool: asyncpg.Pool, *, hash_secret: str) -> None:
         self._once = Idempotency(pool)
         self._secret = hash_secret
-
-    async def _audit(
-        self, conn: asyncpg.Connection, step: CaseStep, event_type: str, **detail: object
-    ) -> None:
-        await audit.append(
-            conn,
-            dedupe_key=step.key,
-            case_id=step.case_id,
-            event_type=event_type,
-            actor="system",
-            detail=dict(detail),
-            at=step.at,
-        )
 
     @activity.defn(name="register_loss")
     async def register_loss(self, req: RegisterLossInput) -> RegisterLossResult:
@@ -97,10 +83,11 @@ class RegistryActivities:
                 formal=formal,
                 reported_at=reported_at,
             )
-            await self._audit(
+            await audit.record(
                 conn,
                 req,
                 "loss_registered",
+                actor="registry",
                 report_number=number,
                 card=mask_card_number(req.card_number),
                 channel=req.channel.value,
@@ -127,7 +114,9 @@ class RegistryActivities:
             changed = await cards.set_status(conn, req.card_number, from_="active", to="frozen")
             if not changed and card["status"] != "frozen":
                 raise business_error(CARD_NOT_ACTIVE, f"cannot freeze a {card['status']} card")
-            await self._audit(conn, req, "card_frozen", report_number=req.report_number)
+            await audit.record(
+                conn, req, "card_frozen", actor="registry", report_number=req.report_number
+            )
             return FreezeResult(card_number=req.card_number, status="frozen", changed=changed)
 
         return await self._once.run(req.key, "freeze_card", FreezeResult, work)
@@ -138,7 +127,9 @@ class RegistryActivities:
 
         async def work(conn: asyncpg.Connection) -> Done:
             changed = await cards.formalise_report(conn, req.report_number, req.at)
-            await self._audit(conn, req, "loss_report_formal", report_number=req.report_number)
+            await audit.record(
+                conn, req, "loss_report_formal", actor="registry", report_number=req.report_number
+            )
             return Done(changed=changed)
 
         return await self._once.run(req.key, "formalise_loss_report", Done, work)
@@ -152,8 +143,13 @@ class RegistryActivities:
                 conn, req.report_number, status="lifted", reason=req.reason, at=req.at
             )
             unfrozen = await cards.set_status(conn, req.card_number, from_="frozen", to="active")
-            await self._audit(
-                conn, req, "loss_report_lifted", report_number=req.report_number, reason=req.reason
+            await audit.record(
+                conn,
+                req,
+                "loss_report_lifted",
+                actor="registry",
+                report_number=req.report_number,
+                reason=req.reason,
             )
             return Done(changed=closed or unfrozen)
 
@@ -185,10 +181,11 @@ class RegistryActivities:
                     new_card_number=new_card,
                     at=req.at,
                 )
-            await self._audit(
+            await audit.record(
                 conn,
                 req,
                 "production_ordered",
+                actor="registry",
                 order_id=order["order_id"],
                 mode=req.mode.value,
                 new_card=mask_card_number(new_card) if new_card else None,
@@ -225,10 +222,11 @@ class RegistryActivities:
                 new_card_number=req.new_card_number,
                 at=req.produced_at,
             )
-            await self._audit(
+            await audit.record(
                 conn,
                 req,
                 "card_produced",
+                actor="registry",
                 order_id=req.order_id,
                 new_card=mask_card_number(req.new_card_number),
             )
@@ -253,8 +251,13 @@ class RegistryActivities:
                     )
                     or changed
                 )
-            await self._audit(
-                conn, req, "production_cancelled", order_id=order_id, reason=req.reason
+            await audit.record(
+                conn,
+                req,
+                "production_cancelled",
+                actor="registry",
+                order_id=order_id,
+                reason=req.reason,
             )
             return Done(changed=changed)
 
@@ -284,10 +287,11 @@ class RegistryActivities:
                 reason="new card collected",
                 at=req.at,
             )
-            await self._audit(
+            await audit.record(
                 conn,
                 req,
                 "new_card_activated",
+                actor="registry",
                 new_card=mask_card_number(req.new_card_number),
                 old_card=mask_card_number(req.old_card_number),
                 balance_fen=new["balance_fen"],

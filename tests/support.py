@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -91,6 +91,39 @@ class Stack:
                 "channel": channel,
                 "policy": base.model_dump(),
             }
+        )
+
+    async def open_case(self, **application: Any) -> tuple[CaseInput, str, str]:
+        """Report a loss; returns (application, workflow ID, loss report number) once frozen."""
+        app = await self.application(**application)
+        case = (await self.client.report_loss(app)).workflow_id
+        st = await self.wait_for(case, Stage.AWAITING_MATERIALS)
+        assert st.loss_report_number is not None
+        return app, case, st.loss_report_number
+
+    async def submit(self, case: str, report: str, **kw: Any) -> None:
+        """Hand in a complete set of materials; waits until the case is in review."""
+        await self.client.submit_materials(case, materials(report, **kw))
+        await self.wait_for(case, Stage.UNDER_REVIEW)
+
+    async def approve(self, case: str, **decision: Any) -> CaseStatus:
+        await self.client.review(case, {"reviewer": "rev-01", "verdict": "approve", **decision})
+        return await self.status(case)
+
+    async def pay(
+        self, case: str, *, ref: str = "BANK-0001", amount_fen: int | None = None
+    ) -> None:
+        """The payment platform pays the case's open order (in full unless told otherwise)."""
+        st = await self.wait_for(case, Stage.AWAITING_PAYMENT)
+        assert st.fee is not None and st.fee.order_id is not None
+        await self.client.confirm_payment(
+            case,
+            {
+                "order_id": st.fee.order_id,
+                "amount_fen": st.fee.amount_fen if amount_fen is None else amount_fen,
+                "payment_ref": ref,
+                "paid_at": datetime.now(UTC),
+            },
         )
 
     async def status(self, case: str) -> CaseStatus:

@@ -8,7 +8,9 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["append", "events_for"]
+from schemas.activities import CaseStep
+
+__all__ = ["append", "events_for", "record"]
 
 
 async def append(
@@ -33,6 +35,21 @@ async def append(
         at,
     )
     return bool(written)
+
+
+async def record(
+    conn: asyncpg.Connection, step: CaseStep, event_type: str, *, actor: str, **detail: Any
+) -> bool:
+    """Append the audit event of an activity step, keyed by the step itself."""
+    return await append(
+        conn,
+        dedupe_key=step.key,
+        case_id=step.case_id,
+        event_type=event_type,
+        actor=actor,
+        detail=detail,
+        at=step.at,
+    )
 
 
 async def events_for(conn: asyncpg.Connection, case_id: str) -> list[asyncpg.Record]:

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from schemas.enums import DocumentType, Stage
-from tests.support import Stack, materials
-
-
-async def _to_review(stack: Stack, case: str, report: str, n: int = 0) -> None:
-    await stack.client.submit_materials(case, materials(report, n=n))
-    await stack.wait_for(case, Stage.UNDER_REVIEW)
+from tests.support import Stack
 
 
 async def test_one_correction_round_then_approval(stack: Stack) -> None:
-    app = await stack.application(channel="counter")
-    case = (await stack.client.report_loss(app)).workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-    report = st.loss_report_number
-    assert report
-    await _to_review(stack, case, report)
+    _, case, report = await stack.open_case(channel="counter")
+    await stack.submit(case, report)
     outcome = await stack.client.review(
         case,
         {
@@ -32,20 +21,10 @@ async def test_one_correction_round_then_approval(stack: Stack) -> None:
     st = await stack.status(case)
     assert st.correction_reasons == ["photo background is not plain"]
 
-    await _to_review(stack, case, report, n=1)
+    await stack.submit(case, report, n=1)
     outcome = await stack.client.review(case, {"reviewer": "rev-02", "verdict": "approve"})
     assert outcome.stage is Stage.AWAITING_PAYMENT
-    st = await stack.status(case)
-    assert st.fee and st.fee.order_id
-    await stack.client.confirm_payment(
-        case,
-        {
-            "order_id": st.fee.order_id,
-            "amount_fen": 2500,
-            "payment_ref": "PAY-0077",
-            "paid_at": datetime.now(UTC),
-        },
-    )
+    await stack.pay(case)
     st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
     assert st.correction_round == 1
     reviews = await stack.rows(
@@ -65,17 +44,13 @@ async def test_one_correction_round_then_approval(stack: Stack) -> None:
 
 
 async def test_exceeding_max_correction_rounds_rejects(stack: Stack) -> None:
-    app = await stack.application(max_correction_rounds=1)
-    case = (await stack.client.report_loss(app)).workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-    report = st.loss_report_number
-    assert report
-    await _to_review(stack, case, report)
+    app, case, report = await stack.open_case(max_correction_rounds=1)
+    await stack.submit(case, report)
     first = await stack.client.review(
         case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["form unsigned"]}
     )
     assert first.correction_round == 1
-    await _to_review(stack, case, report, n=1)
+    await stack.submit(case, report, n=1)
     second = await stack.client.review(
         case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["still unsigned"]}
     )

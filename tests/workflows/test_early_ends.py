@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 
 from schemas.enums import Stage
-from tests.support import Stack, materials
+from tests.support import Stack
 
 
 async def test_card_found_while_temporary_withdraws_and_unfreezes(stack: Stack) -> None:
@@ -37,12 +35,8 @@ async def test_card_found_while_temporary_withdraws_and_unfreezes(stack: Stack) 
 
 
 async def test_card_found_refused_once_report_is_formal(stack: Stack) -> None:
-    app = await stack.application()
-    case = (await stack.client.report_loss(app)).workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-    assert st.loss_report_number
-    await stack.client.submit_materials(case, materials(st.loss_report_number))
-    await stack.wait_for(case, Stage.UNDER_REVIEW)
+    app, case, report = await stack.open_case()
+    await stack.submit(case, report)
 
     with pytest.raises(WorkflowUpdateFailedError) as err:
         await stack.client.card_found(case, {"channel": "counter"})
@@ -53,24 +47,10 @@ async def test_card_found_refused_once_report_is_formal(stack: Stack) -> None:
 
 
 async def test_cancel_after_payment_refunds_and_keeps_card_frozen(stack: Stack) -> None:
-    app = await stack.application()
-    case = (await stack.client.report_loss(app)).workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-    assert st.loss_report_number
-    await stack.client.submit_materials(case, materials(st.loss_report_number))
-    await stack.wait_for(case, Stage.UNDER_REVIEW)
-    await stack.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
-    st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee and st.fee.order_id
-    await stack.client.confirm_payment(
-        case,
-        {
-            "order_id": st.fee.order_id,
-            "amount_fen": 2500,
-            "payment_ref": "PAY-0009",
-            "paid_at": datetime.now(UTC),
-        },
-    )
+    app, case, report = await stack.open_case()
+    await stack.submit(case, report)
+    await stack.approve(case)
+    await stack.pay(case)
     st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
 
     with pytest.raises(ValidationError) as bad:  # refused before it is sent

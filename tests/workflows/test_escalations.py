@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -66,12 +66,8 @@ async def test_unit_never_answers_then_staff_override(stack: Stack) -> None:
 
 
 async def test_review_sla_breach_flags_and_notifies_but_completes(stack: Stack) -> None:
-    app = await stack.application(channel="counter")
-    case = (await stack.client.report_loss(app)).workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-    assert st.loss_report_number
-    await stack.client.submit_materials(case, materials(st.loss_report_number, mode="instant"))
-    await stack.wait_for(case, Stage.UNDER_REVIEW)
+    app, case, report = await stack.open_case(channel="counter")
+    await stack.submit(case, report, mode="instant")
     handle = stack.client.handle(case)
     assert (await handle.describe()).typed_search_attributes.get(SLA_BREACHED) is False
 
@@ -88,18 +84,8 @@ async def test_review_sla_breach_flags_and_notifies_but_completes(stack: Stack) 
         == "supervisor"
     )
 
-    await stack.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
-    st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee and st.fee.order_id
-    await stack.client.confirm_payment(
-        case,
-        {
-            "order_id": st.fee.order_id,
-            "amount_fen": 2500,
-            "payment_ref": "PAY-0003",
-            "paid_at": datetime.now(UTC),
-        },
-    )
+    await stack.approve(case)
+    await stack.pay(case)
     st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
     new_card = await stack.one(
         "SELECT new_card_number FROM production_orders WHERE case_id = $1", st.case_id

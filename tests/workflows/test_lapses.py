@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from schemas.enums import Stage
-from tests.support import Stack, materials
+from tests.support import Stack
 
 
 async def test_temporary_report_lifts_itself_when_never_made_formal(stack: Stack) -> None:
@@ -32,12 +32,8 @@ async def test_temporary_report_lifts_itself_when_never_made_formal(stack: Stack
 
 
 async def test_no_resubmission_after_correction_lapses_with_card_frozen(stack: Stack) -> None:
-    app = await stack.application()
-    case = (await stack.client.report_loss(app)).workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-    assert st.loss_report_number
-    await stack.client.submit_materials(case, materials(st.loss_report_number))
-    await stack.wait_for(case, Stage.UNDER_REVIEW)
+    app, case, report = await stack.open_case()
+    await stack.submit(case, report)
     outcome = await stack.client.review(
         case,
         {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["photo is blurred"]},
@@ -57,34 +53,19 @@ async def test_no_resubmission_after_correction_lapses_with_card_frozen(stack: S
 
 
 async def test_payment_never_arrives_lapses_and_cancels_the_order(stack: Stack) -> None:
-    app = await stack.application()
-    case = (await stack.client.report_loss(app)).workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-    assert st.loss_report_number
-    await stack.client.submit_materials(case, materials(st.loss_report_number))
-    await stack.wait_for(case, Stage.UNDER_REVIEW)
-    await stack.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
-    st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee and st.fee.order_id
-
+    app, case, report = await stack.open_case()
+    await stack.submit(case, report)
+    await stack.approve(case)
     # Wrong amount: recorded as an anomaly, not accepted.
-    await stack.client.confirm_payment(
-        case,
-        {
-            "order_id": st.fee.order_id,
-            "amount_fen": 2000,
-            "payment_ref": "BANK-WRONG",
-            "paid_at": datetime.now(UTC),
-        },
-    )
+    await stack.pay(case, ref="BANK-WRONG", amount_fen=2000)
+
     await stack.fast_forward(case, app.policy.payment_deadline + timedelta(hours=1))
     assert (await stack.client.result(case)).outcome is Stage.LAPSED
 
     st = await stack.status(case)
     assert len(st.anomalies) == 1 and "amount_fen=2000" in st.anomalies[0]
-    assert (
-        await stack.one("SELECT status FROM payment_orders WHERE case_id = $1", st.case_id)
-        == "cancelled"
+    assert await stack.one("SELECT status FROM payment_orders WHERE case_id = $1", st.case_id) == (
+        "cancelled"
     )
     assert (
         await stack.one(
@@ -99,24 +80,22 @@ async def test_payment_never_arrives_lapses_and_cancels_the_order(stack: Stack) 
 
 
 async def test_duplicate_payment_signal_changes_nothing(stack: Stack) -> None:
-    app = await stack.application()
-    case = (await stack.client.report_loss(app)).workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-    assert st.loss_report_number
-    await stack.client.submit_materials(case, materials(st.loss_report_number))
-    await stack.wait_for(case, Stage.UNDER_REVIEW)
-    await stack.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
-    st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee and st.fee.order_id
-    payment = {
-        "order_id": st.fee.order_id,
-        "amount_fen": 2500,
-        "payment_ref": "BANK-7",
-        "paid_at": datetime.now(UTC),
-    }
-    await stack.client.confirm_payment(case, payment)
+    _, case, report = await stack.open_case()
+    await stack.submit(case, report)
+    await stack.approve(case)
+    await stack.pay(case, ref="BANK-7")
     await stack.wait_for(case, Stage.CARD_PRODUCTION)
-    await stack.client.confirm_payment(case, payment)
+    st = await stack.status(case)
+    assert st.fee and st.fee.order_id
+    await stack.client.confirm_payment(
+        case,
+        {
+            "order_id": st.fee.order_id,
+            "amount_fen": 2500,
+            "payment_ref": "BANK-7",
+            "paid_at": datetime.now(UTC),
+        },
+    )
 
     for _ in range(50):
         st = await stack.status(case)

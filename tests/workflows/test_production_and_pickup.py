@@ -5,26 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from schemas.enums import Stage
-from tests.support import Stack, materials
+from tests.support import Stack
 
 
 async def test_overdue_production_escalates_then_pickup_reminders(stack: Stack) -> None:
-    app = await stack.application(channel="counter")
+    app, case, report = await stack.open_case(channel="counter")
     policy = app.policy
-    case = (await stack.client.report_loss(app)).workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-    assert st.loss_report_number
-    await stack.client.submit_materials(case, materials(st.loss_report_number))
-    await stack.wait_for(case, Stage.UNDER_REVIEW)
-    await stack.client.review(
-        case,
-        {
-            "reviewer": "rev-01",
-            "verdict": "approve",
-            "waive_fee": True,
-            "waiver_reason": "disaster relief",
-        },
-    )
+    await stack.submit(case, report)
+    await stack.approve(case, waive_fee=True, waiver_reason="disaster relief")
     st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
     order = st.production_order_id
     assert order and st.awaiting.value == "bureau"
