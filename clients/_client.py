@@ -7,16 +7,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
-)
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from schemas.case import CaseInput, CaseResult, CaseStatus
-from schemas.enums import AwaitingParty, Stage
 from schemas.events import (
     AffiliationOverride,
     AffiliationResponse,
@@ -24,26 +19,23 @@ from schemas.events import (
     CardCollected,
     CardFound,
     CardProduced,
+    ClaimState,
     EventAck,
     MaterialsAccepted,
     MaterialsSubmission,
     PaymentConfirmation,
+    ReviewClaim,
     ReviewDecision,
     ReviewOutcome,
+    ReviewRelease,
 )
 from schemas.hashing import case_workflow_id
 from schemas.identifiers import mask_card_number
-from schemas.visibility import (
-    AWAITING_PARTY,
-    CASE_STAGE,
-    CORRECTION_ROUND,
-    DISTRICT,
-    INSURED_CATEGORY,
-    SLA_BREACHED,
-)
 from workflows.card_reissue import CardReissueWorkflow
 
-__all__ = ["CaseRef", "ReissueClient"]
+__all__ = ["WORKFLOW_TYPE", "CaseRef", "ReissueClient"]
+
+WORKFLOW_TYPE = "CardReissueWorkflow"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -59,6 +51,14 @@ class CaseRef:
 
 def _model(model: type[M], value: M | Mapping[str, Any]) -> M:
     return value if isinstance(value, model) else model.model_validate(value)
+
+
+def _summary(inp: CaseInput) -> str:
+    """The Web UI's one-line summary of a case: masked card, district, category, channel."""
+    return (
+        f"Reissue of card {mask_card_number(inp.card_number)} · district {inp.district} · "
+        f"{inp.insured_category.value} · reported via {inp.channel.value}"
+    )
 
 
 class ReissueClient:
@@ -86,29 +86,46 @@ class ReissueClient:
         workflow_id = self.case_id_for(inp.card_number)
         try:
             handle = await self._client.start_workflow(
-                CardReissueWorkflow.run,
+                WORKFLOW_TYPE,
                 inp,
+                result_type=CaseResult,
                 id=workflow_id,
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(CASE_STAGE, Stage.LOSS_REPORTED.value),
-                        SearchAttributePair(DISTRICT, inp.district),
-                        SearchAttributePair(INSURED_CATEGORY, inp.insured_category.value),
-                        SearchAttributePair(AWAITING_PARTY, AwaitingParty.SYSTEM.value),
-                        SearchAttributePair(SLA_BREACHED, False),
-                        SearchAttributePair(CORRECTION_ROUND, 0),
-                    ]
-                ),
-                static_summary=(
-                    f"Reissue of card {mask_card_number(inp.card_number)} · district "
-                    f"{inp.district} · {inp.insured_category.value} · via {inp.channel.value}"
-                ),
+                static_summary=_summary(inp),
             )
         except WorkflowAlreadyStartedError as e:
             return CaseRef(workflow_id=workflow_id, run_id=e.run_id, started=False)
         return CaseRef(workflow_id=workflow_id, run_id=handle.result_run_id, started=True)
+
+    async def report_loss_and_wait(self, application: CaseInput | Mapping[str, Any]) -> CaseStatus:
+        """One round trip for the hotline: open (or find) the case, answer once the card is frozen."""
+        inp = _model(CaseInput, application)
+        start = WithStartWorkflowOperation(
+            WORKFLOW_TYPE,
+            inp,
+            id=self.case_id_for(inp.card_number),
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=_summary(inp),
+            result_type=CaseResult,
+        )
+        return await self._client.execute_update_with_start_workflow(
+            CardReissueWorkflow.registration, start_workflow_operation=start
+        )
+
+    async def claim_review(self, case: str, claim: ReviewClaim | Mapping[str, Any]) -> ClaimState:
+        return await self.handle(case).execute_update(
+            CardReissueWorkflow.claim_review, _model(ReviewClaim, claim)
+        )
+
+    async def release_review(
+        self, case: str, release: ReviewRelease | Mapping[str, Any]
+    ) -> ClaimState:
+        return await self.handle(case).execute_update(
+            CardReissueWorkflow.release_review, _model(ReviewRelease, release)
+        )
 
     async def submit_materials(
         self, case: str, submission: MaterialsSubmission | Mapping[str, Any]

@@ -169,6 +169,9 @@ class CaseStatus(_Model):
     production_order_id: str | None
     new_card_masked: str | None
     sla_breached: bool
+    assigned_to: str | None = None
+    claim_expires_at: datetime | None = None
+    review_due_at: datetime | None = None
     flags: list[str]
     reminders_sent: dict[str, int]
     anomalies: list[str]

@@ -25,13 +25,16 @@ __all__ = [
     "CardCollected",
     "CardFound",
     "CardProduced",
+    "ClaimState",
     "EventAck",
     "MaterialRef",
     "MaterialsAccepted",
     "MaterialsSubmission",
     "PaymentConfirmation",
+    "ReviewClaim",
     "ReviewDecision",
     "ReviewOutcome",
+    "ReviewRelease",
 ]
 
 Reason = Annotated[str, Field(min_length=2, max_length=500)]
@@ -141,6 +144,27 @@ class ReviewOutcome(_Event):
     verdict: ReviewVerdict
     correction_round: int
     stage: Stage
+
+
+class ReviewClaim(_Event):
+    """A reviewer takes a case from the review queue (update `claim_review`)."""
+
+    reviewer: StaffId
+
+
+class ReviewRelease(_Event):
+    """A supervisor puts a claimed case back in the queue (update `release_review`)."""
+
+    supervisor: StaffId
+    reason: Reason
+
+
+class ClaimState(_Event):
+    """Who holds a case's review, until when, and when the review is due."""
+
+    assigned_to: str | None
+    claim_expires_at: datetime | None
+    review_due_at: datetime | None
 
 
 class PaymentConfirmation(_Event):

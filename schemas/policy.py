@@ -58,6 +58,10 @@ class CasePolicy(BaseModel):
     affiliation_reminder_interval: PositiveDuration = timedelta(days=3)
     affiliation_reminders_before_escalation: int = Field(default=2, ge=0, le=10)
     review_sla: PositiveDuration = timedelta(days=5)
+    review_claim_ttl: PositiveDuration = Field(
+        default=timedelta(hours=4),
+        description="A reviewer's claim on a case lapses after this, back to the queue.",
+    )
     max_correction_rounds: int = Field(default=2, ge=0, le=10)
     fee_schedule: str = Field(
         default="CQ-2006",

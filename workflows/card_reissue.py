@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
+    from pydantic import BaseModel, ValidationError
 
     from schemas.activities import (
         ActivateCardInput,
@@ -71,21 +71,28 @@ with workflow.unsafe.imports_passed_through():
         CardCollected,
         CardFound,
         CardProduced,
+        ClaimState,
         EventAck,
         MaterialsAccepted,
         MaterialsSubmission,
         PaymentConfirmation,
+        ReviewClaim,
         ReviewDecision,
         ReviewOutcome,
+        ReviewRelease,
     )
     from schemas.identifiers import mask_card_number
     from schemas.precheck import precheck_problems
     from schemas.visibility import (
+        ASSIGNED_TO,
         AWAITING_PARTY,
         CASE_STAGE,
         CORRECTION_ROUND,
         DISTRICT,
         INSURED_CATEGORY,
+        NEXT_DEADLINE,
+        REPORT_CHANNEL,
+        REVIEW_DUE_AT,
         SLA_BREACHED,
     )
 
@@ -118,6 +125,15 @@ def _day(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC") if at else "-"
 
 
+def _describe_input_error(error: Exception) -> str:
+    """Which fields are wrong and why, without echoing the values (they may be personal)."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: {e['msg']}" for e in error.errors()
+        )
+    return "input is not a JSON object matching CaseInput"
+
+
 class _EndCase(Exception):
     """Leaves the main path for a terminal outcome other than COMPLETED."""
 
@@ -132,21 +148,19 @@ class CardReissueWorkflow:
     """A reissue case: the durable state of one person's lost card."""
 
     @workflow.init
-    def __init__(self, inp: CaseInput) -> None:
+    def __init__(self, raw: RawValue) -> None:
+        # The input arrives raw so that a bad one from a by-name start fails the
+        # case with a readable error instead of failing workflow tasks forever.
+        self._input_error: str | None = None
         info = workflow.info()
-        self._in = inp
-        self._policy = inp.policy
         self._case_id = f"{info.workflow_id}:{info.first_execution_run_id}"
-        self._card_masked = mask_card_number(inp.card_number)
-        start = info.start_time
-        self._reported_at = min(inp.reported_at, start) if inp.reported_at else start
         self._stage = Stage.LOSS_REPORTED
         self._awaiting = AwaitingParty.SYSTEM
         self._action = "registering the loss report and freezing the card"
         self._deadline: datetime | None = None
         self._timeline: list[StageEntry] = []
         self._report: RegisterLossResult | None = None
-        self._formal = inp.channel.formal
+        self._formal = False
         self._card_frozen = False
         self._bank_frozen = False
         self._submission: MaterialsSubmission | None = None
@@ -160,6 +174,10 @@ class CardReissueWorkflow:
         self._affiliation_escalated = False
         self._override: AffiliationOverride | None = None
         self._review_open = False
+        self._review_due: datetime | None = None
+        self._assignee: str | None = None
+        self._claim_until: datetime | None = None
+        self._claim_changes = 0
         self._decision: ReviewDecision | None = None
         self._approval: ReviewDecision | None = None
         self._fee: FeeAssessment | None = None
@@ -179,10 +197,29 @@ class CardReissueWorkflow:
         self._outcome_reason: str | None = None
         self._event_seq = 0
 
+        try:
+            inp = workflow.payload_converter().from_payload(raw.payload, CaseInput)
+        except Exception as e:  # any undecodable input is the caller's error, not ours
+            self._input_error = _describe_input_error(e)
+            return
+        self._in = inp
+        self._policy = inp.policy
+        self._card_masked = mask_card_number(inp.card_number)
+        start = workflow.info().start_time
+        self._reported_at = min(inp.reported_at, start) if inp.reported_at else start
+        self._formal = inp.channel.formal
+
     # ------------------------------------------------------------------ the case
 
     @workflow.run
-    async def run(self, inp: CaseInput) -> CaseResult:
+    async def run(self, raw: RawValue) -> CaseResult:
+        """Takes a `CaseInput` (see schemas/json/CaseInput.schema.json)."""
+        if self._input_error is not None:
+            raise ApplicationError(
+                f"invalid case input: {self._input_error}",
+                type="InvalidCaseInput",
+                non_retryable=True,
+            )
         try:
             result = await self._case()
         except _EndCase as end:
@@ -389,25 +426,42 @@ class CardReissueWorkflow:
 
     async def _review(self) -> ReviewVerdict:
         sla_due = workflow.now() + self._policy.review_sla
+        self._review_due = sla_due
         self._enter(
             Stage.UNDER_REVIEW, AwaitingParty.STAFF, "staff review of the materials", sla_due
         )
         self._review_open = True
         self._decision = None
-        decided = lambda: self._decision is not None  # noqa: E731
-        if not await self._wait(decided, sla_due, "review SLA"):
-            self._sla_breached = True
-            self._upsert_visibility()
-            await self._notify(
-                Recipient.SUPERVISOR,
-                "review_sla_breached",
-                ref=self._in.district,
-                step=f"sla_breach:{self._accepted_rounds}",
-                case=workflow.info().workflow_id,
-                district=self._in.district,
-                sla=str(self._policy.review_sla),
-            )
-            await self._wait(decided, None)
+        while self._decision is None:
+            # Wake for a decision, a change of claim, the SLA, or the claim running out.
+            claims = self._claim_changes
+            wake = [t for t in (None if self._sla_breached else sla_due, self._claim_until) if t]
+            until = min(wake) if wake else None
+            what = "review SLA" if until == sla_due else "review claim expires"
+
+            def moved(seen: int = claims) -> bool:
+                return self._decision is not None or self._claim_changes != seen
+
+            await self._wait(moved, until, what)
+            if self._decision is not None or self._claim_changes != claims:
+                continue
+            now = workflow.now()
+            if self._claim_until is not None and now >= self._claim_until:
+                self._set_claim(None, reason="claim expired")
+            if not self._sla_breached and now >= sla_due:
+                self._sla_breached = True
+                self._upsert_visibility()
+                await self._notify(
+                    Recipient.SUPERVISOR,
+                    "review_sla_breached",
+                    ref=self._in.district,
+                    step=f"sla_breach:{self._accepted_rounds}",
+                    case=workflow.info().workflow_id,
+                    district=self._in.district,
+                    sla=str(self._policy.review_sla),
+                )
+        self._review_due = None
+        self._set_claim(None, reason="decided")
         decision, self._decision = self._decision, None
         assert decision is not None
         verdict = decision.verdict
@@ -854,6 +908,53 @@ class CardReissueWorkflow:
         self._require_stage("review", Stage.UNDER_REVIEW)
         if not self._review_open:
             raise ValueError("review: this round has already been decided")
+        if self._assignee is not None and self._assignee != decision.reviewer:
+            raise ValueError(f"review: the case is claimed by {self._assignee}")
+
+    @workflow.update
+    def claim_review(self, claim: ReviewClaim) -> ClaimState:
+        """A reviewer takes the case from the queue; the claim runs out after the policy's TTL."""
+        self._set_claim(claim.reviewer, reason=f"claimed by {claim.reviewer}")
+        return self._claim_state()
+
+    @claim_review.validator
+    def _check_claim(self, claim: ReviewClaim) -> None:
+        self._require_stage("claim_review", Stage.UNDER_REVIEW)
+        if not self._review_open:
+            raise ValueError("claim_review: this round has already been decided")
+        if self._assignee is not None and self._assignee != claim.reviewer:
+            raise ValueError(f"claim_review: the case is claimed by {self._assignee}")
+
+    @workflow.update
+    async def release_review(self, release: ReviewRelease) -> ClaimState:
+        """A supervisor returns a claimed case to the queue."""
+        held_by = self._assignee
+        self._set_claim(None, reason=f"released by {release.supervisor}")
+        await self._audit(
+            "review_released", release.supervisor, {"held_by": held_by, "reason": release.reason}
+        )
+        return self._claim_state()
+
+    @release_review.validator
+    def _check_release(self, release: ReviewRelease) -> None:
+        self._require_stage("release_review", Stage.UNDER_REVIEW)
+        if self._assignee is None:
+            raise ValueError("release_review: nobody holds this case")
+
+    @workflow.update
+    async def registration(self) -> CaseStatus:
+        """Answers once the loss is registered and the card frozen: the hotline's one round trip."""
+        await workflow.wait_condition(
+            lambda: self._stage is not Stage.LOSS_REPORTED or self._input_error is not None
+        )
+        return self.status()
+
+    def _claim_state(self) -> ClaimState:
+        return ClaimState(
+            assigned_to=self._assignee,
+            claim_expires_at=self._claim_until,
+            review_due_at=self._review_due,
+        )
 
     @workflow.signal
     async def payment_confirmed(self, payment: PaymentConfirmation) -> None:
@@ -939,6 +1040,8 @@ class CardReissueWorkflow:
     @workflow.query
     def status(self) -> CaseStatus:
         """The full state of the case."""
+        if self._input_error is not None:
+            raise ValueError(f"the case input is invalid: {self._input_error}")
         required = self._policy.materials_for(self._in.insured_category)
         got = {d.type for d in self._submission.documents} if self._submission else set()
         fee = None
@@ -976,6 +1079,9 @@ class CardReissueWorkflow:
             production_order_id=self._production.order_id if self._production else None,
             new_card_masked=mask_card_number(self._new_card) if self._new_card else None,
             sla_breached=self._sla_breached,
+            assigned_to=self._assignee,
+            claim_expires_at=self._claim_until,
+            review_due_at=self._review_due,
             flags=self._flags,
             reminders_sent=self._reminders,
             anomalies=self._anomalies,
@@ -996,6 +1102,8 @@ class CardReissueWorkflow:
         return self._reported_at + self._policy.temporary_report_validity
 
     def _require_open(self, name: str) -> None:
+        if self._input_error is not None:
+            raise ValueError(f"{name}: the case input is invalid")
         if self._stage.terminal or self._ending is not None:
             raise ValueError(f"{name}: the case has ended ({self._stage.value})")
 
@@ -1023,23 +1131,52 @@ class CardReissueWorkflow:
             deadline,
         )
         self._upsert_visibility()
-        if stage.terminal:
-            workflow.set_current_details(f"**{stage.value}** — {action}")
-        else:
-            until = f" until {_day(deadline)}" if deadline else ""
-            workflow.set_current_details(f"**{stage.value}** — waiting for {action}{until}")
 
     def _upsert_visibility(self) -> None:
+        def maybe(key: Any, value: Any) -> Any:
+            return key.value_unset() if value is None else key.value_set(value)
+
         workflow.upsert_search_attributes(
             [
                 CASE_STAGE.value_set(self._stage.value),
                 DISTRICT.value_set(self._in.district),
                 INSURED_CATEGORY.value_set(self._in.insured_category.value),
                 AWAITING_PARTY.value_set(self._awaiting.value),
+                REPORT_CHANNEL.value_set(self._in.channel.value),
                 SLA_BREACHED.value_set(self._sla_breached),
                 CORRECTION_ROUND.value_set(self._correction_round),
+                maybe(ASSIGNED_TO, self._assignee),
+                maybe(REVIEW_DUE_AT, self._review_due),
+                maybe(NEXT_DEADLINE, None if self._stage.terminal else self._deadline),
             ]
         )
+        self._show_details()
+
+    def _show_details(self) -> None:
+        """The Web UI's "current details": what the case waits for, in plain words."""
+        if self._stage.terminal:
+            workflow.set_current_details(f"**{self._stage.value}** — {self._action}")
+            return
+        lines = [f"**{self._stage.value}** — waiting for {self._awaiting.value}: {self._action}"]
+        if self._deadline:
+            lines.append(f"until {_day(self._deadline)}")
+        if self._assignee:
+            lines.append(f"claimed by {self._assignee} until {_day(self._claim_until)}")
+        sent = ", ".join(f"{n} {what} reminder(s) sent" for what, n in self._reminders.items())
+        if sent:
+            lines.append(sent)
+        if self._sla_breached:
+            lines.append("review SLA breached")
+        workflow.set_current_details("\n\n".join(lines))
+
+    def _set_claim(self, reviewer: str | None, *, reason: str) -> None:
+        if reviewer is None and self._assignee is None:
+            return
+        self._assignee = reviewer
+        self._claim_until = workflow.now() + self._policy.review_claim_ttl if reviewer else None
+        self._claim_changes += 1
+        self._upsert_visibility()
+        workflow.logger.info("review claim changed: %s", reason)
 
     async def _wait(self, done: Callable[[], bool], until: datetime | None, what: str = "") -> bool:
         """Wait for `done`, an early end, or `until`. True if done; raises on an early end."""
@@ -1112,6 +1249,7 @@ class CardReissueWorkflow:
     ) -> None:
         n = self._reminders.get(what, 0) + 1
         self._reminders[what] = n
+        self._show_details()
         await self._notify(
             recipient,
             template,
@@ -1125,6 +1263,8 @@ class CardReissueWorkflow:
         return self._report.account_id if self._report else workflow.info().workflow_id
 
     async def _audit(self, event_type: str, actor: str, detail: dict[str, Any]) -> None:
+        if self._input_error is not None:
+            return  # no case was opened: nothing to put on its record
         self._event_seq += 1
         await self._act(
             "append_audit_event",
