@@ -20,7 +20,14 @@ from temporalio.service import RPCError
 
 from clients._client import ReissueClient
 from schemas.case import CaseStatus
-from schemas.enums import Channel, DocumentType, InsuredCategory, ProductionMode
+from schemas.enums import (
+    AwaitingParty,
+    Channel,
+    DocumentType,
+    InsuredCategory,
+    ProductionMode,
+    Stage,
+)
 from schemas.events import (
     AffiliationOverride,
     AffiliationResponse,
@@ -41,7 +48,11 @@ app = typer.Typer(help="Lost medical insurance card reissue orchestrator.", no_a
 case_app = typer.Typer(
     help="Act on a case as the hotline, counter, staff, bank or bureau would.", no_args_is_help=True
 )
+cases_app = typer.Typer(help="Lists of cases from Temporal visibility.", no_args_is_help=True)
+schemas_app = typer.Typer(help="The published JSON Schemas.", no_args_is_help=True)
 app.add_typer(case_app, name="case")
+app.add_typer(cases_app, name="cases")
+app.add_typer(schemas_app, name="schemas")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -173,7 +184,12 @@ def demo() -> None:
         pool = await create_pool(settings.require_database_url())
         try:
             async with _client() as client:
-                cases = await run_demo(client, pool, secret=settings.case_secret())
+                cases = await run_demo(
+                    client,
+                    pool,
+                    secret=settings.case_secret(),
+                    pace_seconds=settings.demo_pace_seconds,
+                )
         finally:
             await pool.close()
         table = Table("workflow ID", "driven to")
@@ -466,6 +482,36 @@ def case_cancel(
     console.print(f"Case ended: {ack.stage.value}")
 
 
+@case_app.command("claim")
+def case_claim(
+    case: CaseArg,
+    reviewer: Annotated[str, typer.Option(help="Reviewer's staff ID.")],
+) -> None:
+    """Take a case from the review queue (update; refused if someone else holds it)."""
+    state = _act(case, lambda c, wid: c.claim_review(wid, {"reviewer": reviewer}))
+    console.print(f"Claimed by {state.assigned_to} until {state.claim_expires_at:%Y-%m-%d %H:%M}")
+
+
+@case_app.command("release")
+def case_release(
+    case: CaseArg,
+    supervisor: Annotated[str, typer.Option(help="Supervisor's staff ID.")],
+    reason: Annotated[str, typer.Option(help="Why the claim is released.")],
+) -> None:
+    """A supervisor puts a claimed case back in the review queue (update)."""
+    _act(case, lambda c, wid: c.release_review(wid, {"supervisor": supervisor, "reason": reason}))
+    console.print("Released to the queue.")
+
+
+@case_app.command("show")
+def case_show(
+    case: CaseArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw status as JSON.")] = False,
+) -> None:
+    """Show a case: stage, what it waits for and until when, fee, the stage timeline."""
+    case_status(case, as_json=as_json)
+
+
 @case_app.command("status")
 def case_status(
     case: CaseArg,
@@ -532,6 +578,142 @@ def render_status(st: CaseStatus) -> Table:
     )
     table.add_row("timeline", timeline)
     return table
+
+
+# ----------------------------------------------------------------------------- operations
+
+
+def _filter(**kw: Any) -> Any:
+    from clients.operations import CaseFilter
+
+    return CaseFilter(task_queue=_settings().task_queue, **kw)
+
+
+@cases_app.command("list")
+def cases_list(
+    stage: Annotated[Stage | None, typer.Option(help="Only this stage.")] = None,
+    district: Annotated[str | None, typer.Option(help="Only this district code.")] = None,
+    awaiting: Annotated[AwaitingParty | None, typer.Option(help="Waiting for this party.")] = None,
+    assigned_to: Annotated[str | None, typer.Option(help="Claimed by this reviewer.")] = None,
+    unclaimed: Annotated[bool, typer.Option(help="Only cases nobody has claimed.")] = False,
+    overdue: Annotated[bool, typer.Option(help="Past their current deadline.")] = False,
+    sla_breached: Annotated[bool, typer.Option(help="Review SLA breached.")] = False,
+    older_than_days: Annotated[
+        int | None, typer.Option(help="Opened more than N days ago.")
+    ] = None,
+    include_closed: Annotated[bool, typer.Option("--all", help="Closed cases too.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 200,
+) -> None:
+    """List cases; prints the Web UI query that shows the same list."""
+    from clients.operations import list_cases
+    from workers.worker import connect_client
+
+    flt = _filter(
+        stage=stage,
+        district=district,
+        awaiting=awaiting,
+        assigned_to=assigned_to,
+        unclaimed=unclaimed,
+        overdue=overdue,
+        sla_breached=True if sla_breached else None,
+        older_than_days=older_than_days,
+        include_closed=include_closed,
+    )
+    now = datetime.now(UTC)
+    query = flt.query(now=now)
+
+    async def go() -> list[Any]:
+        return await list_cases(await connect_client(_settings()), query, limit=limit)
+
+    rows = _run(go())
+    table = Table(
+        "workflow ID",
+        "stage",
+        "waiting for",
+        "district",
+        "category",
+        "round",
+        "SLA",
+        "claimed by",
+        "deadline",
+        "age (days)",
+        title=f"{len(rows)} case(s)",
+    )
+    for r in rows:
+        table.add_row(
+            r.workflow_id,
+            r.stage,
+            r.awaiting,
+            r.district,
+            r.category,
+            str(r.correction_round),
+            "breached" if r.sla_breached else "",
+            r.assigned_to or "",
+            r.deadline.strftime("%Y-%m-%d %H:%M") if r.deadline else "",
+            str(r.age_days(now)),
+        )
+    console.print(table)
+    console.print(f"Web UI query: [bold]{query}[/]", soft_wrap=True)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="Folder for report.csv and report.png.")] = Path("."),
+    include_closed: Annotated[bool, typer.Option("--all/--open", help="Closed cases too.")] = True,
+) -> None:
+    """Counts by stage and district, SLA breaches, ageing: table, CSV and PNG chart."""
+    from clients.operations import AGE_BUCKETS, build_report
+    from workers.worker import connect_client
+
+    now = datetime.now(UTC)
+    query = _filter(include_closed=include_closed).query(now=now)
+
+    async def go() -> Any:
+        return await build_report(await connect_client(_settings()), query, now=now)
+
+    rep = _run(go())
+    stages = Table("stage", "cases", title=f"{rep.total} case(s) by stage")
+    for s, n in sorted(rep.by_stage.items()):
+        stages.add_row(s, str(n))
+    districts = Table("district", "cases", title="by district")
+    for d, n in sorted(rep.by_district.items()):
+        districts.add_row(d, str(n))
+    ageing = Table("age of open cases", "cases", title="ageing")
+    for label, _, _ in AGE_BUCKETS:
+        ageing.add_row(label, str(rep.ageing[label]))
+    console.print(stages, districts, ageing)
+    console.print(f"SLA breaches: {rep.sla_breached_open} open, {rep.sla_breached_total} in all")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.csv").write_text(rep.to_csv(), encoding="utf-8")
+    rep.to_png(out / "report.png")
+    console.print(f"Wrote {out / 'report.csv'} and {out / 'report.png'}")
+    console.print(f"Web UI query: [bold]{query}[/]", soft_wrap=True)
+
+
+@app.command("setup-namespace")
+def setup_namespace() -> None:
+    """Register the custom search attributes on TEMPORAL_NAMESPACE (safe to run again)."""
+    from clients.operations import ensure_search_attributes
+    from workers.worker import connect_client
+
+    async def go() -> tuple[list[str], list[str]]:
+        return await ensure_search_attributes(await connect_client(_settings()))
+
+    added, present = _run(go())
+    console.print(
+        f"Added: {', '.join(added) or 'none'}; already there: {', '.join(present) or 'none'}"
+    )
+
+
+@schemas_app.command("export")
+def schemas_export(
+    out: Annotated[Path | None, typer.Option(help="Folder (default: schemas/json).")] = None,
+) -> None:
+    """Write the JSON Schema of every input, event and result, and contract.json."""
+    from schemas.contract import SCHEMA_DIR, write_all
+
+    written = write_all(out or SCHEMA_DIR)
+    console.print(f"Wrote {len(written)} files to {out or SCHEMA_DIR}")
 
 
 def main() -> None:

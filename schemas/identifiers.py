@@ -305,7 +305,8 @@ ResidentId = Annotated[
         description=(
             "Resident ID number (GB 11643-1999): 18 characters, 6-digit address "
             "code, birth date YYYYMMDD, 3-digit sequence and a check character "
-            "(digit or X). Lowercase x and surrounding whitespace are accepted "
+            "(digit or X) by ISO 7064 MOD 11-2. The birth date must be real and not "
+            "in the future. Lowercase x and surrounding whitespace are accepted "
             "and normalised."
         ),
         examples=["11010519491231002X", "440524188001010014"],

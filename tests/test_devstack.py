@@ -1,8 +1,14 @@
-"""The README's first command: `reissue dev` brings up the stack and the demo cases show in visibility."""
+"""The README's first command: `reissue dev` brings up the stack, and operators find the demo cases.
+
+Filters by CaseStage, District and SlaBreached return exactly the expected demo
+cases through the same visibility API the Web UI uses; the CLI's list, report
+and namespace setup work against it as an operator would run them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import os
 import signal
 import socket
@@ -14,10 +20,10 @@ from pathlib import Path
 from temporalio.client import Client
 
 from schemas.converter import data_converter
-from schemas.enums import Stage
 from workers.demo import DEMO_PLAN
 
 REISSUE = str(Path(sys.prefix) / "bin" / "reissue")
+PACE_SECONDS = 3
 
 
 def _free_port() -> int:
@@ -26,19 +32,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _expected_open_stages() -> Counter[str]:
-    # Right after start the fast-policy lapse is still waiting for materials.
-    stages = [Stage.AWAITING_MATERIALS if p.target is Stage.LAPSED else p.target for p in DEMO_PLAN]
-    return Counter(s.value for s in stages)
+async def _ids(client: Client, query: str) -> set[str]:
+    return {w.id async for w in client.list_workflows(query)}
 
 
-async def test_dev_stack_runs_demo_cases_visible_by_stage(tmp_path: Path) -> None:
+async def _run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        REISSUE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) -> None:
     port, ui_port = _free_port(), _free_port()
     env = os.environ | {
         "REISSUE_DATA_DIR": str(tmp_path / "data"),
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "REISSUE_UI_PORT": str(ui_port),
         "REISSUE_LOG_FORMAT": "json",
+        "REISSUE_DEMO_PACE_SECONDS": str(PACE_SECONDS),
+        "COLUMNS": "200",
     }
     env.pop("DATABASE_URL", None)
     proc = await asyncio.create_subprocess_exec(
@@ -53,26 +68,54 @@ async def test_dev_stack_runs_demo_cases_visible_by_stage(tmp_path: Path) -> Non
                 assert line, f"reissue dev ended early: {seen}"
                 seen += line.decode()
         assert f"http://localhost:{ui_port}/namespaces/default/workflows" in seen
-        assert "Demo: started 15 cases" in seen
+        assert f"Demo: started {len(DEMO_PLAN)} cases" in seen
 
         client = await Client.connect(f"127.0.0.1:{port}", data_converter=data_converter())
-        expected = _expected_open_stages()
-        counts: dict[str, int] = {}
-        for _ in range(50):
-            counts = {
-                stage: (await client.count_workflows(f"CaseStage = '{stage}'")).count
-                for stage in expected
-            }
-            if counts == dict(expected):
+        # The fast-policy cases breach their SLA and lapse within a few seconds.
+        for _ in range(200):
+            if await _ids(client, "SlaBreached = true") and await _ids(
+                client, "CaseStage = 'LAPSED'"
+            ):
                 break
             await asyncio.sleep(0.2)
-        assert counts == dict(expected)
-        running = await client.count_workflows("ExecutionStatus = 'Running'")
-        assert running.count == sum(n for s, n in expected.items() if not Stage(s).terminal)
+
+        by_stage = Counter(p.target.value for p in DEMO_PLAN)
+        for stage, n in by_stage.items():
+            assert len(await _ids(client, f"CaseStage = '{stage}'")) == n, stage
+        for district, n in Counter(p.district for p in DEMO_PLAN).items():
+            assert len(await _ids(client, f"District = '{district}'")) == n, district
+        breached = await _ids(client, "SlaBreached = true")
+        fast_review = [p for p in DEMO_PLAN if p.fast and p.target.value == "UNDER_REVIEW"]
+        assert len(breached) == len(fast_review) == 1
+        assert breached == await _ids(
+            client, f"CaseStage = 'UNDER_REVIEW' AND District = '{fast_review[0].district}'"
+        )
+        lapsed = [p for p in DEMO_PLAN if p.target.value == "LAPSED"]
+        assert await _ids(client, "CaseStage = 'LAPSED'") == await _ids(
+            client, f"District = '{lapsed[0].district}'"
+        )
         page = await asyncio.to_thread(
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10).status
         )
         assert page == 200
+
+        # The operator's command line against the same stack.
+        code, out, err = await _run(env, "cases", "list", "--stage", "UNDER_REVIEW")
+        assert code == 0, err
+        assert "CaseStage = 'UNDER_REVIEW'" in out and next(iter(breached)) in out
+        code, out, err = await _run(env, "cases", "list", "--sla-breached")
+        assert code == 0, err
+        assert "1 case(s)" in out and "SlaBreached = true" in out
+        code, out, err = await _run(env, "report", "--out", str(tmp_path / "report"))
+        assert code == 0, err
+        rows = list(csv.DictReader((tmp_path / "report" / "report.csv").open(encoding="utf-8")))
+        totals = {r["key"]: int(r["count"]) for r in rows if r["section"] == "stage"}
+        assert totals == dict(by_stage)
+        png = (tmp_path / "report" / "report.png").read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+        code, out, err = await _run(env, "setup-namespace")
+        assert code == 0, err
+        assert "Added: none" in out and "CaseStage" in out  # the dev stack registered them
     finally:
         proc.send_signal(signal.SIGINT)
         async with asyncio.timeout(60):

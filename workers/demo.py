@@ -1,8 +1,9 @@
 """Demo data: people in the registry and a realistic mix of cases at every stage.
 
 The cases are driven through the same typed client other services use. Two run
-on a fast demo policy so that, within a minute or two, one shows a review SLA
-breach and one lapses on its own, as the Web UI would show them in real life.
+on a fast demo policy (`REISSUE_DEMO_PACE_SECONDS`, 45 s by default) so that
+within a minute or two one shows a review SLA breach and one lapses on its own,
+as the Web UI would show them over days in real life.
 """
 
 from __future__ import annotations
@@ -26,16 +27,21 @@ from schemas.identifiers import resident_id_check_char
 from schemas.policy import CasePolicy
 from workers.seed import enrol_person
 
-__all__ = ["DEMO_PLAN", "bureau_produce_pending", "run_demo"]
+__all__ = ["DEMO_PLAN", "bureau_produce_pending", "fast_policy", "run_demo"]
 
 log = structlog.get_logger(__name__)
 
-FAST_POLICY = CasePolicy(
-    version="DEMO-fast",
-    temporary_report_validity=timedelta(seconds=90),
-    materials_reminder_interval=timedelta(seconds=30),
-    review_sla=timedelta(seconds=45),
-)
+
+def fast_policy(pace_seconds: float) -> CasePolicy:
+    """A demo policy on which a review SLA breaches after `pace_seconds`, a report lapses after twice that."""
+    pace = timedelta(seconds=pace_seconds)
+    return CasePolicy(
+        version="DEMO-fast",
+        temporary_report_validity=2 * pace,
+        materials_reminder_interval=pace / 1.5,
+        review_sla=pace,
+    )
+
 
 _SURNAMES = "王李张刘陈杨黄赵吴周"
 _GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军"]
@@ -48,7 +54,7 @@ class DemoCase:
     district: str
     channel: str
     affiliation: dict[str, Any] | None = None
-    policy: CasePolicy | None = None
+    fast: bool = False
     mode: str = "standard"
     exemption: str | None = None
     correction: bool = False
@@ -75,9 +81,7 @@ DEMO_PLAN: list[DemoCase] = [
         affiliation=_SCHOOL,
     ),
     DemoCase(Stage.UNDER_REVIEW, InsuredCategory.RETIREE, "500108", "counter"),
-    DemoCase(
-        Stage.UNDER_REVIEW, InsuredCategory.URBAN_EMPLOYEE, "500103", "counter", policy=FAST_POLICY
-    ),
+    DemoCase(Stage.UNDER_REVIEW, InsuredCategory.URBAN_EMPLOYEE, "500103", "counter", fast=True),
     DemoCase(
         Stage.AWAITING_MATERIALS,
         InsuredCategory.URBAN_EMPLOYEE,
@@ -101,9 +105,7 @@ DEMO_PLAN: list[DemoCase] = [
     DemoCase(Stage.WITHDRAWN, InsuredCategory.RETIREE, "500117", "hotline_12333"),
     DemoCase(Stage.REJECTED, InsuredCategory.URBAN_EMPLOYEE, "500118", "counter"),
     DemoCase(Stage.CANCELLED, InsuredCategory.URBAN_RURAL_RESIDENT, "500120", "counter"),
-    DemoCase(
-        Stage.LAPSED, InsuredCategory.URBAN_RURAL_RESIDENT, "500154", "online", policy=FAST_POLICY
-    ),
+    DemoCase(Stage.LAPSED, InsuredCategory.URBAN_RURAL_RESIDENT, "500154", "online", fast=True),
 ]
 
 
@@ -150,7 +152,12 @@ async def _until(probe: Callable[[], Awaitable[bool]], timeout: float = 30) -> N
 
 
 async def _drive(
-    client: ReissueClient, pool: asyncpg.Pool, plan: DemoCase, rng: random.Random, secret: str
+    client: ReissueClient,
+    pool: asyncpg.Pool,
+    plan: DemoCase,
+    rng: random.Random,
+    secret: str,
+    pace: float,
 ) -> tuple[str, Stage]:
     resident_id, name = _person(rng)
     async with pool.acquire() as conn:
@@ -174,7 +181,7 @@ async def _drive(
             "affiliation": plan.affiliation or {"kind": "none"},
             "district": plan.district,
             "channel": plan.channel,
-            "policy": (plan.policy or CasePolicy()).model_dump(),
+            "policy": (fast_policy(pace) if plan.fast else CasePolicy()).model_dump(),
         }
     )
     case = (await client.report_loss(app)).workflow_id
@@ -296,11 +303,18 @@ async def bureau_produce_pending(
 
 
 async def run_demo(
-    client: ReissueClient, pool: asyncpg.Pool, *, secret: str, seed: int | None = None
+    client: ReissueClient,
+    pool: asyncpg.Pool,
+    *,
+    secret: str,
+    seed: int | None = None,
+    pace_seconds: float = 45.0,
 ) -> list[tuple[str, Stage]]:
     """Start the demo mix; returns (workflow ID, stage it was driven to) per case."""
     rng = random.Random(seed)
-    results = await asyncio.gather(*(_drive(client, pool, plan, rng, secret) for plan in DEMO_PLAN))
+    results = await asyncio.gather(
+        *(_drive(client, pool, plan, rng, secret, pace_seconds) for plan in DEMO_PLAN)
+    )
     for case, stage in results:
         log.info("demo case", case_id=case, stage=stage.value)
     return list(results)

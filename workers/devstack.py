@@ -67,7 +67,12 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                 reissue = ReissueClient(
                     client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
                 )
-                cases = await run_demo(reissue, pool, secret=settings.case_secret())
+                cases = await run_demo(
+                    reissue,
+                    pool,
+                    secret=settings.case_secret(),
+                    pace_seconds=settings.demo_pace_seconds,
+                )
                 console.print(f"Demo: started {len(cases)} cases across every stage")
             console.print(
                 f"\n[bold green]Temporal Web UI:[/] {server.ui_url}\n"

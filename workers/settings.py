@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         default=100, ge=1, validation_alias="REISSUE_MAX_CONCURRENT_WORKFLOW_TASKS"
     )
     db_pool_size: int = Field(default=10, ge=1, validation_alias="REISSUE_DB_POOL_SIZE")
+    demo_pace_seconds: float = Field(
+        default=45.0, gt=0, validation_alias="REISSUE_DEMO_PACE_SECONDS"
+    )
     graceful_shutdown_seconds: float = Field(
         default=20.0, ge=0, validation_alias="REISSUE_GRACEFUL_SHUTDOWN_SECONDS"
     )
