@@ -306,14 +306,17 @@ class CardReissueWorkflow:
             deadline = workflow.now() + policy.resubmission_deadline
             action = f"resubmit corrected materials (round {self._correction_round})"
             lapse = "corrected materials not resubmitted by the deadline"
+            lapse_what = "resubmission deadline"
         elif not self._formal:
             deadline = self._temporary_expiry()
             action = "hand in the application in person (temporary report)"
             lapse = "temporary loss report expired without a formal application"
+            lapse_what = "temporary report expires"
         else:
             deadline = workflow.now() + policy.formal_materials_deadline
             action = "hand in the application and materials"
             lapse = "application not handed in by the deadline"
+            lapse_what = "application deadline"
         self._enter(Stage.AWAITING_MATERIALS, AwaitingParty.APPLICANT, action, deadline)
         accepted_before = self._accepted_rounds
         sent = 0
@@ -327,7 +330,9 @@ class CardReissueWorkflow:
             if await self._wait(
                 lambda: self._accepted_rounds > accepted_before,
                 until,
-                "materials deadline" if until == deadline else "materials reminder",
+                f"{lapse_what} at {_day(deadline)}"
+                if until == deadline
+                else f"materials reminder {sent + 1} of {policy.max_materials_reminders}",
             ):
                 return
             if workflow.now() >= deadline:
@@ -338,7 +343,12 @@ class CardReissueWorkflow:
                 raise _EndCase(Stage.LAPSED, lapse)
             sent += 1
             await self._remind(
-                "materials", Recipient.APPLICANT, "materials_reminder", deadline=_day(deadline)
+                "materials",
+                Recipient.APPLICANT,
+                "materials_reminder",
+                nth=sent,
+                of=policy.max_materials_reminders,
+                deadline=_day(deadline),
             )
 
     async def _confirm_affiliation(self) -> None:
@@ -383,15 +393,18 @@ class CardReissueWorkflow:
             case=workflow.info().workflow_id,
         )
         answered = lambda: self._affiliation_answer is not None or self._override is not None  # noqa: E731
-        for n in range(1, policy.affiliation_reminders_before_escalation + 1):
+        n_unit = policy.affiliation_reminders_before_escalation
+        for n in range(1, n_unit + 1):
             due = workflow.now() + policy.affiliation_reminder_interval
             self._deadline = due
-            if await self._wait(answered, due, f"unit reminder {n}"):
+            if await self._wait(answered, due, f"unit reminder {n} of {n_unit}"):
                 break
             await self._remind(
                 "unit",
                 Recipient.UNIT,
                 "affiliation_reminder",
+                nth=n,
+                of=policy.affiliation_reminders_before_escalation,
                 ref=org_code,
                 card=self._card_masked,
                 case=workflow.info().workflow_id,
@@ -524,6 +537,8 @@ class CardReissueWorkflow:
                 "payment",
                 Recipient.APPLICANT,
                 "payment_reminder",
+                nth=1,
+                of=1,
                 amount=amount,
                 deadline=_day(due),
                 order=self._order.order_id,
@@ -618,12 +633,15 @@ class CardReissueWorkflow:
         )
         await self._notify(Recipient.APPLICANT, "ready_for_pickup", card=new_masked)
         collected = lambda: self._collected is not None  # noqa: E731
-        for _ in range(self._policy.max_pickup_reminders):
+        most = self._policy.max_pickup_reminders
+        for nth in range(1, most + 1):
             due = workflow.now() + self._policy.pickup_reminder_interval
             self._deadline = due
-            if await self._wait(collected, due, "pickup reminder"):
+            if await self._wait(collected, due, f"pickup reminder {nth} of {most}"):
                 break
-            await self._remind("pickup", Recipient.APPLICANT, "pickup_reminder", card=new_masked)
+            await self._remind(
+                "pickup", Recipient.APPLICANT, "pickup_reminder", nth=nth, of=most, card=new_masked
+            )
         else:
             self._deadline = None
             await self._wait(collected, None)
@@ -1223,6 +1241,7 @@ class CardReissueWorkflow:
         *,
         ref: str | None = None,
         step: str | None = None,
+        summary: str | None = None,
         **params: str,
     ) -> None:
         await self._act(
@@ -1235,7 +1254,7 @@ class CardReissueWorkflow:
                 params=params,
             ),
             Done,
-            summary=f"notify {recipient.value}: {template}",
+            summary=summary or f"notify {recipient.value}: {template}",
         )
 
     async def _remind(
@@ -1244,18 +1263,21 @@ class CardReissueWorkflow:
         recipient: Recipient,
         template: str,
         *,
+        nth: int,
+        of: int,
         ref: str | None = None,
         **params: str,
     ) -> None:
-        n = self._reminders.get(what, 0) + 1
-        self._reminders[what] = n
+        total = self._reminders.get(what, 0) + 1
+        self._reminders[what] = total
         self._show_details()
         await self._notify(
             recipient,
             template,
             ref=ref,
-            step=f"{template}:{self._accepted_rounds}:{n}",
-            n=str(n),
+            step=f"{template}:{self._accepted_rounds}:{total}",
+            summary=f"reminder {nth} of {of} sent to {recipient.value}",
+            n=str(nth),
             **params,
         )
 

@@ -29,6 +29,13 @@ async def test_temporary_report_lifts_itself_when_never_made_formal(stack: Stack
     templates = await stack.templates(st.case_id)
     assert templates.count("materials_reminder") == policy.max_materials_reminders
     assert templates[-1] == "lapsed_temporary"
+    summaries = [
+        e.user_metadata.summary.data.decode()
+        async for e in stack.client.handle(case).fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    n = policy.max_materials_reminders
+    assert f'"reminder {n} of {n} sent to applicant"' in summaries
 
 
 async def test_no_resubmission_after_correction_lapses_with_card_frozen(stack: Stack) -> None:

@@ -267,6 +267,7 @@ async def test_ui_reads_the_case_in_plain_words_without_personal_data(stack: Sta
         if event.HasField("activity_task_scheduled_event_attributes"):
             activities.append(text)
     assert '"payment reminder"' in timers
+    assert '"materials reminder 1 of 3"' in timers
     assert '"freeze the card\'s bank account"' in activities
     shown = " ".join([summary, details, *timers, *activities])
     for personal in (
