@@ -28,6 +28,15 @@ from workers.worker import build_worker
 TEMPLATE_DB = "reissue_template"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-histories",
+        metavar="DIR",
+        default=None,
+        help="Save the history of every case a test ran into DIR (the replay corpus).",
+    )
+
+
 @pytest.fixture(scope="session")
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
@@ -82,16 +91,36 @@ def settings(db_dsn: str) -> Settings:
 
 @pytest.fixture
 async def stack(
-    env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings
+    env: WorkflowEnvironment,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
     worker = build_worker(env.client, pool, settings)
     task = asyncio.create_task(worker.run())
     client = ReissueClient(env.client, task_queue=settings.task_queue, hash_secret=DEV_HASH_SECRET)
     try:
         yield Stack(env=env, pool=pool, client=client, settings=settings)
+        record_dir = request.config.getoption("--record-histories")
+        if record_dir:
+            await record_histories(env, settings.task_queue, Path(record_dir), request.node.name)
     finally:
         await worker.shutdown()
         await task
+
+
+async def record_histories(
+    env: WorkflowEnvironment, task_queue: str, directory: Path, test_name: str
+) -> None:
+    """Save the history of every case a test ran (closed or not), named after the test."""
+    directory.mkdir(parents=True, exist_ok=True)
+    query = f"TaskQueue = '{task_queue}'"
+    cases = [wf async for wf in env.client.list_workflows(query)]
+    for n, wf in enumerate(sorted(cases, key=lambda w: w.start_time)):
+        history = await env.client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+        suffix = f"-{n}" if len(cases) > 1 else ""
+        name = test_name.replace("[", "-").replace("]", "").replace("test_", "", 1)
+        (directory / f"{name}{suffix}.json").write_text(history.to_json(), encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
