@@ -27,6 +27,7 @@ TEMPLATES: Mapping[str, str] = {
     "review_sla_breached": "补卡审核已超时（案件 {case}，{district}，时限 {sla}）。请尽快处理。",
     "payment_requested": "补卡费 {amount} 元，请于 {deadline} 前缴纳（订单 {order}）。",
     "payment_reminder": "提醒：补卡费 {amount} 元尚未缴纳，截止 {deadline}（订单 {order}）。",
+    "payment_final_reminder": "最后提醒：补卡费 {amount} 元将于 {deadline} 截止缴纳，逾期申请将终止（订单 {order}）。",
     "fee_waived": "您的补卡费已免除（{ground}）。",
     "production_ordered": "新卡已提交制卡（订单 {order}），制成后将通知您领取。",
     "production_overdue": "制卡逾期（案件 {case}，订单 {order}，{district}）。请与制卡中心核实。",

@@ -71,6 +71,10 @@ class CasePolicy(BaseModel):
     )
     payment_reminder_after: PositiveDuration = timedelta(days=3)
     payment_deadline: PositiveDuration = timedelta(days=7)
+    payment_final_reminder_before: PositiveDuration = Field(
+        default=timedelta(days=1),
+        description="A last payment reminder this long before the deadline.",
+    )
     production_overdue_after: PositiveDuration = Field(
         default=timedelta(days=30), description="Standard production: escalate after this."
     )

@@ -96,7 +96,10 @@ with workflow.unsafe.imports_passed_through():
         SLA_BREACHED,
     )
 
-__all__ = ["CardReissueWorkflow"]
+__all__ = ["PATCH_FINAL_PAYMENT_REMINDER", "CardReissueWorkflow"]
+
+# Patch IDs of changes made behind `workflow.patched`; see README "Changing the workflow".
+PATCH_FINAL_PAYMENT_REMINDER = "payment-final-reminder"
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -533,16 +536,35 @@ class CardReissueWorkflow:
         paid = lambda: self._payment is not None  # noqa: E731
         reminder_at = workflow.now() + self._policy.payment_reminder_after
         if not await self._wait(paid, reminder_at, "payment reminder"):
+            # Added 2026-11: a last reminder shortly before the deadline. Cases that
+            # passed this point under the old code replay without it.
+            final = workflow.patched(PATCH_FINAL_PAYMENT_REMINDER)
             await self._remind(
                 "payment",
                 Recipient.APPLICANT,
                 "payment_reminder",
                 nth=1,
-                of=1,
+                of=2 if final else 1,
                 amount=amount,
                 deadline=_day(due),
                 order=self._order.order_id,
             )
+            final_at = due - self._policy.payment_final_reminder_before
+            if (
+                final
+                and final_at > workflow.now()
+                and not await self._wait(paid, final_at, "final payment reminder")
+            ):
+                await self._remind(
+                    "payment",
+                    Recipient.APPLICANT,
+                    "payment_final_reminder",
+                    nth=2,
+                    of=2,
+                    amount=amount,
+                    deadline=_day(due),
+                    order=self._order.order_id,
+                )
             if not await self._wait(paid, due, "payment deadline"):
                 raise _EndCase(Stage.LAPSED, "fee not paid by the deadline")
         assert self._payment is not None

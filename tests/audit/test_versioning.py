@@ -1,0 +1,83 @@
+"""Versioning: the final payment reminder was added behind `workflow.patched`.
+
+Histories recorded before the change (corpus v1) replay unchanged with today's
+code, and never send the new reminder; new cases take the new path and record
+the patch marker.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+
+from clients.audit import load_history_file, replay
+from schemas.converter import data_converter
+from schemas.enums import Stage
+from tests.support import Stack
+from workflows.card_reissue import PATCH_FINAL_PAYMENT_REMINDER
+
+V1_PAYMENT_LAPSE = (
+    Path(__file__).resolve().parents[1]
+    / "histories"
+    / "v1"
+    / "payment_never_arrives_lapses_and_cancels_the_order.json"
+)
+
+
+def _reminder_templates(history_events: list) -> list[str]:  # type: ignore[type-arg]
+    found = []
+    for e in history_events:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            summary = e.user_metadata.summary.data.decode()
+            if "reminder" in summary and "applicant" in summary:
+                found.append(summary)
+    return found
+
+
+def _markers(history_events: list) -> list[str]:  # type: ignore[type-arg]
+    """The text of every marker (a patch marker carries its patch ID)."""
+    return [
+        str(e.marker_recorded_event_attributes)
+        for e in history_events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+
+
+async def test_a_case_recorded_before_the_change_replays_on_the_old_path() -> None:
+    history = load_history_file(V1_PAYMENT_LAPSE)
+    assert not any(PATCH_FINAL_PAYMENT_REMINDER in m for m in _markers(list(history.events)))
+    assert _reminder_templates(list(history.events)) == ['"reminder 1 of 1 sent to applicant"']
+    [outcome] = await replay([(V1_PAYMENT_LAPSE.name, history)], data_converter())
+    assert outcome.ok, outcome.error
+
+
+async def test_a_new_case_takes_the_new_path(stack: Stack) -> None:
+    app, case, report = await stack.open_case()
+    await stack.submit(case, report)
+    await stack.approve(case)
+    st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
+    await stack.fast_forward(case, app.policy.payment_deadline + timedelta(hours=1))
+    assert (await stack.client.result(case)).outcome is Stage.LAPSED
+
+    history = await stack.client.handle(case).fetch_history()
+    events = list(history.events)
+    assert any(PATCH_FINAL_PAYMENT_REMINDER in m for m in _markers(events))
+    assert _reminder_templates(events) == [
+        '"reminder 1 of 2 sent to applicant"',
+        '"reminder 2 of 2 sent to applicant"',
+    ]
+    templates = await stack.templates(st.case_id)
+    assert templates.index("payment_reminder") < templates.index("payment_final_reminder")
+    final_at = await stack.one(
+        "SELECT created_at FROM notifications WHERE case_id = $1"
+        " AND template = 'payment_final_reminder'",
+        st.case_id,
+    )
+    assert st.deadline is not None
+    expected = st.deadline - app.policy.payment_final_reminder_before
+    assert abs(final_at - expected) < timedelta(minutes=1)  # when the timer fired
+    # And the new history replays too.
+    [outcome] = await replay([("new", history)], data_converter())
+    assert outcome.ok, outcome.error
