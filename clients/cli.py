@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -164,6 +164,36 @@ def worker() -> None:
     settings = _settings()
     configure_logging(fmt=settings.log_format)
     asyncio.run(run_worker(settings))
+
+
+@app.command("codec-server")
+def codec_server() -> None:
+    """Serve /encode and /decode for the Web UI (token and UI origin from configuration)."""
+    from schemas.codec import EncryptionCodec
+    from workers.codec_server import build_app, serve
+
+    settings = _settings()
+    configure_logging(fmt=settings.log_format)
+
+    async def go() -> None:
+        runner = await serve(
+            build_app(
+                EncryptionCodec(settings.keyring()),
+                tokens=settings.codec_token_list(),
+                ui_origin=settings.codec_ui_origin,
+                max_body_bytes=settings.codec_max_body_bytes,
+            ),
+            host=settings.codec_host,
+            port=settings.codec_port,
+        )
+        console.print(f"Codec server on port {settings.codec_port} for {settings.codec_ui_origin}")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    with suppress(KeyboardInterrupt):
+        asyncio.run(go())
 
 
 @app.command()
@@ -793,7 +823,7 @@ def audit_replay(
             raise typer.Exit(2)
         workflows = [_load_workflow_class(workflow)] if workflow else None
         kwargs = {"workflows": workflows} if workflows else {}
-        return await replay(histories, data_converter(), **kwargs)
+        return await replay(histories, data_converter(_settings().keyring()), **kwargs)
 
     outcomes = _run(go())
     table = Table("history", "workflow ID", "result", title="Replay against current code")

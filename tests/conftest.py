@@ -8,6 +8,7 @@ tests never share state.
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,9 +19,10 @@ from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from activities.db import create_pool
 from clients import ReissueClient
-from schemas.converter import data_converter
+from schemas.codec import EncryptionCodec
 from schemas.visibility import ALL_KEYS
-from tests.support import Stack
+from tests.support import CODEC_TOKEN, TEST_CONVERTER, TEST_KEYS, Stack
+from workers.codec_server import build_app, serve
 from workers.settings import DEV_HASH_SECRET, Settings
 from workers.stack import EmbeddedPostgres, ensure_database, migrate, temporal_binary
 from workers.worker import build_worker
@@ -71,7 +73,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping_v2(
         ts_config=TimeSkippingConfig(enabled=False),
         dev_server_existing_path=str(temporal_binary()),
-        data_converter=data_converter(),
+        data_converter=TEST_CONVERTER,
         search_attributes=list(ALL_KEYS),
         dev_server_extra_args=[
             "--dynamic-config-value",
@@ -82,6 +84,20 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield environment
     await environment.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def codec_url() -> AsyncIterator[str]:
+    """A codec server for the test keys, as other services' tools would use it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = build_app(
+        EncryptionCodec(TEST_KEYS), tokens=[CODEC_TOKEN], ui_origin="http://localhost:8233"
+    )
+    runner = await serve(app, host="127.0.0.1", port=port)
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import random
 from dataclasses import dataclass
@@ -10,10 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 
 from clients import ReissueClient
 from schemas.case import CaseInput, CaseStatus
+from schemas.codec import KeyRing
+from schemas.converter import data_converter
 from schemas.enums import DocumentType, InsuredCategory, ProductionMode, Stage
 from schemas.events import MaterialRef, MaterialsSubmission
 from schemas.identifiers import resident_id_check_char
@@ -22,6 +26,23 @@ from workers.seed import enrol_person
 from workers.settings import DEV_HASH_SECRET, Settings
 
 DEFAULT_BALANCE_FEN = 123_456
+
+# Test-only keys (fake data only): fixed so that recorded histories stay readable.
+TEST_KEYS_SPEC = (
+    "test2:"
+    + base64.b64encode(bytes(range(32, 64))).decode()
+    + ",test1:"
+    + base64.b64encode(bytes(range(32))).decode()
+)
+TEST_KEYS = KeyRing.parse(TEST_KEYS_SPEC)
+TEST_CONVERTER = data_converter(TEST_KEYS)
+CODEC_TOKEN = "test-codec-token"
+
+
+async def summary_text(payload: Payload) -> str:
+    """A summary (user metadata) as the Web UI shows it after the codec decodes it."""
+    [text] = await TEST_CONVERTER.decode([payload], [str])
+    return str(text)
 
 
 def random_card_number() -> str:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from schemas.enums import Stage
-from tests.support import Stack, random_resident_id
+from tests.support import TEST_KEYS_SPEC, Stack, random_resident_id
 from workers.seed import enrol_person
 from workers.settings import DEV_HASH_SECRET
 
@@ -22,6 +22,7 @@ async def reissue(stack: Stack, *args: str) -> tuple[int, str, str]:
         "REISSUE_TASK_QUEUE": stack.settings.task_queue,
         "DATABASE_URL": stack.settings.require_database_url(),
         "COLUMNS": "200",
+        "REISSUE_CODEC_KEYS": TEST_KEYS_SPEC,
     }
     proc = await asyncio.create_subprocess_exec(
         REISSUE,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from schemas.codec import KeyRing
 from schemas.converter import data_converter
 from workers.demo import DEMO_PLAN
 
@@ -70,7 +71,8 @@ async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) ->
         assert f"http://localhost:{ui_port}/namespaces/default/workflows" in seen
         assert f"Demo: started {len(DEMO_PLAN)} cases" in seen
 
-        client = await Client.connect(f"127.0.0.1:{port}", data_converter=data_converter())
+        keys = KeyRing.load(tmp_path / "data" / "codec-keys.json")  # made by `reissue dev`
+        client = await Client.connect(f"127.0.0.1:{port}", data_converter=data_converter(keys))
         # The fast-policy cases breach their SLA and lapse within a few seconds.
         for _ in range(200):
             if await _ids(client, "SlaBreached = true") and await _ids(

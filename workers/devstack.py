@@ -11,6 +11,8 @@ from rich.console import Console
 
 from activities.db import create_pool
 from clients import ReissueClient
+from schemas.codec import EncryptionCodec
+from workers.codec_server import build_app, serve
 from workers.demo import run_demo
 from workers.settings import Settings
 from workers.stack import (
@@ -32,11 +34,17 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = settings.temporal_address.rpartition(":")[2]
+    keys = settings.keyring()
+    token = settings.codec_token_list()[0]
+    ui_origin = f"http://localhost:{settings.ui_port}"
+    codec_url = f"http://localhost:{settings.codec_port}/t/{token}"
     server = TemporalDevServer(
         db_file=data_dir / "temporal.db",
         port=int(port),
         ui_port=settings.ui_port,
         namespace=settings.temporal_namespace,
+        # The Web UI decodes payloads through our codec server, token in the path.
+        extra_args=["--ui-codec-endpoint", codec_url],
     )
     postgres: EmbeddedPostgres | None = None
     stop = asyncio.Event()
@@ -44,7 +52,18 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    codec = await serve(
+        build_app(
+            EncryptionCodec(keys),
+            tokens=[token],
+            ui_origin=ui_origin,
+            max_body_bytes=settings.codec_max_body_bytes,
+        ),
+        host="127.0.0.1",
+        port=settings.codec_port,
+    )
     try:
+        console.print(f"[bold]Codec server[/] on port {settings.codec_port} (key {keys.current})")
         console.print(f"[bold]Starting Temporal dev server[/] (data in {server.db_file})")
         server.start(data_dir / "temporal.log")
         if not settings.database_url:
@@ -77,7 +96,8 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
             console.print(
                 f"\n[bold green]Temporal Web UI:[/] {server.ui_url}\n"
                 f"Temporal address: {server.address}   PostgreSQL: {dsn}\n"
-                "Try: reissue case status <workflow id>   ·   Ctrl-C to stop\n"
+                "Payloads are encrypted; the Web UI decodes them through the codec server.\n"
+                "Try: reissue case show <workflow id>   ·   Ctrl-C to stop\n"
             )
             server_down = asyncio.create_task(server.exited())
             done, _ = await asyncio.wait(
@@ -96,6 +116,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
             await pool.close()
     finally:
         server.stop()
+        await codec.cleanup()
         if postgres is not None:
             postgres.stop()
         console.print("Stopped.")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from typing import Any
+from collections.abc import MutableMapping
+from typing import IO, Any
 
 import structlog
 from temporalio import activity
@@ -14,12 +16,57 @@ from temporalio.worker import (
     Interceptor,
 )
 
-__all__ = ["CaseLogInterceptor", "configure_logging"]
+__all__ = ["CaseLogInterceptor", "configure_logging", "mask_personal_data", "mask_text"]
+
+# Resident ID numbers (18 characters, last a digit or X) and mainland mobile numbers,
+# wherever they stand in a string; values under these keys are masked whole.
+_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{11}([\dXx])(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)((?:\+?86[ -]?)?1[3-9]\d)[ -]?\d{4}[ -]?(\d{4})(?!\d)")
+_NAMED = re.compile(
+    r"""((?:["']?)(?:name|applicant_name|full_name)["']?\s*[:=]\s*["']?)([^"',}\s]+)""",
+    re.IGNORECASE,
+)
+_PERSONAL_KEYS = frozenset(
+    {
+        "name",
+        "applicant",
+        "applicant_name",
+        "full_name",
+        "resident_id",
+        "id_number",
+        "mobile",
+        "phone",
+    }
+)
 
 
-def configure_logging(*, fmt: str = "auto", level: int = logging.INFO) -> None:
-    """Console output on a terminal, JSON otherwise (or as `fmt` says)."""
-    as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+def mask_text(text: str) -> str:
+    """The text with resident ID numbers, mobile numbers and `name=...` values masked."""
+    text = _RESIDENT_ID.sub(lambda m: f"{m.group(1)}***********{m.group(2)}", text)
+    text = _MOBILE.sub(lambda m: f"{m.group(1)[-3:]}****{m.group(2)}", text)
+    return _NAMED.sub(lambda m: f"{m.group(1)}***", text)
+
+
+def mask_personal_data(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: no resident ID, phone number or name leaves in a log line."""
+    for key, value in list(event.items()):
+        if key.lower() in _PERSONAL_KEYS:
+            event[key] = "***"
+        elif isinstance(value, str):
+            event[key] = mask_text(value)
+        elif value is not None and not isinstance(value, (int, float, bool)):
+            event[key] = mask_text(str(value))
+    return event
+
+
+def configure_logging(
+    *, fmt: str = "auto", level: int = logging.INFO, stream: IO[str] | None = None
+) -> None:
+    """Console output on a terminal, JSON otherwise (or as `fmt` says), personal data masked."""
+    stream = stream or sys.stderr
+    as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -38,13 +85,14 @@ def configure_logging(*, fmt: str = "auto", level: int = logging.INFO) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                mask_personal_data,
                 renderer,
             ],
         )

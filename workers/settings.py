@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.codec import KeyRing
 
 __all__ = ["DEV_HASH_SECRET", "Settings"]
 
@@ -39,6 +43,25 @@ class Settings(BaseSettings):
         default=100, ge=1, validation_alias="REISSUE_MAX_CONCURRENT_WORKFLOW_TASKS"
     )
     db_pool_size: int = Field(default=10, ge=1, validation_alias="REISSUE_DB_POOL_SIZE")
+    codec_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias="REISSUE_CODEC_KEYS",
+        description="'k2:<base64>,k1:<base64>': AES-256 keys, the first one current.",
+    )
+    codec_key_file: Path | None = Field(default=None, validation_alias="REISSUE_CODEC_KEY_FILE")
+    codec_host: str = Field(default="127.0.0.1", validation_alias="REISSUE_CODEC_HOST")
+    codec_port: int = Field(default=8234, validation_alias="REISSUE_CODEC_PORT")
+    codec_tokens: SecretStr | None = Field(
+        default=None,
+        validation_alias="REISSUE_CODEC_TOKENS",
+        description="Comma-separated bearer tokens the codec server accepts.",
+    )
+    codec_ui_origin: str = Field(
+        default="http://localhost:8233", validation_alias="REISSUE_CODEC_UI_ORIGIN"
+    )
+    codec_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, validation_alias="REISSUE_CODEC_MAX_BODY_BYTES"
+    )
     demo_pace_seconds: float = Field(
         default=45.0, gt=0, validation_alias="REISSUE_DEMO_PACE_SECONDS"
     )
@@ -57,6 +80,36 @@ class Settings(BaseSettings):
             if found:
                 return found
         raise SystemExit("DATABASE_URL is not set (or start `reissue dev` for the embedded one)")
+
+    def keyring(self) -> KeyRing:
+        """The payload encryption keys: from the environment, a key file, or (dev) the data folder."""
+        if self.codec_keys is not None:
+            return KeyRing.parse(self.codec_keys.get_secret_value())
+        if self.codec_key_file is not None:
+            return KeyRing.load(self.codec_key_file)
+        if self.environment == "dev":
+            path = self.data_dir / "codec-keys.json"
+            if not path.exists():
+                KeyRing.generate().save(path)
+            return KeyRing.load(path)
+        raise SystemExit(
+            "no payload encryption key: set REISSUE_CODEC_KEYS or REISSUE_CODEC_KEY_FILE "
+            "(REISSUE_ENV=production)"
+        )
+
+    def codec_token_list(self) -> list[str]:
+        """Tokens for the codec server; in dev mode one is made and kept in the data folder."""
+        if self.codec_tokens is not None:
+            return [t.strip() for t in self.codec_tokens.get_secret_value().split(",") if t.strip()]
+        if self.environment == "dev":
+            path = self.data_dir / "codec-token"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_urlsafe(24))
+            return [path.read_text().strip()]
+        raise SystemExit("REISSUE_CODEC_TOKENS must be set for the codec server in production")
 
     def case_secret(self) -> str:
         """The HMAC secret behind workflow IDs and person keys."""

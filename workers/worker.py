@@ -18,6 +18,7 @@ from activities.db import create_pool
 from schemas.converter import data_converter
 from workers.logging import CaseLogInterceptor
 from workers.settings import Settings
+from workers.telemetry import runtime
 from workflows.card_reissue import CardReissueWorkflow
 
 __all__ = ["build_worker", "connect_client", "run_worker"]
@@ -29,7 +30,8 @@ async def connect_client(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(),
+        data_converter=data_converter(settings.keyring()),
+        runtime=runtime(),
     )
 
 

@@ -12,10 +12,9 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 
 from clients.audit import build_timeline, export, load_history_file, replay, verify
-from schemas.converter import data_converter
 from schemas.enums import Stage
 from tests.audit.altered_workflow import AlteredCardReissueWorkflow
-from tests.support import Stack, materials
+from tests.support import TEST_CONVERTER, TEST_KEYS_SPEC, Stack, materials
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "histories"
@@ -51,7 +50,8 @@ async def _cli(*args: str) -> tuple[int, str, str]:
         REISSUE,
         *args,
         cwd=ROOT,
-        env=os.environ | {"PYTHONPATH": str(ROOT), "COLUMNS": "250"},
+        env=os.environ
+        | {"PYTHONPATH": str(ROOT), "COLUMNS": "250", "REISSUE_CODEC_KEYS": TEST_KEYS_SPEC},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -71,7 +71,7 @@ def test_corpus_covers_every_path() -> None:
 
 
 async def test_corpus_replays_clean_against_current_code() -> None:
-    outcomes = await replay(_corpus(), data_converter())
+    outcomes = await replay(_corpus(), TEST_CONVERTER)
     assert len(outcomes) >= len(PATHS)
     assert [o for o in outcomes if not o.ok] == []
 
@@ -95,7 +95,7 @@ async def test_cli_replay_gates_a_deploy() -> None:
 
 
 async def test_altered_workflow_names_the_diverging_event() -> None:
-    outcomes = await replay(_corpus(), data_converter(), workflows=[AlteredCardReissueWorkflow])
+    outcomes = await replay(_corpus(), TEST_CONVERTER, workflows=[AlteredCardReissueWorkflow])
     assert outcomes and not any(o.ok for o in outcomes)
     # The change adds a timer before the first activity: the first command no longer matches.
     assert all(o.event_id is not None and o.event_id <= 6 for o in outcomes)
@@ -175,7 +175,7 @@ async def test_exported_timeline_reads_as_the_story_of_the_case(
     assert history["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
 
     unmasked = await build_timeline(
-        await stack.client.handle(case).fetch_history(), data_converter(), unmask=True
+        await stack.client.handle(case).fetch_history(), TEST_CONVERTER, unmask=True
     )
     assert resident_id in unmasked.to_markdown()
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 
 from clients.audit import load_history_file, replay
-from schemas.converter import data_converter
 from schemas.enums import Stage
-from tests.support import Stack
+from tests.support import TEST_CONVERTER, Stack, summary_text
 from workflows.card_reissue import PATCH_FINAL_PAYMENT_REMINDER
 
 V1_PAYMENT_LAPSE = (
@@ -26,11 +25,11 @@ V1_PAYMENT_LAPSE = (
 )
 
 
-def _reminder_templates(history_events: list) -> list[str]:  # type: ignore[type-arg]
+async def _reminder_summaries(history_events: list) -> list[str]:  # type: ignore[type-arg]
     found = []
     for e in history_events:
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            summary = e.user_metadata.summary.data.decode()
+            summary = await summary_text(e.user_metadata.summary)
             if "reminder" in summary and "applicant" in summary:
                 found.append(summary)
     return found
@@ -48,8 +47,8 @@ def _markers(history_events: list) -> list[str]:  # type: ignore[type-arg]
 async def test_a_case_recorded_before_the_change_replays_on_the_old_path() -> None:
     history = load_history_file(V1_PAYMENT_LAPSE)
     assert not any(PATCH_FINAL_PAYMENT_REMINDER in m for m in _markers(list(history.events)))
-    assert _reminder_templates(list(history.events)) == ['"reminder 1 of 1 sent to applicant"']
-    [outcome] = await replay([(V1_PAYMENT_LAPSE.name, history)], data_converter())
+    assert await _reminder_summaries(list(history.events)) == ["reminder 1 of 1 sent to applicant"]
+    [outcome] = await replay([(V1_PAYMENT_LAPSE.name, history)], TEST_CONVERTER)
     assert outcome.ok, outcome.error
 
 
@@ -64,9 +63,9 @@ async def test_a_new_case_takes_the_new_path(stack: Stack) -> None:
     history = await stack.client.handle(case).fetch_history()
     events = list(history.events)
     assert any(PATCH_FINAL_PAYMENT_REMINDER in m for m in _markers(events))
-    assert _reminder_templates(events) == [
-        '"reminder 1 of 2 sent to applicant"',
-        '"reminder 2 of 2 sent to applicant"',
+    assert await _reminder_summaries(events) == [
+        "reminder 1 of 2 sent to applicant",
+        "reminder 2 of 2 sent to applicant",
     ]
     templates = await stack.templates(st.case_id)
     assert templates.index("payment_reminder") < templates.index("payment_final_reminder")
@@ -79,5 +78,5 @@ async def test_a_new_case_takes_the_new_path(stack: Stack) -> None:
     expected = st.deadline - app.policy.payment_final_reminder_before
     assert abs(final_at - expected) < timedelta(minutes=1)  # when the timer fired
     # And the new history replays too.
-    [outcome] = await replay([("new", history)], data_converter())
+    [outcome] = await replay([("new", history)], TEST_CONVERTER)
     assert outcome.ok, outcome.error

@@ -8,9 +8,8 @@ import structlog
 from structlog.testing import LogCapture
 from temporalio.worker import Replayer
 
-from schemas.converter import data_converter
 from schemas.enums import InsuredCategory, ProductionMode, Stage
-from tests.support import DEFAULT_BALANCE_FEN, Stack, materials
+from tests.support import DEFAULT_BALANCE_FEN, TEST_CONVERTER, Stack, materials
 from workflows.card_reissue import CardReissueWorkflow
 
 EMPLOYER = {"kind": "employer", "name": "重庆某某科技有限公司", "credit_code": "91310110666007217T"}
@@ -138,7 +137,7 @@ async def _employee_case(stack: Stack, logs: LogCapture) -> None:
 
     # What ran is what the code says: the history replays against the current workflow.
     history = await stack.client.handle(case).fetch_history()
-    replayer = Replayer(workflows=[CardReissueWorkflow], data_converter=data_converter())
+    replayer = Replayer(workflows=[CardReissueWorkflow], data_converter=TEST_CONVERTER)
     replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert replayed.replay_failure is None
 

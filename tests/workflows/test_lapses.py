@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from schemas.enums import Stage
-from tests.support import Stack
+from tests.support import Stack, summary_text
 
 
 async def test_temporary_report_lifts_itself_when_never_made_formal(stack: Stack) -> None:
@@ -30,12 +30,12 @@ async def test_temporary_report_lifts_itself_when_never_made_formal(stack: Stack
     assert templates.count("materials_reminder") == policy.max_materials_reminders
     assert templates[-1] == "lapsed_temporary"
     summaries = [
-        e.user_metadata.summary.data.decode()
+        await summary_text(e.user_metadata.summary)
         async for e in stack.client.handle(case).fetch_history_events()
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
     n = policy.max_materials_reminders
-    assert f'"reminder {n} of {n} sent to applicant"' in summaries
+    assert f"reminder {n} of {n} sent to applicant" in summaries
 
 
 async def test_no_resubmission_after_correction_lapses_with_card_frozen(stack: Stack) -> None:

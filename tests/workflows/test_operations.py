@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from schemas.enums import Stage
 from schemas.visibility import ASSIGNED_TO, REPORT_CHANNEL, REVIEW_DUE_AT
-from tests.support import Stack, materials, random_card_number
+from tests.support import CODEC_TOKEN, Stack, materials, random_card_number, summary_text
 from workers.stack import temporal_binary
 
 
@@ -93,12 +93,17 @@ async def test_hotline_reports_and_gets_status_in_one_round_trip(stack: Stack) -
     )
 
 
-async def _temporal(stack: Stack, *args: str) -> tuple[int, str, str]:
+async def _temporal(stack: Stack, codec_url: str, *args: str) -> tuple[int, str, str]:
+    """The `temporal` CLI, encoding and decoding payloads through our codec server."""
     proc = await asyncio.create_subprocess_exec(
         str(temporal_binary()),
         *args,
         "--address",
         stack.env.client.service_client.config.target_host,
+        "--codec-endpoint",
+        codec_url,
+        "--codec-auth",
+        f"Bearer {CODEC_TOKEN}",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -107,7 +112,9 @@ async def _temporal(stack: Stack, *args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(stack: Stack) -> None:
+async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(
+    stack: Stack, codec_url: str
+) -> None:
     resident_id, card = await stack.enrol()
     case = stack.client.case_id_for(card)
     application: dict[str, Any] = {
@@ -119,6 +126,7 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(stack
     }
     code, _, err = await _temporal(
         stack,
+        codec_url,
         "workflow",
         "start",
         "--type",
@@ -137,6 +145,7 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(stack
     submission = materials(st.loss_report_number).model_dump_json()
     code, out, err = await _temporal(
         stack,
+        codec_url,
         "workflow",
         "update",
         "execute",
@@ -153,6 +162,7 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(stack
     assert json.loads(out)["result"]["report_formal"] is True
     code, out, err = await _temporal(
         stack,
+        codec_url,
         "workflow",
         "update",
         "execute",
@@ -166,6 +176,7 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(stack
     assert code == 0, err
     code, out, err = await _temporal(
         stack,
+        codec_url,
         "workflow",
         "query",
         "--workflow-id",
@@ -181,6 +192,7 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(stack
     assert st.fee and st.fee.order_id
     code, _, err = await _temporal(
         stack,
+        codec_url,
         "workflow",
         "signal",
         "--workflow-id",
@@ -203,6 +215,7 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(stack
     # A refused update by name gets the validator's reason.
     code, out, err = await _temporal(
         stack,
+        codec_url,
         "workflow",
         "update",
         "execute",
@@ -261,14 +274,18 @@ async def test_ui_reads_the_case_in_plain_words_without_personal_data(stack: Sta
 
     timers, activities = [], []
     async for event in handle.fetch_history_events():
-        text = event.user_metadata.summary.data.decode() if event.HasField("user_metadata") else ""
+        text = (
+            await summary_text(event.user_metadata.summary)
+            if event.HasField("user_metadata")
+            else ""
+        )
         if event.HasField("timer_started_event_attributes"):
             timers.append(text)
         if event.HasField("activity_task_scheduled_event_attributes"):
             activities.append(text)
-    assert '"payment reminder"' in timers
-    assert '"materials reminder 1 of 3"' in timers
-    assert '"freeze the card\'s bank account"' in activities
+    assert "payment reminder" in timers
+    assert "materials reminder 1 of 3" in timers
+    assert "freeze the card's bank account" in activities
     shown = " ".join([summary, details, *timers, *activities])
     for personal in (
         app.applicant.resident_id,
