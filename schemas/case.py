@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from schemas.enums import (
     AwaitingParty,
@@ -16,6 +23,7 @@ from schemas.enums import (
 )
 from schemas.identifiers import CardNumber, CreditCode, DistrictCode, MobileNumber, ResidentId
 from schemas.policy import CasePolicy
+from schemas.text import PlainText
 
 __all__ = [
     "Affiliation",
@@ -34,11 +42,11 @@ __all__ = [
 ]
 
 PersonName = Annotated[
-    str,
+    PlainText,
     Field(
         min_length=1,
         max_length=50,
-        pattern=r"^[^\x00-\x1f\x7f<>{}]+$",
+        pattern=r"^[^<>{}]+$",
         description="Name as on the resident ID card.",
         examples=["张三"],
     ),
@@ -47,7 +55,7 @@ StaffId = Annotated[
     str,
     Field(pattern=r"^[A-Za-z0-9._-]{2,32}$", description="Staff or system user ID."),
 ]
-OrgName = Annotated[str, Field(min_length=2, max_length=100, pattern=r"^[^\x00-\x1f\x7f<>{}]+$")]
+OrgName = Annotated[PlainText, Field(min_length=2, max_length=100, pattern=r"^[^<>{}]+$")]
 
 
 class _Model(BaseModel):
@@ -81,7 +89,18 @@ class School(_Model):
     ]
 
 
-Affiliation = Annotated[NoAffiliation | EmployerUnit | School, Field(discriminator="kind")]
+def _known_kind(value: object) -> object:
+    # Checked before the union: pydantic's own message would repeat the input.
+    if isinstance(value, dict) and value.get("kind", "none") not in ("none", "employer", "school"):
+        raise ValueError("kind must be 'none', 'employer' or 'school'")
+    return value
+
+
+Affiliation = Annotated[
+    NoAffiliation | EmployerUnit | School,
+    Field(discriminator="kind"),
+    BeforeValidator(_known_kind),
+]
 
 
 class CaseInput(_Model):

@@ -17,6 +17,7 @@ from schemas.enums import (
     Stage,
 )
 from schemas.identifiers import CardNumber
+from schemas.text import PlainText
 
 __all__ = [
     "AffiliationOverride",
@@ -37,7 +38,7 @@ __all__ = [
     "ReviewRelease",
 ]
 
-Reason = Annotated[str, Field(min_length=2, max_length=500)]
+Reason = Annotated[PlainText, Field(min_length=2, max_length=500)]
 OrderId = Annotated[str, Field(pattern=r"^[A-Z]{2}[0-9A-Z-]{4,40}$")]
 
 
@@ -96,7 +97,7 @@ class AffiliationResponse(_Event):
 
     confirmed: bool
     responder: StaffId
-    reference: Annotated[str, Field(max_length=64)] | None = None
+    reference: Annotated[PlainText, Field(max_length=64)] | None = None
     reason: Reason | None = None
 
     @model_validator(mode="after")
@@ -195,7 +196,7 @@ class CardFound(_Event):
     """The person found the old card and wants the report lifted (update `card_found`)."""
 
     channel: Channel
-    note: Annotated[str, Field(max_length=500)] = ""
+    note: Annotated[PlainText, Field(max_length=500)] = ""
 
 
 class CancelRequest(_Event):

@@ -8,6 +8,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.enums import DocumentType, InsuredCategory
+from schemas.text import PlainText
 
 __all__ = ["CasePolicy"]
 
@@ -37,9 +38,9 @@ class CasePolicy(BaseModel):
     public sources do not fix is here rather than in code.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    version: str = Field(default="CQ-2026.1", min_length=1, max_length=32)
+    version: PlainText = Field(default="CQ-2026.1", min_length=1, max_length=32)
     temporary_report_validity: PositiveDuration = Field(
         default=timedelta(days=7),
         description="How long a phone/online report stays in force unless made formal.",
@@ -63,7 +64,7 @@ class CasePolicy(BaseModel):
         description="A reviewer's claim on a case lapses after this, back to the queue.",
     )
     max_correction_rounds: int = Field(default=2, ge=0, le=10)
-    fee_schedule: str = Field(
+    fee_schedule: PlainText = Field(
         default="CQ-2006",
         min_length=1,
         max_length=32,

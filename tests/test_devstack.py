@@ -8,15 +8,19 @@ and namespace setup work against it as an operator would run them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
+import json
 import os
 import signal
 import socket
 import sys
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 
 from schemas.codec import KeyRing
@@ -33,6 +37,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _post(url: str, body: bytes, headers: dict[str, str]) -> bytes:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return bytes(response.read())
+
+
 async def _ids(client: Client, query: str) -> set[str]:
     return {w.id async for w in client.list_workflows(query)}
 
@@ -47,11 +57,12 @@ async def _run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 
 async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) -> None:
-    port, ui_port = _free_port(), _free_port()
+    port, ui_port, codec_port = _free_port(), _free_port(), _free_port()
     env = os.environ | {
         "REISSUE_DATA_DIR": str(tmp_path / "data"),
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "REISSUE_UI_PORT": str(ui_port),
+        "REISSUE_CODEC_PORT": str(codec_port),
         "REISSUE_LOG_FORMAT": "json",
         "REISSUE_DEMO_PACE_SECONDS": str(PACE_SECONDS),
         "COLUMNS": "200",
@@ -100,6 +111,35 @@ async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) ->
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10).status
         )
         assert page == 200
+
+        # The Web UI's view: payloads are ciphertext; the codec server decodes them for it.
+        plain = await Client.connect(f"127.0.0.1:{port}")
+        case = next(iter(breached))
+        history = await plain.get_workflow_handle(case).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        sealed = started.input.payloads[0]
+        assert sealed.metadata["encoding"] == b"binary/encrypted"
+        token = (tmp_path / "data" / "codec-token").read_text().strip()
+        body = json.dumps(
+            {
+                "payloads": [
+                    {
+                        "metadata": {
+                            k: base64.b64encode(v).decode() for k, v in sealed.metadata.items()
+                        },
+                        "data": base64.b64encode(sealed.data).decode(),
+                    }
+                ]
+            }
+        ).encode()
+        origin = {"Origin": f"http://localhost:{ui_port}", "Content-Type": "application/json"}
+        decoded = await asyncio.to_thread(
+            _post, f"http://127.0.0.1:{codec_port}/t/{token}/decode", body, origin
+        )
+        assert b"applicant" in base64.b64decode(json.loads(decoded)["payloads"][0]["data"])
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            await asyncio.to_thread(_post, f"http://127.0.0.1:{codec_port}/decode", body, origin)
+        assert refused.value.code == 401
 
         # The operator's command line against the same stack.
         code, out, err = await _run(env, "cases", "list", "--stage", "UNDER_REVIEW")

@@ -62,7 +62,11 @@ def mask_personal_data(
 
 
 def configure_logging(
-    *, fmt: str = "auto", level: int = logging.INFO, stream: IO[str] | None = None
+    *,
+    fmt: str = "auto",
+    level: int = logging.INFO,
+    stream: IO[str] | None = None,
+    cache_loggers: bool = True,
 ) -> None:
     """Console output on a terminal, JSON otherwise (or as `fmt` says), personal data masked."""
     stream = stream or sys.stderr
@@ -83,7 +87,8 @@ def configure_logging(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # Tests that reconfigure logging turn caching off; services keep it on.
+        cache_logger_on_first_use=cache_loggers,
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
