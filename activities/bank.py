@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
 
 import asyncpg
 from temporalio import activity
@@ -15,6 +16,8 @@ from activities.repositories import audit, bank
 from schemas.activities import FreezeInput, FreezeResult
 
 __all__ = ["BankActivities", "BankGateway", "PostgresBankGateway"]
+
+T = TypeVar("T")
 
 
 class BankGateway(Protocol):
@@ -51,6 +54,20 @@ class PostgresBankGateway:
         return (to if changed else current), changed
 
 
+async def _heartbeating(work: Awaitable[T], *, every: float = 1.0) -> T:
+    """Run `work`, heartbeating while it lasts, so Temporal notices a dead worker quickly."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every)
+            if done:
+                return task.result()
+            if activity.in_activity():
+                activity.heartbeat()
+    finally:
+        task.cancel()  # no-op when done; stops the call when the attempt is cancelled
+
+
 class BankActivities:
     def __init__(self, pool: asyncpg.Pool, gateway: BankGateway) -> None:
         self._once = Idempotency(pool)
@@ -69,7 +86,7 @@ class BankActivities:
             )
             return FreezeResult(card_number=req.card_number, status=status, changed=changed)
 
-        return await self._once.run(req.key, name, FreezeResult, work)
+        return await _heartbeating(self._once.run(req.key, name, FreezeResult, work))
 
     @activity.defn(name="freeze_bank_account")
     async def freeze_bank_account(self, req: FreezeInput) -> FreezeResult:

@@ -18,7 +18,14 @@ log = structlog.get_logger(__name__)
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool for the system of record."""
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        # A row held by a stuck transaction fails the attempt with a readable error
+        # (and a retry) well inside the activity's 30 s, instead of hanging it.
+        server_settings={"lock_timeout": "5s", "statement_timeout": "20s"},
+    )
     assert pool is not None
     return pool
 

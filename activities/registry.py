@@ -93,6 +93,7 @@ class RegistryActivities:
                 channel=req.channel.value,
                 formal=formal,
                 reported_at=reported_at.isoformat(),
+                balance_fen=card["balance_fen"],
             )
             return RegisterLossResult(
                 report_number=number,

@@ -751,6 +751,43 @@ def schemas_export(
 # ----------------------------------------------------------------------------- audit
 
 
+@app.command("check-invariants")
+def check_invariants_command(
+    verify_days: Annotated[
+        float, typer.Option(help="Also cross-check histories of cases closed in the last N days.")
+    ] = 1.0,
+) -> None:
+    """Report every violation of the system's invariants; exit 1 if there is any."""
+    from datetime import timedelta
+
+    from activities.db import create_pool
+    from clients.invariants import check_invariants
+
+    async def go() -> list[Any]:
+        settings = _settings()
+        pool = await create_pool(settings.require_database_url())
+        try:
+            async with _client() as client:
+                return await check_invariants(
+                    client.temporal,
+                    pool,
+                    task_queue=settings.task_queue,
+                    verify_closed_since=datetime.now(UTC) - timedelta(days=verify_days),
+                )
+        finally:
+            await pool.close()
+
+    violations = _run(go())
+    if not violations:
+        console.print("[green]No violations.[/]")
+        return
+    table = Table("rule", "subject", "detail", title=f"{len(violations)} violation(s)")
+    for v in violations:
+        table.add_row(v.rule, v.subject, v.detail)
+    console.print(table)
+    raise typer.Exit(1)
+
+
 @audit_app.command("export")
 def audit_export(
     case: CaseArg,

@@ -96,10 +96,11 @@ with workflow.unsafe.imports_passed_through():
         SLA_BREACHED,
     )
 
-__all__ = ["PATCH_FINAL_PAYMENT_REMINDER", "CardReissueWorkflow"]
+__all__ = ["PATCH_CASE_CLOSED_AUDIT", "PATCH_FINAL_PAYMENT_REMINDER", "CardReissueWorkflow"]
 
 # Patch IDs of changes made behind `workflow.patched`; see README "Changing the workflow".
 PATCH_FINAL_PAYMENT_REMINDER = "payment-final-reminder"
+PATCH_CASE_CLOSED_AUDIT = "case-closed-audit"
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -116,6 +117,7 @@ _BANK_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
 )
 _ATTEMPT_TIMEOUT = timedelta(seconds=30)
+_BANK_HEARTBEAT = timedelta(seconds=5)
 
 _BUSINESS_STOPS = frozenset({"CardNotFound", "CardOwnerMismatch", "CardNotActive"})
 
@@ -681,6 +683,7 @@ class CardReissueWorkflow:
         self._card_frozen = False
         await self._notify(Recipient.APPLICANT, "completed", card=new_masked)
         self._outcome_reason = "new card collected and activated"
+        await self._record_closed(Stage.COMPLETED, self._outcome_reason)
         self._enter(Stage.COMPLETED, AwaitingParty.NONE, "done")
         return CaseResult(
             outcome=Stage.COMPLETED, reason=self._outcome_reason, new_card_masked=new_masked
@@ -709,8 +712,15 @@ class CardReissueWorkflow:
                 reason=reason,
                 refund_note="已缴费用将原路退回。" if refunded else "",
             )
+        await self._record_closed(outcome, reason)
         self._enter(outcome, AwaitingParty.NONE, reason)
         return CaseResult(outcome=outcome, reason=reason)
+
+    async def _record_closed(self, outcome: Stage, reason: str) -> None:
+        # Added 2026-11: the outcome goes on the audit log, so the system of record
+        # knows which cases are closed (check-invariants relies on it).
+        if workflow.patched(PATCH_CASE_CLOSED_AUDIT):
+            await self._audit("case_closed", "system", {"outcome": outcome.value, "reason": reason})
 
     async def _undo_freeze(self, outcome: Stage) -> None:
         # While the report is temporary (card found, report ran out, or cancelled
@@ -1246,11 +1256,15 @@ class CardReissueWorkflow:
         retry: RetryPolicy = _REGISTRY_RETRY,
         summary: str | None = None,
     ) -> R:
+        # The bank is slow and remote: its calls heartbeat, so a worker that dies
+        # mid-call is noticed in seconds, not at the end of the attempt's timeout.
+        heartbeat = _BANK_HEARTBEAT if retry is _BANK_RETRY else None
         result: R = await workflow.execute_activity(
             name,
             arg,
             result_type=result_type,
             start_to_close_timeout=_ATTEMPT_TIMEOUT,
+            heartbeat_timeout=heartbeat,
             retry_policy=retry,
             summary=summary,
         )

@@ -1,0 +1,218 @@
+"""The promises the system makes, checked against PostgreSQL and Temporal visibility.
+
+Once a loss is reported the card is frozen; every case reaches an end; no fee is
+charged twice and no refund is missed; the registry never contradicts the case.
+`reissue check-invariants` runs these checks in production; the fault-injection
+tests and the soak run them after every fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from clients._client import WORKFLOW_TYPE
+from clients.audit import verify
+from schemas.visibility import CASE_STAGE
+
+__all__ = ["Violation", "check_invariants"]
+
+_EARLY_ENDS = ("WITHDRAWN", "REJECTED", "LAPSED", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    subject: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class _Case:
+    workflow_id: str
+    run_id: str
+    running: bool
+    stage: str | None
+    closed_at: datetime | None
+
+    @property
+    def case_id(self) -> str:
+        return f"{self.workflow_id}:{self.run_id}"
+
+
+async def _cases(client: Client, task_queue: str | None) -> dict[str, _Case]:
+    query = f"WorkflowType = '{WORKFLOW_TYPE}'"
+    if task_queue:
+        query += f" AND TaskQueue = '{task_queue}'"
+    found: dict[str, _Case] = {}
+    async for wf in client.list_workflows(query):
+        case = _Case(
+            workflow_id=wf.id,
+            run_id=wf.run_id,
+            running=wf.status is WorkflowExecutionStatus.RUNNING,
+            stage=wf.typed_search_attributes.get(CASE_STAGE),
+            closed_at=wf.close_time,
+        )
+        found[case.case_id] = case
+    return found
+
+
+async def check_invariants(
+    client: Client,
+    pool: asyncpg.Pool,
+    *,
+    task_queue: str | None = None,
+    verify_closed_since: datetime | None = None,
+) -> list[Violation]:
+    """Every violation found; an empty list when the system keeps its promises."""
+    out: list[Violation] = []
+    cases = await _cases(client, task_queue)
+    async with pool.acquire() as conn:
+        for r in await conn.fetch(
+            "SELECT account_id, count(*) AS n FROM cards WHERE status = 'active'"
+            " GROUP BY account_id HAVING count(*) > 1"
+        ):
+            out.append(
+                Violation("one active card per account", r["account_id"], f"{r['n']} active cards")
+            )
+        for r in await conn.fetch(
+            "SELECT c.card_number FROM cards c WHERE c.status = 'frozen' AND NOT EXISTS"
+            " (SELECT 1 FROM loss_reports l WHERE l.card_number = c.card_number"
+            "  AND l.status = 'open')"
+        ):
+            out.append(
+                Violation(
+                    "a frozen card has an open loss report",
+                    r["card_number"],
+                    "frozen without an open report",
+                )
+            )
+        for r in await conn.fetch(
+            "SELECT a.case_id, (a.detail->>'balance_fen')::bigint AS before,"
+            "       (b.detail->>'balance_fen')::bigint AS after"
+            " FROM case_events a JOIN case_events b USING (case_id)"
+            " WHERE a.event_type = 'loss_registered' AND b.event_type = 'new_card_activated'"
+            "   AND a.detail ? 'balance_fen'"
+            "   AND (a.detail->>'balance_fen') IS DISTINCT FROM (b.detail->>'balance_fen')"
+        ):
+            out.append(
+                Violation(
+                    "a reissue never changes a balance",
+                    r["case_id"],
+                    f"{r['before']} fen before, {r['after']} fen after",
+                )
+            )
+        reports = {
+            r["case_id"]: r
+            for r in await conn.fetch(
+                "SELECT l.case_id, l.status AS report, c.status AS card,"
+                " EXISTS (SELECT 1 FROM loss_reports n WHERE n.card_number = l.card_number"
+                "         AND n.reported_at >= l.reported_at AND n.case_id <> l.case_id) AS later"
+                " FROM loss_reports l JOIN cards c USING (card_number)"
+            )
+        }
+        closed_events = {
+            r["case_id"]: r["outcome"]
+            for r in await conn.fetch(
+                "SELECT case_id, detail->>'outcome' AS outcome FROM case_events"
+                " WHERE event_type = 'case_closed'"
+            )
+        }
+        payments = await conn.fetch("SELECT case_id, order_id, status FROM payment_orders")
+        productions = await conn.fetch(
+            "SELECT p.case_id, p.order_id, p.status, c.status AS new_card"
+            " FROM production_orders p LEFT JOIN cards c ON c.card_number = p.new_card_number"
+        )
+
+    # Every open case has a running workflow, and every running workflow an open case.
+    for case_id, outcome in closed_events.items():
+        case = cases.get(case_id)
+        if case is not None and case.running:
+            out.append(Violation("closed in the registry, running in Temporal", case_id, outcome))
+    for case_id in reports.keys() - closed_events.keys():
+        case = cases.get(case_id)
+        if case is None:
+            out.append(
+                Violation(
+                    "every open case has a running workflow",
+                    case_id,
+                    "open in the registry, no workflow in Temporal",
+                )
+            )
+        elif not case.running and case.stage not in (*_EARLY_ENDS, "COMPLETED"):
+            out.append(
+                Violation(
+                    "every case reaches an end", case_id, f"workflow closed in stage {case.stage}"
+                )
+            )
+
+    # Terminal cases: money and registry match the outcome.
+    for r in payments:
+        case = cases.get(r["case_id"])
+        if case is None or case.running:
+            continue
+        if r["status"] == "open":
+            out.append(
+                Violation(
+                    "no payment order left open",
+                    r["order_id"],
+                    f"case {case.workflow_id} closed {case.stage}",
+                )
+            )
+        if case.stage in _EARLY_ENDS and r["status"] == "paid":
+            out.append(
+                Violation(
+                    "every paid fee of an early end is refunded",
+                    r["order_id"],
+                    f"case {case.workflow_id} {case.stage}, order still paid",
+                )
+            )
+    for r in productions:
+        case = cases.get(r["case_id"])
+        if case is None or case.running:
+            continue
+        if r["status"] == "ordered":
+            out.append(
+                Violation(
+                    "no production order left running",
+                    r["order_id"],
+                    f"case {case.workflow_id} closed {case.stage}",
+                )
+            )
+        if case.stage in _EARLY_ENDS and r["new_card"] not in (None, "void"):
+            out.append(
+                Violation(
+                    "an early end voids the new card", r["order_id"], f"new card is {r['new_card']}"
+                )
+            )
+    for case_id, case in cases.items():
+        row = reports.get(case_id)
+        if case.running or row is None or row["later"]:
+            continue  # a later case for the same card owns the card's state now
+        expected = {
+            "COMPLETED": {("resolved_by_reissue", "replaced")},
+            "WITHDRAWN": {("lifted", "active")},
+            "LAPSED": {("lifted", "active"), ("open", "frozen")},
+            "REJECTED": {("open", "frozen")},
+            "CANCELLED": {("lifted", "active"), ("open", "frozen")},
+        }.get(case.stage or "")
+        if expected is not None and (row["report"], row["card"]) not in expected:
+            out.append(
+                Violation(
+                    "the registry matches the outcome",
+                    case_id,
+                    f"{case.stage}: loss report {row['report']}, card {row['card']}",
+                )
+            )
+
+    # History against registry and outbox, case by case, for recently closed cases.
+    if verify_closed_since is not None:
+        for case in cases.values():
+            if case.running or case.closed_at is None or case.closed_at < verify_closed_since:
+                continue
+            for problem in await verify(client, pool, case.workflow_id):
+                out.append(Violation("history and registry agree", case.case_id, problem))
+    return out
