@@ -751,6 +751,47 @@ def schemas_export(
 # ----------------------------------------------------------------------------- audit
 
 
+@app.command()
+def soak(
+    cases: Annotated[int, typer.Option(help="How many cases.")] = 1000,
+    concurrency: Annotated[int, typer.Option(help="Cases driven at once.")] = 20,
+    seed: Annotated[int, typer.Option(help="Random seed for paths and duplicates.")] = 1,
+) -> None:
+    """Soak on a stack of its own: cases through random paths, duplicate and late events."""
+    from clients.soak import run_soak
+    from workers.stack import own_stack
+
+    async def go() -> Any:
+        async with own_stack() as stack:
+            return await run_soak(
+                stack.client,
+                stack.pool,
+                cases=cases,
+                concurrency=concurrency,
+                seed=seed,
+                secret=stack.settings.case_secret(),
+                task_queue=stack.settings.task_queue,
+            )
+
+    result = _run(go())
+    table = Table("figure", "value", title="Soak")
+    table.add_row("cases finished", f"{result.finished} of {result.cases}")
+    table.add_row("elapsed", f"{result.elapsed_s:.1f} s ({result.cases_per_s:.2f} cases/s)")
+    for outcome, n in sorted(result.outcomes.items()):
+        table.add_row(f"outcome {outcome}", str(n))
+    table.add_row("duplicate events sent", str(result.duplicates_sent))
+    table.add_row("late events sent", str(result.late_events_sent))
+    table.add_row("errors", str(len(result.errors)))
+    table.add_row("invariant violations", str(len(result.violations)))
+    console.print(table)
+    for line in result.errors[:20]:
+        err_console.print(f"[red]error:[/] {line}")
+    for v in result.violations[:20]:
+        err_console.print(f"[red]violation:[/] {v.rule} — {v.subject}: {v.detail}")
+    if result.errors or result.violations or result.finished != result.cases:
+        raise typer.Exit(1)
+
+
 @app.command("check-invariants")
 def check_invariants_command(
     verify_days: Annotated[

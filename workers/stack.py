@@ -8,9 +8,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -23,9 +27,12 @@ from schemas.visibility import ALL_KEYS
 __all__ = [
     "DEV_DATABASE",
     "EmbeddedPostgres",
+    "OwnStack",
     "TemporalDevServer",
     "ensure_database",
+    "free_port",
     "migrate",
+    "own_stack",
     "search_attribute_flags",
     "temporal_binary",
 ]
@@ -211,3 +218,80 @@ async def migrate(dsn: str) -> list[str]:
         return await apply_migrations(conn)
     finally:
         await conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class OwnStack:
+    """A throwaway stack in a temporary folder: dev server, PostgreSQL, one worker."""
+
+    client: Any
+    pool: asyncpg.Pool
+    settings: Any
+    server: TemporalDevServer
+    postgres: EmbeddedPostgres
+    folder: Path
+
+
+@asynccontextmanager
+async def own_stack(**settings_overrides: Any) -> AsyncIterator[OwnStack]:
+    """Start a headless dev server (SQLite in WAL mode) and PostgreSQL of its own, migrate,
+    run a worker; everything is stopped and deleted on exit. For soak and benchmark runs."""
+    import base64
+    import secrets
+
+    from activities.db import create_pool
+    from clients import ReissueClient
+    from workers.settings import Settings
+    from workers.worker import build_worker, connect_client
+
+    folder = Path(tempfile.mkdtemp(prefix="reissue-stack-"))
+    server = TemporalDevServer(
+        db_file=folder / "temporal.db",
+        port=free_port(),
+        ui_port=free_port(),
+        extra_args=["--headless"],
+    )
+    server.start(folder / "temporal.log")
+    postgres = EmbeddedPostgres(folder / "pg")
+    try:
+        dsn = postgres.dsn_for(DEV_DATABASE)
+        await ensure_database(postgres.admin_dsn, dsn)
+        await migrate(dsn)
+        await server.wait_ready()
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        settings = Settings(
+            temporal_address=server.address,
+            database_url=dsn,
+            codec_keys=f"k1:{key}",
+            data_dir=folder,
+            **settings_overrides,
+        )
+        client = await connect_client(settings)
+        pool = await create_pool(dsn, max_size=settings.db_pool_size)
+        worker = build_worker(client, pool, settings)
+        running = asyncio.create_task(worker.run())
+        try:
+            yield OwnStack(
+                client=ReissueClient(
+                    client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
+                ),
+                pool=pool,
+                settings=settings,
+                server=server,
+                postgres=postgres,
+                folder=folder,
+            )
+        finally:
+            await worker.shutdown()
+            await running
+            await pool.close()
+    finally:
+        server.stop()
+        postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,294 @@
+"""Soak: many cases down randomised paths, with duplicate and late events, then the invariants.
+
+Used by `reissue soak` (1,000 cases on its own stack) and by the test suite
+(about 100 cases). Timers run in real time on short policies, so lapses and
+reminders happen within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from temporalio.service import RPCError
+
+from clients._client import ReissueClient
+from clients.invariants import Violation, check_invariants
+from schemas.case import CaseInput, CaseStatus
+from schemas.enums import DocumentType, Stage
+from schemas.events import MaterialsSubmission
+from schemas.identifiers import resident_id_check_char
+from schemas.policy import CasePolicy
+from workers.seed import enrol_person
+
+__all__ = ["PATHS", "SoakResult", "run_soak"]
+
+PATHS = (
+    "complete_standard",
+    "complete_instant_exempt",
+    "unit_confirms_then_complete",
+    "correction_then_complete",
+    "reject",
+    "withdraw",
+    "cancel_after_payment",
+    "lapse_temporary",
+    "lapse_unpaid",
+)
+
+
+@dataclass
+class SoakResult:
+    cases: int
+    finished: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    paths: Counter[str] = field(default_factory=Counter)
+    duplicates_sent: int = 0
+    late_events_sent: int = 0
+    errors: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def cases_per_s(self) -> float:
+        return self.finished / self.elapsed_s if self.elapsed_s else 0.0
+
+
+def _policy(path: str) -> CasePolicy:
+    quick = timedelta(seconds=2)
+    roomy = timedelta(minutes=10)
+    return CasePolicy(
+        version="SOAK",
+        temporary_report_validity=quick if path == "lapse_temporary" else roomy,
+        materials_reminder_interval=timedelta(seconds=1),
+        max_materials_reminders=1,
+        payment_reminder_after=timedelta(seconds=1),
+        payment_deadline=quick + timedelta(seconds=1) if path == "lapse_unpaid" else roomy,
+        payment_final_reminder_before=timedelta(seconds=1),
+        review_sla=timedelta(seconds=1),  # many breach: the flag must not disturb the case
+        pickup_reminder_interval=timedelta(seconds=1),
+        max_pickup_reminders=1,
+    )
+
+
+class _Driver:
+    def __init__(
+        self,
+        client: ReissueClient,
+        pool: asyncpg.Pool,
+        rng: random.Random,
+        secret: str,
+        result: SoakResult,
+    ) -> None:
+        self.c, self.pool, self.rng, self.secret, self.result = client, pool, rng, secret, result
+
+    async def twice(self, send: Any, *args: Any) -> None:
+        """Send an event, and now and then send it again: duplicates must change nothing."""
+        await send(*args)
+        if self.rng.random() < 0.3:
+            self.result.duplicates_sent += 1
+            await send(*args)
+
+    async def at(self, case: str, *stages: Stage, timeout: float = 60) -> CaseStatus:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            st = await self.c.status(case)
+            if st.stage in stages:
+                return st
+            if loop.time() > deadline:
+                raise TimeoutError(f"{case} stuck in {st.stage}, expected {stages}")
+            await asyncio.sleep(0.1)
+
+    async def person(self, path: str) -> CaseInput:
+        rng = self.rng
+        born = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
+        body = f"500103{born:%Y%m%d}{rng.randrange(1000):03d}"
+        resident_id = body + resident_id_check_char(body)
+        affiliated = path == "unit_confirms_then_complete"
+        async with self.pool.acquire() as conn:
+            card = await enrol_person(
+                conn,
+                secret=self.secret,
+                resident_id=resident_id,
+                insured_category="urban_employee",
+                district=rng.choice(["500103", "500112"]),
+                balance_fen=rng.randrange(100_000),
+            )
+        return CaseInput.model_validate(
+            {
+                "applicant": {"name": "测试", "resident_id": resident_id, "mobile": "13800138000"},
+                "card_number": card,
+                "insured_category": "urban_employee",
+                "affiliation": {
+                    "kind": "employer",
+                    "name": "重庆某某有限公司",
+                    "credit_code": "91310110666007217T",
+                }
+                if affiliated
+                else {"kind": "none"},
+                "district": "500103",
+                "channel": rng.choice(["hotline_12333", "online", "counter"])
+                if path != "withdraw" and path != "lapse_temporary"
+                else "hotline_12393",
+                "policy": _policy(path).model_dump(),
+            }
+        )
+
+    def materials(self, report: str, *, instant: bool, exempt: bool, n: int) -> MaterialsSubmission:
+        types = [
+            DocumentType.ID_CARD_COPY,
+            DocumentType.PHOTO,
+            DocumentType.LOSS_REPORT_PROOF,
+            DocumentType.APPLICATION_FORM,
+        ] + ([DocumentType.EXEMPTION_PROOF] if exempt else [])
+        docs: list[dict[str, Any]] = []
+        for t in types:
+            doc: dict[str, Any] = {
+                "doc_id": f"{report}-{t.value}-{n}",
+                "type": t,
+                "sha256": "0" * 64,
+            }
+            if t is DocumentType.PHOTO:
+                doc |= {"photo_width_px": 295, "photo_height_px": 413}
+            docs.append(doc)
+        return MaterialsSubmission.model_validate(
+            {
+                "documents": docs,
+                "loss_proof_number": report,
+                "received_by": "soak",
+                "production_mode": "instant" if instant else "standard",
+                "fee_exemption": "minimum_living_allowance" if exempt else None,
+            }
+        )
+
+    async def pay(self, case: str) -> None:
+        st = await self.at(case, Stage.AWAITING_PAYMENT)
+        assert st.fee is not None and st.fee.order_id is not None
+        await self.twice(
+            self.c.confirm_payment,
+            case,
+            {
+                "order_id": st.fee.order_id,
+                "amount_fen": st.fee.amount_fen,
+                "payment_ref": f"SOAK-{self.rng.randrange(10**12)}",
+                "paid_at": datetime.now(UTC),
+            },
+        )
+
+    async def run(self, path: str) -> Stage:
+        c = self.c
+        app = await self.person(path)
+        case = (await c.report_loss(app)).workflow_id
+        st = await self.at(case, Stage.AWAITING_MATERIALS)
+        report = st.loss_report_number
+        assert report is not None
+        if path == "lapse_temporary":
+            return (await c.result(case)).outcome
+        if path == "withdraw":
+            await c.card_found(case, {"channel": "hotline_12333"})
+            return (await c.result(case)).outcome
+        instant = path in ("complete_instant_exempt", "reject", "correction_then_complete")
+        exempt = path == "complete_instant_exempt"
+        await c.submit_materials(case, self.materials(report, instant=instant, exempt=exempt, n=0))
+        if path == "unit_confirms_then_complete":
+            await self.at(case, Stage.AWAITING_AFFILIATION)
+            await self.twice(c.respond_affiliation, case, {"confirmed": True, "responder": "hr"})
+        await self.at(case, Stage.UNDER_REVIEW)
+        if path == "reject":
+            await c.review(case, {"reviewer": "soak", "verdict": "reject", "reasons": ["soak"]})
+            return (await c.result(case)).outcome
+        if path == "correction_then_complete":
+            await c.review(
+                case, {"reviewer": "soak", "verdict": "request_correction", "reasons": ["soak"]}
+            )
+            await self.at(case, Stage.AWAITING_MATERIALS)
+            await c.submit_materials(case, self.materials(report, instant=True, exempt=False, n=1))
+            await self.at(case, Stage.UNDER_REVIEW)
+        await c.review(case, {"reviewer": "soak", "verdict": "approve"})
+        if path == "lapse_unpaid":
+            return (await c.result(case)).outcome
+        if not exempt:
+            await self.pay(case)
+        st = await self.at(case, Stage.CARD_PRODUCTION, Stage.READY_FOR_PICKUP)
+        if path == "cancel_after_payment":
+            await c.cancel(case, {"operator": "soak", "reason": "soak cancellation"})
+            await self.late(case, st)
+            return (await c.result(case)).outcome
+        if st.stage is Stage.CARD_PRODUCTION:
+            async with self.pool.acquire() as conn:
+                new = str(await conn.fetchval("SELECT next_card_number()"))
+            await self.twice(
+                c.card_produced,
+                case,
+                {
+                    "order_id": st.production_order_id,
+                    "new_card_number": new,
+                    "produced_at": datetime.now(UTC),
+                },
+            )
+        st = await self.at(case, Stage.READY_FOR_PICKUP)
+        async with self.pool.acquire() as conn:
+            new = str(
+                await conn.fetchval(
+                    "SELECT new_card_number FROM production_orders WHERE case_id = $1"
+                    " AND status = 'produced'",
+                    st.case_id,
+                )
+            )
+        await self.twice(c.card_collected, case, {"new_card_number": new, "handed_over_by": "soak"})
+        outcome = (await c.result(case)).outcome
+        await self.late(case, st)
+        return outcome
+
+    async def late(self, case: str, st: CaseStatus) -> None:
+        """An event after the case moved on: refused or ignored, never acted on."""
+        self.result.late_events_sent += 1
+        try:
+            await self.c.respond_affiliation(case, {"confirmed": True, "responder": "late"})
+        except RPCError:
+            pass  # the case has closed: Temporal refuses the signal
+
+
+async def run_soak(
+    client: ReissueClient,
+    pool: asyncpg.Pool,
+    *,
+    cases: int,
+    secret: str,
+    concurrency: int = 20,
+    seed: int = 1,
+    task_queue: str | None = None,
+) -> SoakResult:
+    """Drive `cases` cases, `concurrency` at a time, then check every invariant."""
+    rng = random.Random(seed)
+    result = SoakResult(cases=cases)
+    paths = [PATHS[i % len(PATHS)] for i in range(cases)]
+    rng.shuffle(paths)
+    gate = asyncio.Semaphore(concurrency)
+    started = time.monotonic()
+    since = datetime.now(UTC) - timedelta(seconds=5)
+
+    async def one(path: str, n: int) -> None:
+        async with gate:
+            driver = _Driver(client, pool, random.Random(seed * 100_003 + n), secret, result)
+            try:
+                outcome = await driver.run(path)
+            except Exception as e:  # reported, not raised: the soak counts every failure
+                result.errors.append(f"{path}: {type(e).__name__}: {e}")
+                return
+            result.finished += 1
+            result.paths[path] += 1
+            result.outcomes[outcome.value] += 1
+
+    await asyncio.gather(*(one(path, n) for n, path in enumerate(paths)))
+    result.elapsed_s = time.monotonic() - started
+    result.violations = await check_invariants(
+        client.temporal, pool, task_queue=task_queue, verify_closed_since=since
+    )
+    return result
