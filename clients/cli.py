@@ -758,8 +758,12 @@ def soak(
     seed: Annotated[int, typer.Option(help="Random seed for paths and duplicates.")] = 1,
 ) -> None:
     """Soak on a stack of its own: cases through random paths, duplicate and late events."""
+    import logging
+
     from clients.soak import run_soak
     from workers.stack import own_stack
+
+    configure_logging(fmt="console", level=logging.WARNING)
 
     async def go() -> Any:
         async with own_stack() as stack:
