@@ -58,7 +58,7 @@ class Idempotency:
             )
             if not fresh:
                 stored = await conn.fetchval("SELECT result FROM activity_runs WHERE key = $1", key)
-                log.info("step already done, returning its result", key=key)
+                log.debug("step already done, returning its result", key=key)
                 return result_type.model_validate_json(stored)
             # A pooled connection proxies every Connection method the repositories use.
             result = await work(cast(asyncpg.Connection, conn))
@@ -67,5 +67,5 @@ class Idempotency:
                 key,
                 result.model_dump_json(),
             )
-        log.info("step done", key=key)
+        log.debug("step done", key=key)
         return result

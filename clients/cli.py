@@ -157,13 +157,17 @@ def dev(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    bare: Annotated[
+        bool, typer.Option(hidden=True, help="Run the benchmark's bare-Temporal reference.")
+    ] = False,
+) -> None:
     """Run a case worker from the environment's configuration until SIGTERM."""
     from workers.worker import run_worker
 
     settings = _settings()
     configure_logging(fmt=settings.log_format)
-    asyncio.run(run_worker(settings))
+    asyncio.run(run_worker(settings, bare=bare))
 
 
 @app.command("codec-server")
@@ -794,6 +798,76 @@ def soak(
         err_console.print(f"[red]violation:[/] {v.rule} — {v.subject}: {v.detail}")
     if result.errors or result.violations or result.finished != result.cases:
         raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    cases: Annotated[int, typer.Option(help="Happy-path cases per phase.")] = 200,
+    concurrency: Annotated[int, typer.Option(help="Cases driven at once.")] = 20,
+    worker_processes: Annotated[int, typer.Option(help="Worker processes per phase.")] = 1,
+    workflow_tasks: Annotated[int, typer.Option(help="Max concurrent workflow tasks.")] = 100,
+    activities: Annotated[int, typer.Option(help="Max concurrent activities.")] = 100,
+    workflow_pollers: Annotated[int, typer.Option(help="Workflow task pollers.")] = 5,
+    activity_pollers: Annotated[int, typer.Option(help="Activity task pollers.")] = 5,
+    max_cached: Annotated[int, typer.Option(help="Workflows a worker keeps cached.")] = 1000,
+    open_cases: Annotated[int, typer.Option(help="Then open this many cases, for memory.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+) -> None:
+    """Cases/s, latencies, history and CPU cost per case, beside a bare-Temporal reference."""
+    import logging
+
+    from clients.bench import BenchConfig, run_bench, to_json
+
+    configure_logging(fmt="console", level=logging.WARNING)
+    cfg = BenchConfig(
+        cases=cases,
+        concurrency=concurrency,
+        worker_processes=worker_processes,
+        max_concurrent_workflow_tasks=workflow_tasks,
+        max_concurrent_activities=activities,
+        workflow_task_pollers=workflow_pollers,
+        activity_task_pollers=activity_pollers,
+        open_cases=open_cases,
+    )
+    result = _run(run_bench(cfg))
+    ours, bare = result["ours"], result["bare"]
+    table = Table(
+        "figure",
+        "ours",
+        "bare Temporal",
+        title=f"{cases} cases, concurrency {concurrency}, "
+        f"{worker_processes} worker process(es), {result['machine']['cores']} cores",
+    )
+    table.add_row("cases/s", str(ours["cases_per_s"]), str(bare["cases_per_s"]))
+    for key, label in (
+        ("case_start", "case start"),
+        ("update_round_trip", "review update"),
+        ("signal_to_status", "signal → status"),
+        ("end_to_end", "end to end"),
+    ):
+        for q in ("p50_ms", "p95_ms", "p99_ms"):
+            table.add_row(f"{label} {q[:3]} (ms)", str(ours[key][q]), str(bare[key][q]))
+    for key in ("events_per_case", "bytes_per_case", "activities_per_case", "timers_per_case"):
+        table.add_row(
+            f"history {key.replace('_', ' ')}", str(ours["history"][key]), str(bare["history"][key])
+        )
+    for part in ("worker", "temporal", "postgres"):
+        table.add_row(
+            f"CPU s/case {part}",
+            str(ours["cpu_s_per_case"][part]),
+            str(bare["cpu_s_per_case"][part]),
+        )
+    table.add_row(
+        "worker peak RSS (MB)", str(ours["worker_peak_rss_mb"]), str(bare["worker_peak_rss_mb"])
+    )
+    console.print(table)
+    console.print(f"throughput ours/bare: [bold]{result['ratio_ours_to_bare_throughput']}[/]")
+    if result["open_cases"]:
+        o = result["open_cases"]
+        console.print(f"{o['open_cases']} open cases: worker peak RSS {o['worker_peak_rss_mb']} MB")
+    if json_out:
+        json_out.write_text(to_json(result), encoding="utf-8")
+        console.print(f"Wrote {json_out}")
 
 
 @app.command("check-invariants")

@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     max_concurrent_workflow_tasks: int = Field(
         default=100, ge=1, validation_alias="REISSUE_MAX_CONCURRENT_WORKFLOW_TASKS"
     )
+    workflow_task_pollers: int = Field(
+        default=5, ge=1, validation_alias="REISSUE_WORKFLOW_TASK_POLLERS"
+    )
+    activity_task_pollers: int = Field(
+        default=5, ge=1, validation_alias="REISSUE_ACTIVITY_TASK_POLLERS"
+    )
+    max_cached_workflows: int = Field(
+        default=1000,
+        ge=0,
+        validation_alias="REISSUE_MAX_CACHED_WORKFLOWS",
+        description="Workflows kept in memory between tasks; others replay from history.",
+    )
     db_pool_size: int = Field(default=10, ge=1, validation_alias="REISSUE_DB_POOL_SIZE")
     codec_keys: SecretStr | None = Field(
         default=None,

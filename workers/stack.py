@@ -239,9 +239,10 @@ class OwnStack:
 
 
 @asynccontextmanager
-async def own_stack(**settings_overrides: Any) -> AsyncIterator[OwnStack]:
+async def own_stack(*, worker: bool = True, **settings_overrides: Any) -> AsyncIterator[OwnStack]:
     """Start a headless dev server (SQLite in WAL mode) and PostgreSQL of its own, migrate,
-    run a worker; everything is stopped and deleted on exit. For soak and benchmark runs."""
+    run a worker (unless the caller runs its own); everything is stopped and deleted on
+    exit. For soak and benchmark runs."""
     import base64
     import secrets
 
@@ -274,8 +275,8 @@ async def own_stack(**settings_overrides: Any) -> AsyncIterator[OwnStack]:
         )
         client = await connect_client(settings)
         pool = await create_pool(dsn, max_size=settings.db_pool_size)
-        worker = build_worker(client, pool, settings)
-        running = asyncio.create_task(worker.run())
+        in_process = build_worker(client, pool, settings) if worker else None
+        running = asyncio.create_task(in_process.run()) if in_process else None
         try:
             yield OwnStack(
                 client=ReissueClient(
@@ -288,8 +289,9 @@ async def own_stack(**settings_overrides: Any) -> AsyncIterator[OwnStack]:
                 folder=folder,
             )
         finally:
-            await worker.shutdown()
-            await running
+            if in_process is not None and running is not None:
+                await in_process.shutdown()
+                await running
             await pool.close()
     finally:
         server.stop()

@@ -21,7 +21,7 @@ from workers.settings import Settings
 from workers.telemetry import runtime
 from workflows.card_reissue import CardReissueWorkflow
 
-__all__ = ["build_worker", "connect_client", "run_worker"]
+__all__ = ["build_bare_worker", "build_worker", "connect_client", "run_worker"]
 
 log = structlog.get_logger(__name__)
 
@@ -48,21 +48,53 @@ def build_worker(
         interceptors=[CaseLogInterceptor()],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_concurrent_workflow_task_polls=settings.workflow_task_pollers,
+        max_concurrent_activity_task_polls=settings.activity_task_pollers,
+        max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
     )
 
 
-async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+def build_bare_worker(client: Client, settings: Settings) -> Worker:
+    """The benchmark's bare-Temporal reference worker, tuned exactly like a case worker."""
+    from activities.noop import noop
+    from workflows.bare import BareCaseWorkflow
+
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[BareCaseWorkflow],
+        activities=[noop],
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_concurrent_workflow_task_polls=settings.workflow_task_pollers,
+        max_concurrent_activity_task_polls=settings.activity_task_pollers,
+        max_cached_workflows=settings.max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+    )
+
+
+async def run_worker(
+    settings: Settings, *, stop: asyncio.Event | None = None, bare: bool = False
+) -> None:
     """Run until SIGTERM/SIGINT (or `stop`), then shut down gracefully."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_size)
+    pool = (
+        None
+        if bare
+        else await create_pool(settings.require_database_url(), max_size=settings.db_pool_size)
+    )
     try:
         client = await connect_client(settings)
-        worker = build_worker(client, pool, settings)
+        worker = (
+            build_bare_worker(client, settings)
+            if pool is None
+            else build_worker(client, pool, settings)
+        )
         log.info(
             "worker started", task_queue=settings.task_queue, namespace=settings.temporal_namespace
         )
@@ -74,4 +106,5 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             await worker.shutdown()
         await run
     finally:
-        await pool.close()
+        if pool is not None:
+            await pool.close()

@@ -1,0 +1,55 @@
+"""The benchmark works: a small run completes and prints its figures (no speed is asserted)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+REISSUE = str(Path(sys.prefix) / "bin" / "reissue")
+
+
+async def test_small_benchmark_prints_figures(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = await asyncio.create_subprocess_exec(
+        REISSUE,
+        "bench",
+        "--cases",
+        "20",
+        "--concurrency",
+        "10",
+        "--open-cases",
+        "20",
+        "--json",
+        str(out),
+        env=os.environ | {"COLUMNS": "160"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=300)
+    text = stdout.decode()
+    assert proc.returncode == 0, text + stderr.decode()
+    for figure in (
+        "cases/s",
+        "review update p95",
+        "signal → status p99",
+        "end to end p50",
+        "history events per case",
+        "CPU s/case temporal",
+        "worker peak RSS",
+        "throughput ours/bare",
+    ):
+        assert figure in text, figure
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["machine"]["cores"] == os.cpu_count()
+    for side in ("ours", "bare"):
+        assert result[side]["cases"] == 20 and result[side]["cases_per_s"] > 0
+        assert result[side]["history"]["events_per_case"] > 0
+        assert result[side]["cpu_s_per_case"]["temporal"] > 0
+    assert (
+        result["ours"]["history"]["activities_per_case"]
+        == (result["bare"]["history"]["activities_per_case"])
+    )
+    assert result["open_cases"]["worker_peak_rss_mb"] > 0
