@@ -827,6 +827,7 @@ def bench(
         max_concurrent_activities=activities,
         workflow_task_pollers=workflow_pollers,
         activity_task_pollers=activity_pollers,
+        max_cached_workflows=max_cached,
         open_cases=open_cases,
     )
     result = _run(run_bench(cfg))
