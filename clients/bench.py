@@ -48,7 +48,7 @@ class BenchConfig:
     max_concurrent_activities: int = 100
     workflow_task_pollers: int = 5
     activity_task_pollers: int = 5
-    max_cached_workflows: int = 1000
+    max_cached_workflows: int = 400
     open_cases: int = 0
     history_sample: int = 20
 

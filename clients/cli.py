@@ -809,7 +809,7 @@ def bench(
     activities: Annotated[int, typer.Option(help="Max concurrent activities.")] = 100,
     workflow_pollers: Annotated[int, typer.Option(help="Workflow task pollers.")] = 5,
     activity_pollers: Annotated[int, typer.Option(help="Activity task pollers.")] = 5,
-    max_cached: Annotated[int, typer.Option(help="Workflows a worker keeps cached.")] = 1000,
+    max_cached: Annotated[int, typer.Option(help="Workflows a worker keeps cached.")] = 400,
     open_cases: Annotated[int, typer.Option(help="Then open this many cases, for memory.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
