@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     environment: Literal["dev", "production"] = Field(default="dev", validation_alias="REISSUE_ENV")
     temporal_address: str = Field(default="localhost:7233", validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_tls_cert: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_KEY")
+    temporal_tls_ca: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CA")
+    temporal_api_key: SecretStr | None = Field(default=None, validation_alias="TEMPORAL_API_KEY")
+    metrics_address: str | None = Field(
+        default=None,
+        validation_alias="REISSUE_METRICS_ADDRESS",
+        description="host:port where the worker serves the SDK's Prometheus metrics.",
+    )
+    health_port: int | None = Field(default=None, validation_alias="REISSUE_HEALTH_PORT")
     task_queue: str = Field(default="card-reissue", validation_alias="REISSUE_TASK_QUEUE")
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     hash_secret: SecretStr | None = Field(default=None, validation_alias="REISSUE_HASH_SECRET")
