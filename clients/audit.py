@@ -592,30 +592,23 @@ async def verify(client: Client, pool: asyncpg.Pool, workflow_id: str) -> list[s
                 problems.append(
                     f"new card {_card(f.new_card)}: history says {expected_new}, registry {actual_new}"
                 )
-        orders = {
-            r["order_id"]: r["status"]
-            for r in await conn.fetch(
-                "SELECT order_id, status FROM payment_orders WHERE case_id = $1", f.case_id
-            )
-        }
-        for order_id in f.order_status.keys() | orders.keys():
-            if f.order_status.get(order_id) != orders.get(order_id):
-                problems.append(
-                    f"payment order {order_id}: history says {f.order_status.get(order_id)}, "
-                    f"database {orders.get(order_id)}"
+        for label, table, in_history in (
+            ("payment order", "payment_orders", f.order_status),
+            ("production order", "production_orders", f.production_status),
+        ):
+            in_db = {
+                r["order_id"]: r["status"]
+                for r in await conn.fetch(
+                    f"SELECT order_id, status FROM {table} WHERE case_id = $1",
+                    f.case_id,
                 )
-        productions = {
-            r["order_id"]: r["status"]
-            for r in await conn.fetch(
-                "SELECT order_id, status FROM production_orders WHERE case_id = $1", f.case_id
-            )
-        }
-        for order_id in f.production_status.keys() | productions.keys():
-            if f.production_status.get(order_id) != productions.get(order_id):
-                problems.append(
-                    f"production order {order_id}: history says "
-                    f"{f.production_status.get(order_id)}, database {productions.get(order_id)}"
-                )
+            }
+            for order_id in in_history.keys() | in_db.keys():
+                if in_history.get(order_id) != in_db.get(order_id):
+                    problems.append(
+                        f"{label} {order_id}: history says {in_history.get(order_id)}, "
+                        f"database {in_db.get(order_id)}"
+                    )
         sent = {
             r["dedupe_key"]: r["template"]
             for r in await conn.fetch(
