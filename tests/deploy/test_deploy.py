@@ -177,3 +177,37 @@ async def test_the_images_command_runs_a_worker_with_health_and_metrics(
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
+
+
+def test_lock_pins_every_runtime_dependency_and_examples_hold_no_secrets() -> None:
+    import re
+    import tomllib
+
+    lock = (ROOT / "deploy" / "requirements.lock").read_text().splitlines()
+    pinned = {}
+    for line in lock:
+        if line.strip() and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep and version, f"not pinned: {line}"
+            pinned[re.sub(r"[-_.]+", "-", name).lower()] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
+        assert re.sub(r"[-_.]+", "-", name).lower() in pinned, f"{name} not in the lock"
+    example = (ROOT / "deploy" / "compose" / "reissue.env.example").read_text()
+    for line in example.splitlines():
+        if "=" in line and not line.startswith("#"):
+            assert "CHANGE-ME" in line, line
+    deploy_files = {
+        p.relative_to(ROOT / "deploy").as_posix()
+        for p in (ROOT / "deploy").rglob("*")
+        if p.is_file()
+    }
+    checked = {
+        "requirements.lock",
+        "compose/compose.yaml",
+        "compose/reissue.env.example",
+        "compose/.gitignore",
+        "README.md",
+    } | {f"k8s/{p.name}" for p in (ROOT / "deploy" / "k8s").glob("*.yaml")}
+    assert deploy_files <= checked, f"files in deploy/ nothing checks: {deploy_files - checked}"
