@@ -245,7 +245,7 @@ def _activity_line(kind: str, arg: dict[str, Any], result: Any) -> tuple[str, st
     return None
 
 
-def _event_input(arg: Any, *, unmask: bool) -> str:
+def _event_input(arg: Any) -> str:
     if not isinstance(arg, dict):
         return "(payload not readable without the decryption key)"
     shown = {k: v for k, v in arg.items() if k not in ("documents", "letter")}
@@ -345,7 +345,7 @@ async def build_timeline(
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             a = ev.workflow_execution_signaled_event_attributes
             arg = await dec.one(a.input.payloads)
-            add(ev, _actor_of(arg), f"Signal {a.signal_name}", _event_input(arg, unmask=unmask))
+            add(ev, _actor_of(arg), f"Signal {a.signal_name}", _event_input(arg))
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             req = ev.workflow_execution_update_accepted_event_attributes.accepted_request
             updates[req.meta.update_id] = req.input.name
@@ -354,7 +354,7 @@ async def build_timeline(
                 ev,
                 _actor_of(arg),
                 f"Update {req.input.name} accepted",
-                _event_input(arg, unmask=unmask),
+                _event_input(arg),
             )
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
             a = ev.workflow_execution_update_completed_event_attributes

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import sys
 import time
 import uuid
@@ -29,9 +30,8 @@ from temporalio.client import Client
 
 from clients._client import ReissueClient
 from schemas.case import CaseInput
-from schemas.identifiers import resident_id_check_char
 from schemas.policy import CasePolicy
-from workers.seed import enrol_person
+from workers.seed import enrol_person, standard_submission, synthetic_resident_id
 from workers.stack import OwnStack, own_stack
 
 __all__ = ["BenchConfig", "run_bench"]
@@ -135,8 +135,7 @@ def _ours(stack: OwnStack, run_id: str) -> _Actors:
     policy = CasePolicy(version="BENCH").model_dump()
 
     async def start(n: int) -> str:
-        body = f"500103{19700101 + n % 28:08d}{n % 1000:03d}"
-        resident_id = body + resident_id_check_char(body)
+        resident_id = synthetic_resident_id(random.Random(n))
         async with pool.acquire() as conn:
             card = await enrol_person(
                 conn,
@@ -163,13 +162,8 @@ def _ours(stack: OwnStack, run_id: str) -> _Actors:
 
     async def materials(wid: str) -> Any:
         report = (await status(wid)).loss_report_number
-        docs = []
-        for t in ("id_card_copy", "photo", "loss_report_proof", "application_form"):
-            d: dict[str, Any] = {"doc_id": f"{report}-{t}", "type": t, "sha256": "0" * 64}
-            if t == "photo":
-                d |= {"photo_width_px": 295, "photo_height_px": 413}
-            docs.append(d)
-        return {"documents": docs, "loss_proof_number": report, "received_by": "bench"}
+        assert report is not None
+        return standard_submission(report, received_by="bench")
 
     async def payment(wid: str) -> Any:
         fee = (await status(wid)).fee

@@ -23,7 +23,6 @@ from schemas.case import CaseStatus
 from schemas.enums import (
     AwaitingParty,
     Channel,
-    DocumentType,
     InsuredCategory,
     ProductionMode,
     Stage,
@@ -40,6 +39,7 @@ from schemas.events import (
     ReviewDecision,
 )
 from workers.logging import configure_logging
+from workers.seed import standard_submission
 from workers.settings import Settings
 
 __all__ = ["app", "main"]
@@ -327,7 +327,15 @@ def case_submit(
             sub = _event(MaterialsSubmission, json_file, {})
         elif standard_set:
             st = await client.status(wid)
-            sub = _standard_set(st, staff=staff, mode=mode)
+            if st.loss_report_number is None:
+                err_console.print("The loss is not registered yet.")
+                raise typer.Exit(3)
+            sub = standard_submission(
+                st.loss_report_number,
+                category=st.insured_category,
+                mode=mode,
+                received_by=staff,
+            )
         else:
             err_console.print("Give --json FILE or --standard-set.")
             raise typer.Exit(2)
@@ -335,30 +343,6 @@ def case_submit(
         console.print(f"Accepted (round {accepted.round}); report formal: {accepted.report_formal}")
 
     _act(case, go)
-
-
-def _standard_set(st: CaseStatus, *, staff: str, mode: ProductionMode) -> MaterialsSubmission:
-    import hashlib
-
-    docs: list[dict[str, Any]] = []
-    for check in st.materials:
-        doc_id = f"SCAN-{st.loss_report_number}-{check.type.value}"
-        doc: dict[str, Any] = {
-            "doc_id": doc_id,
-            "type": check.type,
-            "sha256": hashlib.sha256(doc_id.encode()).hexdigest(),
-        }
-        if check.type is DocumentType.PHOTO:
-            doc |= {"photo_width_px": 295, "photo_height_px": 413}
-        docs.append(doc)
-    return MaterialsSubmission.model_validate(
-        {
-            "documents": docs,
-            "loss_proof_number": st.loss_report_number,
-            "received_by": staff,
-            "production_mode": mode,
-        }
-    )
 
 
 @case_app.command("affiliation")

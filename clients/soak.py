@@ -12,7 +12,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,11 +21,10 @@ from temporalio.service import RPCError
 from clients._client import ReissueClient
 from clients.invariants import Violation, check_invariants
 from schemas.case import CaseInput, CaseStatus
-from schemas.enums import DocumentType, Stage
+from schemas.enums import Stage
 from schemas.events import MaterialsSubmission
-from schemas.identifiers import resident_id_check_char
 from schemas.policy import CasePolicy
-from workers.seed import enrol_person
+from workers.seed import enrol_person, standard_submission, synthetic_resident_id
 
 __all__ = ["PATHS", "SoakResult", "run_soak"]
 
@@ -107,9 +106,7 @@ class _Driver:
 
     async def person(self, path: str) -> CaseInput:
         rng = self.rng
-        born = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
-        body = f"500103{born:%Y%m%d}{rng.randrange(1000):03d}"
-        resident_id = body + resident_id_check_char(body)
+        resident_id = synthetic_resident_id(rng)
         affiliated = path == "unit_confirms_then_complete"
         async with self.pool.acquire() as conn:
             card = await enrol_person(
@@ -141,30 +138,12 @@ class _Driver:
         )
 
     def materials(self, report: str, *, instant: bool, exempt: bool, n: int) -> MaterialsSubmission:
-        types = [
-            DocumentType.ID_CARD_COPY,
-            DocumentType.PHOTO,
-            DocumentType.LOSS_REPORT_PROOF,
-            DocumentType.APPLICATION_FORM,
-        ] + ([DocumentType.EXEMPTION_PROOF] if exempt else [])
-        docs: list[dict[str, Any]] = []
-        for t in types:
-            doc: dict[str, Any] = {
-                "doc_id": f"{report}-{t.value}-{n}",
-                "type": t,
-                "sha256": "0" * 64,
-            }
-            if t is DocumentType.PHOTO:
-                doc |= {"photo_width_px": 295, "photo_height_px": 413}
-            docs.append(doc)
-        return MaterialsSubmission.model_validate(
-            {
-                "documents": docs,
-                "loss_proof_number": report,
-                "received_by": "soak",
-                "production_mode": "instant" if instant else "standard",
-                "fee_exemption": "minimum_living_allowance" if exempt else None,
-            }
+        return standard_submission(
+            report,
+            mode="instant" if instant else "standard",
+            exemption="minimum_living_allowance" if exempt else None,
+            received_by="soak",
+            n=n,
         )
 
     async def pay(self, case: str) -> None:

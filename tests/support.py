@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import random
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -18,11 +17,10 @@ from clients import ReissueClient
 from schemas.case import CaseInput, CaseStatus
 from schemas.codec import KeyRing
 from schemas.converter import data_converter
-from schemas.enums import DocumentType, InsuredCategory, ProductionMode, Stage
-from schemas.events import MaterialRef, MaterialsSubmission
-from schemas.identifiers import resident_id_check_char
+from schemas.enums import DocumentType, InsuredCategory, Stage
+from schemas.events import MaterialRef
 from schemas.policy import CasePolicy
-from workers.seed import enrol_person
+from workers.seed import enrol_person, scanned, standard_submission, synthetic_resident_id
 from workers.settings import DEV_HASH_SECRET, Settings
 
 DEFAULT_BALANCE_FEN = 123_456
@@ -50,11 +48,8 @@ def random_card_number() -> str:
     return "T" + "".join(random.choices("0123456789ABCDEFGHJKLMNPQRTUWXY", k=8))
 
 
-def random_resident_id(rng: random.Random | None = None) -> str:
-    rng = rng or random.Random()
-    born = date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 55))
-    body = f"500103{born:%Y%m%d}{rng.randrange(0, 1000):03d}"
-    return body + resident_id_check_char(body)
+def random_resident_id() -> str:
+    return synthetic_resident_id(random.Random())
 
 
 @dataclass
@@ -195,35 +190,7 @@ class Stack:
 
 
 def doc(doc_type: DocumentType, n: int = 0, **extra: Any) -> MaterialRef:
-    doc_id = f"{doc_type.value}-{n}"
-    fields: dict[str, Any] = {
-        "doc_id": doc_id,
-        "type": doc_type,
-        "sha256": hashlib.sha256(doc_id.encode()).hexdigest(),
-    }
-    if doc_type is DocumentType.PHOTO:
-        fields |= {"photo_width_px": 295, "photo_height_px": 413}
-    return MaterialRef.model_validate(fields | extra)
+    return scanned(doc_type, f"{doc_type.value}-{n}", **extra)
 
 
-def materials(
-    report_number: str,
-    *,
-    category: InsuredCategory = InsuredCategory.URBAN_EMPLOYEE,
-    mode: ProductionMode = ProductionMode.STANDARD,
-    exemption: str | None = None,
-    omit: tuple[DocumentType, ...] = (),
-    n: int = 0,
-) -> MaterialsSubmission:
-    types = list(CasePolicy().materials_for(InsuredCategory(category)))
-    if exemption:
-        types.append(DocumentType.EXEMPTION_PROOF)
-    return MaterialsSubmission.model_validate(
-        {
-            "documents": [doc(t, n) for t in types if t not in omit],
-            "loss_proof_number": report_number,
-            "received_by": "counter-01",
-            "production_mode": mode,
-            "fee_exemption": exemption,
-        }
-    )
+materials = standard_submission

@@ -9,11 +9,10 @@ as the Web UI would show them over days in real life.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,11 +20,10 @@ import structlog
 
 from clients import ReissueClient
 from schemas.case import CaseInput
-from schemas.enums import DocumentType, InsuredCategory, Stage
+from schemas.enums import InsuredCategory, Stage
 from schemas.events import MaterialsSubmission
-from schemas.identifiers import resident_id_check_char
 from schemas.policy import CasePolicy
-from workers.seed import enrol_person
+from workers.seed import enrol_person, standard_submission, synthetic_resident_id
 
 __all__ = ["DEMO_PLAN", "bureau_produce_pending", "fast_policy", "run_demo"]
 
@@ -110,35 +108,19 @@ DEMO_PLAN: list[DemoCase] = [
 
 
 def _person(rng: random.Random) -> tuple[str, str]:
-    born = date(1945, 1, 1) + timedelta(days=rng.randrange(0, 365 * 60))
-    body = f"500{rng.choice(['101', '103', '106', '112', '222'])}{born:%Y%m%d}{rng.randrange(1000):03d}"
+    address = "500" + rng.choice(["101", "103", "106", "112", "222"])
     name = rng.choice(_SURNAMES) + rng.choice(_GIVEN) + rng.choice(["", *_GIVEN])
-    return body + resident_id_check_char(body), name
+    return synthetic_resident_id(rng, address=address), name
 
 
 def _materials(report: str, plan: DemoCase, n: int) -> MaterialsSubmission:
-    types = list(CasePolicy().materials_for(plan.category))
-    if plan.exemption:
-        types.append(DocumentType.EXEMPTION_PROOF)
-    docs = []
-    for t in types:
-        doc_id = f"DOC-{report}-{t.value}-{n}"
-        doc: dict[str, Any] = {
-            "doc_id": doc_id,
-            "type": t,
-            "sha256": hashlib.sha256(doc_id.encode()).hexdigest(),
-        }
-        if t is DocumentType.PHOTO:
-            doc |= {"photo_width_px": 358, "photo_height_px": 501}  # one-inch at ~360 dpi
-        docs.append(doc)
-    return MaterialsSubmission.model_validate(
-        {
-            "documents": docs,
-            "loss_proof_number": report,
-            "received_by": "counter-demo",
-            "production_mode": plan.mode,
-            "fee_exemption": plan.exemption,
-        }
+    return standard_submission(
+        report,
+        category=plan.category,
+        mode=plan.mode,
+        exemption=plan.exemption,
+        received_by="counter-demo",
+        n=n,
     )
 
 

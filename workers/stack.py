@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import structlog
 from temporalio.common import SearchAttributeIndexedValueType
 
 from migrations import apply_migrations
@@ -36,8 +35,6 @@ __all__ = [
     "search_attribute_flags",
     "temporal_binary",
 ]
-
-log = structlog.get_logger(__name__)
 
 DEV_DATABASE = "reissue"
 
