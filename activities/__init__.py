@@ -9,14 +9,16 @@ import asyncpg
 
 from activities.bank import BankActivities, BankGateway, PostgresBankGateway
 from activities.casework import CaseworkActivities
-from activities.payments import PaymentActivities
+from activities.payments import InDatabasePaymentPlatform, PaymentActivities, PaymentPlatform
 from activities.registry import RegistryActivities
 
 __all__ = [
     "BankActivities",
     "BankGateway",
     "CaseworkActivities",
+    "InDatabasePaymentPlatform",
     "PaymentActivities",
+    "PaymentPlatform",
     "PostgresBankGateway",
     "RegistryActivities",
     "all_activities",
@@ -24,18 +26,23 @@ __all__ = [
 
 
 def all_activities(
-    pool: asyncpg.Pool, *, hash_secret: str, bank: BankGateway | None = None
+    pool: asyncpg.Pool,
+    *,
+    hash_secret: str,
+    bank: BankGateway | None = None,
+    payment_platform: PaymentPlatform | None = None,
 ) -> Sequence[Callable[..., Any]]:
     """Every activity a case worker registers, bound to its dependencies."""
     registry = RegistryActivities(pool, hash_secret=hash_secret)
     banking = BankActivities(pool, bank or PostgresBankGateway())
-    payments = PaymentActivities(pool)
+    payments = PaymentActivities(pool, payment_platform)
     casework = CaseworkActivities(pool)
     return [
         registry.register_loss,
         registry.freeze_card,
         registry.formalise_loss_report,
         registry.lift_loss_report,
+        registry.void_old_card,
         registry.order_card_production,
         registry.record_card_produced,
         registry.cancel_card_production,
@@ -44,6 +51,7 @@ def all_activities(
         banking.unfreeze_bank_account,
         payments.assess_fee,
         payments.create_payment_order,
+        payments.receive_payment,
         payments.record_payment,
         payments.cancel_payment_order,
         payments.refund_payment,

@@ -11,9 +11,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.db import Idempotency
-from activities.errors import BANK_UNAVAILABLE
 from activities.repositories import audit, bank
 from schemas.activities import FreezeInput, FreezeResult
+from schemas.errors import BANK_UNAVAILABLE
 
 __all__ = ["BankActivities", "BankGateway", "PostgresBankGateway"]
 

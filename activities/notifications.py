@@ -20,6 +20,7 @@ TEMPLATES: Mapping[str, str] = {
     ),
     "materials_reminder": "请携带身份证原件及复印件、一寸免冠照片、挂失证明和补卡申请表到服务网点办理补卡（第 {n} 次提醒，截止 {deadline}）。",
     "report_formal": "您的医保卡 {card} 挂失已转为正式挂失，原卡作废，补卡申请已受理。",
+    "report_formal_at_counter": "您的医保卡 {card} 已在柜台核验身份后转为正式挂失，原卡作废、不能恢复使用。请于 {deadline} 前提交补卡申请材料。",
     "affiliation_request": "请确认参保人与贵单位/学校的关系，以便为其补办医保卡（卡号 {card}，案件 {case}）。",
     "affiliation_reminder": "提醒（第 {n} 次）：请尽快确认参保人关系（卡号 {card}，案件 {case}）。",
     "affiliation_escalation": "单位/学校确认逾期未复（案件 {case}，{district}）。请督办，或凭纸质证明函人工确认。",
@@ -36,10 +37,11 @@ TEMPLATES: Mapping[str, str] = {
     "completed": "新医保卡 {card} 已激活，原卡已注销，账户余额不变。",
     "withdrawn": "已为您解除医保卡 {card} 的临时挂失，卡片恢复正常使用。",
     "lapsed_temporary": "您的医保卡 {card} 临时挂失已到期自动解除，卡片恢复正常使用。",
-    "lapsed": "您的补卡申请因逾期未办理已终止（{reason}）。原卡仍处于挂失冻结状态，如需补卡请重新申请。",
-    "rejected": "您的补卡申请未获通过：{reasons}。原卡仍处于挂失冻结状态。" + APPEAL_RIGHTS,
+    "lapsed": "您的补卡申请因逾期未办理已终止（{reason}）。原卡已挂失作废，不能恢复使用；如需补卡请重新申请。",
+    "rejected": "您的补卡申请未获通过：{reasons}。原卡已挂失作废，不能恢复使用。" + APPEAL_RIGHTS,
     "cancelled": "您的补卡申请已撤销（{reason}）。{refund_note}",
     "refund_issued": "补卡费 {amount} 元已原路退回（订单 {order}）。",
+    "payment_returned": "您支付的 {amount} 元未能用于补卡费（金额或订单不符、已缴清或已无需缴费），已原路退回。",
 }
 
 

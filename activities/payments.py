@@ -1,23 +1,53 @@
-"""Activities on fees and payment orders."""
+"""Activities on fees, payment orders and the money ledger.
+
+Every payment that reaches a case goes into the ledger (`receive_payment`):
+applied to the fee, or refunded through the payment platform (`refund_payment`).
+"""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import asyncpg
 from temporalio import activity
 
 from activities.db import Idempotency
-from activities.errors import FEE_SCHEDULE_UNKNOWN, ORDER_STATE, PAYMENT_MISMATCH, business_error
-from activities.repositories import audit, payments
+from activities.repositories import audit, ledger, payments
 from schemas.activities import (
     AssessFeeInput,
     CreatePaymentInput,
     FeeAssessment,
     OrderInput,
     PaymentOrder,
+    PaymentReceipt,
+    ReceivePaymentInput,
     RecordPaymentInput,
+    RefundInput,
+    RefundResult,
 )
+from schemas.errors import FEE_SCHEDULE_UNKNOWN, ORDER_STATE, PAYMENT_MISMATCH, business_error
 
-__all__ = ["PaymentActivities"]
+__all__ = ["InDatabasePaymentPlatform", "PaymentActivities", "PaymentPlatform"]
+
+
+class PaymentPlatform(Protocol):
+    """What the case needs from the payment platform that collected the fee."""
+
+    async def refund(
+        self, conn: asyncpg.Connection, *, refund_id: str, payment_ref: str, amount_fen: int
+    ) -> str:
+        """Return a payment to its payer; idempotent per `refund_id`. Returns the platform's reference."""
+        ...
+
+
+class InDatabasePaymentPlatform:
+    """Stands in for the payment platform until it is reached over HTTP: the refund is
+    recorded in the ledger's own transaction and answered at once."""
+
+    async def refund(
+        self, conn: asyncpg.Connection, *, refund_id: str, payment_ref: str, amount_fen: int
+    ) -> str:
+        return f"PP-{refund_id}"
 
 
 def _order(row: asyncpg.Record) -> PaymentOrder:
@@ -30,8 +60,9 @@ def _order(row: asyncpg.Record) -> PaymentOrder:
 
 
 class PaymentActivities:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, platform: PaymentPlatform | None = None) -> None:
         self._once = Idempotency(pool)
+        self._platform = platform or InDatabasePaymentPlatform()
 
     @activity.defn(name="assess_fee")
     async def assess_fee(self, req: AssessFeeInput) -> FeeAssessment:
@@ -84,9 +115,147 @@ class PaymentActivities:
 
         return await self._once.run(req.key, "create_payment_order", PaymentOrder, work)
 
+    @activity.defn(name="receive_payment")
+    async def receive_payment(self, req: ReceivePaymentInput) -> PaymentReceipt:
+        """Record a payment in the ledger: applied to the case's open order, or to be refunded."""
+
+        async def work(conn: asyncpg.Connection) -> PaymentReceipt:
+            seen = await ledger.get_payment(conn, req.payment_ref)
+            if seen is not None:  # the same reference is the same money: once only
+                return PaymentReceipt(
+                    payment_ref=req.payment_ref,
+                    amount_fen=seen["amount_fen"],
+                    applied=seen["disposition"] == "applied",
+                    reason=seen["reason"],
+                    new=False,
+                )
+            reason, order = req.reason, None
+            if req.apply:
+                row = await payments.get_order(conn, req.order_id)
+                if row is None or row["case_id"] != req.case_id:
+                    reason = "the order is not this case's"
+                elif row["amount_fen"] != req.amount_fen:
+                    reason = (
+                        f"paid {req.amount_fen} fen against an order of {row['amount_fen']} fen"
+                    )
+                elif (
+                    paid := await payments.transition(
+                        conn,
+                        req.order_id,
+                        from_="open",
+                        to="paid",
+                        at=req.paid_at,
+                        payment_ref=req.payment_ref,
+                    )
+                ) is None:
+                    reason = f"the order is {row['status']}"
+                else:
+                    order = _order(paid)
+            applied = order is not None
+            await ledger.insert_payment(
+                conn,
+                payment_ref=req.payment_ref,
+                case_id=req.case_id,
+                order_id=req.order_id,
+                amount_fen=req.amount_fen,
+                paid_at=req.paid_at,
+                received_at=req.at,
+                applied=applied,
+                reason=None if applied else reason or "not applied",
+            )
+            if not applied:
+                await ledger.create_refund(
+                    conn,
+                    payment_ref=req.payment_ref,
+                    case_id=req.case_id,
+                    amount_fen=req.amount_fen,
+                    reason=reason or "not applied",
+                    at=req.at,
+                )
+            await audit.record(
+                conn,
+                req,
+                "payment_recorded" if applied else "payment_to_refund",
+                actor="payments",
+                order_id=req.order_id,
+                amount_fen=req.amount_fen,
+                payment_ref=req.payment_ref,
+                reason=None if applied else reason,
+            )
+            return PaymentReceipt(
+                payment_ref=req.payment_ref,
+                amount_fen=req.amount_fen,
+                applied=applied,
+                reason=None if applied else reason or "not applied",
+                order=order,
+            )
+
+        return await self._once.run(req.key, "receive_payment", PaymentReceipt, work)
+
+    @activity.defn(name="refund_payment")
+    async def refund_payment(self, req: RefundInput) -> RefundResult:
+        """Return a payment to its payer through the payment platform; an applied
+        payment's order becomes refunded."""
+
+        async def work(conn: asyncpg.Connection) -> RefundResult:
+            ref = req.payment_ref
+            if ref is None:  # cases started before the ledger refund an order's payment
+                row = await payments.get_order(conn, req.order_id or "")
+                if row is None or row["case_id"] != req.case_id or row["payment_ref"] is None:
+                    raise business_error(ORDER_STATE, "no paid order of this case to refund")
+                ref = row["payment_ref"]
+            payment = await ledger.get_payment(conn, ref)
+            if payment is None or payment["case_id"] != req.case_id:
+                raise business_error(ORDER_STATE, "no such payment received by this case")
+            refund = await ledger.get_refund(conn, ref)
+            if refund is None:
+                refund = await ledger.create_refund(
+                    conn,
+                    payment_ref=ref,
+                    case_id=req.case_id,
+                    amount_fen=payment["amount_fen"],
+                    reason=req.reason,
+                    at=req.at,
+                )
+            order_id = None
+            if payment["disposition"] == "applied":
+                order_id = payment["order_id"]
+                await payments.transition(
+                    conn, order_id, from_="paid", to="refunded", at=req.at, reason=req.reason
+                )
+            if refund["status"] == "pending":
+                platform_ref = await self._platform.refund(
+                    conn,
+                    refund_id=refund["refund_id"],
+                    payment_ref=ref,
+                    amount_fen=refund["amount_fen"],
+                )
+                refund = await ledger.mark_refunded(
+                    conn, refund["refund_id"], platform_ref=platform_ref, at=req.at
+                )
+                await audit.record(
+                    conn,
+                    req,
+                    "payment_refunded",
+                    actor="payments",
+                    order_id=order_id,
+                    payment_ref=ref,
+                    amount_fen=refund["amount_fen"],
+                    reason=refund["reason"],
+                )
+            return RefundResult(
+                refund_id=refund["refund_id"],
+                payment_ref=ref,
+                amount_fen=refund["amount_fen"],
+                status=refund["status"],
+                order_id=order_id,
+            )
+
+        return await self._once.run(req.key, "refund_payment", RefundResult, work)
+
     @activity.defn(name="record_payment")
     async def record_payment(self, req: RecordPaymentInput) -> PaymentOrder:
-        """Mark an order paid; the amount must match the order exactly."""
+        """Mark an order paid (cases started before the ledger); the amount must match exactly."""
 
         async def work(conn: asyncpg.Connection) -> PaymentOrder:
             row = await payments.get_order(conn, req.order_id)
@@ -109,6 +278,17 @@ class PaymentActivities:
             )
             if paid is None:
                 raise business_error(ORDER_STATE, f"payment order is {row['status']}")
+            await ledger.insert_payment(
+                conn,
+                payment_ref=req.payment_ref,
+                case_id=req.case_id,
+                order_id=req.order_id,
+                amount_fen=req.amount_fen,
+                paid_at=req.paid_at,
+                received_at=req.at,
+                applied=True,
+                reason=None,
+            )
             await audit.record(
                 conn,
                 req,
@@ -122,22 +302,25 @@ class PaymentActivities:
 
         return await self._once.run(req.key, "record_payment", PaymentOrder, work)
 
-    async def _close(self, req: OrderInput, *, from_: str, to: str, name: str) -> PaymentOrder:
+    @activity.defn(name="cancel_payment_order")
+    async def cancel_payment_order(self, req: OrderInput) -> PaymentOrder:
+        """Close an unpaid order."""
+
         async def work(conn: asyncpg.Connection) -> PaymentOrder:
             row = await payments.get_order(conn, req.order_id)
             if row is None or row["case_id"] != req.case_id:
                 raise business_error(ORDER_STATE, "no such payment order for this case")
-            if row["status"] == to:
+            if row["status"] == "cancelled":
                 return _order(row)
             moved = await payments.transition(
-                conn, req.order_id, from_=from_, to=to, at=req.at, reason=req.reason
+                conn, req.order_id, from_="open", to="cancelled", at=req.at, reason=req.reason
             )
             if moved is None:
-                raise business_error(ORDER_STATE, f"cannot {name}: order is {row['status']}")
+                raise business_error(ORDER_STATE, f"cannot cancel: order is {row['status']}")
             await audit.record(
                 conn,
                 req,
-                f"payment_{to}",
+                "payment_cancelled",
                 actor="payments",
                 order_id=req.order_id,
                 amount_fen=row["amount_fen"],
@@ -145,14 +328,4 @@ class PaymentActivities:
             )
             return _order(moved)
 
-        return await self._once.run(req.key, name, PaymentOrder, work)
-
-    @activity.defn(name="cancel_payment_order")
-    async def cancel_payment_order(self, req: OrderInput) -> PaymentOrder:
-        """Close an unpaid order."""
-        return await self._close(req, from_="open", to="cancelled", name="cancel_payment_order")
-
-    @activity.defn(name="refund_payment")
-    async def refund_payment(self, req: OrderInput) -> PaymentOrder:
-        """Return a paid fee when a case ends early."""
-        return await self._close(req, from_="paid", to="refunded", name="refund_payment")
+        return await self._once.run(req.key, "cancel_payment_order", PaymentOrder, work)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
+
 import asyncpg
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.db import Idempotency
-from activities.errors import (
-    CARD_NOT_ACTIVE,
-    CARD_NOT_FOUND,
-    CARD_NUMBER_CONFLICT,
-    CARD_OWNER_MISMATCH,
-    ORDER_STATE,
-    business_error,
-)
-from activities.repositories import audit, cards, production
+from activities.repositories import audit, cards, policies, production
 from schemas.activities import (
     ActivateCardInput,
     ActivateCardResult,
@@ -30,12 +26,44 @@ from schemas.activities import (
     ProductionOrder,
     RegisterLossInput,
     RegisterLossResult,
+    VoidCardInput,
 )
+from schemas.case import CLOCK_SKEW
+from schemas.clock import beijing, duration_text
 from schemas.enums import ProductionMode
-from schemas.hashing import person_key
-from schemas.identifiers import mask_card_number
+from schemas.errors import (
+    CARD_ALREADY_REPORTED,
+    CARD_NOT_ACTIVE,
+    CARD_NOT_FOUND,
+    CARD_NUMBER_CONFLICT,
+    CARD_OWNER_MISMATCH,
+    CASE_ID_MISMATCH,
+    INVALID_CASE_INPUT,
+    NO_POLICY_IN_FORCE,
+    ORDER_STATE,
+    business_error,
+)
+from schemas.hashing import case_workflow_id, person_key
+from schemas.identifiers import mask_card_number, normalise_district
+from schemas.policy import CasePolicy
 
 __all__ = ["RegistryActivities"]
+
+
+def _check_reported_at(claimed: datetime, opened_at: datetime, policy: CasePolicy) -> None:
+    """The liability cut-off may be given, within the policy's bounds (Art. 28)."""
+    if claimed > opened_at + CLOCK_SKEW:
+        raise business_error(
+            INVALID_CASE_INPUT, "invalid case input: reported_at: must not be in the future"
+        )
+    if claimed < opened_at - policy.backdating_window:
+        raise business_error(
+            INVALID_CASE_INPUT,
+            f"invalid case input: reported_at: must not be earlier than "
+            f"{duration_text(policy.backdating_window)} before the case opened "
+            f"(policy {policy.version})",
+        )
+
 
 log = structlog.get_logger(__name__)
 
@@ -49,9 +77,32 @@ class RegistryActivities:
 
     @activity.defn(name="register_loss")
     async def register_loss(self, req: RegisterLossInput) -> RegisterLossResult:
-        """Record the loss report; its time is the liability cut-off."""
+        """Open the case in the system of record, which decides what the caller may not.
+
+        The case must run under its card's ID (the keyed hash), the card must be the
+        applicant's and have no open loss report (one open case per card), the policy
+        in force comes from the policy table, and the reported time must lie within
+        it. Then the loss report is recorded: its time is the liability cut-off.
+        Any refusal writes nothing.
+        """
+        if req.case_id.split(":", 1)[0] != case_workflow_id(req.card_number, secret=self._secret):
+            raise business_error(
+                CASE_ID_MISMATCH,
+                "the case does not run under its card's case ID (the keyed hash of the card "
+                "number): start it with the ID the typed client or `reissue case id` gives",
+            )
+        try:
+            district = normalise_district(req.district)
+        except ValueError as e:
+            raise business_error(INVALID_CASE_INPUT, f"invalid case input: district: {e}") from None
+        opened_at = req.opened_at or req.at
 
         async def work(conn: asyncpg.Connection) -> RegisterLossResult:
+            policy, policy_hash = await self._policy_in_force(conn, district, opened_at)
+            claimed = req.reported_at or opened_at
+            if req.opened_at is not None:
+                _check_reported_at(claimed, opened_at, policy)
+            reported_at = min(claimed, opened_at)
             card = await cards.find_card(conn, req.card_number)
             if card is None:
                 raise business_error(CARD_NOT_FOUND, "no card with this number in the registry")
@@ -59,22 +110,23 @@ class RegistryActivities:
                 raise business_error(
                     CARD_OWNER_MISMATCH, "the card does not belong to the applicant's ID number"
                 )
-            if card["status"] not in ("active", "frozen"):
-                raise business_error(CARD_NOT_ACTIVE, f"the card is {card['status']}")
-            reported_at, formal = req.reported_at, req.channel.formal
-            earlier = await cards.find_open_report(conn, req.card_number)
-            if earlier is not None:
-                # A new case for a card still under an earlier case's report: the
-                # earliest report time stays the liability cut-off.
-                reported_at = min(reported_at, earlier["reported_at"])
-                formal = formal or earlier["kind"] == "formal"
-                await cards.close_report(
-                    conn,
-                    earlier["report_number"],
-                    status="superseded",
-                    reason=f"superseded by case {req.case_id}",
-                    at=req.at,
+            held = await cards.find_open_report(conn, req.card_number)
+            if held is not None:
+                raise business_error(
+                    CARD_ALREADY_REPORTED,
+                    "the card already has an open loss report, held by case "
+                    + held["case_id"].split(":", 1)[0],
                 )
+            formal = req.channel.formal
+            if card["status"] == "void":
+                # Applying again after a case that ended without a new card: the loss
+                # stands as it was reported, formal, with its original cut-off.
+                earlier = await cards.last_report(conn, req.card_number)
+                if earlier is not None:
+                    reported_at = min(reported_at, earlier["reported_at"])
+                formal = True
+            elif card["status"] != "active":
+                raise business_error(CARD_NOT_ACTIVE, f"the card is {card['status']}")
             number = await cards.create_report(
                 conn,
                 case_id=req.case_id,
@@ -94,15 +146,38 @@ class RegistryActivities:
                 formal=formal,
                 reported_at=reported_at.isoformat(),
                 balance_fen=card["balance_fen"],
+                policy=policy.version,
+                policy_hash=policy_hash,
             )
             return RegisterLossResult(
                 report_number=number,
                 account_id=card["account_id"],
                 reported_at=reported_at,
                 formal=formal,
+                policy=policy,
+                policy_hash=policy_hash,
             )
 
         return await self._once.run(req.key, "register_loss", RegisterLossResult, work)
+
+    @staticmethod
+    async def _policy_in_force(
+        conn: asyncpg.Connection, district: str, at: datetime
+    ) -> tuple[CasePolicy, str]:
+        row = await policies.in_force(conn, district=district, at=at)
+        # Retryable, both: a loss report is never refused for want of configuration;
+        # the step waits (visibly failing) until operations put a policy in force.
+        if row is None:
+            raise ApplicationError(
+                f"no case policy in force for district {district} at {beijing(at)}",
+                type=NO_POLICY_IN_FORCE,
+            )
+        if hashlib.sha256(row["content"].encode()).hexdigest() != row["content_hash"]:
+            raise ApplicationError(
+                f"case policy {row['version']} does not match its content hash",
+                type=NO_POLICY_IN_FORCE,
+            )
+        return CasePolicy.model_validate_json(row["content"]), row["content_hash"]
 
     @activity.defn(name="freeze_card")
     async def freeze_card(self, req: FreezeInput) -> FreezeResult:
@@ -113,12 +188,18 @@ class RegistryActivities:
             if card is None:
                 raise business_error(CARD_NOT_FOUND, "no card with this number in the registry")
             changed = await cards.set_status(conn, req.card_number, from_="active", to="frozen")
-            if not changed and card["status"] != "frozen":
+            if not changed and card["status"] not in ("frozen", "void"):
                 raise business_error(CARD_NOT_ACTIVE, f"cannot freeze a {card['status']} card")
+            status = "frozen" if changed else card["status"]  # a void card stays void
             await audit.record(
-                conn, req, "card_frozen", actor="registry", report_number=req.report_number
+                conn,
+                req,
+                "card_frozen",
+                actor="registry",
+                report_number=req.report_number,
+                status=status,
             )
-            return FreezeResult(card_number=req.card_number, status="frozen", changed=changed)
+            return FreezeResult(card_number=req.card_number, status=status, changed=changed)
 
         return await self._once.run(req.key, "freeze_card", FreezeResult, work)
 
@@ -137,24 +218,57 @@ class RegistryActivities:
 
     @activity.defn(name="lift_loss_report")
     async def lift_loss_report(self, req: LiftLossInput) -> Done:
-        """Close a temporary report and unfreeze the card in the registry."""
+        """Lift a temporary report and unfreeze the card in the registry.
+
+        Only a temporary report is lifted, and only what was lifted is unfrozen: a
+        formal report, or a card under another report, is left as it is (changed=False).
+        """
 
         async def work(conn: asyncpg.Connection) -> Done:
-            closed = await cards.close_report(
-                conn, req.report_number, status="lifted", reason=req.reason, at=req.at
+            await cards.find_card(conn, req.card_number)  # row lock: one change at a time
+            lifted = await cards.lift_temporary_report(
+                conn, req.report_number, card_number=req.card_number, reason=req.reason, at=req.at
             )
-            unfrozen = await cards.set_status(conn, req.card_number, from_="frozen", to="active")
+            if lifted:
+                await cards.set_status(conn, req.card_number, from_="frozen", to="active")
             await audit.record(
                 conn,
                 req,
-                "loss_report_lifted",
+                "loss_report_lifted" if lifted else "loss_report_not_lifted",
+                actor="registry",
+                report_number=req.report_number,
+                reason=req.reason if lifted else "the report is not an open temporary report",
+            )
+            return Done(changed=lifted)
+
+        return await self._once.run(req.key, "lift_loss_report", Done, work)
+
+    @activity.defn(name="void_old_card")
+    async def void_old_card(self, req: VoidCardInput) -> Done:
+        """The case ended without a new card after the report became formal: the
+        report closes and the old card is void for good (it stays unusable)."""
+
+        async def work(conn: asyncpg.Connection) -> Done:
+            await cards.find_card(conn, req.card_number)  # row lock
+            closed = await cards.close_report(
+                conn,
+                req.report_number,
+                status="closed_without_reissue",
+                reason=req.reason,
+                at=req.at,
+            )
+            voided = await cards.set_status(conn, req.card_number, from_="frozen", to="void")
+            await audit.record(
+                conn,
+                req,
+                "old_card_voided",
                 actor="registry",
                 report_number=req.report_number,
                 reason=req.reason,
             )
-            return Done(changed=closed or unfrozen)
+            return Done(changed=closed or voided)
 
-        return await self._once.run(req.key, "lift_loss_report", Done, work)
+        return await self._once.run(req.key, "void_old_card", Done, work)
 
     @activity.defn(name="order_card_production")
     async def order_card_production(self, req: ProductionInput) -> ProductionOrder:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from schemas.case import CaseInput, CaseResult, CaseStatus
 from schemas.events import (
@@ -21,9 +22,11 @@ from schemas.events import (
     CardProduced,
     ClaimState,
     EventAck,
+    LatePayment,
     MaterialsAccepted,
     MaterialsSubmission,
     PaymentConfirmation,
+    ReportFormalisation,
     ReviewClaim,
     ReviewDecision,
     ReviewOutcome,
@@ -32,6 +35,7 @@ from schemas.events import (
 from schemas.hashing import case_workflow_id
 from schemas.identifiers import mask_card_number
 from workflows.card_reissue import CardReissueWorkflow
+from workflows.late_payment import LatePaymentWorkflow, late_payment_workflow_id
 
 __all__ = ["WORKFLOW_TYPE", "CaseRef", "ReissueClient"]
 
@@ -134,6 +138,15 @@ class ReissueClient:
             CardReissueWorkflow.submit_materials, _model(MaterialsSubmission, submission)
         )
 
+    async def make_report_formal(
+        self, case: str, formalisation: ReportFormalisation | Mapping[str, Any]
+    ) -> EventAck:
+        """The person showed their ID at a counter: the temporary report becomes formal."""
+        return await self.handle(case).execute_update(
+            CardReissueWorkflow.make_report_formal,
+            _model(ReportFormalisation, formalisation),
+        )
+
     async def respond_affiliation(
         self, case: str, response: AffiliationResponse | Mapping[str, Any]
     ) -> None:
@@ -158,9 +171,34 @@ class ReissueClient:
     async def confirm_payment(
         self, case: str, payment: PaymentConfirmation | Mapping[str, Any]
     ) -> None:
-        await self.handle(case).signal(
-            CardReissueWorkflow.payment_confirmed, _model(PaymentConfirmation, payment)
-        )
+        """Report a payment to its case. Money is never lost: if the case has closed, the
+        payment goes into the ledger through `LatePaymentWorkflow`, and back to the payer."""
+        model = _model(PaymentConfirmation, payment)
+        try:
+            await self.handle(case).signal(CardReissueWorkflow.payment_confirmed, model)
+        except RPCError as e:
+            if e.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            await self._late_payment(case, model)
+
+    async def _late_payment(self, case: str, payment: PaymentConfirmation) -> None:
+        try:
+            run_id = (await self.handle(case).describe()).run_id
+        except RPCError as e:
+            if e.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            run_id = "none"  # no such case: the payment is still recorded, and refunded
+        try:
+            await self._client.start_workflow(
+                LatePaymentWorkflow.run,
+                LatePayment(case_id=f"{case}:{run_id}", payment=payment),
+                id=late_payment_workflow_id(case, payment.payment_ref),
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"late payment of ¥{payment.amount_fen / 100:.2f} to a closed case",
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # the same payment again: already recorded
 
     async def card_produced(self, case: str, produced: CardProduced | Mapping[str, Any]) -> None:
         await self.handle(case).signal(

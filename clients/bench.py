@@ -30,7 +30,6 @@ from temporalio.client import Client
 
 from clients._client import ReissueClient
 from schemas.case import CaseInput
-from schemas.policy import CasePolicy
 from workers.seed import enrol_person, standard_submission, synthetic_resident_id
 from workers.stack import OwnStack, own_stack
 
@@ -132,7 +131,6 @@ class _Actors:
 def _ours(stack: OwnStack, run_id: str) -> _Actors:
     client: ReissueClient = stack.client
     pool = stack.pool
-    policy = CasePolicy(version="BENCH").model_dump()
 
     async def start(n: int) -> str:
         resident_id = synthetic_resident_id(random.Random(n))
@@ -152,7 +150,6 @@ def _ours(stack: OwnStack, run_id: str) -> _Actors:
                 "insured_category": "urban_employee",
                 "district": "500103",
                 "channel": "counter",
-                "policy": policy,
             }
         )
         return (await client.report_loss(app)).workflow_id

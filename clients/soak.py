@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 from temporalio.service import RPCError
 
+from activities.repositories import policies
 from clients._client import ReissueClient
 from clients.invariants import Violation, check_invariants
 from schemas.case import CaseInput, CaseStatus
@@ -58,11 +59,21 @@ class SoakResult:
         return self.finished / self.elapsed_s if self.elapsed_s else 0.0
 
 
+# Each path runs in a district of its own, whose policy sets its pace.
+_DISTRICTS = dict(
+    zip(
+        PATHS,
+        ("500101", "500102", "500103", "500104", "500105", "500106", "500107", "500108", "500109"),
+        strict=True,
+    )
+)
+
+
 def _policy(path: str) -> CasePolicy:
     quick = timedelta(seconds=2)
     roomy = timedelta(minutes=10)
     return CasePolicy(
-        version="SOAK",
+        version=f"SOAK-{_DISTRICTS[path]}",
         temporary_report_validity=quick if path == "lapse_temporary" else roomy,
         materials_reminder_interval=timedelta(seconds=1),
         max_materials_reminders=1,
@@ -129,11 +140,10 @@ class _Driver:
                 }
                 if affiliated
                 else {"kind": "none"},
-                "district": "500103",
+                "district": _DISTRICTS[path],
                 "channel": rng.choice(["hotline_12333", "online", "counter"])
                 if path != "withdraw" and path != "lapse_temporary"
                 else "hotline_12393",
-                "policy": _policy(path).model_dump(),
             }
         )
 
@@ -247,6 +257,15 @@ async def run_soak(
     """Drive `cases` cases, `concurrency` at a time, then check every invariant."""
     rng = random.Random(seed)
     result = SoakResult(cases=cases)
+    async with pool.acquire() as conn:
+        for path in PATHS:
+            await policies.add(
+                conn,
+                version=_policy(path).version,
+                content_json=_policy(path).model_dump_json(),
+                effective_from=datetime.now(UTC) - timedelta(minutes=1),
+                district=_DISTRICTS[path],
+            )
     paths = [PATHS[i % len(PATHS)] for i in range(cases)]
     rng.shuffle(paths)
     gate = asyncio.Semaphore(concurrency)

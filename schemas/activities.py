@@ -22,6 +22,7 @@ from schemas.enums import (
     ReviewVerdict,
 )
 from schemas.events import MaterialRef
+from schemas.policy import CasePolicy
 
 __all__ = [
     "ActivateCardInput",
@@ -41,14 +42,19 @@ __all__ = [
     "NotifyInput",
     "OrderInput",
     "PaymentOrder",
+    "PaymentReceipt",
     "PrecheckInput",
     "PrecheckResult",
     "ProductionInput",
     "ProductionOrder",
+    "ReceivePaymentInput",
     "RecordPaymentInput",
+    "RefundInput",
+    "RefundResult",
     "RegisterLossInput",
     "RegisterLossResult",
     "ReviewRecordInput",
+    "VoidCardInput",
 ]
 
 
@@ -73,18 +79,30 @@ class Done(BaseModel):
 
 
 class RegisterLossInput(CaseStep):
+    """Open the case in the registry: the system of record checks what the caller said.
+
+    `reported_at` is the time the caller gave (or None); `opened_at` is when the
+    case started. Cases started before the policy table existed sent neither
+    `opened_at` nor a missing `reported_at`.
+    """
+
     card_number: str
     resident_id: str
     channel: Channel
     district: str
-    reported_at: datetime
+    reported_at: datetime | None
+    opened_at: datetime | None = None
 
 
 class RegisterLossResult(BaseModel):
+    """What the registry decided: the report, the liability cut-off, the policy in force."""
+
     report_number: str
     account_id: str
     reported_at: datetime
     formal: bool
+    policy: CasePolicy | None = None  # None in histories from before the policy table
+    policy_hash: str | None = None
 
 
 class FreezeInput(CaseStep):
@@ -170,13 +188,6 @@ class RecordPaymentInput(CaseStep):
     paid_at: datetime
 
 
-class PaymentOrder(BaseModel):
-    order_id: str
-    amount_fen: int
-    status: str
-    payment_ref: str | None = None
-
-
 class ProductionInput(CaseStep):
     account_id: str
     old_card_number: str
@@ -212,9 +223,72 @@ class ActivateCardResult(BaseModel):
 
 
 class LiftLossInput(CaseStep):
+    """Lift a temporary report; `Done.changed` tells whether anything was lifted."""
+
     card_number: str
     report_number: str
     reason: str
+
+
+class VoidCardInput(CaseStep):
+    """The case ends without a new card after the report became formal: the old card is void."""
+
+    card_number: str
+    report_number: str
+    reason: str
+
+
+class PaymentOrder(BaseModel):
+    order_id: str
+    amount_fen: int
+    status: str
+    payment_ref: str | None = None
+
+
+class ReceivePaymentInput(CaseStep):
+    """A payment that reached the case: into the ledger, applied to the fee or to be refunded.
+
+    The case decides `apply`; the ledger still refunds a payment it cannot apply
+    (the order is no longer open, or it is another's).
+    """
+
+    order_id: str
+    amount_fen: int
+    payment_ref: str
+    paid_at: datetime
+    apply: bool
+    reason: str | None = None
+
+
+class PaymentReceipt(BaseModel):
+    payment_ref: str
+    amount_fen: int
+    applied: bool
+    reason: str | None = None
+    order: PaymentOrder | None = None
+    new: bool = True
+
+
+class RefundInput(CaseStep):
+    """Refund one payment through the payment platform: by its reference, or (as
+    cases started before the ledger did) the payment of an order."""
+
+    payment_ref: str | None = None
+    order_id: str | None = None
+    reason: str
+
+
+class RefundResult(BaseModel):
+    """The refund; for an order's payment also the order, which is now refunded.
+
+    Its fields include those of `PaymentOrder`, which earlier cases read it as.
+    """
+
+    refund_id: str
+    payment_ref: str
+    amount_fen: int
+    status: str
+    order_id: str | None = None
 
 
 class NotifyInput(CaseStep):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal, Self
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -11,8 +11,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from schemas.enums import (
     AwaitingParty,
@@ -21,8 +23,14 @@ from schemas.enums import (
     InsuredCategory,
     Stage,
 )
-from schemas.identifiers import CardNumber, CreditCode, DistrictCode, MobileNumber, ResidentId
-from schemas.policy import CasePolicy
+from schemas.identifiers import (
+    CardNumber,
+    CreditCode,
+    DistrictCode,
+    MobileNumber,
+    ResidentId,
+    now_for_validation,
+)
 from schemas.text import PlainText
 
 __all__ = [
@@ -34,6 +42,7 @@ __all__ = [
     "EmployerUnit",
     "FeeStatus",
     "MaterialCheck",
+    "MoneyStatus",
     "NoAffiliation",
     "PersonName",
     "School",
@@ -103,8 +112,16 @@ Affiliation = Annotated[
 ]
 
 
+# Clocks of the reporting systems and of Temporal differ a little; more is a future time.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
 class CaseInput(_Model):
-    """A loss report that opens a reissue case (workflow input)."""
+    """A loss report that opens a reissue case (workflow input).
+
+    The case policy is not part of it: the system of record resolves the policy
+    in force when the case opens (a `policy` field is refused).
+    """
 
     applicant: Applicant
     card_number: CardNumber
@@ -115,9 +132,27 @@ class CaseInput(_Model):
     reported_at: AwareDatetime | None = Field(
         default=None,
         description="When the person reported the loss (the liability cut-off); "
-        "defaults to the moment the case starts.",
+        "defaults to the moment the case starts. Never in the future, and never "
+        "earlier than the policy's back-dating window (72 hours in CQ-2026.1).",
     )
-    policy: CasePolicy = Field(default_factory=CasePolicy)
+    policy: SkipJsonSchema[Any] = Field(default=None, exclude=True)
+
+    @field_validator("policy")
+    @classmethod
+    def _no_policy_from_callers(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError(
+                "the case policy is not chosen by the caller: the system of record "
+                "resolves the policy in force when the case opens"
+            )
+        return None
+
+    @field_validator("reported_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > now_for_validation() + CLOCK_SKEW:
+            raise ValueError("must not be in the future")
+        return value
 
     @model_validator(mode="after")
     def _student_has_school(self) -> Self:
@@ -159,6 +194,15 @@ class FeeStatus(_Model):
     payment_ref: str | None = None
 
 
+class MoneyStatus(_Model):
+    """Every payment that reached the case, and where it went (fen)."""
+
+    received_fen: int = 0
+    applied_fen: int = 0
+    refunded_fen: int = 0
+    refund_pending_fen: int = 0
+
+
 class CaseStatus(_Model):
     """Everything an operator or caller may see about a case (the `status` query)."""
 
@@ -196,5 +240,7 @@ class CaseStatus(_Model):
     anomalies: list[str]
     ignored_events: list[str]
     timeline: list[StageEntry]
-    policy_version: str
+    policy_version: str = Field(description="Policy in force ('' until the case has opened).")
+    policy_hash: str | None = None
+    money: MoneyStatus = Field(default_factory=MoneyStatus)
     outcome_reason: str | None

@@ -1,9 +1,14 @@
 """Payload encryption: AES-256-GCM with a key ID in each payload, so keys can rotate.
 
 New payloads are sealed with the current key; payloads sealed with a retired
-key still open as long as that key stays in the key ring. Payloads that were
-never encrypted (older histories) pass through unchanged. Keys come from
+key still open as long as that key stays in the key ring. Keys come from
 configuration (see `workers.settings`), never from code.
+
+A payload that arrives unencrypted is passed on marked (`PLAINTEXT_MARK` in its
+metadata, `mark_plaintext`, what workers use). A case started under today's
+rules refuses a marked payload with a `PlaintextPayload` error (see
+`schemas.converter`); a case started before payloads were encrypted replays its
+plaintext history unchanged.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-__all__ = ["ENCODING", "EncryptionCodec", "KeyRing", "KeyRingError"]
+__all__ = ["ENCODING", "PLAINTEXT_MARK", "EncryptionCodec", "KeyRing", "KeyRingError"]
 
 ENCODING = b"binary/encrypted"
+PLAINTEXT_MARK = "reissue-plaintext"
 KEY_ID = "encryption-key-id"
 _NONCE_BYTES = 12
 _KEY_BYTES = 32
@@ -98,9 +104,10 @@ class KeyRing:
 class EncryptionCodec(PayloadCodec):
     """Seals every payload with AES-256-GCM; the key ID travels in the metadata."""
 
-    def __init__(self, ring: KeyRing) -> None:
+    def __init__(self, ring: KeyRing, *, mark_plaintext: bool = False) -> None:
         self._ring = ring
         self._ciphers = {k: AESGCM(v) for k, v in ring.keys.items()}
+        self._mark_plaintext = mark_plaintext
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         key_id = self._ring.current
@@ -121,7 +128,12 @@ class EncryptionCodec(PayloadCodec):
         out = []
         for p in payloads:
             if p.metadata.get("encoding") != ENCODING:
-                out.append(p)  # never encrypted (e.g. recorded before encryption)
+                if self._mark_plaintext:  # never encrypted: the case decides (see above)
+                    marked = Payload()
+                    marked.CopyFrom(p)
+                    marked.metadata[PLAINTEXT_MARK] = b"1"
+                    p = marked
+                out.append(p)
                 continue
             key_id = p.metadata.get(KEY_ID, b"").decode()
             cipher = self._ciphers.get(key_id)

@@ -16,7 +16,7 @@ from schemas.enums import (
     ReviewVerdict,
     Stage,
 )
-from schemas.identifiers import CardNumber
+from schemas.identifiers import CardNumber, ResidentId
 from schemas.text import PlainText
 
 __all__ = [
@@ -28,10 +28,12 @@ __all__ = [
     "CardProduced",
     "ClaimState",
     "EventAck",
+    "LatePayment",
     "MaterialRef",
     "MaterialsAccepted",
     "MaterialsSubmission",
     "PaymentConfirmation",
+    "ReportFormalisation",
     "ReviewClaim",
     "ReviewDecision",
     "ReviewOutcome",
@@ -90,6 +92,20 @@ class MaterialsAccepted(_Event):
     round: int
     stage: Stage
     report_formal: bool
+
+
+class ReportFormalisation(_Event):
+    """The person came to a counter with their ID: the loss report becomes formal
+    (update `make_report_formal`), before or without the full application."""
+
+    resident_id: Annotated[
+        ResidentId,
+        Field(
+            description="The ID number on the ID card the clerk checked; must be the applicant's."
+        ),
+    ]
+    received_by: StaffId
+    note: Annotated[PlainText, Field(max_length=500)] = ""
 
 
 class AffiliationResponse(_Event):
@@ -172,9 +188,17 @@ class PaymentConfirmation(_Event):
     """The payment platform's confirmation (signal `payment_confirmed`)."""
 
     order_id: OrderId
-    amount_fen: Annotated[int, Field(ge=0)]
+    amount_fen: Annotated[int, Field(gt=0)]
     payment_ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
     paid_at: AwareDatetime
+
+
+class LatePayment(_Event):
+    """A payment that reached a case after it had closed (workflow `LatePaymentWorkflow`):
+    it is recorded in the ledger and refunded."""
+
+    case_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,200}$")]
+    payment: PaymentConfirmation
 
 
 class CardProduced(_Event):

@@ -49,6 +49,7 @@ __all__ = [
     "normalise_district",
     "normalise_mobile",
     "normalise_resident_id",
+    "now_for_validation",
     "resident_id_check_char",
     "today_for_validation",
 ]
@@ -65,17 +66,22 @@ def _clean_upper(value: str) -> str:
     return value.strip().translate(_ASCII_UPPER)
 
 
-def today_for_validation() -> datetime.date:
-    """Return the date that "today" means when validating birth dates.
+def now_for_validation() -> datetime.datetime:
+    """Return the moment that "now" means when validating input.
 
     Inside a Temporal workflow the wall clock must not be read (it would make
     the workflow non-deterministic on replay), so the workflow's deterministic
     clock ``temporalio.workflow.now()`` is used there.  Everywhere else this is
-    the current UTC date.
+    the current UTC time.
     """
     if workflow.in_workflow():
-        return workflow.now().date()
-    return datetime.datetime.now(datetime.UTC).date()
+        return workflow.now()
+    return datetime.datetime.now(datetime.UTC)
+
+
+def today_for_validation() -> datetime.date:
+    """Return the date that "today" means when validating birth dates (see above)."""
+    return now_for_validation().date()
 
 
 # --------------------------------------------------------------------------
@@ -272,16 +278,22 @@ because they were reused after a merger; such a code counts as current.
 _DISTRICT_SHAPE: Final = re.compile(r"[0-9]{6}")
 
 
-def normalise_district(value: str) -> str:
+def normalise_district(value: str, *, reference_data: bool = True) -> str:
     """Validate the handling district and return its 6-digit code.
 
     The code must be a key of :data:`CURRENT_DISTRICTS`.  Historic codes are
-    refused with a message saying so.  Raises :class:`ValueError` naming the
-    rule that failed.
+    refused with a message saying so.  With ``reference_data=False`` only the
+    shape is checked (a Chongqing code, ``500xxx``): what a recorded case holds
+    must keep decoding after the list of current districts changes.  Raises
+    :class:`ValueError` naming the rule that failed.
     """
     v = value.strip()
     if not _DISTRICT_SHAPE.fullmatch(v):
         raise ValueError("district code must be 6 digits")
+    if not reference_data:
+        if not v.startswith("500"):
+            raise ValueError(f"district code {v} is not a Chongqing district or county")
+        return v
     if v in CURRENT_DISTRICTS:
         return v
     if v in HISTORIC_DISTRICTS:
@@ -296,6 +308,13 @@ def normalise_district(value: str) -> str:
 
 def _validate_resident_id(value: str) -> str:
     return normalise_resident_id(value, today=today_for_validation())
+
+
+def _validate_district(value: str) -> str:
+    # At the edge the code must be a current district; inside a workflow the
+    # input was checked when the case opened (and that is in its history), so
+    # only the shape is checked: replay must not depend on today's list.
+    return normalise_district(value, reference_data=not workflow.in_workflow())
 
 
 ResidentId = Annotated[
@@ -355,7 +374,7 @@ CardNumber = Annotated[
 
 DistrictCode = Annotated[
     str,
-    AfterValidator(normalise_district),
+    AfterValidator(_validate_district),
     Field(
         description=(
             "6-digit GB/T 2260 code of a current Chongqing district or county "

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.enums import DocumentType, InsuredCategory
 from schemas.text import PlainText
 
-__all__ = ["CasePolicy"]
+__all__ = ["CasePolicy", "PolicyInForce"]
 
 PositiveDuration = Annotated[timedelta, Field(gt=timedelta(0))]
 
@@ -32,15 +32,18 @@ def _default_materials() -> dict[InsuredCategory, list[DocumentType]]:
 
 
 class CasePolicy(BaseModel):
-    """Rules in force when a case began; it travels in the workflow input.
+    """Rules a case is judged by: the version in force when it opened.
 
-    Practice varies between cities and changes over time, so every figure that
-    public sources do not fix is here rather than in code.
+    Policies live in the `case_policies` table (see `reissue policy`); a case
+    resolves the one in force for its district when it opens and records it in
+    its history, so no caller chooses it. Practice varies between cities and
+    changes over time, so every figure that public sources do not fix is here
+    rather than in code. The defaults are the values of CQ-2026.1.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    version: PlainText = Field(default="CQ-2026.1", min_length=1, max_length=32)
+    version: str = Field(default="CQ-2026.1", pattern=r"^[A-Za-z0-9._-]{1,32}$")
     temporary_report_validity: PositiveDuration = Field(
         default=timedelta(days=7),
         description="How long a phone/online report stays in force unless made formal.",
@@ -83,6 +86,11 @@ class CasePolicy(BaseModel):
     max_pickup_reminders: int = Field(default=3, ge=0, le=20)
     photo_min_width_px: int = Field(default=295, ge=1, description="One-inch photo at 300 dpi.")
     photo_min_height_px: int = Field(default=413, ge=1)
+    backdating_window: PositiveDuration = Field(
+        default=timedelta(hours=72),
+        description="How far before the case opens a reported loss time may lie "
+        "(the liability cut-off, Art. 28); earlier times are refused.",
+    )
     required_materials: dict[InsuredCategory, list[DocumentType]] = Field(
         default_factory=_default_materials
     )
@@ -101,3 +109,13 @@ class CasePolicy(BaseModel):
 
     def materials_for(self, category: InsuredCategory) -> list[DocumentType]:
         return self.required_materials[category]
+
+
+class PolicyInForce(BaseModel):
+    """A policy as the system of record holds it: its content and the hash of that content."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    policy: CasePolicy
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    district: str | None = None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ import asyncpg
 from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 
+from activities.repositories import policies
 from clients import ReissueClient
 from schemas.case import CaseInput, CaseStatus
 from schemas.codec import KeyRing
@@ -52,12 +54,36 @@ def random_resident_id() -> str:
     return synthetic_resident_id(random.Random())
 
 
+async def install_policy(
+    pool: asyncpg.Pool, policy: CasePolicy, *, district: str | None = None
+) -> CasePolicy:
+    """Put a policy in force (from a day ago, so that it is the newest), as operations would."""
+    version = f"T-{uuid.uuid4().hex[:10]}"
+    policy = policy.model_copy(update={"version": version})
+    async with pool.acquire() as conn:
+        await policies.add(
+            conn,
+            version=version,
+            content_json=policy.model_dump_json(),
+            effective_from=datetime.now(UTC) - timedelta(days=1),
+            district=district,
+        )
+    return policy
+
+
 @dataclass
 class Stack:
     env: WorkflowEnvironment
     pool: asyncpg.Pool
     client: ReissueClient
     settings: Settings
+    policy: CasePolicy = field(default_factory=CasePolicy)
+    """The policy in force for this test's cases (the seeded CQ-2026.1 unless changed)."""
+
+    async def use_policy(self, **changes: Any) -> CasePolicy:
+        """Put in force the seeded policy with these changes."""
+        self.policy = await install_policy(self.pool, CasePolicy().model_copy(update=changes))
+        return self.policy
 
     async def enrol(
         self,
@@ -89,14 +115,13 @@ class Stack:
         affiliation: dict[str, Any] | None = None,
         channel: str = "hotline_12333",
         district: str = "500103",
-        policy: CasePolicy | None = None,
         **policy_changes: Any,
     ) -> CaseInput:
+        """A person with a card, and their loss report; policy changes are put in force."""
         category = InsuredCategory(category)
         resident_id, card = await self.enrol(category=category, district=district)
-        base = policy or CasePolicy()
         if policy_changes:
-            base = base.model_copy(update=policy_changes)
+            await self.use_policy(**policy_changes)
         return CaseInput.model_validate(
             {
                 "applicant": {"name": "张三", "resident_id": resident_id, "mobile": "13800138000"},
@@ -105,7 +130,6 @@ class Stack:
                 "affiliation": affiliation or {"kind": "none"},
                 "district": district,
                 "channel": channel,
-                "policy": base.model_dump(),
             }
         )
 
@@ -170,6 +194,21 @@ class Stack:
 
     async def card_status(self, card: str) -> str:
         return str(await self.one("SELECT status FROM cards WHERE card_number = $1", card))
+
+    async def authorised(self, card: str) -> bool:
+        """Would a payment with this card go through at a pharmacy or hospital now?"""
+        return bool(
+            await self.one("SELECT authorised FROM authorise_card_transaction($1, 100)", card)
+        )
+
+    async def assert_old_card_void(self, card: str, case_id: str) -> None:
+        """A formal case ended without a new card: the loss stands, the card is void for good."""
+        assert await self.card_status(card) == "void"
+        assert await self.bank_status(card) == "frozen"
+        assert await self.one("SELECT status FROM loss_reports WHERE case_id = $1", case_id) == (
+            "closed_without_reissue"
+        )
+        assert not await self.authorised(card)
 
     async def bank_status(self, card: str) -> str | None:
         return await self.one("SELECT status FROM bank_accounts WHERE card_number = $1", card)

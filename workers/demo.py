@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from activities.repositories import policies
 from clients import ReissueClient
 from schemas.case import CaseInput
 from schemas.enums import InsuredCategory, Stage
@@ -25,20 +26,43 @@ from schemas.events import MaterialsSubmission
 from schemas.policy import CasePolicy
 from workers.seed import enrol_person, standard_submission, synthetic_resident_id
 
-__all__ = ["DEMO_PLAN", "bureau_produce_pending", "fast_policy", "run_demo"]
+__all__ = [
+    "DEMO_PLAN",
+    "bureau_produce_pending",
+    "fast_policy",
+    "install_fast_policies",
+    "run_demo",
+]
 
 log = structlog.get_logger(__name__)
 
 
-def fast_policy(pace_seconds: float) -> CasePolicy:
+def fast_policy(pace_seconds: float, district: str) -> CasePolicy:
     """A demo policy on which a review SLA breaches after `pace_seconds`, a report lapses after twice that."""
     pace = timedelta(seconds=pace_seconds)
     return CasePolicy(
-        version="DEMO-fast",
+        version=f"DEMO-{pace_seconds:g}s-{district}",
         temporary_report_validity=2 * pace,
         materials_reminder_interval=pace / 1.5,
         review_sla=pace,
     )
+
+
+async def install_fast_policies(pool: asyncpg.Pool, pace_seconds: float) -> list[str]:
+    """Put the fast demo policy in force in the districts of the fast demo cases only."""
+    installed = []
+    async with pool.acquire() as conn:
+        for district in sorted({p.district for p in DEMO_PLAN if p.fast}):
+            policy = fast_policy(pace_seconds, district)
+            await policies.add(
+                conn,
+                version=policy.version,
+                content_json=policy.model_dump_json(),
+                effective_from=datetime.now(UTC) - timedelta(minutes=1),
+                district=district,
+            )
+            installed.append(policy.version)
+    return installed
 
 
 _SURNAMES = "王李张刘陈杨黄赵吴周"
@@ -79,7 +103,7 @@ DEMO_PLAN: list[DemoCase] = [
         affiliation=_SCHOOL,
     ),
     DemoCase(Stage.UNDER_REVIEW, InsuredCategory.RETIREE, "500108", "counter"),
-    DemoCase(Stage.UNDER_REVIEW, InsuredCategory.URBAN_EMPLOYEE, "500103", "counter", fast=True),
+    DemoCase(Stage.UNDER_REVIEW, InsuredCategory.URBAN_EMPLOYEE, "500104", "counter", fast=True),
     DemoCase(
         Stage.AWAITING_MATERIALS,
         InsuredCategory.URBAN_EMPLOYEE,
@@ -163,7 +187,6 @@ async def _drive(
             "affiliation": plan.affiliation or {"kind": "none"},
             "district": plan.district,
             "channel": plan.channel,
-            "policy": (fast_policy(pace) if plan.fast else CasePolicy()).model_dump(),
         }
     )
     case = (await client.report_loss(app)).workflow_id
@@ -294,6 +317,7 @@ async def run_demo(
 ) -> list[tuple[str, Stage]]:
     """Start the demo mix; returns (workflow ID, stage it was driven to) per case."""
     rng = random.Random(seed)
+    await install_fast_policies(pool, pace_seconds)
     results = await asyncio.gather(
         *(_drive(client, pool, plan, rng, secret, pace_seconds) for plan in DEMO_PLAN)
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.codec import KeyRing
@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         description="'k2:<base64>,k1:<base64>': AES-256 keys, the first one current.",
     )
     codec_key_file: Path | None = Field(default=None, validation_alias="REISSUE_CODEC_KEY_FILE")
+    allow_plaintext_payloads: bool = Field(
+        default=False,
+        validation_alias="REISSUE_ALLOW_PLAINTEXT_PAYLOADS",
+        description="Local experiments only: cases accept unencrypted starts, signals and "
+        "updates. Refused when REISSUE_ENV=production.",
+    )
     codec_host: str = Field(default="127.0.0.1", validation_alias="REISSUE_CODEC_HOST")
     codec_port: int = Field(default=8234, validation_alias="REISSUE_CODEC_PORT")
     codec_tokens: SecretStr | None = Field(
@@ -91,6 +97,15 @@ class Settings(BaseSettings):
     graceful_shutdown_seconds: float = Field(
         default=20.0, ge=0, validation_alias="REISSUE_GRACEFUL_SHUTDOWN_SECONDS"
     )
+
+    @model_validator(mode="after")
+    def _no_plaintext_in_production(self) -> Self:
+        if self.environment == "production" and self.allow_plaintext_payloads:
+            raise ValueError(
+                "REISSUE_ALLOW_PLAINTEXT_PAYLOADS is for local experiments; production "
+                "always refuses unencrypted payloads"
+            )
+        return self
 
     def require_database_url(self) -> str:
         """DATABASE_URL, or in dev mode the database of a `reissue dev` stack under data_dir."""

@@ -22,6 +22,7 @@ from workers.logging import CaseLogInterceptor
 from workers.settings import Settings
 from workers.telemetry import runtime
 from workflows.card_reissue import CardReissueWorkflow
+from workflows.late_payment import LatePaymentWorkflow
 
 __all__ = ["build_bare_worker", "build_worker", "connect_client", "run_worker"]
 
@@ -43,7 +44,9 @@ async def connect_client(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings.keyring()),
+        data_converter=data_converter(
+            settings.keyring(), refuse_plaintext=not settings.allow_plaintext_payloads
+        ),
         runtime=runtime(settings.metrics_address),
         tls=tls or api_key is not None,
         api_key=api_key,
@@ -58,7 +61,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[CardReissueWorkflow],
+        workflows=[CardReissueWorkflow, LatePaymentWorkflow],
         activities=list(acts),  # type: ignore[arg-type]
         interceptors=[CaseLogInterceptor()],
         max_concurrent_activities=settings.max_concurrent_activities,

@@ -3,16 +3,23 @@
 Read `CardReissueWorkflow._case` top to bottom for the story: report and
 freeze, materials, unit/school confirmation, review (with correction rounds),
 fee, production, pickup. Any wait can be cut short by the person finding the
-card or by operations cancelling; `_end_early` then undoes what must be undone,
-in reverse order. Every duration, limit and fee comes from the case policy.
+card, by operations cancelling, or by a cancellation requested through Temporal
+itself; an early end accepted while an activity runs takes effect right after
+it. `_end_early` then undoes what must be undone, in reverse order. Every
+duration, limit and fee comes from the case policy, which the system of record
+resolves when the case opens.
+
+Cases started before `PATCH_SYSTEM_OF_RECORD` (corpus v1) keep the rules they
+were started under, so that their histories replay unchanged: where the two
+differ, `self._v2` chooses.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -38,14 +45,19 @@ with workflow.unsafe.imports_passed_through():
         NotifyInput,
         OrderInput,
         PaymentOrder,
+        PaymentReceipt,
         PrecheckInput,
         PrecheckResult,
         ProductionInput,
         ProductionOrder,
+        ReceivePaymentInput,
         RecordPaymentInput,
+        RefundInput,
+        RefundResult,
         RegisterLossInput,
         RegisterLossResult,
         ReviewRecordInput,
+        VoidCardInput,
     )
     from schemas.case import (
         CaseInput,
@@ -54,15 +66,27 @@ with workflow.unsafe.imports_passed_through():
         EmployerUnit,
         FeeStatus,
         MaterialCheck,
+        MoneyStatus,
         School,
         StageEntry,
     )
+    from schemas.clock import beijing, beijing_cn, duration_cn
+    from schemas.codec import PLAINTEXT_MARK
+    from schemas.converter import PLAINTEXT_REFUSED
     from schemas.enums import (
         AwaitingParty,
         ProductionMode,
         Recipient,
         ReviewVerdict,
         Stage,
+    )
+    from schemas.errors import (
+        CARD_NOT_ACTIVE,
+        CARD_NOT_FOUND,
+        CARD_OWNER_MISMATCH,
+        INVALID_CASE_INPUT,
+        PLAINTEXT_PAYLOAD,
+        REGISTRATION_REFUSALS,
     )
     from schemas.events import (
         AffiliationOverride,
@@ -76,12 +100,14 @@ with workflow.unsafe.imports_passed_through():
         MaterialsAccepted,
         MaterialsSubmission,
         PaymentConfirmation,
+        ReportFormalisation,
         ReviewClaim,
         ReviewDecision,
         ReviewOutcome,
         ReviewRelease,
     )
     from schemas.identifiers import mask_card_number
+    from schemas.policy import CasePolicy
     from schemas.precheck import precheck_problems
     from schemas.visibility import (
         ASSIGNED_TO,
@@ -96,11 +122,21 @@ with workflow.unsafe.imports_passed_through():
         SLA_BREACHED,
     )
 
-__all__ = ["PATCH_CASE_CLOSED_AUDIT", "PATCH_FINAL_PAYMENT_REMINDER", "CardReissueWorkflow"]
+__all__ = [
+    "PATCH_CASE_CLOSED_AUDIT",
+    "PATCH_FINAL_PAYMENT_REMINDER",
+    "PATCH_SYSTEM_OF_RECORD",
+    "CardReissueWorkflow",
+]
 
 # Patch IDs of changes made behind `workflow.patched`; see README "Changing the workflow".
 PATCH_FINAL_PAYMENT_REMINDER = "payment-final-reminder"
 PATCH_CASE_CLOSED_AUDIT = "case-closed-audit"
+# Added 2026-11 for every new case: the registry opens the case and resolves the
+# policy; every payment goes through the ledger; early ends (Temporal's own
+# cancellation too) are honoured after every activity; a formal early end voids
+# the old card; deadlines are kept in visibility; updates answer after the move.
+PATCH_SYSTEM_OF_RECORD = "system-of-record-decides"
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -119,15 +155,39 @@ _BANK_RETRY = RetryPolicy(
 _ATTEMPT_TIMEOUT = timedelta(seconds=30)
 _BANK_HEARTBEAT = timedelta(seconds=5)
 
-_BUSINESS_STOPS = frozenset({"CardNotFound", "CardOwnerMismatch", "CardNotActive"})
+# Cases started before PATCH_SYSTEM_OF_RECORD ended REJECTED on these.
+_LEGACY_BUSINESS_STOPS = frozenset({CARD_NOT_FOUND, CARD_OWNER_MISMATCH, CARD_NOT_ACTIVE})
+
+# The policy a case started before the policy table ran by when its input named
+# none: CQ-2026.1 as it was then, frozen here so that replay never depends on
+# today's defaults.
+_LEGACY_DEFAULT_POLICY: dict[str, Any] = {
+    "version": "CQ-2026.1",
+    "temporary_report_validity": "P7D",
+    "materials_reminder_interval": "P2D",
+    "max_materials_reminders": 3,
+    "formal_materials_deadline": "P30D",
+    "resubmission_deadline": "P15D",
+    "require_affiliation_confirmation": True,
+    "affiliation_reminder_interval": "P3D",
+    "affiliation_reminders_before_escalation": 2,
+    "review_sla": "P5D",
+    "review_claim_ttl": "PT4H",
+    "max_correction_rounds": 2,
+    "fee_schedule": "CQ-2006",
+    "payment_reminder_after": "P3D",
+    "payment_deadline": "P7D",
+    "payment_final_reminder_before": "P1D",
+    "production_overdue_after": "P30D",
+    "pickup_reminder_interval": "P7D",
+    "max_pickup_reminders": 3,
+    "photo_min_width_px": 295,
+    "photo_min_height_px": 413,
+}
 
 
 def _yuan(fen: int) -> str:
     return f"{fen / 100:.2f}"
-
-
-def _day(at: datetime | None) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "-"
 
 
 def _describe_input_error(error: Exception) -> str:
@@ -148,6 +208,10 @@ class _EndCase(Exception):
         self.reason = reason
 
 
+class _Refused(Exception):
+    """The case could not open (see `schemas.errors.REGISTRATION_REFUSALS`): nothing was written."""
+
+
 @workflow.defn(name="CardReissueWorkflow")
 class CardReissueWorkflow:
     """A reissue case: the durable state of one person's lost card."""
@@ -156,22 +220,28 @@ class CardReissueWorkflow:
     def __init__(self, raw: RawValue) -> None:
         # The input arrives raw so that a bad one from a by-name start fails the
         # case with a readable error instead of failing workflow tasks forever.
-        self._input_error: str | None = None
+        self._refusal: tuple[str, str] | None = None
         info = workflow.info()
         self._case_id = f"{info.workflow_id}:{info.first_execution_run_id}"
+        self._v2 = True
         self._stage = Stage.LOSS_REPORTED
         self._awaiting = AwaitingParty.SYSTEM
         self._action = "registering the loss report and freezing the card"
         self._deadline: datetime | None = None
         self._timeline: list[StageEntry] = []
         self._report: RegisterLossResult | None = None
+        self._policy: CasePolicy | None = None
+        self._opened = False
         self._formal = False
         self._card_frozen = False
         self._bank_frozen = False
+        # Registry changes of handlers (submission, formalisation, found, cancel)
+        # and of compensation take turns; so do the payments.
+        self._registry = asyncio.Lock()
+        self._money = asyncio.Lock()
         self._submission: MaterialsSubmission | None = None
         self._accepted_rounds = 0
         self._submit_attempts = 0
-        self._submitting = False
         self._correction_round = 0
         self._correction_reasons: list[str] = []
         self._affiliation = "not required"
@@ -188,27 +258,44 @@ class CardReissueWorkflow:
         self._fee: FeeAssessment | None = None
         self._order: PaymentOrder | None = None
         self._payment: PaymentConfirmation | None = None
+        self._receipts: list[PaymentReceipt] = []
+        self._refunds: list[RefundResult] = []
         self._production: ProductionOrder | None = None
         self._produced: CardProduced | None = None
         self._new_card: str | None = None
         self._collected: CardCollected | None = None
+        self._activating = False
         self._ending: _EndCase | None = None
+        self._cancelled_through_temporal = False
+        self._compensating = False
+        self._main: asyncio.Task[CaseResult] | None = None
         self._sla_breached = False
         self._flags: list[str] = []
         self._reminders: dict[str, int] = {}
         self._anomalies: list[str] = []
         self._ignored: list[str] = []
-        self._compensations: list[Callable[[Stage], Awaitable[None]]] = []
         self._outcome_reason: str | None = None
         self._event_seq = 0
 
+        self._input_policy: Any = None
+        # Came unencrypted: refused under today's rules (decided in `run`), while a
+        # case started before payloads were encrypted replays as it ran.
+        self._plaintext_start = PLAINTEXT_MARK in raw.payload.metadata
         try:
-            inp = workflow.payload_converter().from_payload(raw.payload, CaseInput)
+            data = workflow.payload_converter().from_payload(raw.payload, dict)
         except Exception as e:  # any undecodable input is the caller's error, not ours
-            self._input_error = _describe_input_error(e)
+            self._refusal = (INVALID_CASE_INPUT, f"invalid case input: {_describe_input_error(e)}")
+            return
+        if isinstance(data, dict):
+            # Cases started before the policy table carried their policy in the input.
+            self._input_policy = data.pop("policy", None)
+        try:
+            # Decoded without today's reference data: see `schemas.identifiers`.
+            inp = CaseInput.model_validate(data)
+        except ValidationError as e:
+            self._refusal = (INVALID_CASE_INPUT, f"invalid case input: {_describe_input_error(e)}")
             return
         self._in = inp
-        self._policy = inp.policy
         self._card_masked = mask_card_number(inp.card_number)
         start = workflow.info().start_time
         self._reported_at = min(inp.reported_at, start) if inp.reported_at else start
@@ -219,20 +306,44 @@ class CardReissueWorkflow:
     @workflow.run
     async def run(self, raw: RawValue) -> CaseResult:
         """Takes a `CaseInput` (see schemas/json/CaseInput.schema.json)."""
-        if self._input_error is not None:
-            raise ApplicationError(
-                f"invalid case input: {self._input_error}",
-                type="InvalidCaseInput",
-                non_retryable=True,
-            )
-        try:
-            result = await self._case()
-        except _EndCase as end:
-            self._ending = end
-            result = await self._end_early(end.outcome, end.reason)
+        if self._refusal is None or self._plaintext_start:
+            self._v2 = workflow.patched(PATCH_SYSTEM_OF_RECORD)
+            if self._v2 and self._plaintext_start:
+                self._refusal = (PLAINTEXT_PAYLOAD, f"case refused: {PLAINTEXT_REFUSED}")
+        if self._refusal is None:
+            self._adopt_input_policy()
+        if self._refusal is not None:
+            await self._refuse()
+        self._main = asyncio.create_task(self._run_case())
+        while True:
+            try:
+                # Shielded: a cancellation requested through Temporal does not cut an
+                # activity short; it becomes an early end like `cancel`.
+                result = await asyncio.shield(self._main)
+                break
+            except asyncio.CancelledError:
+                if not self._v2:
+                    self._main.cancel()  # as cases started before the patch did
+                    await self._main
+                    raise
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()  # handled: the case ends early instead
+                self._end_through_temporal()
+            except _Refused:
+                await self._refuse()
         # Updates and signals still running finish before the case closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._cancelled_through_temporal:
+            raise asyncio.CancelledError("cancellation requested through Temporal")
         return result
+
+    async def _run_case(self) -> CaseResult:
+        try:
+            return await self._case()
+        except _EndCase as end:
+            self._ending = end
+            return await self._end_early(end.outcome, end.reason)
 
     async def _case(self) -> CaseResult:
         await self._report_and_freeze()
@@ -252,6 +363,8 @@ class CardReissueWorkflow:
         self._enter(Stage.LOSS_REPORTED, AwaitingParty.SYSTEM, self._action)
         inp = self._in
         try:
+            # The registry checks the case ID, the card and the reported time, and
+            # resolves the policy in force: the history records what it decided.
             self._report = await self._act(
                 "register_loss",
                 RegisterLossInput(
@@ -260,16 +373,24 @@ class CardReissueWorkflow:
                     resident_id=inp.applicant.resident_id,
                     channel=inp.channel,
                     district=inp.district,
-                    reported_at=self._reported_at,
+                    reported_at=inp.reported_at,
+                    opened_at=workflow.info().start_time,
                 ),
                 RegisterLossResult,
                 summary=f"register loss of card {self._card_masked}",
             )
         except ActivityError as e:
-            kind = e.cause.type if isinstance(e.cause, ApplicationError) else None
-            if kind in _BUSINESS_STOPS:
-                raise _EndCase(Stage.REJECTED, f"{kind}: {e.cause}") from e
+            cause = e.cause
+            kind = cause.type if isinstance(cause, ApplicationError) else None
+            if self._v2 and kind in REGISTRATION_REFUSALS:
+                assert isinstance(cause, ApplicationError)
+                self._refusal = (kind, cause.message)
+                raise _Refused from e
+            if not self._v2 and kind in _LEGACY_BUSINESS_STOPS:
+                raise _EndCase(Stage.REJECTED, f"{kind}: {cause}") from e
             raise
+        if self._report.policy is not None:
+            self._policy = self._report.policy
         self._reported_at = self._report.reported_at
         self._formal = self._report.formal
         freeze = FreezeInput(
@@ -287,74 +408,87 @@ class CardReissueWorkflow:
                 summary="freeze the card's bank account",
             ),
         )
-        self._card_frozen = registry.status == "frozen"
+        self._card_frozen = registry.status in ("frozen", "void")
         self._bank_frozen = bank.status == "frozen"
-        self._compensations.append(self._undo_freeze)
+        self._opened = True
         if self._ending is not None:  # found or cancelled while the freeze was under way
             raise self._ending
         note = (
             ""
             if self._formal
-            else f"临时挂失有效期至 {_day(self._temporary_expiry())}，请在此前持身份证到网点办理。"
+            else f"临时挂失有效期至 {beijing_cn(self._temporary_expiry())}，请在此前持身份证到网点办理。"
         )
         await self._notify(
             Recipient.APPLICANT,
             "card_frozen",
             card=self._card_masked,
-            reported_at=_day(self._reported_at),
+            reported_at=beijing_cn(self._reported_at),
             temporary_note=note,
         )
 
     async def _collect_materials(self) -> None:
-        policy = self._policy
-        if self._correction_round:
-            deadline = workflow.now() + policy.resubmission_deadline
-            action = f"resubmit corrected materials (round {self._correction_round})"
-            lapse = "corrected materials not resubmitted by the deadline"
-            lapse_what = "resubmission deadline"
-        elif not self._formal:
-            deadline = self._temporary_expiry()
-            action = "hand in the application in person (temporary report)"
-            lapse = "temporary loss report expired without a formal application"
-            lapse_what = "temporary report expires"
-        else:
-            deadline = workflow.now() + policy.formal_materials_deadline
-            action = "hand in the application and materials"
-            lapse = "application not handed in by the deadline"
-            lapse_what = "application deadline"
-        self._enter(Stage.AWAITING_MATERIALS, AwaitingParty.APPLICANT, action, deadline)
+        policy = self.policy
         accepted_before = self._accepted_rounds
-        sent = 0
         while True:
-            next_reminder = (
-                workflow.now() + policy.materials_reminder_interval
-                if sent < policy.max_materials_reminders
-                else None
-            )
-            until = min(deadline, next_reminder) if next_reminder else deadline
-            if await self._wait(
-                lambda: self._accepted_rounds > accepted_before,
-                until,
-                f"{lapse_what} at {_day(deadline)}"
-                if until == deadline
-                else f"materials reminder {sent + 1} of {policy.max_materials_reminders}",
-            ):
-                return
-            if workflow.now() >= deadline:
-                # A submission being checked right now still counts.
-                await workflow.wait_condition(lambda: not self._submitting)
-                if self._accepted_rounds > accepted_before:
-                    return
-                raise _EndCase(Stage.LAPSED, lapse)
-            sent += 1
-            await self._remind(
-                "materials",
-                Recipient.APPLICANT,
-                "materials_reminder",
-                nth=sent,
-                of=policy.max_materials_reminders,
-                deadline=_day(deadline),
-            )
+            # A report made formal at a counter (ID only) changes the deadline: start over.
+            formal_at_entry = self._formal
+            if self._correction_round:
+                deadline = workflow.now() + policy.resubmission_deadline
+                action = f"resubmit corrected materials (round {self._correction_round})"
+                lapse = "corrected materials not resubmitted by the deadline"
+                lapse_what = "resubmission deadline"
+            elif not self._formal:
+                deadline = self._temporary_expiry()
+                action = "hand in the application in person (temporary report)"
+                lapse = "temporary loss report expired without a formal application"
+                lapse_what = "temporary report expires"
+            else:
+                deadline = workflow.now() + policy.formal_materials_deadline
+                action = "hand in the application and materials"
+                lapse = "application not handed in by the deadline"
+                lapse_what = "application deadline"
+            self._enter(Stage.AWAITING_MATERIALS, AwaitingParty.APPLICANT, action, deadline)
+
+            def moved(formal_at_entry: bool = formal_at_entry) -> bool:
+                # Made formal by `make_report_formal` (a submission does both at once).
+                made_formal = self._formal != formal_at_entry and not self._registry.locked()
+                return self._accepted_rounds > accepted_before or made_formal
+
+            sent = 0
+            while True:
+                next_reminder = (
+                    workflow.now() + policy.materials_reminder_interval
+                    if sent < policy.max_materials_reminders
+                    else None
+                )
+                until = min(deadline, next_reminder) if next_reminder else deadline
+                if await self._wait(
+                    moved,
+                    until,
+                    f"{lapse_what} at {beijing(deadline)}"
+                    if until == deadline
+                    else f"materials reminder {sent + 1} of {policy.max_materials_reminders}",
+                ):
+                    if self._accepted_rounds > accepted_before:
+                        return
+                    break  # made formal: a new deadline
+                if workflow.now() >= deadline:
+                    # A submission or formalisation being checked right now still counts.
+                    await workflow.wait_condition(lambda: not self._registry.locked())
+                    if self._accepted_rounds > accepted_before:
+                        return
+                    if self._formal != formal_at_entry:
+                        break
+                    raise _EndCase(Stage.LAPSED, lapse)
+                sent += 1
+                await self._remind(
+                    "materials",
+                    Recipient.APPLICANT,
+                    "materials_reminder",
+                    nth=sent,
+                    of=policy.max_materials_reminders,
+                    deadline=beijing_cn(deadline),
+                )
 
     async def _confirm_affiliation(self) -> None:
         aff = self._in.affiliation
@@ -364,13 +498,14 @@ class CardReissueWorkflow:
             org_code = aff.code
         else:
             return
-        if not self._policy.require_affiliation_confirmation:
+        policy = self.policy
+        if not policy.require_affiliation_confirmation:
             return
         if self._affiliation in ("confirmed", "overridden"):
             return  # a correction round does not ask the unit again
-        policy = self._policy
         self._affiliation = "requested"
         self._affiliation_answer = None
+        self._affiliation_escalated = False
         ask_round = self._accepted_rounds
         self._enter(
             Stage.AWAITING_AFFILIATION,
@@ -401,7 +536,7 @@ class CardReissueWorkflow:
         n_unit = policy.affiliation_reminders_before_escalation
         for n in range(1, n_unit + 1):
             due = workflow.now() + policy.affiliation_reminder_interval
-            self._deadline = due
+            self._set_deadline(due)
             if await self._wait(answered, due, f"unit reminder {n} of {n_unit}"):
                 break
             await self._remind(
@@ -415,9 +550,10 @@ class CardReissueWorkflow:
                 case=workflow.info().workflow_id,
             )
         else:
-            if not await self._wait(
-                answered, workflow.now() + policy.affiliation_reminder_interval, "unit escalation"
-            ):
+            due = workflow.now() + policy.affiliation_reminder_interval
+            if self._v2:
+                self._set_deadline(due)
+            if not await self._wait(answered, due, "unit escalation"):
                 self._affiliation_escalated = True
                 self._flags.append("affiliation_escalated")
                 self._enter(
@@ -443,7 +579,8 @@ class CardReissueWorkflow:
             self._flags.append("affiliation_denied")
 
     async def _review(self) -> ReviewVerdict:
-        sla_due = workflow.now() + self._policy.review_sla
+        policy = self.policy
+        sla_due = workflow.now() + policy.review_sla
         self._review_due = sla_due
         self._enter(
             Stage.UNDER_REVIEW, AwaitingParty.STAFF, "staff review of the materials", sla_due
@@ -476,7 +613,7 @@ class CardReissueWorkflow:
                     step=f"sla_breach:{self._accepted_rounds}",
                     case=workflow.info().workflow_id,
                     district=self._in.district,
-                    sla=str(self._policy.review_sla),
+                    sla=duration_cn(policy.review_sla),
                 )
         self._review_due = None
         self._set_claim(None, reason="decided")
@@ -492,31 +629,32 @@ class CardReissueWorkflow:
                 step=f"correction:{self._correction_round}",
                 round=str(self._correction_round),
                 reasons="; ".join(self._correction_reasons),
-                deadline=_day(workflow.now() + self._policy.resubmission_deadline),
+                deadline=beijing_cn(workflow.now() + policy.resubmission_deadline),
             )
         return verdict
 
     async def _collect_fee(self) -> None:
         assert self._approval is not None and self._submission is not None
+        policy = self.policy
         self._fee = await self._act(
             "assess_fee",
             AssessFeeInput(
                 **self._step("assess_fee"),
-                schedule=self._policy.fee_schedule,
+                schedule=policy.fee_schedule,
                 account_id=self._account_id,
                 exemption=self._submission.fee_exemption,
                 waived=self._approval.waive_fee,
                 waiver_reason=self._approval.waiver_reason,
             ),
             FeeAssessment,
-            summary=f"assess the fee (schedule {self._policy.fee_schedule})",
+            summary=f"assess the fee (schedule {policy.fee_schedule})",
         )
         if self._fee.amount_fen == 0:
             if self._fee.exemption or self._fee.waived:
                 ground = self._fee.exemption.value if self._fee.exemption else "staff waiver"
                 await self._notify(Recipient.APPLICANT, "fee_waived", ground=ground)
             return
-        due = workflow.now() + self._policy.payment_deadline
+        due = workflow.now() + policy.payment_deadline
         self._order = await self._act(
             "create_payment_order",
             CreatePaymentInput(
@@ -525,18 +663,20 @@ class CardReissueWorkflow:
             PaymentOrder,
             summary=f"create a payment order of ¥{_yuan(self._fee.amount_fen)}",
         )
-        self._compensations.append(self._undo_payment)
         amount = _yuan(self._order.amount_fen)
         self._enter(Stage.AWAITING_PAYMENT, AwaitingParty.PAYMENT, f"payment of ¥{amount}", due)
         await self._notify(
             Recipient.APPLICANT,
             "payment_requested",
             amount=amount,
-            deadline=_day(due),
+            deadline=beijing_cn(due),
             order=self._order.order_id,
         )
-        paid = lambda: self._payment is not None  # noqa: E731
-        reminder_at = workflow.now() + self._policy.payment_reminder_after
+
+        def paid() -> bool:
+            return self._payment is not None
+
+        reminder_at = workflow.now() + policy.payment_reminder_after
         if not await self._wait(paid, reminder_at, "payment reminder"):
             # Added 2026-11: a last reminder shortly before the deadline. Cases that
             # passed this point under the old code replay without it.
@@ -548,10 +688,10 @@ class CardReissueWorkflow:
                 nth=1,
                 of=2 if final else 1,
                 amount=amount,
-                deadline=_day(due),
+                deadline=beijing_cn(due),
                 order=self._order.order_id,
             )
-            final_at = due - self._policy.payment_final_reminder_before
+            final_at = due - policy.payment_final_reminder_before
             if (
                 final
                 and final_at > workflow.now()
@@ -564,12 +704,18 @@ class CardReissueWorkflow:
                     nth=2,
                     of=2,
                     amount=amount,
-                    deadline=_day(due),
+                    deadline=beijing_cn(due),
                     order=self._order.order_id,
                 )
             if not await self._wait(paid, due, "payment deadline"):
-                raise _EndCase(Stage.LAPSED, "fee not paid by the deadline")
+                if self._v2:
+                    # A payment being recorded right now still counts.
+                    await workflow.wait_condition(lambda: not self._money.locked())
+                if not paid():
+                    raise _EndCase(Stage.LAPSED, "fee not paid by the deadline")
         assert self._payment is not None
+        if self._v2:
+            return  # the ledger applied the payment to the order (`payment_confirmed`)
         self._order = await self._act(
             "record_payment",
             RecordPaymentInput(
@@ -598,12 +744,11 @@ class CardReissueWorkflow:
             ProductionOrder,
             summary=f"order {mode.value} card production",
         )
-        self._compensations.append(self._undo_production)
         if mode is ProductionMode.INSTANT:
             self._enter(Stage.CARD_PRODUCTION, AwaitingParty.SYSTEM, "instant card printing")
             self._new_card = self._production.new_card_number
             return
-        overdue_at = workflow.now() + self._policy.production_overdue_after
+        overdue_at = workflow.now() + self.policy.production_overdue_after
         self._enter(
             Stage.CARD_PRODUCTION,
             AwaitingParty.BUREAU,
@@ -649,6 +794,7 @@ class CardReissueWorkflow:
 
     async def _hand_over(self) -> CaseResult:
         assert self._new_card is not None and self._report is not None
+        policy = self.policy
         new_masked = mask_card_number(self._new_card)
         self._enter(
             Stage.READY_FOR_PICKUP,
@@ -657,18 +803,21 @@ class CardReissueWorkflow:
         )
         await self._notify(Recipient.APPLICANT, "ready_for_pickup", card=new_masked)
         collected = lambda: self._collected is not None  # noqa: E731
-        most = self._policy.max_pickup_reminders
+        most = policy.max_pickup_reminders
         for nth in range(1, most + 1):
-            due = workflow.now() + self._policy.pickup_reminder_interval
-            self._deadline = due
+            due = workflow.now() + policy.pickup_reminder_interval
+            self._set_deadline(due)
             if await self._wait(collected, due, f"pickup reminder {nth} of {most}"):
                 break
             await self._remind(
                 "pickup", Recipient.APPLICANT, "pickup_reminder", nth=nth, of=most, card=new_masked
             )
         else:
-            self._deadline = None
+            self._set_deadline(None)
             await self._wait(collected, None)
+        self._checkpoint()
+        # From here the case completes: no early end is accepted any more.
+        self._activating = True
         await self._act(
             "activate_new_card",
             ActivateCardInput(
@@ -693,9 +842,14 @@ class CardReissueWorkflow:
 
     async def _end_early(self, outcome: Stage, reason: str) -> CaseResult:
         """Undo in reverse order what this outcome must undo, tell the person, close."""
+        self._compensating = True
         self._outcome_reason = reason
-        for undo in reversed(self._compensations):
-            await undo(outcome)
+        if self._production is not None:
+            await self._undo_production(outcome)
+        if self._order is not None:
+            await self._undo_payment(outcome)
+        if self._report is not None and (self._opened or not self._v2):
+            await self._settle_old_card(outcome)
         unfrozen = self._report is not None and not self._card_frozen
         if outcome is Stage.WITHDRAWN:
             await self._notify(Recipient.APPLICANT, "withdrawn", card=self._card_masked)
@@ -722,67 +876,92 @@ class CardReissueWorkflow:
         if workflow.patched(PATCH_CASE_CLOSED_AUDIT):
             await self._audit("case_closed", "system", {"outcome": outcome.value, "reason": reason})
 
-    async def _undo_freeze(self, outcome: Stage) -> None:
+    async def _settle_old_card(self, outcome: Stage) -> None:
         # While the report is temporary (card found, report ran out, or cancelled
         # before it became formal) the card is the person's again. Once formal, the
-        # old card is void: it stays frozen whatever the outcome.
-        if self._formal or self._report is None:
-            return
-        report = self._report.report_number
-        await self._act(
-            "lift_loss_report",
-            LiftLossInput(
-                **self._step("lift_loss_report"),
-                card_number=self._in.card_number,
-                report_number=report,
-                reason=outcome.value.lower(),
-            ),
-            Done,
-            summary="lift the loss report and unfreeze the card",
-        )
-        await self._act(
-            "unfreeze_bank_account",
-            FreezeInput(
-                **self._step("unfreeze_bank_account"),
-                card_number=self._in.card_number,
-                report_number=report,
-            ),
-            FreezeResult,
-            retry=_BANK_RETRY,
-            summary="unfreeze the card's bank account",
-        )
-        self._card_frozen = self._bank_frozen = False
+        # old card is void: it stays unusable whatever the outcome.
+        assert self._report is not None
+        async with self._registry:  # a formalisation under way decides first
+            report = self._report.report_number
+            if self._formal:
+                if self._v2:
+                    await self._act(
+                        "void_old_card",
+                        VoidCardInput(
+                            **self._step("void_old_card"),
+                            card_number=self._in.card_number,
+                            report_number=report,
+                            reason=outcome.value.lower(),
+                        ),
+                        Done,
+                        summary=f"close the loss report; {self._card_masked} stays void",
+                    )
+                return
+            lifted = await self._act(
+                "lift_loss_report",
+                LiftLossInput(
+                    **self._step("lift_loss_report"),
+                    card_number=self._in.card_number,
+                    report_number=report,
+                    reason=outcome.value.lower(),
+                ),
+                Done,
+                summary="lift the loss report and unfreeze the card",
+            )
+            if self._v2 and not lifted.changed:
+                self._anomalies.append("the loss report was not lifted: it is not temporary")
+                return
+            await self._act(
+                "unfreeze_bank_account",
+                FreezeInput(
+                    **self._step("unfreeze_bank_account"),
+                    card_number=self._in.card_number,
+                    report_number=report,
+                ),
+                FreezeResult,
+                retry=_BANK_RETRY,
+                summary="unfreeze the card's bank account",
+            )
+            self._card_frozen = self._bank_frozen = False
 
     async def _undo_payment(self, outcome: Stage) -> None:
         assert self._order is not None
-        if self._order.status == "paid":
-            self._order = await self._act(
-                "refund_payment",
-                OrderInput(
-                    **self._step("refund_payment"),
-                    order_id=self._order.order_id,
-                    reason=outcome.value.lower(),
-                ),
-                PaymentOrder,
-                summary=f"refund ¥{_yuan(self._order.amount_fen)}",
-            )
-            await self._notify(
-                Recipient.APPLICANT,
-                "refund_issued",
-                amount=_yuan(self._order.amount_fen),
-                order=self._order.order_id,
-            )
-        elif self._order.status == "open":
-            self._order = await self._act(
-                "cancel_payment_order",
-                OrderInput(
-                    **self._step("cancel_payment_order"),
-                    order_id=self._order.order_id,
-                    reason=outcome.value.lower(),
-                ),
-                PaymentOrder,
-                summary="cancel the unpaid payment order",
-            )
+        async with self._money:  # a payment being recorded is settled first
+            if self._order.status == "paid":
+                if self._v2:
+                    assert self._payment is not None
+                    refund = await self._refund(self._payment.payment_ref, outcome.value.lower())
+                    self._order = self._order.model_copy(update={"status": "refunded"})
+                    amount = refund.amount_fen
+                else:
+                    self._order = await self._act(
+                        "refund_payment",
+                        OrderInput(
+                            **self._step("refund_payment"),
+                            order_id=self._order.order_id,
+                            reason=outcome.value.lower(),
+                        ),
+                        PaymentOrder,
+                        summary=f"refund ¥{_yuan(self._order.amount_fen)}",
+                    )
+                    amount = self._order.amount_fen
+                await self._notify(
+                    Recipient.APPLICANT,
+                    "refund_issued",
+                    amount=_yuan(amount),
+                    order=self._order.order_id,
+                )
+            elif self._order.status == "open":
+                self._order = await self._act(
+                    "cancel_payment_order",
+                    OrderInput(
+                        **self._step("cancel_payment_order"),
+                        order_id=self._order.order_id,
+                        reason=outcome.value.lower(),
+                    ),
+                    PaymentOrder,
+                    summary="cancel the unpaid payment order",
+                )
 
     async def _undo_production(self, outcome: Stage) -> None:
         assert self._production is not None
@@ -797,21 +976,24 @@ class CardReissueWorkflow:
             summary="cancel card production",
         )
 
+    def _end_through_temporal(self) -> None:
+        """A cancellation requested through Temporal (the Web UI's "Request Cancellation")."""
+        if self._ending is not None or self._stage.terminal or self._activating:
+            return  # already ending, or completing: the request changes nothing
+        self._cancelled_through_temporal = True
+        self._ending = _EndCase(Stage.CANCELLED, "cancellation requested through Temporal")
+
     # ------------------------------------------------------------------ events in
 
     @workflow.update
     async def submit_materials(self, sub: MaterialsSubmission) -> MaterialsAccepted:
         """The application and materials handed in at a counter."""
-        if self._submitting:
-            raise ApplicationError(
-                "submit_materials: another submission is being checked",
-                type="Busy",
-                non_retryable=True,
-            )
-        self._submitting = True
-        try:
+        async with self._registry:
+            # Waited for a submission, formalisation or early end being decided.
+            self._require_stage("submit_materials", Stage.AWAITING_MATERIALS, refuse=True)
             self._submit_attempts += 1
             assert self._report is not None
+            policy = self.policy
             check = await self._act(
                 "precheck_materials",
                 PrecheckInput(
@@ -822,9 +1004,9 @@ class CardReissueWorkflow:
                     report_number=self._report.report_number,
                     loss_proof_number=sub.loss_proof_number,
                     documents=sub.documents,
-                    required=self._policy.materials_for(self._in.insured_category),
-                    photo_min_width_px=self._policy.photo_min_width_px,
-                    photo_min_height_px=self._policy.photo_min_height_px,
+                    required=policy.materials_for(self._in.insured_category),
+                    photo_min_width_px=policy.photo_min_width_px,
+                    photo_min_height_px=policy.photo_min_height_px,
                     fee_exemption=sub.fee_exemption,
                 ),
                 PrecheckResult,
@@ -841,45 +1023,78 @@ class CardReissueWorkflow:
                     non_retryable=True,
                 )
             if not self._formal:
-                await self._act(
-                    "formalise_loss_report",
-                    FormaliseInput(
-                        **self._step("formalise_loss_report"),
-                        report_number=self._report.report_number,
-                    ),
-                    Done,
-                    summary="make the loss report formal",
-                )
-                self._formal = True
-                await self._notify(Recipient.APPLICANT, "report_formal", card=self._card_masked)
+                await self._formalise("report_formal")
             self._submission = sub
             self._accepted_rounds += 1
-            return MaterialsAccepted(
-                round=self._accepted_rounds, stage=self._stage, report_formal=self._formal
-            )
-        finally:
-            self._submitting = False
+            accepted = self._accepted_rounds
+        if self._v2:
+            # Answer with where the case went, once the main path has moved it on.
+            await workflow.wait_condition(lambda: self._stage is not Stage.AWAITING_MATERIALS)
+        return MaterialsAccepted(round=accepted, stage=self._stage, report_formal=self._formal)
 
     @submit_materials.validator
     def _check_materials(self, sub: MaterialsSubmission) -> None:
         # The same pure check as the activity, so bad submissions are refused
         # before anything is written or recorded in history.
         self._require_stage("submit_materials", Stage.AWAITING_MATERIALS)
-        if self._submitting:
+        if self._registry.locked():
             raise ValueError("submit_materials: another submission is being checked")
         assert self._report is not None
+        policy = self.policy
         problems = precheck_problems(
             documents=sub.documents,
-            required=self._policy.materials_for(self._in.insured_category),
+            required=policy.materials_for(self._in.insured_category),
             loss_proof_number=sub.loss_proof_number,
             report_number=self._report.report_number,
             resident_id=self._in.applicant.resident_id,
-            photo_min_width_px=self._policy.photo_min_width_px,
-            photo_min_height_px=self._policy.photo_min_height_px,
+            photo_min_width_px=policy.photo_min_width_px,
+            photo_min_height_px=policy.photo_min_height_px,
             fee_exemption=sub.fee_exemption,
         )
         if problems:
             raise ValueError("; ".join(problems))
+
+    @workflow.update
+    async def make_report_formal(self, req: ReportFormalisation) -> EventAck:
+        """The person showed their ID at a counter: the report is formal, before any application."""
+        async with self._registry:
+            self._require_stage("make_report_formal", Stage.AWAITING_MATERIALS, refuse=True)
+            if not self._formal:
+                await self._formalise("report_formal_at_counter", by=req.received_by)
+        return EventAck(stage=self._stage, at=workflow.now())
+
+    @make_report_formal.validator
+    def _check_formalisation(self, req: ReportFormalisation) -> None:
+        self._require_stage("make_report_formal", Stage.AWAITING_MATERIALS)
+        if self._formal:
+            raise ValueError("make_report_formal: the loss report is already formal")
+        if req.resident_id != self._in.applicant.resident_id:
+            raise ValueError(
+                "resident_id: does not match the applicant of this case "
+                "(the person must show their own ID card)"
+            )
+
+    async def _formalise(self, template: str, *, by: str | None = None) -> None:
+        """Make the loss report formal (the caller holds the registry lock)."""
+        assert self._report is not None
+        await self._act(
+            "formalise_loss_report",
+            FormaliseInput(
+                **self._step("formalise_loss_report"),
+                report_number=self._report.report_number,
+            ),
+            Done,
+            summary="make the loss report formal",
+        )
+        self._formal = True
+        if by is not None:
+            await self._audit("report_made_formal", by, {"with": "ID checked at the counter"})
+        await self._notify(
+            Recipient.APPLICANT,
+            template,
+            card=self._card_masked,
+            deadline=beijing_cn(workflow.now() + self.policy.formal_materials_deadline),
+        )
 
     @workflow.signal
     async def affiliation_response(self, answer: AffiliationResponse) -> None:
@@ -923,7 +1138,7 @@ class CardReissueWorkflow:
             )
         self._review_open = False
         verdict, reasons = decision.verdict, list(decision.reasons)
-        limit = self._policy.max_correction_rounds
+        limit = self.policy.max_correction_rounds
         if verdict is ReviewVerdict.REQUEST_CORRECTION and self._correction_round >= limit:
             verdict = ReviewVerdict.REJECT
             reasons.append(f"correction rounds exhausted (at most {limit})")
@@ -995,8 +1210,11 @@ class CardReissueWorkflow:
     async def registration(self) -> CaseStatus:
         """Answers once the loss is registered and the card frozen: the hotline's one round trip."""
         await workflow.wait_condition(
-            lambda: self._stage is not Stage.LOSS_REPORTED or self._input_error is not None
+            lambda: self._stage is not Stage.LOSS_REPORTED or self._refusal is not None
         )
+        if self._refusal is not None:
+            kind, message = self._refusal
+            raise ApplicationError(message, type=kind, non_retryable=True)
         return self.status()
 
     def _claim_state(self) -> ClaimState:
@@ -1008,7 +1226,77 @@ class CardReissueWorkflow:
 
     @workflow.signal
     async def payment_confirmed(self, payment: PaymentConfirmation) -> None:
-        """The payment platform reports a payment."""
+        """The payment platform reports a payment: it goes into the ledger, applied or refunded."""
+        if not self._v2:
+            await self._legacy_payment_confirmed(payment)
+            return
+        detail = (
+            f"order={payment.order_id} amount_fen={payment.amount_fen} ref={payment.payment_ref}"
+        )
+        async with self._money:
+            if any(r.payment_ref == payment.payment_ref for r in self._receipts):
+                await self._ignore("payment_confirmed", "duplicate: " + detail)
+                return
+            why_not = self._why_payment_not_applied(payment)
+            receipt = await self._act(
+                "receive_payment",
+                ReceivePaymentInput(
+                    **self._step(f"payment:{payment.payment_ref}"),
+                    order_id=payment.order_id,
+                    amount_fen=payment.amount_fen,
+                    payment_ref=payment.payment_ref,
+                    paid_at=payment.paid_at,
+                    apply=why_not is None,
+                    reason=why_not,
+                ),
+                PaymentReceipt,
+                summary=f"receive ¥{_yuan(payment.amount_fen)} into the ledger",
+            )
+            self._receipts.append(receipt)
+            if receipt.applied:
+                assert receipt.order is not None
+                self._order, self._payment = receipt.order, payment
+                return
+            self._anomalies.append(f"payment_confirmed not applied ({receipt.reason}): {detail}")
+            if receipt.new:
+                refund = await self._refund(payment.payment_ref, receipt.reason or "not applied")
+                await self._notify(
+                    Recipient.APPLICANT,
+                    "payment_returned",
+                    step=f"payment_returned:{payment.payment_ref}",
+                    amount=_yuan(refund.amount_fen),
+                )
+
+    def _why_payment_not_applied(self, payment: PaymentConfirmation) -> str | None:
+        """Why a payment cannot pay this case's fee; None when it can."""
+        if self._refusal is not None or self._stage.terminal:
+            return "the case has closed"
+        if self._ending is not None:
+            return f"the case is ending ({self._ending.outcome.value})"
+        if self._payment is not None:
+            return "the fee is already paid (a second payment)"
+        if self._stage is not Stage.AWAITING_PAYMENT or self._order is None:
+            return f"no payment is due in stage {self._stage.value}"
+        if payment.order_id != self._order.order_id:
+            return f"the order is not this case's open order {self._order.order_id}"
+        if payment.amount_fen != self._order.amount_fen:
+            return f"paid {payment.amount_fen} fen against an order of {self._order.amount_fen} fen"
+        return None
+
+    async def _refund(self, payment_ref: str, reason: str) -> RefundResult:
+        refund = await self._act(
+            "refund_payment",
+            RefundInput(
+                **self._step(f"refund:{payment_ref}"), payment_ref=payment_ref, reason=reason
+            ),
+            RefundResult,
+            summary="refund through the payment platform",
+        )
+        self._refunds.append(refund)
+        return refund
+
+    async def _legacy_payment_confirmed(self, payment: PaymentConfirmation) -> None:
+        """Payments of cases started before the ledger (corpus v1)."""
         detail = (
             f"order={payment.order_id} amount_fen={payment.amount_fen} ref={payment.payment_ref}"
         )
@@ -1061,7 +1349,11 @@ class CardReissueWorkflow:
     @workflow.update
     async def card_found(self, found: CardFound) -> EventAck:
         """The person found the card: lift the temporary report and end the case."""
-        self._ending = _EndCase(Stage.WITHDRAWN, f"card found ({found.channel.value})")
+        async with self._registry:  # a submission or formalisation under way decides first
+            self._require_open("card_found", refuse=True)
+            if self._formal:
+                raise ApplicationError(_VOID, type="ReportFormal", non_retryable=True)
+            self._ending = _EndCase(Stage.WITHDRAWN, f"card found ({found.channel.value})")
         await workflow.wait_condition(lambda: self._stage.terminal)
         return EventAck(stage=self._stage, at=workflow.now())
 
@@ -1069,17 +1361,16 @@ class CardReissueWorkflow:
     def _check_found(self, found: CardFound) -> None:
         self._require_open("card_found")
         if self._formal:
-            raise ValueError(
-                "card_found: the loss report is formal (or a reissue was applied for); "
-                "the old card is void and cannot be revived"
-            )
+            raise ValueError(_VOID)
 
     @workflow.update
     async def cancel(self, request: CancelRequest) -> EventAck:
         """Operations end the case; a paid fee is refunded."""
-        self._ending = _EndCase(
-            Stage.CANCELLED, f"cancelled by {request.operator}: {request.reason}"
-        )
+        async with self._registry:  # a submission or formalisation under way decides first
+            self._require_open("cancel", refuse=True)
+            self._ending = _EndCase(
+                Stage.CANCELLED, f"cancelled by {request.operator}: {request.reason}"
+            )
         await workflow.wait_condition(lambda: self._stage.terminal)
         return EventAck(stage=self._stage, at=workflow.now())
 
@@ -1090,9 +1381,10 @@ class CardReissueWorkflow:
     @workflow.query
     def status(self) -> CaseStatus:
         """The full state of the case."""
-        if self._input_error is not None:
-            raise ValueError(f"the case input is invalid: {self._input_error}")
-        required = self._policy.materials_for(self._in.insured_category)
+        if self._refusal is not None:
+            raise ApplicationError(self._refusal[1], type=self._refusal[0])
+        policy = self._policy
+        required = policy.materials_for(self._in.insured_category) if policy else []
         got = {d.type for d in self._submission.documents} if self._submission else set()
         fee = None
         if self._fee is not None:
@@ -1137,30 +1429,91 @@ class CardReissueWorkflow:
             anomalies=self._anomalies,
             ignored_events=self._ignored,
             timeline=self._timeline,
-            policy_version=self._policy.version,
+            policy_version=policy.version if policy else "",
+            policy_hash=self._report.policy_hash if self._report else None,
+            money=self._money_status(),
             outcome_reason=self._outcome_reason,
         )
 
     # ------------------------------------------------------------------ helpers
 
     @property
+    def refuses_plaintext(self) -> bool:
+        """Signals and updates that came unencrypted are refused (see `schemas.converter`)."""
+        return self._v2
+
+    @property
+    def policy(self) -> CasePolicy:
+        """The policy in force for this case (known once the case has opened)."""
+        assert self._policy is not None
+        return self._policy
+
+    @property
     def _account_id(self) -> str:
         assert self._report is not None
         return self._report.account_id
 
+    def _adopt_input_policy(self) -> None:
+        """Cases started before the policy table ran by the policy in their input."""
+        if self._v2:
+            if self._input_policy is not None:
+                self._refusal = (
+                    INVALID_CASE_INPUT,
+                    "invalid case input: policy: the case policy is not chosen by the caller: "
+                    "the system of record resolves the policy in force when the case opens",
+                )
+            return
+        try:
+            self._policy = CasePolicy.model_validate(self._input_policy or _LEGACY_DEFAULT_POLICY)
+        except ValidationError as e:
+            self._refusal = (INVALID_CASE_INPUT, f"invalid case input: policy: {e}")
+
+    async def _refuse(self) -> NoReturn:
+        """The case cannot open: nothing was written; say why, once handlers are answered."""
+        assert self._refusal is not None
+        kind, message = self._refusal
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        raise ApplicationError(message, type=kind, non_retryable=True)
+
+    def _money_status(self) -> MoneyStatus:
+        received = sum(r.amount_fen for r in self._receipts)
+        refunded = sum(f.amount_fen for f in self._refunds if f.status == "refunded")
+        settled = {f.payment_ref for f in self._refunds if f.status == "refunded"}
+        pending = sum(
+            r.amount_fen for r in self._receipts if not r.applied and r.payment_ref not in settled
+        )
+        return MoneyStatus(
+            received_fen=received,
+            applied_fen=received - refunded - pending,
+            refunded_fen=refunded,
+            refund_pending_fen=pending,
+        )
+
     def _temporary_expiry(self) -> datetime:
-        return self._reported_at + self._policy.temporary_report_validity
+        return self._reported_at + self.policy.temporary_report_validity
 
-    def _require_open(self, name: str) -> None:
-        if self._input_error is not None:
-            raise ValueError(f"{name}: the case input is invalid")
-        if self._stage.terminal or self._ending is not None:
-            raise ValueError(f"{name}: the case has ended ({self._stage.value})")
+    def _require_open(self, name: str, *, refuse: bool = False) -> None:
+        """For a validator (ValueError), or after waiting in a handler (`refuse`: ApplicationError)."""
+        problem = None
+        if self._refusal is not None:
+            problem = f"{name}: the case did not open ({self._refusal[0]})"
+        elif self._stage.terminal or self._ending is not None:
+            problem = f"{name}: the case has ended ({self._stage.value})"
+        elif self._activating:
+            problem = f"{name}: the new card is being activated; the case is completing"
+        if problem is None:
+            return
+        if refuse:
+            raise ApplicationError(problem, type="CaseEnding", non_retryable=True)
+        raise ValueError(problem)
 
-    def _require_stage(self, name: str, stage: Stage) -> None:
-        self._require_open(name)
+    def _require_stage(self, name: str, stage: Stage, *, refuse: bool = False) -> None:
+        self._require_open(name, refuse=refuse)
         if self._stage is not stage:
-            raise ValueError(f"{name}: not accepted in stage {self._stage.value}")
+            problem = f"{name}: not accepted in stage {self._stage.value}"
+            if refuse:
+                raise ApplicationError(problem, type="WrongStage", non_retryable=True)
+            raise ValueError(problem)
 
     def _step(self, name: str) -> dict[str, Any]:
         return {"case_id": self._case_id, "step": name, "at": workflow.now()}
@@ -1181,6 +1534,12 @@ class CardReissueWorkflow:
             deadline,
         )
         self._upsert_visibility()
+
+    def _set_deadline(self, deadline: datetime | None) -> None:
+        """The deadline of a wait within a stage, shown in visibility (`NextDeadline`)."""
+        self._deadline = deadline
+        if self._v2:
+            self._upsert_visibility()
 
     def _upsert_visibility(self) -> None:
         def maybe(key: Any, value: Any) -> Any:
@@ -1209,9 +1568,9 @@ class CardReissueWorkflow:
             return
         lines = [f"**{self._stage.value}** — waiting for {self._awaiting.value}: {self._action}"]
         if self._deadline:
-            lines.append(f"until {_day(self._deadline)}")
+            lines.append(f"until {beijing(self._deadline)}")
         if self._assignee:
-            lines.append(f"claimed by {self._assignee} until {_day(self._claim_until)}")
+            lines.append(f"claimed by {self._assignee} until {beijing(self._claim_until)}")
         sent = ", ".join(f"{n} {what} reminder(s) sent" for what, n in self._reminders.items())
         if sent:
             lines.append(sent)
@@ -1223,7 +1582,7 @@ class CardReissueWorkflow:
         if reviewer is None and self._assignee is None:
             return
         self._assignee = reviewer
-        self._claim_until = workflow.now() + self._policy.review_claim_ttl if reviewer else None
+        self._claim_until = workflow.now() + self.policy.review_claim_ttl if reviewer else None
         self._claim_changes += 1
         self._upsert_visibility()
         workflow.logger.info("review claim changed: %s", reason)
@@ -1247,6 +1606,17 @@ class CardReissueWorkflow:
             raise self._ending
         return done()
 
+    def _checkpoint(self) -> None:
+        """On the main path, an early end accepted meanwhile takes effect now."""
+        if (
+            self._v2
+            and self._ending is not None
+            and self._opened
+            and not self._compensating
+            and asyncio.current_task() is self._main
+        ):
+            raise self._ending
+
     async def _act(
         self,
         name: str,
@@ -1256,6 +1626,9 @@ class CardReissueWorkflow:
         retry: RetryPolicy = _REGISTRY_RETRY,
         summary: str | None = None,
     ) -> R:
+        # Before every step of the main path: an early end accepted while the
+        # previous one ran is honoured before anything further happens.
+        self._checkpoint()
         # The bank is slow and remote: its calls heartbeat, so a worker that dies
         # mid-call is noticed in seconds, not at the end of the attempt's timeout.
         heartbeat = _BANK_HEARTBEAT if retry is _BANK_RETRY else None
@@ -1321,7 +1694,7 @@ class CardReissueWorkflow:
         return self._report.account_id if self._report else workflow.info().workflow_id
 
     async def _audit(self, event_type: str, actor: str, detail: dict[str, Any]) -> None:
-        if self._input_error is not None:
+        if self._refusal is not None:
             return  # no case was opened: nothing to put on its record
         self._event_seq += 1
         await self._act(
@@ -1344,3 +1717,9 @@ class CardReissueWorkflow:
             "system",
             {"event": event, "stage": self._stage.value, "detail": detail},
         )
+
+
+_VOID = (
+    "card_found: the loss report is formal (or a reissue was applied for); "
+    "the old card is void and cannot be revived"
+)

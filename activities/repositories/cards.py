@@ -15,6 +15,8 @@ __all__ = [
     "formalise_report",
     "get_report",
     "insert_new_card",
+    "last_report",
+    "lift_temporary_report",
     "set_status",
 ]
 
@@ -52,7 +54,7 @@ async def activate_replacement(conn: asyncpg.Connection, *, old_card: str, new_c
     """Old card replaced, new card active; one statement each, in the order the index needs."""
     replaced = await conn.fetchval(
         "UPDATE cards SET status = 'replaced', replaced_by = $2, updated_at = now()"
-        " WHERE card_number = $1 AND status = 'frozen' RETURNING true",
+        " WHERE card_number = $1 AND status IN ('frozen', 'void') RETURNING true",
         old_card,
         new_card,
     )
@@ -69,6 +71,31 @@ async def find_open_report(conn: asyncpg.Connection, card_number: str) -> asyncp
         "SELECT * FROM loss_reports WHERE card_number = $1 AND status = 'open' FOR UPDATE",
         card_number,
     )
+
+
+async def last_report(conn: asyncpg.Connection, card_number: str) -> asyncpg.Record | None:
+    """The card's most recent loss report, whatever its status."""
+    return await conn.fetchrow(
+        "SELECT * FROM loss_reports WHERE card_number = $1 ORDER BY reported_at DESC, "
+        " report_number DESC LIMIT 1",
+        card_number,
+    )
+
+
+async def lift_temporary_report(
+    conn: asyncpg.Connection, report_number: str, *, card_number: str, reason: str, at: datetime
+) -> bool:
+    """Close an open temporary report on this card; False if there is none (formal, or closed)."""
+    done = await conn.fetchval(
+        "UPDATE loss_reports SET status = 'lifted', closed_at = $3, close_reason = $4"
+        " WHERE report_number = $1 AND card_number = $2 AND status = 'open'"
+        "   AND kind = 'temporary' RETURNING true",
+        report_number,
+        card_number,
+        at,
+        reason,
+    )
+    return bool(done)
 
 
 async def get_report(conn: asyncpg.Connection, report_number: str) -> asyncpg.Record | None:

@@ -20,6 +20,7 @@ from activities import (
 )
 from schemas import activities as a
 from schemas.enums import Channel, InsuredCategory, ProductionMode, Recipient, ReviewVerdict
+from schemas.hashing import case_workflow_id
 from schemas.policy import CasePolicy
 from tests.support import materials, random_card_number, random_resident_id
 from workers.seed import enrol_person
@@ -41,6 +42,9 @@ TABLES = [
     "activity_runs",
     "case_events",
     "card_transactions",
+    "case_policies",
+    "payments",
+    "refunds",
 ]
 
 
@@ -99,6 +103,11 @@ def _step(case: str, step: str) -> dict[str, Any]:
     return {"case_id": case, "step": step, "at": AT}
 
 
+def case_of(card: str, run: str = "run-1") -> str:
+    """The case ID a case for this card has (its workflow ID is the card's keyed hash)."""
+    return f"{case_workflow_id(card, secret=DEV_HASH_SECRET)}:{run}"
+
+
 async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
     registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
     bank = BankActivities(pool, PostgresBankGateway())
@@ -108,7 +117,7 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
 
     # A case that runs to completion.
     rid, card = await _person(pool)
-    c = "reissue-test:1"
+    c = case_of(card)
     loss = await twice(
         registry.register_loss,
         a.RegisterLossInput(
@@ -118,8 +127,10 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
             channel=Channel.HOTLINE_12333,
             district="500103",
             reported_at=AT,
+            opened_at=AT,
         ),
     )
+    assert loss.policy is not None and loss.policy.version == "CQ-2026.1" and loss.policy_hash
     freeze = a.FreezeInput(
         **_step(c, "freeze_card"), card_number=card, report_number=loss.report_number
     )
@@ -188,17 +199,35 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
             **_step(c, "create_payment_order"), amount_fen=fee.amount_fen, due_at=AT + timedelta(7)
         ),
     )
+    wrong = await twice(
+        pay.receive_payment,
+        a.ReceivePaymentInput(
+            **_step(c, "payment:PAY-0"),
+            order_id=order.order_id,
+            amount_fen=2000,
+            payment_ref="PAY-0",
+            paid_at=AT,
+            apply=True,
+        ),
+    )
+    assert not wrong.applied and "2000 fen" in (wrong.reason or "")
+    returned = await twice(
+        pay.refund_payment,
+        a.RefundInput(**_step(c, "refund:PAY-0"), payment_ref="PAY-0", reason="wrong amount"),
+    )
+    assert returned.status == "refunded" and returned.order_id is None
     paid = await twice(
-        pay.record_payment,
-        a.RecordPaymentInput(
-            **_step(c, "record_payment"),
+        pay.receive_payment,
+        a.ReceivePaymentInput(
+            **_step(c, "payment:PAY-1"),
             order_id=order.order_id,
             amount_fen=2500,
             payment_ref="PAY-1",
             paid_at=AT,
+            apply=True,
         ),
     )
-    assert paid.status == "paid"
+    assert paid.applied and paid.order is not None and paid.order.status == "paid"
     prod = await twice(
         registry.order_card_production,
         a.ProductionInput(
@@ -247,7 +276,7 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
 
     # A case that ends early and undoes its steps.
     rid2, card2 = await _person(pool)
-    c2 = "reissue-test:2"
+    c2 = case_of(card2)
     loss2 = await registry.register_loss(
         a.RegisterLossInput(
             **_step(c2, "register_loss"),
@@ -256,6 +285,7 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
             channel=Channel.ONLINE,
             district="500103",
             reported_at=AT,
+            opened_at=AT,
         )
     )
     freeze2 = a.FreezeInput(
@@ -275,22 +305,24 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
     paid_order = await pay.create_payment_order(
         a.CreatePaymentInput(**_step(c2, "order-b"), amount_fen=2500, due_at=AT)
     )
-    await pay.record_payment(
+    # As cases started before the ledger pay and refund: by the order.
+    await twice(
+        pay.record_payment,
         a.RecordPaymentInput(
             **_step(c2, "pay-b"),
             order_id=paid_order.order_id,
             amount_fen=2500,
             payment_ref="PAY-2",
             paid_at=AT,
-        )
+        ),
     )
     refund = await twice(
         pay.refund_payment,
-        a.OrderInput(
+        a.RefundInput(
             **_step(c2, "refund_payment"), order_id=paid_order.order_id, reason="cancelled"
         ),
     )
-    assert refund.status == "refunded"
+    assert refund.status == "refunded" and refund.order_id == paid_order.order_id
     instant = await twice(
         registry.order_card_production,
         a.ProductionInput(
@@ -319,6 +351,35 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
     )
     await twice(bank.unfreeze_bank_account, freeze2.model_copy(update={"step": "unfreeze"}))
 
+    # A formal case that ends without a new card: the old card is void.
+    rid3, card3 = await _person(pool)
+    c3 = case_of(card3)
+    loss3 = await registry.register_loss(
+        a.RegisterLossInput(
+            **_step(c3, "register_loss"),
+            card_number=card3,
+            resident_id=rid3,
+            channel=Channel.COUNTER,
+            district="500103",
+            reported_at=AT,
+            opened_at=AT,
+        )
+    )
+    await registry.freeze_card(
+        a.FreezeInput(
+            **_step(c3, "freeze_card"), card_number=card3, report_number=loss3.report_number
+        )
+    )
+    await twice(
+        registry.void_old_card,
+        a.VoidCardInput(
+            **_step(c3, "void_old_card"),
+            card_number=card3,
+            report_number=loss3.report_number,
+            reason="rejected",
+        ),
+    )
+
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT status FROM cards WHERE card_number = $1", card2) == (
             "active"
@@ -329,6 +390,9 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
             )
             == "void"
         )
+        assert await conn.fetchval("SELECT status FROM cards WHERE card_number = $1", card3) == (
+            "void"
+        )
 
     registered = {activity_name(fn) for fn in all_activities(pool, hash_secret=DEV_HASH_SECRET)}
     assert registered - twice.covered == set(), "activities without an idempotency check"
@@ -337,8 +401,9 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
 async def test_concurrent_duplicates_write_once(pool: asyncpg.Pool) -> None:
     registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
     rid, card = await _person(pool)
+    case = case_of(card)
     req = a.RegisterLossInput(
-        **_step("reissue-test:3", "register_loss"),
+        **_step(case, "register_loss"),
         card_number=card,
         resident_id=rid,
         channel=Channel.COUNTER,
@@ -352,7 +417,4 @@ async def test_concurrent_duplicates_write_once(pool: asyncpg.Pool) -> None:
             await conn.fetchval("SELECT count(*) FROM loss_reports WHERE card_number = $1", card)
             == 1
         )
-        assert (
-            await conn.fetchval("SELECT count(*) FROM case_events WHERE case_id = 'reissue-test:3'")
-            == 1
-        )
+        assert await conn.fetchval("SELECT count(*) FROM case_events WHERE case_id = $1", case) == 1

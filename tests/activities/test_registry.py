@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -11,7 +13,9 @@ from temporalio.exceptions import ApplicationError
 from activities import BankActivities, PaymentActivities, PostgresBankGateway, RegistryActivities
 from schemas import activities as a
 from schemas.enums import Channel
-from tests.activities.test_idempotency import _person, _step, snapshot
+from schemas.hashing import case_workflow_id
+from schemas.policy import CasePolicy
+from tests.activities.test_idempotency import _person, _step, case_of, snapshot
 from tests.support import random_resident_id
 from workers.settings import DEV_HASH_SECRET
 
@@ -46,27 +50,162 @@ async def test_one_active_card_per_account(pool: asyncpg.Pool) -> None:
             )
 
 
-async def test_register_loss_refuses_unknown_card_and_wrong_owner(pool: asyncpg.Pool) -> None:
+def _loss(card: str, resident_id: str, **changes: Any) -> a.RegisterLossInput:
+    fields: dict[str, Any] = {
+        **_step(case_of(card), "register_loss"),
+        "card_number": card,
+        "resident_id": resident_id,
+        "channel": Channel.HOTLINE_12333,
+        "district": "500103",
+        "reported_at": AT,
+        "opened_at": AT,
+    }
+    return a.RegisterLossInput(**(fields | changes))
+
+
+async def test_register_loss_refuses_and_writes_nothing(pool: asyncpg.Pool) -> None:
+    """The system of record decides: each refusal is typed, final, and writes nothing."""
     registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
     rid, card = await _person(pool)
+    _, other_card = await _person(pool)
     before = await snapshot(pool)
-    for card_number, resident_id, error in (
-        ("Z99999999", rid, "CardNotFound"),
-        (card, random_resident_id(), "CardOwnerMismatch"),
-    ):
+    refusals = [
+        # Another card's case ID: a second case for this card under another ID.
+        (_loss(card, rid, case_id=case_of(other_card)), "CaseIdMismatch", "card's case ID"),
+        (_loss("Z99999999", rid, case_id=case_of("Z99999999")), "CardNotFound", "no card"),
+        (_loss(card, random_resident_id()), "CardOwnerMismatch", "does not belong"),
+        (_loss(card, rid, district="500222"), "InvalidCaseInput", "district: district code"),
+        (
+            _loss(card, rid, reported_at=AT + timedelta(hours=1)),
+            "InvalidCaseInput",
+            "reported_at: must not be in the future",
+        ),
+        (
+            _loss(card, rid, reported_at=AT - timedelta(days=400)),
+            "InvalidCaseInput",
+            "reported_at: must not be earlier than 3 days before the case opened",
+        ),
+    ]
+    for req, error, says in refusals:
         with pytest.raises(ApplicationError) as err:
-            await registry.register_loss(
-                a.RegisterLossInput(
-                    **_step("c-err", f"register_loss:{error}"),
-                    card_number=card_number,
-                    resident_id=resident_id,
-                    channel=Channel.COUNTER,
-                    district="500103",
-                    reported_at=AT,
-                )
-            )
-        assert err.value.type == error and err.value.non_retryable
+            await registry.register_loss(req)
+        assert err.value.type == error and err.value.non_retryable, err.value
+        assert says in err.value.message
+        assert card not in err.value.message and rid not in err.value.message
     assert await snapshot(pool) == before  # nothing written, not even the idempotency key
+
+    # Within the window the cut-off is what the caller said.
+    loss = await registry.register_loss(_loss(card, rid, reported_at=AT - timedelta(hours=71)))
+    assert loss.reported_at == AT - timedelta(hours=71)
+
+
+async def test_one_open_case_per_card_nothing_superseded(pool: asyncpg.Pool) -> None:
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    rid, card = await _person(pool)
+    first = await registry.register_loss(_loss(card, rid))
+    before = await snapshot(pool)
+    with pytest.raises(ApplicationError) as err:
+        await registry.register_loss(_loss(card, rid, case_id=case_of(card, "run-2")))
+    assert err.value.type == "CardAlreadyReported" and err.value.non_retryable
+    assert case_workflow_id(card, secret=DEV_HASH_SECRET) in err.value.message  # names the case
+    assert await snapshot(pool) == before
+    async with pool.acquire() as conn:
+        status = await conn.fetchval(
+            "SELECT status FROM loss_reports WHERE report_number = $1", first.report_number
+        )
+    assert status == "open"
+
+
+async def test_no_policy_in_force_waits_and_tampered_policy_is_refused(pool: asyncpg.Pool) -> None:
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    rid, card = await _person(pool)
+    with pytest.raises(ApplicationError) as err:  # before any policy took effect
+        await registry.register_loss(_loss(card, rid, opened_at=datetime(2020, 1, 1, tzinfo=UTC)))
+    assert err.value.type == "NoPolicyInForce" and not err.value.non_retryable
+    async with pool.acquire() as conn:
+        for sql in (
+            "UPDATE case_policies SET content = jsonb_set(content, '{max_correction_rounds}', '9')",
+            "UPDATE case_policies SET content_hash = 'x'",
+            "DELETE FROM case_policies",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="never changed"):
+                await conn.execute(sql)
+        # Only an open end may be set, once.
+        await conn.execute(
+            "UPDATE case_policies SET effective_to = '2027-01-01' WHERE version = 'CQ-2026.1'"
+        )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(
+                "UPDATE case_policies SET effective_to = '2028-01-01' WHERE version = 'CQ-2026.1'"
+            )
+
+
+async def test_the_seeded_policy_is_cq_2026_1(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT content::text AS content, content_hash FROM case_policies"
+            " WHERE version = 'CQ-2026.1'"
+        )
+    assert CasePolicy.model_validate_json(row["content"]) == CasePolicy()
+    assert hashlib.sha256(row["content"].encode()).hexdigest() == row["content_hash"]
+
+
+async def test_lift_only_a_temporary_report_and_never_revive_a_card(pool: asyncpg.Pool) -> None:
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    rid, card = await _person(pool)
+    loss = await registry.register_loss(_loss(card, rid, channel=Channel.COUNTER))  # formal
+    await registry.freeze_card(
+        a.FreezeInput(
+            **_step(case_of(card), "freeze"), card_number=card, report_number=loss.report_number
+        )
+    )
+    lifted = await registry.lift_loss_report(
+        a.LiftLossInput(
+            **_step(case_of(card), "lift"),
+            card_number=card,
+            report_number=loss.report_number,
+            reason="withdrawn",
+        )
+    )
+    assert not lifted.changed
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM cards WHERE card_number = $1", card) == (
+            "frozen"
+        )
+        assert (
+            await conn.fetchval(
+                "SELECT status FROM loss_reports WHERE report_number = $1", loss.report_number
+            )
+            == "open"
+        )
+    await registry.void_old_card(
+        a.VoidCardInput(
+            **_step(case_of(card), "void"),
+            card_number=card,
+            report_number=loss.report_number,
+            reason="rejected",
+        )
+    )
+    async with pool.acquire() as conn:
+        for revive in ("active", "frozen", "inactive_new"):
+            with pytest.raises(asyncpg.CheckViolationError, match="cannot become"):
+                await conn.execute(
+                    "UPDATE cards SET status = $2 WHERE card_number = $1", card, revive
+                )
+        row = await conn.fetchrow("SELECT * FROM authorise_card_transaction($1, 100)", card)
+    assert row["authorised"] is False and row["reason"] == "card is void"
+
+    # Applying again for the void card: a new case, formal from the start, same cut-off.
+    again = await registry.register_loss(
+        _loss(
+            card,
+            rid,
+            case_id=case_of(card, "run-2"),
+            reported_at=None,
+            opened_at=AT + timedelta(days=30),
+        )
+    )
+    assert again.formal and again.reported_at == loss.reported_at
 
 
 async def test_payment_with_wrong_amount_is_refused(pool: asyncpg.Pool) -> None:

@@ -53,11 +53,11 @@ async def test_a_case_recorded_before_the_change_replays_on_the_old_path() -> No
 
 
 async def test_a_new_case_takes_the_new_path(stack: Stack) -> None:
-    app, case, report = await stack.open_case()
+    _app, case, report = await stack.open_case()
     await stack.submit(case, report)
     await stack.approve(case)
     st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
-    await stack.fast_forward(case, app.policy.payment_deadline + timedelta(hours=1))
+    await stack.fast_forward(case, stack.policy.payment_deadline + timedelta(hours=1))
     assert (await stack.client.result(case)).outcome is Stage.LAPSED
 
     history = await stack.client.handle(case).fetch_history()
@@ -75,7 +75,7 @@ async def test_a_new_case_takes_the_new_path(stack: Stack) -> None:
         st.case_id,
     )
     assert st.deadline is not None
-    expected = st.deadline - app.policy.payment_final_reminder_before
+    expected = st.deadline - stack.policy.payment_final_reminder_before
     assert abs(final_at - expected) < timedelta(minutes=1)  # when the timer fired
     # And the new history replays too.
     [outcome] = await replay([("new", history)], TEST_CONVERTER)

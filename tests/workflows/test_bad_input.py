@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -69,10 +69,16 @@ BAD_INPUTS = [
         "mobile",
     ),
     (
-        "inconsistent policy",
-        lambda d: d.update(policy={"payment_reminder_after": "P10D"}),
+        "a policy the caller chose",
+        lambda d: d.update(policy={"version": "EVIL-1", "temporary_report_validity": "P3650D"}),
         ("policy",),
-        "payment_reminder_after",
+        "not chosen by the caller",
+    ),
+    (
+        "reported in the future",
+        lambda d: d.update(reported_at=(datetime.now(UTC) + timedelta(days=1)).isoformat()),
+        ("reported_at",),
+        "must not be in the future",
     ),
 ]
 

@@ -60,10 +60,6 @@ async def test_exceeding_max_correction_rounds_rejects(stack: Stack) -> None:
     assert result.outcome is Stage.REJECTED
     assert "correction rounds exhausted" in result.reason
     st = await stack.status(case)
-    assert await stack.card_status(app.card_number) == "frozen"
-    assert await stack.bank_status(app.card_number) == "frozen"
-    assert await stack.one("SELECT status FROM loss_reports WHERE case_id = $1", st.case_id) == (
-        "open"
-    )
+    await stack.assert_old_card_void(app.card_number, st.case_id)
     notice = (await stack.messages(st.case_id, "rejected"))[0]
     assert "第八十三条" in notice and "行政复议" in notice and "Art. 83" in notice

@@ -46,7 +46,7 @@ async def test_card_found_refused_once_report_is_formal(stack: Stack) -> None:
     assert await stack.card_status(app.card_number) == "frozen"
 
 
-async def test_cancel_after_payment_refunds_and_keeps_card_frozen(stack: Stack) -> None:
+async def test_cancel_after_payment_refunds_and_voids_the_old_card(stack: Stack) -> None:
     app, case, report = await stack.open_case()
     await stack.submit(case, report)
     await stack.approve(case)
@@ -71,8 +71,12 @@ async def test_cancel_after_payment_refunds_and_keeps_card_frozen(stack: Stack) 
         await stack.one("SELECT status FROM production_orders WHERE case_id = $1", st.case_id)
         == "cancelled"
     )
-    assert await stack.card_status(app.card_number) == "frozen"
-    assert await stack.bank_status(app.card_number) == "frozen"
+    await stack.assert_old_card_void(app.card_number, st.case_id)
+    assert st.fee is not None
+    refunds = await stack.rows(
+        "SELECT payment_ref, amount_fen, status FROM refunds WHERE case_id = $1", st.case_id
+    )
+    assert [tuple(r) for r in refunds] == [(st.fee.payment_ref, 2500, "refunded")]
     templates = await stack.templates(st.case_id)
     assert templates[-2:] == ["refund_issued", "cancelled"]
     # Compensation ran in reverse order: production first, then the payment.

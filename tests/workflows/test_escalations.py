@@ -16,7 +16,7 @@ SCHOOL = {"kind": "school", "name": "重庆市第一中学", "code": "4150010611
 
 async def test_unit_never_answers_then_staff_override(stack: Stack) -> None:
     app = await stack.application(category="student", affiliation=SCHOOL)
-    policy = app.policy
+    policy = stack.policy
     case = (await stack.client.report_loss(app)).workflow_id
     st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
     assert st.loss_report_number
@@ -66,12 +66,12 @@ async def test_unit_never_answers_then_staff_override(stack: Stack) -> None:
 
 
 async def test_review_sla_breach_flags_and_notifies_but_completes(stack: Stack) -> None:
-    app, case, report = await stack.open_case(channel="counter")
+    _app, case, report = await stack.open_case(channel="counter")
     await stack.submit(case, report, mode="instant")
     handle = stack.client.handle(case)
     assert (await handle.describe()).typed_search_attributes.get(SLA_BREACHED) is False
 
-    await stack.fast_forward(case, app.policy.review_sla + timedelta(hours=1))
+    await stack.fast_forward(case, stack.policy.review_sla + timedelta(hours=1))
     st = await stack.status(case)
     assert st.sla_breached and st.stage is Stage.UNDER_REVIEW
     assert (await handle.describe()).typed_search_attributes.get(SLA_BREACHED) is True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from schemas.enums import Channel, Stage
 from schemas.visibility import CASE_STAGE, DISTRICT
@@ -30,7 +30,8 @@ async def test_second_start_for_same_card_returns_the_open_case(stack: Stack) ->
 
 async def test_frozen_card_refused_new_card_allowed_and_cutoff_on_status(stack: Stack) -> None:
     app = await stack.application(channel="counter")
-    reported = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    # The person called two days ago: within the policy's back-dating window.
+    reported = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
     app = app.model_copy(update={"reported_at": reported})
     case = (await stack.client.report_loss(app)).workflow_id
 

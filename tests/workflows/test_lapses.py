@@ -10,7 +10,7 @@ from tests.support import Stack, summary_text
 
 async def test_temporary_report_lifts_itself_when_never_made_formal(stack: Stack) -> None:
     app = await stack.application(channel="hotline_12393")
-    policy = app.policy
+    policy = stack.policy
     case = (await stack.client.report_loss(app)).workflow_id
     st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
     assert st.deadline == st.loss_reported_at + policy.temporary_report_validity
@@ -38,7 +38,7 @@ async def test_temporary_report_lifts_itself_when_never_made_formal(stack: Stack
     assert f"reminder {n} of {n} sent to applicant" in summaries
 
 
-async def test_no_resubmission_after_correction_lapses_with_card_frozen(stack: Stack) -> None:
+async def test_no_resubmission_after_correction_lapses_with_old_card_void(stack: Stack) -> None:
     app, case, report = await stack.open_case()
     await stack.submit(case, report)
     outcome = await stack.client.review(
@@ -47,14 +47,10 @@ async def test_no_resubmission_after_correction_lapses_with_card_frozen(stack: S
     )
     assert outcome.stage is Stage.AWAITING_MATERIALS and outcome.correction_round == 1
 
-    await stack.fast_forward(case, app.policy.resubmission_deadline + timedelta(hours=1))
+    await stack.fast_forward(case, stack.policy.resubmission_deadline + timedelta(hours=1))
     assert (await stack.client.result(case)).outcome is Stage.LAPSED
     st = await stack.status(case)
-    assert await stack.card_status(app.card_number) == "frozen"
-    assert await stack.bank_status(app.card_number) == "frozen"
-    assert await stack.one("SELECT status FROM loss_reports WHERE case_id = $1", st.case_id) == (
-        "open"
-    )
+    await stack.assert_old_card_void(app.card_number, st.case_id)
     templates = await stack.templates(st.case_id)
     assert "correction_requested" in templates and templates[-1] == "lapsed"
 
@@ -63,10 +59,10 @@ async def test_payment_never_arrives_lapses_and_cancels_the_order(stack: Stack) 
     app, case, report = await stack.open_case()
     await stack.submit(case, report)
     await stack.approve(case)
-    # Wrong amount: recorded as an anomaly, not accepted.
+    # Wrong amount: not applied to the fee; recorded in the ledger and refunded.
     await stack.pay(case, ref="BANK-WRONG", amount_fen=2000)
 
-    await stack.fast_forward(case, app.policy.payment_deadline + timedelta(hours=1))
+    await stack.fast_forward(case, stack.policy.payment_deadline + timedelta(hours=1))
     assert (await stack.client.result(case)).outcome is Stage.LAPSED
 
     st = await stack.status(case)
@@ -74,15 +70,17 @@ async def test_payment_never_arrives_lapses_and_cancels_the_order(stack: Stack) 
     assert await stack.one("SELECT status FROM payment_orders WHERE case_id = $1", st.case_id) == (
         "cancelled"
     )
-    assert (
-        await stack.one(
-            "SELECT count(*) FROM case_events WHERE case_id = $1 AND event_type = 'payment_anomaly'",
-            st.case_id,
-        )
-        == 1
+    ledger = await stack.rows(
+        "SELECT p.payment_ref, p.disposition, r.status AS refund FROM payments p"
+        " LEFT JOIN refunds r USING (payment_ref) WHERE p.case_id = $1",
+        st.case_id,
     )
-    assert await stack.card_status(app.card_number) == "frozen"  # formal: still lost
+    assert [tuple(r) for r in ledger] == [("BANK-WRONG", "refund", "refunded")]
+    assert st.money.received_fen == 2000 and st.money.refunded_fen == 2000
+    assert st.money.applied_fen == 0 and st.money.refund_pending_fen == 0
+    await stack.assert_old_card_void(app.card_number, st.case_id)  # formal: still lost
     templates = await stack.templates(st.case_id)
+    assert "payment_returned" in templates
     assert "payment_reminder" in templates and templates[-1] == "lapsed"
 
 

@@ -34,7 +34,7 @@ async def _eventually(stack: Stack, query: str, case: str, *, present: bool) -> 
 
 
 async def test_review_queue_claim_release_and_expiry(stack: Stack) -> None:
-    app, case, report = await stack.open_case(channel="counter")
+    _app, case, report = await stack.open_case(channel="counter")
     await stack.submit(case, report)
     unclaimed = "CaseStage = 'UNDER_REVIEW' AND AssignedTo IS NULL"
     await _eventually(stack, unclaimed, case, present=True)
@@ -65,7 +65,7 @@ async def test_review_queue_claim_release_and_expiry(stack: Stack) -> None:
     )
 
     await stack.client.claim_review(case, {"reviewer": "rev-b"})
-    await stack.fast_forward(case, app.policy.review_claim_ttl + timedelta(minutes=1))
+    await stack.fast_forward(case, stack.policy.review_claim_ttl + timedelta(minutes=1))
     st = await stack.status(case)
     assert st.assigned_to is None and not st.sla_breached  # the claim ran out, the SLA did not
     assert (await stack.client.handle(case).describe()).typed_search_attributes.get(
@@ -238,7 +238,7 @@ async def test_bad_input_by_name_fails_the_case_at_once_naming_the_field(stack: 
             "applicant": {"name": "周八", "resident_id": bad_id, "mobile": "13800138000"},
             "card_number": card,
             "insured_category": "retiree",
-            "district": "500999",
+            "district": "600999",
             "channel": "counter",
         },
         id=stack.client.case_id_for(card),
@@ -255,6 +255,31 @@ async def test_bad_input_by_name_fails_the_case_at_once_naming_the_field(stack: 
     events = [e async for e in handle.fetch_history_events()]
     assert not any(e.HasField("workflow_task_failed_event_attributes") for e in events)
     assert await stack.one("SELECT count(*) FROM activity_runs") == 0
+
+
+async def test_historic_district_by_name_is_refused_by_the_registry(stack: Stack) -> None:
+    """The workflow decodes without today's district list (replay must not depend on it);
+    the registry checks it when the case opens, and writes nothing."""
+    resident_id, card = await stack.enrol()
+    handle = await stack.client.temporal.start_workflow(
+        "CardReissueWorkflow",
+        {
+            "applicant": {"name": "周八", "resident_id": resident_id, "mobile": "13800138000"},
+            "card_number": card,
+            "insured_category": "retiree",
+            "district": "500222",  # Qijiang County before 2011: historic, not current
+            "channel": "counter",
+        },
+        id=stack.client.case_id_for(card),
+        task_queue=stack.settings.task_queue,
+    )
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(handle.result(), timeout=20)
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidCaseInput"
+    assert "district: district code 500222 is a historic code" in cause.message
+    assert await stack.one("SELECT count(*) FROM activity_runs") == 0
+    assert await stack.card_status(card) == "active"
 
 
 async def test_ui_reads_the_case_in_plain_words_without_personal_data(stack: Stack) -> None:

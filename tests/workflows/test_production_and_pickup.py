@@ -9,8 +9,8 @@ from tests.support import Stack
 
 
 async def test_overdue_production_escalates_then_pickup_reminders(stack: Stack) -> None:
-    app, case, report = await stack.open_case(channel="counter")
-    policy = app.policy
+    _app, case, report = await stack.open_case(channel="counter")
+    policy = stack.policy
     await stack.submit(case, report)
     await stack.approve(case, waive_fee=True, waiver_reason="disaster relief")
     st = await stack.wait_for(case, Stage.CARD_PRODUCTION)

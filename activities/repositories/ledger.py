@@ -1,0 +1,92 @@
+"""The money ledger: every payment received (`payments`) and every refund (`refunds`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+__all__ = [
+    "create_refund",
+    "get_payment",
+    "get_refund",
+    "insert_payment",
+    "mark_refunded",
+]
+
+
+async def get_payment(conn: asyncpg.Connection, payment_ref: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM payments WHERE payment_ref = $1 FOR UPDATE", payment_ref
+    )
+
+
+async def insert_payment(
+    conn: asyncpg.Connection,
+    *,
+    payment_ref: str,
+    case_id: str,
+    order_id: str,
+    amount_fen: int,
+    paid_at: datetime,
+    received_at: datetime,
+    applied: bool,
+    reason: str | None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO payments (payment_ref, case_id, order_id, amount_fen, paid_at, received_at,"
+        " disposition, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        payment_ref,
+        case_id,
+        order_id,
+        amount_fen,
+        paid_at,
+        received_at,
+        "applied" if applied else "refund",
+        reason,
+    )
+
+
+async def get_refund(conn: asyncpg.Connection, payment_ref: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM refunds WHERE payment_ref = $1 FOR UPDATE", payment_ref
+    )
+
+
+async def create_refund(
+    conn: asyncpg.Connection,
+    *,
+    payment_ref: str,
+    case_id: str,
+    amount_fen: int,
+    reason: str,
+    at: datetime,
+) -> asyncpg.Record:
+    """A refund the payment platform has yet to make."""
+    row = await conn.fetchrow(
+        "INSERT INTO refunds (refund_id, payment_ref, case_id, amount_fen, status, reason,"
+        " requested_at) VALUES ('RF' || to_char($5 AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD')"
+        "  || lpad(nextval('refund_seq')::text, 6, '0'), $1, $2, $3, 'pending', $4, $5)"
+        " RETURNING *",
+        payment_ref,
+        case_id,
+        amount_fen,
+        reason,
+        at,
+    )
+    assert row is not None
+    return row
+
+
+async def mark_refunded(
+    conn: asyncpg.Connection, refund_id: str, *, platform_ref: str, at: datetime
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "UPDATE refunds SET status = 'refunded', refunded_at = $2, platform_ref = $3"
+        " WHERE refund_id = $1 RETURNING *",
+        refund_id,
+        at,
+        platform_ref,
+    )
+    assert row is not None
+    return row

@@ -1,0 +1,75 @@
+"""A payment that reached a case after it closed: into the ledger, then back to the payer.
+
+A closed workflow takes no more signals, but money must never be lost: the client
+(`ReissueClient.confirm_payment`) starts this workflow instead, once per payment
+reference. It records the payment against the closed case and refunds it through
+the payment platform, under the same idempotency keys the case itself would have
+used, so a payment the case did see is never recorded or refunded twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.activities import PaymentReceipt, ReceivePaymentInput, RefundInput, RefundResult
+    from schemas.events import LatePayment
+
+__all__ = ["LatePaymentWorkflow", "late_payment_workflow_id"]
+
+_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+_REASON = "the case had closed when the payment arrived"
+
+
+def late_payment_workflow_id(case_workflow_id: str, payment_ref: str) -> str:
+    """One workflow per payment reference: a second delivery finds the first."""
+    return f"{case_workflow_id}-late-payment-{payment_ref}"
+
+
+@workflow.defn(name="LatePaymentWorkflow")
+class LatePaymentWorkflow:
+    @workflow.run
+    async def run(self, late: LatePayment) -> PaymentReceipt:
+        p = late.payment
+        receipt: PaymentReceipt = await workflow.execute_activity(
+            "receive_payment",
+            ReceivePaymentInput(
+                case_id=late.case_id,
+                step=f"payment:{p.payment_ref}",
+                at=workflow.now(),
+                order_id=p.order_id,
+                amount_fen=p.amount_fen,
+                payment_ref=p.payment_ref,
+                paid_at=p.paid_at,
+                apply=False,
+                reason=_REASON,
+            ),
+            result_type=PaymentReceipt,
+            start_to_close_timeout=_ATTEMPT_TIMEOUT,
+            retry_policy=_RETRY,
+            summary="record the late payment in the ledger",
+        )
+        if not receipt.applied:
+            await workflow.execute_activity(
+                "refund_payment",
+                RefundInput(
+                    case_id=late.case_id,
+                    step=f"refund:{p.payment_ref}",
+                    at=workflow.now(),
+                    payment_ref=p.payment_ref,
+                    reason=receipt.reason or _REASON,
+                ),
+                result_type=RefundResult,
+                start_to_close_timeout=_ATTEMPT_TIMEOUT,
+                retry_policy=_RETRY,
+                summary="refund through the payment platform",
+            )
+        return receipt
