@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
+from schemas.clock import BEIJING, beijing
 from schemas.identifiers import mask_card_number, mask_mobile, mask_name, mask_resident_id
 from workflows.card_reissue import CardReissueWorkflow
 
@@ -68,17 +69,17 @@ class Timeline:
             f"- Policy in force: **{self.policy_version}**",
             f"- Outcome: **{self.outcome}**",
             "",
-            "| time (UTC) | actor | event | detail |",
+            "| time (Beijing, UTC+8) | actor | event | detail |",
             "|---|---|---|---|",
         ]
         for e in self.entries:
-            cells = [e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.what, e.detail]
+            cells = [_local(e.at), e.actor, e.what, e.detail]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return "\n".join(lines) + "\n"
 
     def to_html(self) -> str:
         rows = "\n".join(
-            f"<tr><td>{e.at:%Y-%m-%d %H:%M:%S}</td><td>{html.escape(e.actor)}</td>"
+            f"<tr><td>{_local(e.at)}</td><td>{html.escape(e.actor)}</td>"
             f"<td>{html.escape(e.what)}</td><td>{html.escape(e.detail)}</td></tr>"
             for e in self.entries
         )
@@ -94,11 +95,15 @@ th {{ background: #f0f0f0; }}
 <h1>{title}</h1>
 <p>Run <code>{html.escape(self.run_id)}</code> · policy in force
 <b>{html.escape(self.policy_version)}</b> · outcome <b>{html.escape(self.outcome)}</b></p>
-<table><thead><tr><th>time (UTC)</th><th>actor</th><th>event</th><th>detail</th></tr></thead>
+<table><thead><tr><th>time (Beijing, UTC+8)</th><th>actor</th><th>event</th><th>detail</th></tr></thead>
 <tbody>
 {rows}
 </tbody></table></body></html>
 """
+
+
+def _local(at: datetime) -> str:
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _yuan(fen: Any) -> str:
@@ -146,11 +151,14 @@ def _activity_line(kind: str, arg: dict[str, Any], result: Any) -> tuple[str, st
     r = result if isinstance(result, dict) else {}
     match kind:
         case "register_loss":
+            policy = (r.get("policy") or {}).get("version")
+            in_force = f"; policy in force {policy} (sha256 {str(r.get('policy_hash'))[:12]}…)"
             return (
                 "registry",
                 "Loss registered",
-                f"report {r.get('report_number')}; reported at {r.get('reported_at')} "
-                f"(liability cut-off); {'formal' if r.get('formal') else 'temporary'} report",
+                f"report {r.get('report_number')}; reported at {_when(r.get('reported_at'))} "
+                f"(liability cut-off); {'formal' if r.get('formal') else 'temporary'} report"
+                + (in_force if policy else ""),
             )
         case "freeze_card":
             return (
@@ -164,7 +172,22 @@ def _activity_line(kind: str, arg: dict[str, Any], result: Any) -> tuple[str, st
         case "formalise_loss_report":
             return "registry", "Loss report made formal", "the old card is void from now on"
         case "lift_loss_report":
+            if r.get("changed") is False:
+                return "registry", "Loss report not lifted", "it is not a temporary report"
             return "registry", "Loss report lifted, card unfrozen", f"reason: {arg.get('reason')}"
+        case "void_old_card":
+            return (
+                "registry",
+                "Loss report closed, old card void",
+                f"card {_card(arg.get('card_number'))} stays unusable; reason: {arg.get('reason')}",
+            )
+        case "receive_payment":
+            what = "applied to the fee" if r.get("applied") else f"to refund: {r.get('reason')}"
+            return (
+                "payment platform",
+                f"Payment received: {_yuan(r.get('amount_fen', 0))}",
+                f"order {arg.get('order_id')}, reference {arg.get('payment_ref')}; {what}",
+            )
         case "request_affiliation_confirmation":
             return (
                 "system",
@@ -194,7 +217,7 @@ def _activity_line(kind: str, arg: dict[str, Any], result: Any) -> tuple[str, st
             return (
                 "payments",
                 f"Payment order {r.get('order_id')} for {_yuan(r.get('amount_fen', 0))}",
-                f"due {arg.get('due_at')}",
+                f"due {_when(arg.get('due_at'))}",
             )
         case "record_payment":
             return (
@@ -202,12 +225,19 @@ def _activity_line(kind: str, arg: dict[str, Any], result: Any) -> tuple[str, st
                 f"Payment received: {_yuan(r.get('amount_fen', 0))}",
                 f"order {r.get('order_id')}, reference {r.get('payment_ref')}",
             )
-        case "cancel_payment_order" | "refund_payment":
-            what = "cancelled" if kind == "cancel_payment_order" else "refunded"
+        case "cancel_payment_order":
             return (
                 "payments",
-                f"Payment order {what}",
+                "Payment order cancelled",
                 f"order {r.get('order_id')}: {arg.get('reason')}",
+            )
+        case "refund_payment":
+            return (
+                "payments",
+                f"Refunded: {_yuan(r.get('amount_fen', 0))}",
+                f"reference {r.get('payment_ref')}"
+                + (f", order {r.get('order_id')}" if r.get("order_id") else "")
+                + f": {arg.get('reason')}",
             )
         case "order_card_production":
             new = (
@@ -243,6 +273,13 @@ def _activity_line(kind: str, arg: dict[str, Any], result: Any) -> tuple[str, st
                 json.dumps(arg.get("detail"), ensure_ascii=False),
             )
     return None
+
+
+def _when(value: Any) -> str:
+    try:
+        return beijing(datetime.fromisoformat(str(value)), seconds=True)
+    except ValueError:
+        return str(value)
 
 
 def _event_input(arg: Any) -> str:
@@ -290,14 +327,16 @@ async def build_timeline(
     stage = None
 
     def add(event: HistoryEvent, actor: str, what: str, detail: str = "") -> None:
-        timeline.entries.append(Entry(event.event_time.ToDatetime(), actor, what, detail))
+        timeline.entries.append(Entry(event.event_time.ToDatetime(tzinfo=UTC), actor, what, detail))
 
     for ev in history.events:
         t = ev.event_type
         if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             inp = await dec.one(ev.workflow_execution_started_event_attributes.input.payloads)
             if isinstance(inp, dict) and "applicant" in inp:
-                timeline.policy_version = (inp.get("policy") or {}).get("version", "default")
+                # Cases started before the policy table carried it in their input.
+                given = (inp.get("policy") or {}).get("version")
+                timeline.policy_version = given or timeline.policy_version
                 aff = inp.get("affiliation") or {"kind": "none"}
                 add(
                     ev,
@@ -305,8 +344,8 @@ async def build_timeline(
                     f"Loss of card {_card(inp.get('card_number'))} reported",
                     f"applicant {_mask_applicant(inp['applicant'], unmask=unmask)}; "
                     f"{inp.get('insured_category')}; district {inp.get('district')}; "
-                    f"affiliation {aff.get('kind')} {aff.get('name', '')}; "
-                    f"policy {timeline.policy_version}",
+                    f"affiliation {aff.get('kind')} {aff.get('name', '')}"
+                    + (f"; policy {given}" if given else ""),
                 )
             else:
                 add(ev, "?", "Case started", "input not readable (encrypted or invalid)")
@@ -316,7 +355,10 @@ async def build_timeline(
         elif t == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             a = ev.activity_task_completed_event_attributes
             kind, arg = scheduled.get(a.scheduled_event_id, ("?", None))
-            line = _activity_line(kind, arg or {}, await dec.one(a.result.payloads))
+            result = await dec.one(a.result.payloads)
+            if kind == "register_loss" and isinstance(result, dict) and result.get("policy"):
+                timeline.policy_version = str(result["policy"].get("version"))
+            line = _activity_line(kind, arg or {}, result)
             if line:
                 add(ev, *line)
         elif t in (
@@ -336,9 +378,9 @@ async def build_timeline(
                 await dec.text(ev.user_metadata.summary) if ev.HasField("user_metadata") else None
             )
             label = summary or "timer"
-            fires = ev.event_time.ToDatetime() + a.start_to_fire_timeout.ToTimedelta()
+            fires = ev.event_time.ToDatetime(tzinfo=UTC) + a.start_to_fire_timeout.ToTimedelta()
             timers[ev.event_id] = label
-            add(ev, "system", f"Deadline set: {label}", f"fires {fires:%Y-%m-%d %H:%M:%S}")
+            add(ev, "system", f"Deadline set: {label}", f"fires {beijing(fires, seconds=True)}")
         elif t == EventType.EVENT_TYPE_TIMER_FIRED:
             label = timers.get(ev.timer_fired_event_attributes.started_event_id, "timer")
             add(ev, "system", f"Deadline reached: {label}")
@@ -483,6 +525,8 @@ class _Facts:
     case_id: str = ""
     reported_at: str | None = None
     card: str | None = None
+    frozen_as: str | None = None
+    lifted: bool = False
     new_card: str | None = None
     done: set[str] = field(default_factory=set)
     order_status: dict[str, str] = field(default_factory=dict)
@@ -511,13 +555,16 @@ async def _facts(history: WorkflowHistory, converter: DataConverter) -> _Facts:
             if kind == "register_loss":
                 facts.reported_at = r.get("reported_at")
                 facts.card = arg.get("card_number")
-            elif kind in (
-                "create_payment_order",
-                "record_payment",
-                "cancel_payment_order",
-                "refund_payment",
-            ):
+            elif kind == "freeze_card":
+                facts.frozen_as = r.get("status")
+            elif kind == "lift_loss_report":
+                facts.lifted = bool(r.get("changed"))
+            elif kind in ("create_payment_order", "record_payment", "cancel_payment_order"):
                 facts.order_status[r["order_id"]] = r["status"]
+            elif kind == "receive_payment" and r.get("order"):
+                facts.order_status[r["order"]["order_id"]] = r["order"]["status"]
+            elif kind == "refund_payment" and r.get("order_id"):
+                facts.order_status[r["order_id"]] = "refunded"
             elif kind == "order_card_production":
                 facts.production_status[r["order_id"]] = r["status"]
                 facts.new_card = r.get("new_card_number") or facts.new_card
@@ -550,15 +597,20 @@ async def verify(client: Client, pool: asyncpg.Pool, workflow_id: str) -> list[s
                         f"loss report time: history {history_time.isoformat()}, "
                         f"registry {report['reported_at'].isoformat()}"
                     )
-        if f.card:
+        later = (
+            "SELECT EXISTS (SELECT 1 FROM loss_reports WHERE card_number = $1"
+            " AND case_id <> $2 AND reported_at >= $3)"
+        )
+        reported = datetime.fromisoformat(f.reported_at) if f.reported_at else None
+        if f.card and not await conn.fetchval(later, f.card, f.case_id, reported):
             expected = (
                 "replaced"
                 if "activate_new_card" in f.done
+                else "void"
+                if "void_old_card" in f.done
                 else "active"
-                if "lift_loss_report" in f.done
-                else "frozen"
-                if "freeze_card" in f.done
-                else None
+                if f.lifted
+                else f.frozen_as
             )
             actual = await conn.fetchval("SELECT status FROM cards WHERE card_number = $1", f.card)
             if expected and actual != expected:
@@ -569,15 +621,18 @@ async def verify(client: Client, pool: asyncpg.Pool, workflow_id: str) -> list[s
                 want = (
                     "resolved_by_reissue"
                     if "activate_new_card" in f.done
+                    else "closed_without_reissue"
+                    if "void_old_card" in f.done
                     else "lifted"
-                    if "lift_loss_report" in f.done
+                    if f.lifted
                     else "open"
                 )
                 if report["status"] != want:
                     problems.append(
                         f"loss report: history says {want}, registry {report['status']}"
                     )
-        if f.new_card:
+        # A new card later reported lost belongs to that later case.
+        if f.new_card and not await conn.fetchval(later, f.new_card, f.case_id, reported):
             expected_new = (
                 "active"
                 if "activate_new_card" in f.done

@@ -1,9 +1,10 @@
 """The promises the system makes, checked against PostgreSQL and Temporal visibility.
 
-Once a loss is reported the card is frozen; every case reaches an end; no fee is
+Once a loss is reported the card is unusable, and it stays so while a case holds
+it; every case reaches an end; every payment is applied or refunded; no fee is
 charged twice and no refund is missed; the registry never contradicts the case.
 `reissue check-invariants` runs these checks in production; the fault-injection
-tests and the soak run them after every fault.
+tests, the soak and the interleaving tests run them after every fault.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 
 import asyncpg
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from clients._client import WORKFLOW_TYPE
 from clients.audit import verify
@@ -70,6 +72,29 @@ async def check_invariants(
     """Every violation found; an empty list when the system keeps its promises."""
     out: list[Violation] = []
     cases = await _cases(client, task_queue)
+    described: dict[str, _Case | None] = {}
+
+    async def confirmed(case_id: str) -> _Case | None:
+        """The case as Temporal holds it now: visibility may lag a close or a start by a
+        moment, so before a violation is named the execution itself is asked."""
+        if case_id not in described:
+            workflow_id, _, run_id = case_id.partition(":")
+            try:
+                d = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
+            except RPCError as e:
+                if e.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                described[case_id] = None
+            else:
+                described[case_id] = _Case(
+                    workflow_id=workflow_id,
+                    run_id=run_id,
+                    running=d.status is WorkflowExecutionStatus.RUNNING,
+                    stage=d.typed_search_attributes.get(CASE_STAGE),
+                    closed_at=d.close_time,
+                )
+        return described[case_id]
+
     async with pool.acquire() as conn:
         for r in await conn.fetch(
             "SELECT account_id, count(*) AS n FROM cards WHERE status = 'active'"
@@ -79,15 +104,47 @@ async def check_invariants(
                 Violation("one active card per account", r["account_id"], f"{r['n']} active cards")
             )
         for r in await conn.fetch(
-            "SELECT c.card_number FROM cards c WHERE c.status = 'frozen' AND NOT EXISTS"
-            " (SELECT 1 FROM loss_reports l WHERE l.card_number = c.card_number"
-            "  AND l.status = 'open')"
+            "SELECT l.card_number, l.case_id, c.status AS card, b.status AS bank"
+            " FROM loss_reports l JOIN cards c USING (card_number)"
+            " LEFT JOIN bank_accounts b USING (card_number)"
+            " WHERE l.status = 'open'"
+            "   AND (c.status NOT IN ('frozen', 'void') OR b.status = 'active')"
         ):
             out.append(
                 Violation(
-                    "a frozen card has an open loss report",
+                    "a card under an open loss report is unusable",
                     r["card_number"],
-                    "frozen without an open report",
+                    f"card {r['card']}, bank account {r['bank'] or '-'} "
+                    f"under the report of {r['case_id']}",
+                )
+            )
+        frozen = await conn.fetch(
+            "SELECT c.card_number, l.case_id FROM cards c LEFT JOIN loss_reports l"
+            " ON l.card_number = c.card_number AND l.status = 'open' WHERE c.status = 'frozen'"
+        )
+        money = await conn.fetch(
+            "SELECT p.case_id, sum(p.amount_fen) AS received,"
+            " coalesce(sum(o.amount_fen) FILTER (WHERE o.status = 'paid'), 0) AS applied,"
+            " coalesce(sum(r.amount_fen) FILTER (WHERE r.status = 'refunded'), 0) AS refunded,"
+            " coalesce(sum(r.amount_fen) FILTER (WHERE r.status = 'pending'), 0) AS pending,"
+            " array_agg(p.payment_ref) FILTER (WHERE r.refund_id IS NULL"
+            "   AND o.order_id IS NULL) AS unaccounted"
+            " FROM payments p"
+            " LEFT JOIN payment_orders o ON o.payment_ref = p.payment_ref"
+            "   AND o.case_id = p.case_id AND p.disposition = 'applied'"
+            " LEFT JOIN refunds r ON r.payment_ref = p.payment_ref"
+            " GROUP BY p.case_id"
+        )
+        for r in await conn.fetch(
+            "SELECT o.order_id, o.case_id FROM payment_orders o WHERE o.status IN ('paid',"
+            " 'refunded') AND NOT EXISTS (SELECT 1 FROM payments p"
+            "   WHERE p.payment_ref = o.payment_ref AND p.disposition = 'applied')"
+        ):
+            out.append(
+                Violation(
+                    "an order is paid only with money received",
+                    r["order_id"],
+                    f"case {r['case_id']}: no payment in the ledger",
                 )
             )
         for r in await conn.fetch(
@@ -127,13 +184,59 @@ async def check_invariants(
             " FROM production_orders p LEFT JOIN cards c ON c.card_number = p.new_card_number"
         )
 
+    # A frozen card is held by a case that is still open.
+    for r in frozen:
+        case = cases.get(r["case_id"]) if r["case_id"] else None
+        if r["case_id"] and (case is None or not case.running):
+            case = await confirmed(r["case_id"])
+        if case is None or not case.running:
+            out.append(
+                Violation(
+                    "a frozen card is held by an open case",
+                    r["card_number"],
+                    "no open loss report"
+                    if r["case_id"] is None
+                    else f"its report's case {r['case_id']} is not running",
+                )
+            )
+
+    # Money: every payment received is applied to its fee or refunded (or being refunded).
+    for r in money:
+        received, applied, refunded, pending = (
+            r["received"],
+            r["applied"],
+            r["refunded"],
+            r["pending"],
+        )
+        if received != applied + refunded + pending:
+            out.append(
+                Violation(
+                    "money received = applied + refunded + refund pending",
+                    r["case_id"],
+                    f"received {received} fen, applied {applied}, refunded {refunded}, "
+                    f"pending {pending}",
+                )
+            )
+        for ref in r["unaccounted"] or []:
+            out.append(
+                Violation(
+                    "every payment is applied or refunded",
+                    ref,
+                    f"case {r['case_id']}: neither applied to a paid order nor refunded",
+                )
+            )
+
     # Every open case has a running workflow, and every running workflow an open case.
     for case_id, outcome in closed_events.items():
         case = cases.get(case_id)
         if case is not None and case.running:
+            case = await confirmed(case_id)
+        if case is not None and case.running:
             out.append(Violation("closed in the registry, running in Temporal", case_id, outcome))
     for case_id in reports.keys() - closed_events.keys():
         case = cases.get(case_id)
+        if case is None or not case.running:
+            case = await confirmed(case_id)
         if case is None:
             out.append(
                 Violation(
@@ -192,12 +295,13 @@ async def check_invariants(
         row = reports.get(case_id)
         if case.running or row is None or row["later"]:
             continue  # a later case for the same card owns the card's state now
+        void = ("closed_without_reissue", "void")
         expected = {
             "COMPLETED": {("resolved_by_reissue", "replaced")},
             "WITHDRAWN": {("lifted", "active")},
-            "LAPSED": {("lifted", "active"), ("open", "frozen")},
-            "REJECTED": {("open", "frozen")},
-            "CANCELLED": {("lifted", "active"), ("open", "frozen")},
+            "LAPSED": {("lifted", "active"), void},
+            "REJECTED": {void},
+            "CANCELLED": {("lifted", "active"), void},
         }.get(case.stage or "")
         if expected is not None and (row["report"], row["card"]) not in expected:
             out.append(

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from schemas.activities import PaymentReceipt
 from schemas.case import CaseInput, CaseResult, CaseStatus
 from schemas.events import (
     AffiliationOverride,
@@ -23,9 +24,11 @@ from schemas.events import (
     CardProduced,
     ClaimState,
     EventAck,
+    LatePayment,
     MaterialsAccepted,
     MaterialsSubmission,
     PaymentConfirmation,
+    ReportFormalisation,
     ReviewClaim,
     ReviewDecision,
     ReviewOutcome,
@@ -33,13 +36,14 @@ from schemas.events import (
 )
 from schemas.policy import CasePolicy
 
-__all__ = ["CONTRACT", "SCHEMA_DIR", "render_all", "write_all"]
+__all__ = ["CONTRACT", "LATE_PAYMENT", "SCHEMA_DIR", "render_all", "write_all"]
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 
 # kind, name -> (input model, result model)
 CONTRACT: dict[tuple[str, str], tuple[type[BaseModel] | None, type[BaseModel] | None]] = {
     ("workflow", "CardReissueWorkflow"): (CaseInput, CaseResult),
+    ("update", "make_report_formal"): (ReportFormalisation, EventAck),
     ("update", "submit_materials"): (MaterialsSubmission, MaterialsAccepted),
     ("signal", "affiliation_response"): (AffiliationResponse, None),
     ("update", "override_affiliation"): (AffiliationOverride, EventAck),
@@ -55,6 +59,11 @@ CONTRACT: dict[tuple[str, str], tuple[type[BaseModel] | None, type[BaseModel] | 
     ("query", "status"): (None, CaseStatus),
 }
 
+# Started by callers when a payment reaches a case that has closed (see README).
+LATE_PAYMENT: dict[tuple[str, str], tuple[type[BaseModel] | None, type[BaseModel] | None]] = {
+    ("workflow", "LatePaymentWorkflow"): (LatePayment, PaymentReceipt),
+}
+
 
 def _dump(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
@@ -65,7 +74,7 @@ def render_all() -> dict[str, str]:
     files: dict[str, str] = {}
     index: dict[str, Any] = {"task_queue_default": "card-reissue", "entries": []}
     models: dict[str, tuple[type[BaseModel], str]] = {"CasePolicy": (CasePolicy, "validation")}
-    for (kind, name), (arg, result) in CONTRACT.items():
+    for (kind, name), (arg, result) in (CONTRACT | LATE_PAYMENT).items():
         entry: dict[str, Any] = {"kind": kind, "name": name}
         if arg is not None:
             models[arg.__name__] = (arg, "validation")

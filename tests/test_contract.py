@@ -6,8 +6,9 @@ import json
 
 from temporalio import workflow
 
-from schemas.contract import CONTRACT, SCHEMA_DIR, render_all
+from schemas.contract import CONTRACT, LATE_PAYMENT, SCHEMA_DIR, render_all
 from workflows.card_reissue import CardReissueWorkflow
+from workflows.late_payment import LatePaymentWorkflow
 
 
 def test_committed_schemas_are_up_to_date() -> None:
@@ -24,6 +25,13 @@ def test_contract_names_are_the_workflows_handlers() -> None:
     actual |= {("update", n) for n in definition.updates if n}
     actual |= {("query", n) for n in definition.queries if n}
     assert set(CONTRACT) == actual
+    late = workflow._Definition.must_from_class(LatePaymentWorkflow)
+    assert set(LATE_PAYMENT) == {("workflow", late.name)}
+
+
+def test_case_input_schema_has_no_policy() -> None:
+    schema = json.loads((SCHEMA_DIR / "CaseInput.schema.json").read_text(encoding="utf-8"))
+    assert "policy" not in schema["properties"]
 
 
 def test_case_input_schema_documents_the_identifier_rules() -> None:

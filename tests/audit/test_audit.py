@@ -185,7 +185,8 @@ async def test_verify_agrees_then_lists_tampering(stack: Stack) -> None:
     assert await verify(stack.client.temporal, stack.pool, case) == []
 
     case_id = (await stack.status(case)).case_id
-    async with stack.pool.acquire() as conn:
+    async with stack.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")  # a broken registry
         await conn.execute("UPDATE cards SET status = 'frozen' WHERE card_number = $1", card)
         await conn.execute(
             "DELETE FROM notifications WHERE case_id = $1 AND template = 'payment_requested'",

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from clients.invariants import check_invariants
 from schemas.enums import Stage
-from tests.support import Stack
+from schemas.case import CaseInput
+from tests.support import TEST_CONVERTER, Stack
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -52,10 +53,16 @@ async def test_healthy_system_has_no_violations(stack: Stack) -> None:
 async def test_each_broken_promise_is_reported(stack: Stack) -> None:
     cancelled = await _cancelled_after_payment(stack)
     _, old_card = await _completed(stack)
+    lost_app, lost_case, _ = await stack.open_case()  # running: its card is frozen
     case_id = (await stack.status(cancelled)).case_id
-    async with stack.pool.acquire() as conn:
+    async with stack.pool.acquire() as conn, conn.transaction():
+        # Tampering the database would refuse: the test plays a broken registry.
+        await conn.execute("SET LOCAL session_replication_role = replica")
         await conn.execute("UPDATE payment_orders SET status = 'paid' WHERE case_id = $1", case_id)
         await conn.execute("UPDATE cards SET status = 'frozen' WHERE card_number = $1", old_card)
+        await conn.execute(
+            "UPDATE cards SET status = 'active' WHERE card_number = $1", lost_app.card_number
+        )
         await conn.execute(
             "INSERT INTO insured_accounts VALUES ('ACX', 'k', 'retiree', '500101', 0, now())"
         )
@@ -63,16 +70,51 @@ async def test_each_broken_promise_is_reported(stack: Stack) -> None:
             "INSERT INTO cards (card_number, account_id, status)"
             " VALUES ('X00000001', 'ACX', 'frozen')"
         )
+        # Money that reached a case and went nowhere.
+        await conn.execute(
+            "INSERT INTO payments VALUES ('LOST-1', $1, 'PY0000', 700, now(), now(), 'refund',"
+            " 'wrong order')",
+            case_id,
+        )
     violations = await check_invariants(
         stack.client.temporal,
         stack.pool,
         task_queue=stack.settings.task_queue,
         verify_closed_since=datetime.now(UTC) - timedelta(days=1),
     )
-    rules = {v.rule for v in violations}
-    assert "every paid fee of an early end is refunded" in rules
-    assert "a frozen card has an open loss report" in rules
-    assert "the registry matches the outcome" in rules
-    assert "history and registry agree" in rules
-    frozen = [v for v in violations if v.rule == "a frozen card has an open loss report"]
-    assert {v.subject for v in frozen} == {"X00000001", old_card}
+    by_rule: dict[str, set[str]] = {}
+    for v in violations:
+        by_rule.setdefault(v.rule, set()).add(v.subject)
+    assert "every paid fee of an early end is refunded" in by_rule
+    assert by_rule["a frozen card is held by an open case"] == {"X00000001", old_card}
+    assert by_rule["a card under an open loss report is unusable"] == {lost_app.card_number}
+    assert case_id in by_rule["money received = applied + refunded + refund pending"]
+    assert by_rule["every payment is applied or refunded"] == {"LOST-1"}
+    assert "the registry matches the outcome" in by_rule
+    assert "history and registry agree" in by_rule
+    assert lost_case  # the running case itself is fine: only its card was tampered with
+
+
+async def test_a_completed_case_whose_new_card_is_lost_again_is_fine(stack: Stack) -> None:
+    """The same person loses the new card later: a new case; the completed one stays clean."""
+    completed, _ = await _completed(stack)
+    first = await stack.client.handle(completed).fetch_history()
+    [app] = await TEST_CONVERTER.decode(
+        first.events[0].workflow_execution_started_event_attributes.input.payloads, [CaseInput]
+    )
+    st = await stack.status(completed)
+    new_card = await stack.one(
+        "SELECT new_card_number FROM production_orders WHERE case_id = $1", st.case_id
+    )
+    case = (
+        await stack.client.report_loss(app.model_copy(update={"card_number": new_card}))
+    ).workflow_id
+    await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+    assert await stack.card_status(new_card) == "frozen"
+    violations = await check_invariants(
+        stack.client.temporal,
+        stack.pool,
+        task_queue=stack.settings.task_queue,
+        verify_closed_since=EPOCH,
+    )
+    assert violations == []

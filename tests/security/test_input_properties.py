@@ -21,7 +21,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from schemas.case import CaseInput
-from schemas.contract import CONTRACT
+from schemas.contract import CONTRACT, LATE_PAYMENT
 from schemas.events import MaterialRef
 from schemas.policy import CasePolicy
 from tests.support import TEST_CONVERTER, Stack, random_card_number
@@ -40,7 +40,20 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "district": "500103",
         "channel": "online",
         "reported_at": "2026-11-20T08:00:00Z",
-        "policy": {"version": "CQ-2026.1", "review_sla": "P5D"},
+    },
+    "ReportFormalisation": {
+        "resident_id": "11010519491231002X",
+        "received_by": "counter-01",
+        "note": "ID card checked",
+    },
+    "LatePayment": {
+        "case_id": "reissue-3f9c2a71b0d4e8c5:0195d2a0-7c4e-7a1b-9e0f-3f2a1b4c5d6e",
+        "payment": {
+            "order_id": "PY20261125000001",
+            "amount_fen": 2500,
+            "payment_ref": "BANK-1",
+            "paid_at": "2026-11-25T08:00:00+08:00",
+        },
     },
     "MaterialsSubmission": {
         "documents": [
@@ -101,7 +114,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
 }
 MODELS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m, _ in CONTRACT.values() if m is not None
+    m.__name__: m for m, _ in (CONTRACT | LATE_PAYMENT).values() if m is not None
 } | {"CasePolicy": CasePolicy}
 
 CONFUSABLES = [
