@@ -82,8 +82,8 @@ class RegistryActivities:
         The case must run under its card's ID (the keyed hash), the card must be the
         applicant's and have no open loss report (one open case per card), the policy
         in force comes from the policy table, and the reported time must lie within
-        it. Then the loss report is recorded: its time is the liability cut-off.
-        Any refusal writes nothing.
+        it. Then the loss report is recorded (its time is the liability cut-off) and
+        the card frozen in the registry, in one transaction. Any refusal writes nothing.
         """
         if req.case_id.split(":", 1)[0] != case_workflow_id(req.card_number, secret=self._secret):
             raise business_error(
@@ -135,6 +135,9 @@ class RegistryActivities:
                 formal=formal,
                 reported_at=reported_at,
             )
+            # Frozen in the same transaction: there is no moment at which the report
+            # exists and the card still pays (`freeze_card` then confirms it).
+            await cards.set_status(conn, req.card_number, from_="active", to="frozen")
             await audit.record(
                 conn,
                 req,
@@ -358,7 +361,13 @@ class RegistryActivities:
             order = await production.get_order(conn, order_id)
             if order is None:
                 return Done(changed=False)
-            changed = await production.transition(conn, order_id, from_="ordered", to="cancelled")
+            # A card already made (instant, or reported by the bureau) is cancelled too:
+            # nobody collected it, so it is void.
+            changed = (
+                await production.transition(conn, order_id, from_=order["status"], to="cancelled")
+                if order["status"] in ("ordered", "produced")
+                else False
+            )
             if order["new_card_number"]:
                 changed = (
                     await cards.set_status(

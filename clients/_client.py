@@ -77,6 +77,10 @@ class ReissueClient:
     def temporal(self) -> Client:
         return self._client
 
+    @property
+    def task_queue(self) -> str:
+        return self._task_queue
+
     def case_id_for(self, card_number: str) -> str:
         """The workflow ID of the case for a card."""
         return case_workflow_id(card_number, secret=self._secret)

@@ -103,19 +103,18 @@ async def check_invariants(
             out.append(
                 Violation("one active card per account", r["account_id"], f"{r['n']} active cards")
             )
+        # The registry refuses every payment with the card (the bank's own freeze
+        # follows as soon as the bank answers; the outcome check below covers it).
         for r in await conn.fetch(
-            "SELECT l.card_number, l.case_id, c.status AS card, b.status AS bank"
+            "SELECT l.card_number, l.case_id, c.status AS card"
             " FROM loss_reports l JOIN cards c USING (card_number)"
-            " LEFT JOIN bank_accounts b USING (card_number)"
-            " WHERE l.status = 'open'"
-            "   AND (c.status NOT IN ('frozen', 'void') OR b.status = 'active')"
+            " WHERE l.status = 'open' AND c.status NOT IN ('frozen', 'void')"
         ):
             out.append(
                 Violation(
                     "a card under an open loss report is unusable",
                     r["card_number"],
-                    f"card {r['card']}, bank account {r['bank'] or '-'} "
-                    f"under the report of {r['case_id']}",
+                    f"card {r['card']} under the report of {r['case_id']}",
                 )
             )
         frozen = await conn.fetch(
@@ -165,10 +164,11 @@ async def check_invariants(
         reports = {
             r["case_id"]: r
             for r in await conn.fetch(
-                "SELECT l.case_id, l.status AS report, c.status AS card,"
+                "SELECT l.case_id, l.status AS report, c.status AS card, b.status AS bank,"
                 " EXISTS (SELECT 1 FROM loss_reports n WHERE n.card_number = l.card_number"
                 "         AND n.reported_at >= l.reported_at AND n.case_id <> l.case_id) AS later"
                 " FROM loss_reports l JOIN cards c USING (card_number)"
+                " LEFT JOIN bank_accounts b USING (card_number)"
             )
         }
         closed_events = {
@@ -303,12 +303,18 @@ async def check_invariants(
             "REJECTED": {void},
             "CANCELLED": {("lifted", "active"), void},
         }.get(case.stage or "")
-        if expected is not None and (row["report"], row["card"]) not in expected:
+        # The bank follows the registry: unfrozen with a lifted report, frozen with a void card.
+        bank = {"active": "active", "void": "frozen"}.get(row["card"])
+        if expected is not None and (
+            (row["report"], row["card"]) not in expected
+            or (bank is not None and row["bank"] not in (None, bank))
+        ):
             out.append(
                 Violation(
                     "the registry matches the outcome",
                     case_id,
-                    f"{case.stage}: loss report {row['report']}, card {row['card']}",
+                    f"{case.stage}: loss report {row['report']}, card {row['card']}, "
+                    f"bank account {row['bank'] or '-'}",
                 )
             )
 

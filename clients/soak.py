@@ -57,6 +57,8 @@ class SoakResult:
     paths: Counter[str] = field(default_factory=Counter)
     duplicates_sent: int = 0
     late_events_sent: int = 0
+    events_sent: int = 0
+    events_refused: int = 0
     errors: list[str] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -301,6 +303,129 @@ async def run_soak(
 
     await asyncio.gather(*(one(path, n) for n, path in enumerate(paths)))
     result.elapsed_s = time.monotonic() - started
+    result.violations = await check_invariants(
+        client.temporal, pool, task_queue=task_queue, verify_closed_since=since
+    )
+    return result
+
+
+# Chaos: each case in one of two paces, so that some lapse and expire while others run.
+_CHAOS_DISTRICTS = {"500110": timedelta(seconds=3), "500111": timedelta(minutes=10)}
+
+
+def _chaos_policy(district: str) -> CasePolicy:
+    pace = _CHAOS_DISTRICTS[district]
+    return CasePolicy(
+        version=f"CHAOS-{district}",
+        temporary_report_validity=pace,
+        materials_reminder_interval=pace / 2,
+        max_materials_reminders=1,
+        resubmission_deadline=pace,
+        formal_materials_deadline=pace * 2,
+        affiliation_reminder_interval=pace / 2,
+        affiliation_reminders_before_escalation=1,
+        review_sla=pace / 2,
+        payment_reminder_after=pace / 2,
+        payment_deadline=pace * 2,
+        payment_final_reminder_before=pace / 4,
+        production_overdue_after=pace,
+        pickup_reminder_interval=pace / 2,
+        max_pickup_reminders=1,
+    )
+
+
+async def _let_time_pass(case: str, span: timedelta) -> None:
+    # Real time on a soak stack: a day of the program is half a second here.
+    await asyncio.sleep(min(span.days, 6) * 0.5)
+
+
+async def run_chaos(
+    client: ReissueClient,
+    pool: asyncpg.Pool,
+    *,
+    cases: int,
+    secret: str,
+    concurrency: int = 20,
+    seed: int = 1,
+    task_queue: str | None = None,
+) -> SoakResult:
+    """Random programs of events (races, early ends, Temporal cancellation, wrong and late
+    payments, intruders, plaintext, time passing) on `cases` cases; then every invariant."""
+    from clients.chaos import ChaosDriver, expected_card, random_program
+
+    result = SoakResult(cases=cases)
+    async with pool.acquire() as conn:
+        for district in _CHAOS_DISTRICTS:
+            policy = _chaos_policy(district)
+            await policies.add(
+                conn,
+                version=policy.version,
+                content_json=policy.model_dump_json(),
+                effective_from=datetime.now(UTC) - timedelta(minutes=1),
+                district=district,
+            )
+    driver = ChaosDriver(client, pool, jump=_let_time_pass)
+    gate = asyncio.Semaphore(concurrency)
+    started = time.monotonic()
+    since = datetime.now(UTC) - timedelta(seconds=5)
+
+    async def one(n: int) -> None:
+        case_rng = random.Random(seed * 100_003 + n)
+        program = random_program(case_rng)
+        district = case_rng.choice(sorted(_CHAOS_DISTRICTS))
+        async with gate:
+            resident_id = synthetic_resident_id(case_rng)
+            async with pool.acquire() as conn:
+                card = await enrol_person(
+                    conn,
+                    secret=secret,
+                    resident_id=resident_id,
+                    insured_category="urban_employee",
+                    district=district,
+                    balance_fen=case_rng.randrange(100_000),
+                )
+            app = CaseInput.model_validate(
+                {
+                    "applicant": {
+                        "name": "混沌",
+                        "resident_id": resident_id,
+                        "mobile": "13800138000",
+                    },
+                    "card_number": card,
+                    "insured_category": "urban_employee",
+                    "affiliation": {
+                        "kind": "employer",
+                        "name": "重庆某某有限公司",
+                        "credit_code": "91310110666007217T",
+                    }
+                    if program.affiliated
+                    else {"kind": "none"},
+                    "district": district,
+                    "channel": program.channel,
+                }
+            )
+            try:
+                st = await driver.run(app, program)
+                if st is not None:
+                    async with pool.acquire() as conn:
+                        card_now = await conn.fetchval(
+                            "SELECT status FROM cards WHERE card_number = $1", card
+                        )
+                    # On a fast policy the case may move on meanwhile (a report lapses):
+                    # judge the card by a state that held before and after it was read.
+                    again = await client.status(st.case_id.split(":")[0])
+                    if again.stage is st.stage and card_now not in expected_card(st):
+                        result.errors.append(f"{program}: card {card_now} in {st.stage.value}")
+            except Exception as e:  # reported, not raised: the soak counts every failure
+                result.errors.append(f"{program}: {type(e).__name__}: {e}")
+                return
+            result.finished += 1
+            result.paths["chaos"] += 1
+            result.outcomes[st.stage.value if st else "refused"] += 1
+
+    await asyncio.gather(*(one(n) for n in range(cases)))
+    result.elapsed_s = time.monotonic() - started
+    result.events_sent, result.events_refused = driver.events, driver.refusals
     result.violations = await check_invariants(
         client.temporal, pool, task_queue=task_queue, verify_closed_since=since
     )

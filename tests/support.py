@@ -6,6 +6,8 @@ import asyncio
 import base64
 import random
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +28,7 @@ from workers.seed import enrol_person, scanned, standard_submission, synthetic_r
 from workers.settings import DEV_HASH_SECRET, Settings
 
 DEFAULT_BALANCE_FEN = 123_456
+EMPLOYER = {"kind": "employer", "name": "重庆某某科技有限公司", "credit_code": "91310110666007217T"}
 
 # Test-only keys (fake data only): fixed so that recorded histories stay readable.
 TEST_KEYS_SPEC = (
@@ -45,13 +48,17 @@ async def summary_text(payload: Payload) -> str:
     return str(text)
 
 
+# Not the global `random`: hypothesis seeds that one, and these must never repeat.
+_UNIQUE = random.SystemRandom()
+
+
 def random_card_number() -> str:
     """Unique across tests: every test's database restarts the card-number sequence."""
-    return "T" + "".join(random.choices("0123456789ABCDEFGHJKLMNPQRTUWXY", k=8))
+    return "T" + "".join(_UNIQUE.choices("0123456789ABCDEFGHJKLMNPQRTUWXY", k=8))
 
 
 def random_resident_id() -> str:
-    return synthetic_resident_id(random.Random())
+    return synthetic_resident_id(random.Random(_UNIQUE.random()))
 
 
 async def install_policy(
@@ -165,6 +172,46 @@ class Stack:
                 "paid_at": datetime.now(UTC),
             },
         )
+
+    async def notice_sent(self, case_id: str, template: str, *, timeout: float = 30) -> None:
+        """Wait until a notice is in the outbox (what a partner reacts to)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while template not in await self.templates(case_id):
+            if loop.time() > deadline:
+                raise AssertionError(f"no {template} notice for {case_id}")
+            await asyncio.sleep(0.05)
+
+    @asynccontextmanager
+    async def holding(self, case: str, step: str) -> AsyncIterator[None]:
+        """Hold one step of a case mid-flight: its idempotency key is taken by an open
+        transaction, so the activity waits on it (and retries) until the block ends."""
+        case_id = f"{case}:{(await self.client.handle(case).describe()).run_id}"
+        conn = await self.pool.acquire()
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute(
+                "INSERT INTO activity_runs (key, activity) VALUES ($1, 'held')",
+                f"{case_id}:{step}",
+            )
+            yield
+        finally:
+            await tx.rollback()
+            await self.pool.release(conn)
+
+    async def pending(self, case: str, activity: str, *, timeout: float = 30) -> None:
+        """Wait until the case is running this activity."""
+        handle = self.client.handle(case)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            running = (await handle.describe()).raw_description.pending_activities
+            if any(p.activity_type.name == activity for p in running):
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"{activity} never ran for {case}")
+            await asyncio.sleep(0.05)
 
     async def status(self, case: str) -> CaseStatus:
         return await self.client.status(case)

@@ -332,8 +332,7 @@ class CardReissueWorkflow:
                 self._end_through_temporal()
             except _Refused:
                 await self._refuse()
-        # Updates and signals still running finish before the case closes.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._finish_handlers()
         if self._cancelled_through_temporal:
             raise asyncio.CancelledError("cancellation requested through Temporal")
         return result
@@ -1472,8 +1471,23 @@ class CardReissueWorkflow:
         """The case cannot open: nothing was written; say why, once handlers are answered."""
         assert self._refusal is not None
         kind, message = self._refusal
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._finish_handlers()
         raise ApplicationError(message, type=kind, non_retryable=True)
+
+    async def _finish_handlers(self) -> None:
+        """Updates and signals still running finish before the case closes: a payment
+        being refunded is refunded, even if Temporal is asked to cancel meanwhile."""
+        while True:
+            try:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return
+            except asyncio.CancelledError:
+                if not self._v2:
+                    raise  # as cases started before the patch did
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                self._end_through_temporal()
 
     def _money_status(self) -> MoneyStatus:
         received = sum(r.amount_fen for r in self._receipts)
@@ -1525,6 +1539,7 @@ class CardReissueWorkflow:
         action: str,
         deadline: datetime | None = None,
     ) -> None:
+        self._checkpoint()  # a stage is not entered once an early end was accepted
         if stage is not self._stage or not self._timeline:
             self._timeline.append(StageEntry(stage=stage, entered_at=workflow.now(), note=action))
         self._stage, self._awaiting, self._action, self._deadline = (

@@ -107,7 +107,9 @@ async def test_altered_workflow_names_the_diverging_event() -> None:
 async def _complete_case(stack: Stack) -> tuple[str, str, str]:
     app, case, report = await stack.open_case(affiliation=EMPLOYER)
     await stack.client.submit_materials(case, materials(report))
-    await stack.wait_for(case, Stage.AWAITING_AFFILIATION)
+    st = await stack.wait_for(case, Stage.AWAITING_AFFILIATION)
+    # The portal answers once it has the request (before, its answer could land first).
+    await stack.notice_sent(st.case_id, "affiliation_request")
     await stack.client.respond_affiliation(case, {"confirmed": True, "responder": "hr-portal"})
     await stack.wait_for(case, Stage.UNDER_REVIEW)
     await stack.client.review(case, {"reviewer": "rev-07", "verdict": "approve"})

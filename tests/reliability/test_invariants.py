@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from clients.invariants import check_invariants
-from schemas.enums import Stage
 from schemas.case import CaseInput
+from schemas.enums import Stage
 from tests.support import TEST_CONVERTER, Stack
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

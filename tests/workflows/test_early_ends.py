@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 
+from clients.audit import verify
 from schemas.enums import Stage
 from tests.support import Stack
 
@@ -87,3 +88,23 @@ async def test_cancel_after_payment_refunds_and_voids_the_old_card(stack: Stack)
         )
     ]
     assert events.index("production_cancelled") < events.index("payment_refunded")
+
+
+async def test_cancel_after_an_instant_card_was_printed_voids_card_and_order(stack: Stack) -> None:
+    """Found by `soak --chaos`: the printed card and its order are both cancelled, and
+    the history agrees with the registry."""
+    app, case, report = await stack.open_case(channel="counter")
+    await stack.submit(case, report, mode="instant")
+    await stack.approve(case, waive_fee=True, waiver_reason="hardship")
+    st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+    await stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+    order = (
+        await stack.rows(
+            "SELECT status, new_card_number FROM production_orders WHERE case_id = $1",
+            st.case_id,
+        )
+    )[0]
+    assert order["status"] == "cancelled"
+    assert await stack.card_status(order["new_card_number"]) == "void"
+    await stack.assert_old_card_void(app.card_number, st.case_id)
+    assert await verify(stack.client.temporal, stack.pool, case) == []
