@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -11,6 +13,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from schemas.case import CaseInput, CaseResult, CaseStatus
 from schemas.events import (
@@ -42,6 +45,9 @@ __all__ = ["WORKFLOW_TYPE", "CaseRef", "ReissueClient"]
 WORKFLOW_TYPE = "CardReissueWorkflow"
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+A = TypeVar("A")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,32 @@ class ReissueClient:
     def handle(self, case: str) -> WorkflowHandle[CardReissueWorkflow, CaseResult]:
         return self._client.get_workflow_handle_for(CardReissueWorkflow.run, case)
 
+    async def _update(
+        self,
+        case: str,
+        update: UpdateMethodMultiParam[[CardReissueWorkflow, A], U],
+        arg: A,
+    ) -> U:
+        """Send an update; one the server could not hand to a worker right then is sent
+        again under the same update ID (so it is applied once)."""
+        update_id = str(uuid.uuid4())
+        return await self._busy_retry(
+            lambda: self.handle(case).execute_update(update, arg, id=update_id)
+        )
+
+    @staticmethod
+    async def _busy_retry(call: Callable[[], Awaitable[T]]) -> T:
+        # "No poller seen for task queue recently": every worker poller was busy at that
+        # moment (updates and queries need one there and then). Not a refusal: ask again.
+        for attempt in range(6):
+            try:
+                return await call()
+            except RPCError as e:
+                if e.status is not RPCStatusCode.FAILED_PRECONDITION or attempt == 5:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
+
     async def report_loss(self, application: CaseInput | Mapping[str, Any]) -> CaseRef:
         """Open a case for the card, or return the case already open for it."""
         inp = _model(CaseInput, application)
@@ -124,29 +156,30 @@ class ReissueClient:
         )
 
     async def claim_review(self, case: str, claim: ReviewClaim | Mapping[str, Any]) -> ClaimState:
-        return await self.handle(case).execute_update(
-            CardReissueWorkflow.claim_review, _model(ReviewClaim, claim)
+        return await self._update(
+            case, CardReissueWorkflow.claim_review, _model(ReviewClaim, claim)
         )
 
     async def release_review(
         self, case: str, release: ReviewRelease | Mapping[str, Any]
     ) -> ClaimState:
-        return await self.handle(case).execute_update(
-            CardReissueWorkflow.release_review, _model(ReviewRelease, release)
+        return await self._update(
+            case, CardReissueWorkflow.release_review, _model(ReviewRelease, release)
         )
 
     async def submit_materials(
         self, case: str, submission: MaterialsSubmission | Mapping[str, Any]
     ) -> MaterialsAccepted:
-        return await self.handle(case).execute_update(
-            CardReissueWorkflow.submit_materials, _model(MaterialsSubmission, submission)
+        return await self._update(
+            case, CardReissueWorkflow.submit_materials, _model(MaterialsSubmission, submission)
         )
 
     async def make_report_formal(
         self, case: str, formalisation: ReportFormalisation | Mapping[str, Any]
     ) -> EventAck:
         """The person showed their ID at a counter: the temporary report becomes formal."""
-        return await self.handle(case).execute_update(
+        return await self._update(
+            case,
             CardReissueWorkflow.make_report_formal,
             _model(ReportFormalisation, formalisation),
         )
@@ -161,15 +194,15 @@ class ReissueClient:
     async def override_affiliation(
         self, case: str, override: AffiliationOverride | Mapping[str, Any]
     ) -> EventAck:
-        return await self.handle(case).execute_update(
-            CardReissueWorkflow.override_affiliation, _model(AffiliationOverride, override)
+        return await self._update(
+            case, CardReissueWorkflow.override_affiliation, _model(AffiliationOverride, override)
         )
 
     async def review(
         self, case: str, decision: ReviewDecision | Mapping[str, Any]
     ) -> ReviewOutcome:
-        return await self.handle(case).execute_update(
-            CardReissueWorkflow.review, _model(ReviewDecision, decision)
+        return await self._update(
+            case, CardReissueWorkflow.review, _model(ReviewDecision, decision)
         )
 
     async def confirm_payment(
@@ -215,17 +248,13 @@ class ReissueClient:
         )
 
     async def card_found(self, case: str, found: CardFound | Mapping[str, Any]) -> EventAck:
-        return await self.handle(case).execute_update(
-            CardReissueWorkflow.card_found, _model(CardFound, found)
-        )
+        return await self._update(case, CardReissueWorkflow.card_found, _model(CardFound, found))
 
     async def cancel(self, case: str, request: CancelRequest | Mapping[str, Any]) -> EventAck:
-        return await self.handle(case).execute_update(
-            CardReissueWorkflow.cancel, _model(CancelRequest, request)
-        )
+        return await self._update(case, CardReissueWorkflow.cancel, _model(CancelRequest, request))
 
     async def status(self, case: str) -> CaseStatus:
-        return await self.handle(case).query(CardReissueWorkflow.status)
+        return await self._busy_retry(lambda: self.handle(case).query(CardReissueWorkflow.status))
 
     async def result(self, case: str) -> CaseResult:
         return await self.handle(case).result()

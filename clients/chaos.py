@@ -284,6 +284,8 @@ class ChaosDriver:
 
 def expected_card(st: CaseStatus) -> set[str]:
     """What the old card may be once the case has settled in this state."""
+    if st.closing is not None:  # undoing or activating: on its way to the outcome
+        return {"frozen", "void", "active", "replaced"}
     if not st.stage.terminal:
         return {"frozen"}
     if st.stage is Stage.COMPLETED:

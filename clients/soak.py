@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from activities.repositories import policies
 from clients._client import ReissueClient
@@ -39,13 +39,6 @@ PATHS = (
     "cancel_after_payment",
     "lapse_temporary",
     "lapse_unpaid",
-)
-
-
-_BUSY = (
-    RPCStatusCode.FAILED_PRECONDITION,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.UNAVAILABLE,
 )
 
 
@@ -117,15 +110,7 @@ class _Driver:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            try:
-                st = await self.c.status(case)
-            except RPCError as e:
-                # A query needs a free poller at that moment; under load there is none
-                # for a while ("no poller seen recently"). Ask again, as an operator would.
-                if e.status not in _BUSY or loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
-                continue
+            st = await self.c.status(case)
             if st.stage in stages:
                 return st
             if loop.time() > deadline:

@@ -243,4 +243,9 @@ class CaseStatus(_Model):
     policy_version: str = Field(description="Policy in force ('' until the case has opened).")
     policy_hash: str | None = None
     money: MoneyStatus = Field(default_factory=MoneyStatus)
+    closing: Stage | None = Field(
+        default=None,
+        description="The outcome the case is closing with while it undoes what it must "
+        "(or activates the new card); None otherwise.",
+    )
     outcome_reason: str | None

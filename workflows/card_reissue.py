@@ -265,6 +265,7 @@ class CardReissueWorkflow:
         self._new_card: str | None = None
         self._collected: CardCollected | None = None
         self._activating = False
+        self._closing: Stage | None = None
         self._ending: _EndCase | None = None
         self._cancelled_through_temporal = False
         self._compensating = False
@@ -817,6 +818,7 @@ class CardReissueWorkflow:
         self._checkpoint()
         # From here the case completes: no early end is accepted any more.
         self._activating = True
+        self._closing = Stage.COMPLETED
         await self._act(
             "activate_new_card",
             ActivateCardInput(
@@ -843,6 +845,9 @@ class CardReissueWorkflow:
         """Undo in reverse order what this outcome must undo, tell the person, close."""
         self._compensating = True
         self._outcome_reason = reason
+        self._closing = outcome
+        if self._v2:  # what the case does now, until it has closed
+            self._enter(self._stage, AwaitingParty.SYSTEM, f"closing: {outcome.value} ({reason})")
         if self._production is not None:
             await self._undo_production(outcome)
         if self._order is not None:
@@ -1431,6 +1436,7 @@ class CardReissueWorkflow:
             policy_version=policy.version if policy else "",
             policy_hash=self._report.policy_hash if self._report else None,
             money=self._money_status(),
+            closing=None if self._stage.terminal else self._closing,
             outcome_reason=self._outcome_reason,
         )
 
