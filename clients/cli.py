@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 
 from clients._client import ReissueClient
 from schemas.case import CaseStatus
+from schemas.clock import beijing
 from schemas.enums import (
     AwaitingParty,
     Channel,
@@ -53,8 +54,14 @@ schemas_app = typer.Typer(help="The published JSON Schemas.", no_args_is_help=Tr
 app.add_typer(case_app, name="case")
 app.add_typer(cases_app, name="cases")
 audit_app = typer.Typer(help="Export, replay and verify case histories.", no_args_is_help=True)
+policy_app = typer.Typer(help="The versioned case policies in force.", no_args_is_help=True)
+registry_app = typer.Typer(
+    help="People and cards in the registry of a dev or test stack.", no_args_is_help=True
+)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+app.add_typer(registry_app, name="registry")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -275,6 +282,13 @@ def case_report(
     credit_code: Annotated[str | None, typer.Option(help="Unit's credit code.")] = None,
     school: Annotated[str | None, typer.Option(help="School name.")] = None,
     school_code: Annotated[str | None, typer.Option(help="10-digit school code.")] = None,
+    reported_at: Annotated[
+        datetime | None,
+        typer.Option(
+            help="When the person reported the loss, if earlier than now (with a zone, "
+            "e.g. 2026-11-26T09:30:00+08:00); within the policy's back-dating window."
+        ),
+    ] = None,
     json_file: JsonOpt = None,
 ) -> None:
     """Report a loss: opens the case (or shows the one already open for the card)."""
@@ -295,6 +309,7 @@ def case_report(
             "affiliation": affiliation,
             "district": district,
             "channel": channel,
+            "reported_at": reported_at,
         },
     )
 
@@ -305,6 +320,37 @@ def case_report(
         console.print(f"{verb} case [bold]{ref.workflow_id}[/]")
 
     _run(go())
+
+
+@case_app.command("id")
+def case_id(card: Annotated[str, typer.Argument(help="The 9-character card number.")]) -> None:
+    """The workflow ID of the case for a card (the keyed hash: by-name callers start with it)."""
+    from schemas.hashing import case_workflow_id
+    from schemas.identifiers import normalise_card_number
+
+    try:
+        number = normalise_card_number(card)
+    except ValueError as e:
+        err_console.print(f"[red]Invalid input:[/]\n  card: {e}")
+        raise typer.Exit(2) from None
+    console.print(case_workflow_id(number, secret=_settings().case_secret()))
+
+
+@case_app.command("formal")
+def case_formal(
+    case: CaseArg,
+    resident_id: Annotated[str, typer.Option(help="ID number on the ID card the clerk checked.")],
+    staff: Annotated[str, typer.Option(help="Counter staff ID.")] = "counter-01",
+    json_file: JsonOpt = None,
+) -> None:
+    """The person showed their ID at a counter: the temporary report becomes formal (update)."""
+    from schemas.events import ReportFormalisation
+
+    event = _event(
+        ReportFormalisation, json_file, {"resident_id": resident_id, "received_by": staff}
+    )
+    ack = _act(case, lambda c, wid: c.make_report_formal(wid, event))
+    console.print(f"The loss report is formal; case in {ack.stage.value}")
 
 
 @case_app.command("submit")
@@ -509,7 +555,7 @@ def case_claim(
 ) -> None:
     """Take a case from the review queue (update; refused if someone else holds it)."""
     state = _act(case, lambda c, wid: c.claim_review(wid, {"reviewer": reviewer}))
-    console.print(f"Claimed by {state.assigned_to} until {state.claim_expires_at:%Y-%m-%d %H:%M}")
+    console.print(f"Claimed by {state.assigned_to} until {beijing(state.claim_expires_at)}")
 
 
 @case_app.command("release")
@@ -560,7 +606,7 @@ def render_status(st: CaseStatus) -> Table:
     rows = [
         ("stage", st.stage.value),
         ("waiting for", f"{st.awaiting.value}: {st.pending_action}"),
-        ("deadline", st.deadline.isoformat(timespec="minutes") if st.deadline else "-"),
+        ("deadline", beijing(st.deadline)),
         (
             "card",
             f"{st.card_masked} (registry {'frozen' if st.card_frozen else 'not frozen'}, "
@@ -568,11 +614,11 @@ def render_status(st: CaseStatus) -> Table:
         ),
         (
             "loss reported",
-            f"{st.loss_reported_at.isoformat(timespec='seconds')} "
+            f"{beijing(st.loss_reported_at, seconds=True)} "
             f"({'formal' if st.report_formal else 'temporary'}, "
             f"{st.loss_report_number or '-'})",
         ),
-        ("liability cut-off", st.liability_cutoff.isoformat(timespec="seconds")),
+        ("liability cut-off", beijing(st.liability_cutoff, seconds=True)),
         ("district / category", f"{st.district} / {st.insured_category.value}"),
         (
             "materials",
@@ -586,16 +632,20 @@ def render_status(st: CaseStatus) -> Table:
         ("flags", ", ".join(st.flags) or "-"),
         ("reminders", ", ".join(f"{k}: {v}" for k, v in st.reminders_sent.items()) or "-"),
         ("anomalies", "; ".join(st.anomalies) or "-"),
-        ("policy", st.policy_version),
+        ("policy", f"{st.policy_version} (sha256 {(st.policy_hash or '-')[:12]})"),
+        (
+            "money (fen)",
+            f"received {st.money.received_fen}, applied {st.money.applied_fen}, "
+            f"refunded {st.money.refunded_fen}, refund pending {st.money.refund_pending_fen}",
+        ),
     ]
+    if st.closing:
+        rows.append(("closing", st.closing.value))
     if st.outcome_reason:
         rows.append(("outcome", st.outcome_reason))
     for k, v in rows:
         table.add_row(k, v)
-    timeline = "\n".join(
-        f"{e.entered_at.isoformat(timespec='minutes')}  {e.stage.value}  {e.note}"
-        for e in st.timeline
-    )
+    timeline = "\n".join(f"{beijing(e.entered_at)}  {e.stage.value}  {e.note}" for e in st.timeline)
     table.add_row("timeline", timeline)
     return table
 
@@ -669,7 +719,7 @@ def cases_list(
             str(r.correction_round),
             "breached" if r.sla_breached else "",
             r.assigned_to or "",
-            r.deadline.strftime("%Y-%m-%d %H:%M") if r.deadline else "",
+            beijing(r.deadline) if r.deadline else "",
             str(r.age_days(now)),
         )
     console.print(table)
@@ -1013,6 +1063,143 @@ def audit_verify(case: CaseArg) -> None:
     for problem in problems:
         console.print(f"[red]✗[/] {problem}")
     raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------- policy
+
+
+@policy_app.command("list")
+def policy_list() -> None:
+    """Every policy version: where and when it is in force, and its content hash."""
+    from activities.db import create_pool
+    from activities.repositories import policies
+
+    async def go() -> list[Any]:
+        pool = await create_pool(_settings().require_database_url())
+        try:
+            async with pool.acquire() as conn:
+                return list(await policies.listing(conn))
+        finally:
+            await pool.close()
+
+    table = Table("version", "district", "in force from", "until", "content sha256")
+    for r in _run(go()):
+        table.add_row(
+            r["version"],
+            r["district"] or "all",
+            beijing(r["effective_from"]),
+            beijing(r["effective_to"]) if r["effective_to"] else "-",
+            r["content_hash"][:16] + "…",
+        )
+    console.print(table)
+
+
+@policy_app.command("add")
+def policy_add(
+    file: Annotated[Path, typer.Argument(help="The policy as JSON (schemas/json/CasePolicy).")],
+    effective_from: Annotated[
+        datetime, typer.Option(help="When it takes effect, with a zone (+08:00).")
+    ],
+    district: Annotated[
+        str | None, typer.Option(help="Only for this district (default: every district).")
+    ] = None,
+) -> None:
+    """Put a new policy version in force from a moment on (a version is never changed).
+
+    Cases opened from then on are judged by it; cases already open keep theirs."""
+    from activities.db import create_pool
+    from activities.repositories import policies
+    from schemas.identifiers import normalise_district
+    from schemas.policy import CasePolicy
+
+    policy = _event(CasePolicy, file, {})
+    if effective_from.tzinfo is None:
+        err_console.print("[red]Invalid input:[/]\n  effective_from: give a time zone (+08:00)")
+        raise typer.Exit(2)
+    if district is not None:
+        try:
+            district = normalise_district(district)
+        except ValueError as e:
+            err_console.print(f"[red]Invalid input:[/]\n  district: {e}")
+            raise typer.Exit(2) from None
+
+    async def go() -> Any:
+        pool = await create_pool(_settings().require_database_url())
+        try:
+            async with pool.acquire() as conn:
+                return await policies.add(
+                    conn,
+                    version=policy.version,
+                    content_json=policy.model_dump_json(),
+                    effective_from=effective_from,
+                    district=district,
+                )
+        finally:
+            await pool.close()
+
+    added = _run(go())
+    if added is None:
+        err_console.print(f"Version {policy.version} exists already; a version is never changed.")
+        raise typer.Exit(3)
+    console.print(f"Policy {added['version']} in force from {beijing(effective_from)}")
+    console.print(f"content sha256 {added['content_hash']}")
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+@registry_app.command("enrol")
+def registry_enrol(
+    resident_id: Annotated[str, typer.Option(help="18-digit resident ID number.")],
+    district: Annotated[str, typer.Option(help="District code (500xxx).")] = "500103",
+    category: Annotated[InsuredCategory, typer.Option()] = InsuredCategory.URBAN_EMPLOYEE,
+    balance_fen: Annotated[int, typer.Option(help="Account balance, in fen.")] = 100_000,
+    card: Annotated[str | None, typer.Option(help="Card number (default: a new one).")] = None,
+    bank: Annotated[bool, typer.Option(help="A third-generation card with a bank account.")] = True,
+) -> None:
+    """Enrol a person with an active card, to report it lost on a dev or test stack.
+
+    Prints the card number. The registry is the social security system's; production
+    stacks refuse this command."""
+    from activities.db import create_pool
+    from schemas.identifiers import (
+        normalise_card_number,
+        normalise_district,
+        normalise_resident_id,
+        today_for_validation,
+    )
+    from workers.seed import enrol_person
+
+    settings = _settings()
+    if settings.environment == "production":
+        err_console.print("The registry of a production stack is not ours to write to.")
+        raise typer.Exit(2)
+    try:
+        rid = normalise_resident_id(resident_id, today=today_for_validation())
+        where = normalise_district(district)
+        number = normalise_card_number(card) if card else None
+    except ValueError as e:
+        err_console.print(f"[red]Invalid input:[/]\n  {e}")
+        raise typer.Exit(2) from None
+
+    async def go() -> str:
+        pool = await create_pool(settings.require_database_url())
+        try:
+            async with pool.acquire() as conn:
+                return await enrol_person(
+                    conn,
+                    secret=settings.case_secret(),
+                    resident_id=rid,
+                    insured_category=category.value,
+                    district=where,
+                    balance_fen=balance_fen,
+                    bank="Chongqing Rural Commercial Bank" if bank else None,
+                    card_number=number,
+                )
+        finally:
+            await pool.close()
+
+    console.print(_run(go()))
 
 
 def main() -> None:

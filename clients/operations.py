@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeIndexedValueType
 
 from clients._client import WORKFLOW_TYPE
+from schemas.clock import beijing
 from schemas.enums import AwaitingParty, Stage
 from schemas.visibility import (
     ALL_KEYS,
@@ -201,9 +202,7 @@ class Report:
         )
         right.set_ylabel("open cases")
         right.yaxis.set_major_locator(MaxNLocator(integer=True))
-        fig.suptitle(
-            f"Card reissue cases — {self.total} in all — {self.generated_at:%Y-%m-%d %H:%M} UTC"
-        )
+        fig.suptitle(f"Card reissue cases — {self.total} in all — {beijing(self.generated_at)}")
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)

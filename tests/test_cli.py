@@ -6,9 +6,11 @@ import asyncio
 import json
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schemas.enums import Stage
+from schemas.policy import CasePolicy
 from tests.support import TEST_KEYS_SPEC, Stack, random_resident_id
 from workers.seed import enrol_person
 from workers.settings import DEV_HASH_SECRET
@@ -135,3 +137,75 @@ async def test_refused_update_exits_with_the_reason(stack: Stack) -> None:
     assert code == 0, err
     assert "approve" in out
     await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+
+
+async def test_a_new_user_enrols_a_card_reports_it_and_a_counter_makes_it_formal(
+    stack: Stack,
+) -> None:
+    """What README tells a new user to do on a dev stack, step by step."""
+    resident_id = random_resident_id()
+    code, out, err = await reissue(
+        stack, "registry", "enrol", "--resident-id", resident_id, "--district", "500112"
+    )
+    assert code == 0, err
+    card = out.strip()
+    assert len(card) == 9 and await stack.card_status(card) == "active"
+
+    code, out, err = await reissue(stack, "case", "id", card)
+    assert code == 0, err
+    case = out.strip()
+    assert case == stack.client.case_id_for(card) and card not in case
+
+    code, out, err = await reissue(
+        stack,
+        "case",
+        "report",
+        "--card",
+        card,
+        "--name",
+        "钱七",
+        "--resident-id",
+        resident_id,
+        "--mobile",
+        "13700001111",
+        "--district",
+        "500112",
+    )
+    assert code == 0, err
+    await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+    code, out, err = await reissue(
+        stack, "case", "formal", case, "--resident-id", random_resident_id()
+    )
+    assert code == 3 and "does not match the applicant" in err
+    code, out, err = await reissue(stack, "case", "formal", case, "--resident-id", resident_id)
+    assert code == 0, err
+    assert (await stack.status(case)).report_formal
+    code, out, err = await reissue(stack, "case", "show", case)
+    assert "Beijing time" in out and "CQ-2026.1" in out
+
+
+async def test_operations_put_a_policy_in_force(stack: Stack, tmp_path: Path) -> None:
+    policy = CasePolicy(version="CQ-2027.1", temporary_report_validity=timedelta(days=10))
+    path = tmp_path / "policy.json"
+    path.write_text(policy.model_dump_json(), encoding="utf-8")
+    code, out, err = await reissue(
+        stack,
+        "policy",
+        "add",
+        str(path),
+        "--effective-from",
+        (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "--district",
+        "500101",
+    )
+    assert code == 0, err
+    assert "CQ-2027.1" in out and "sha256" in out
+    code, out, err = await reissue(
+        stack, "policy", "add", str(path), "--effective-from", "2027-01-01T00:00:00+08:00"
+    )
+    assert code == 3 and "never changed" in err
+    code, out, err = await reissue(stack, "policy", "list")
+    assert code == 0, err
+    assert "CQ-2026.1" in out and "CQ-2027.1" in out and "500101" in out
+    _, case, _ = await stack.open_case(district="500101")
+    assert (await stack.status(case)).policy_version == "CQ-2027.1"
