@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -43,6 +44,9 @@ from workflows.late_payment import LatePaymentWorkflow, late_payment_workflow_id
 __all__ = ["WORKFLOW_TYPE", "CaseRef", "ReissueClient"]
 
 WORKFLOW_TYPE = "CardReissueWorkflow"
+
+# A query waits for a worker to answer it; no caller should wait for ever.
+_QUERY_TIMEOUT = timedelta(seconds=30)
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -254,7 +258,9 @@ class ReissueClient:
         return await self._update(case, CardReissueWorkflow.cancel, _model(CancelRequest, request))
 
     async def status(self, case: str) -> CaseStatus:
-        return await self._busy_retry(lambda: self.handle(case).query(CardReissueWorkflow.status))
+        return await self._busy_retry(
+            lambda: self.handle(case).query(CardReissueWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
+        )
 
     async def result(self, case: str) -> CaseResult:
         return await self.handle(case).result()

@@ -8,6 +8,7 @@ tests never share state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from temporalio.service import RPCError
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from activities.db import create_pool
@@ -123,6 +125,18 @@ async def stack(
     finally:
         await worker.shutdown()
         await task
+        await end_leftover_cases(env, settings.task_queue)
+
+
+async def end_leftover_cases(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Cases a test left open would hold their workflow IDs (a card's keyed hash) on a task
+    queue nobody polls any more; a later test's card with the same number would find them."""
+    query = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+    async for wf in env.client.list_workflows(query):
+        with contextlib.suppress(RPCError):
+            await env.client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate(
+                "the test that started it has ended"
+            )
 
 
 async def record_histories(
