@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from clients.audit import load_history_file, replay
 from schemas.enums import Stage
 from tests.support import TEST_CONVERTER, Stack, summary_text
-from workflows.card_reissue import PATCH_FINAL_PAYMENT_REMINDER
+from workflows.card_reissue import PATCH_FINAL_PAYMENT_REMINDER, PATCH_SYSTEM_OF_RECORD
 
 V1_PAYMENT_LAPSE = (
     Path(__file__).resolve().parents[1]
@@ -78,5 +78,22 @@ async def test_a_new_case_takes_the_new_path(stack: Stack) -> None:
     expected = st.deadline - stack.policy.payment_final_reminder_before
     assert abs(final_at - expected) < timedelta(minutes=1)  # when the timer fired
     # And the new history replays too.
+    [outcome] = await replay([("new", history)], TEST_CONVERTER)
+    assert outcome.ok, outcome.error
+
+
+async def test_cases_before_the_system_of_record_change_keep_their_rules(stack: Stack) -> None:
+    """Corpus v1 ran with the policy in its input and no ledger: it replays on that path.
+    New cases record the patch marker and run by the rules of today."""
+    corpus = Path(__file__).resolve().parents[1] / "histories" / "v1"
+    old = [(p.name, load_history_file(p)) for p in sorted(corpus.glob("*.json"))]
+    assert old and not any(
+        PATCH_SYSTEM_OF_RECORD in m for _, h in old for m in _markers(list(h.events))
+    )
+    assert all(o.ok for o in await replay(old, TEST_CONVERTER))
+
+    _, case, _ = await stack.open_case()
+    history = await stack.client.handle(case).fetch_history()
+    assert any(PATCH_SYSTEM_OF_RECORD in m for m in _markers(list(history.events)))
     [outcome] = await replay([("new", history)], TEST_CONVERTER)
     assert outcome.ok, outcome.error

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 import structlog
+from pydantic import ValidationError
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
 
@@ -140,3 +141,10 @@ def test_keys_come_from_configuration(tmp_path: object) -> None:
     spec = "k2:" + "A" * 43 + "=,k1:" + "B" * 43 + "="
     ring = Settings(environment="production", codec_keys=spec).keyring()
     assert ring.current == "k2" and set(ring.keys) == {"k1", "k2"}
+
+
+def test_plaintext_is_for_local_experiments_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REISSUE_ALLOW_PLAINTEXT_PAYLOADS", "true")
+    assert Settings(environment="dev").allow_plaintext_payloads
+    with pytest.raises(ValidationError, match="production always refuses unencrypted payloads"):
+        Settings(environment="production")
