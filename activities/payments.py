@@ -153,15 +153,7 @@ class PaymentActivities:
                     order = _order(paid)
             applied = order is not None
             await ledger.insert_payment(
-                conn,
-                payment_ref=req.payment_ref,
-                case_id=req.case_id,
-                order_id=req.order_id,
-                amount_fen=req.amount_fen,
-                paid_at=req.paid_at,
-                received_at=req.at,
-                applied=applied,
-                reason=None if applied else reason or "not applied",
+                conn, req, applied=applied, reason=None if applied else reason or "not applied"
             )
             if not applied:
                 await ledger.create_refund(
@@ -278,17 +270,7 @@ class PaymentActivities:
             )
             if paid is None:
                 raise business_error(ORDER_STATE, f"payment order is {row['status']}")
-            await ledger.insert_payment(
-                conn,
-                payment_ref=req.payment_ref,
-                case_id=req.case_id,
-                order_id=req.order_id,
-                amount_fen=req.amount_fen,
-                paid_at=req.paid_at,
-                received_at=req.at,
-                applied=True,
-                reason=None,
-            )
+            await ledger.insert_payment(conn, req, applied=True, reason=None)
             await audit.record(
                 conn,
                 req,

@@ -1127,12 +1127,8 @@ def policy_add(
         pool = await create_pool(_settings().require_database_url())
         try:
             async with pool.acquire() as conn:
-                return await policies.add(
-                    conn,
-                    version=policy.version,
-                    content_json=policy.model_dump_json(),
-                    effective_from=effective_from,
-                    district=district,
+                return await policies.install(
+                    conn, policy, effective_from=effective_from, district=district
                 )
         finally:
             await pool.close()

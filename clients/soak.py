@@ -71,6 +71,18 @@ _DISTRICTS = dict(
 )
 
 
+async def _put_in_force(pool: asyncpg.Pool, by_district: dict[str, CasePolicy]) -> None:
+    """Each district its own pace (the soak's stack is its own: nothing else runs there)."""
+    async with pool.acquire() as conn:
+        for district, policy in by_district.items():
+            await policies.install(
+                conn,
+                policy,
+                effective_from=datetime.now(UTC) - timedelta(minutes=1),
+                district=district,
+            )
+
+
 def _policy(path: str) -> CasePolicy:
     quick = timedelta(seconds=2)
     roomy = timedelta(minutes=10)
@@ -259,15 +271,7 @@ async def run_soak(
     """Drive `cases` cases, `concurrency` at a time, then check every invariant."""
     rng = random.Random(seed)
     result = SoakResult(cases=cases)
-    async with pool.acquire() as conn:
-        for path in PATHS:
-            await policies.add(
-                conn,
-                version=_policy(path).version,
-                content_json=_policy(path).model_dump_json(),
-                effective_from=datetime.now(UTC) - timedelta(minutes=1),
-                district=_DISTRICTS[path],
-            )
+    await _put_in_force(pool, {_DISTRICTS[path]: _policy(path) for path in PATHS})
     paths = [PATHS[i % len(PATHS)] for i in range(cases)]
     rng.shuffle(paths)
     gate = asyncio.Semaphore(concurrency)
@@ -339,16 +343,7 @@ async def run_chaos(
     from clients.chaos import ChaosDriver, expected_card, random_program
 
     result = SoakResult(cases=cases)
-    async with pool.acquire() as conn:
-        for district in _CHAOS_DISTRICTS:
-            policy = _chaos_policy(district)
-            await policies.add(
-                conn,
-                version=policy.version,
-                content_json=policy.model_dump_json(),
-                effective_from=datetime.now(UTC) - timedelta(minutes=1),
-                district=district,
-            )
+    await _put_in_force(pool, {d: _chaos_policy(d) for d in _CHAOS_DISTRICTS})
     driver = ChaosDriver(client, pool, jump=_let_time_pass)
     gate = asyncio.Semaphore(concurrency)
     started = time.monotonic()

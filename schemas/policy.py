@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.enums import DocumentType, InsuredCategory
 from schemas.text import PlainText
 
-__all__ = ["CasePolicy", "PolicyInForce"]
+__all__ = ["CasePolicy"]
 
 PositiveDuration = Annotated[timedelta, Field(gt=timedelta(0))]
 
@@ -109,13 +109,3 @@ class CasePolicy(BaseModel):
 
     def materials_for(self, category: InsuredCategory) -> list[DocumentType]:
         return self.required_materials[category]
-
-
-class PolicyInForce(BaseModel):
-    """A policy as the system of record holds it: its content and the hash of that content."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    policy: CasePolicy
-    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    district: str | None = None

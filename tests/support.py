@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.repositories import policies
 from clients import ReissueClient
+from clients.invariants import Violation, check_invariants
 from schemas.case import CaseInput, CaseStatus
 from schemas.codec import KeyRing
 from schemas.converter import data_converter
@@ -68,12 +69,8 @@ async def install_policy(
     version = f"T-{uuid.uuid4().hex[:10]}"
     policy = policy.model_copy(update={"version": version})
     async with pool.acquire() as conn:
-        await policies.add(
-            conn,
-            version=version,
-            content_json=policy.model_dump_json(),
-            effective_from=datetime.now(UTC) - timedelta(days=1),
-            district=district,
+        await policies.install(
+            conn, policy, effective_from=datetime.now(UTC) - timedelta(days=1), district=district
         )
     return policy
 
@@ -212,6 +209,15 @@ class Stack:
             if loop.time() > deadline:
                 raise AssertionError(f"{activity} never ran for {case}")
             await asyncio.sleep(0.05)
+
+    async def violations(self) -> list[Violation]:
+        """Every broken invariant across this test's cases (histories checked too)."""
+        return await check_invariants(
+            self.client.temporal,
+            self.pool,
+            task_queue=self.settings.task_queue,
+            verify_closed_since=datetime(2000, 1, 1, tzinfo=UTC),
+        )
 
     async def status(self, case: str) -> CaseStatus:
         return await self.client.status(case)

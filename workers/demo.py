@@ -54,10 +54,9 @@ async def install_fast_policies(pool: asyncpg.Pool, pace_seconds: float) -> list
     async with pool.acquire() as conn:
         for district in sorted({p.district for p in DEMO_PLAN if p.fast}):
             policy = fast_policy(pace_seconds, district)
-            await policies.add(
+            await policies.install(
                 conn,
-                version=policy.version,
-                content_json=policy.model_dump_json(),
+                policy,
                 effective_from=datetime.now(UTC) - timedelta(minutes=1),
                 district=district,
             )
@@ -163,7 +162,6 @@ async def _drive(
     plan: DemoCase,
     rng: random.Random,
     secret: str,
-    pace: float,
 ) -> tuple[str, Stage]:
     resident_id, name = _person(rng)
     async with pool.acquire() as conn:
@@ -318,9 +316,7 @@ async def run_demo(
     """Start the demo mix; returns (workflow ID, stage it was driven to) per case."""
     rng = random.Random(seed)
     await install_fast_policies(pool, pace_seconds)
-    results = await asyncio.gather(
-        *(_drive(client, pool, plan, rng, secret, pace_seconds) for plan in DEMO_PLAN)
-    )
+    results = await asyncio.gather(*(_drive(client, pool, plan, rng, secret) for plan in DEMO_PLAN))
     for case, stage in results:
         log.info("demo case", case_id=case, stage=stage.value)
     return list(results)

@@ -6,6 +6,8 @@ from datetime import datetime
 
 import asyncpg
 
+from schemas.activities import ReceivePaymentInput, RecordPaymentInput
+
 __all__ = [
     "create_refund",
     "get_payment",
@@ -23,25 +25,21 @@ async def get_payment(conn: asyncpg.Connection, payment_ref: str) -> asyncpg.Rec
 
 async def insert_payment(
     conn: asyncpg.Connection,
+    req: ReceivePaymentInput | RecordPaymentInput,
     *,
-    payment_ref: str,
-    case_id: str,
-    order_id: str,
-    amount_fen: int,
-    paid_at: datetime,
-    received_at: datetime,
     applied: bool,
     reason: str | None,
 ) -> None:
+    """Record a payment as received (at the step's time), applied or to be refunded."""
     await conn.execute(
         "INSERT INTO payments (payment_ref, case_id, order_id, amount_fen, paid_at, received_at,"
         " disposition, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        payment_ref,
-        case_id,
-        order_id,
-        amount_fen,
-        paid_at,
-        received_at,
+        req.payment_ref,
+        req.case_id,
+        req.order_id,
+        req.amount_fen,
+        req.paid_at,
+        req.at,
         "applied" if applied else "refund",
         reason,
     )

@@ -6,7 +6,9 @@ from datetime import datetime
 
 import asyncpg
 
-__all__ = ["add", "in_force", "listing"]
+from schemas.policy import CasePolicy
+
+__all__ = ["add", "in_force", "install", "listing"]
 
 
 async def in_force(
@@ -43,6 +45,23 @@ async def add(
         district,
         effective_from,
         content_json,
+    )
+
+
+async def install(
+    conn: asyncpg.Connection,
+    policy: CasePolicy,
+    *,
+    effective_from: datetime,
+    district: str | None = None,
+) -> asyncpg.Record | None:
+    """Put a policy version in force from a moment on (None if the version exists)."""
+    return await add(
+        conn,
+        version=policy.version,
+        content_json=policy.model_dump_json(),
+        effective_from=effective_from,
+        district=district,
     )
 
 

@@ -41,13 +41,7 @@ async def test_healthy_system_has_no_violations(stack: Stack) -> None:
     _, open_case, _ = await stack.open_case()
     await stack.client.card_found(open_case, {"channel": "counter"})
     await stack.open_case()  # one still running
-    violations = await check_invariants(
-        stack.client.temporal,
-        stack.pool,
-        task_queue=stack.settings.task_queue,
-        verify_closed_since=EPOCH,
-    )
-    assert violations == []
+    assert await stack.violations() == []
 
 
 async def test_each_broken_promise_is_reported(stack: Stack) -> None:
@@ -111,10 +105,4 @@ async def test_a_completed_case_whose_new_card_is_lost_again_is_fine(stack: Stac
     ).workflow_id
     await stack.wait_for(case, Stage.AWAITING_MATERIALS)
     assert await stack.card_status(new_card) == "frozen"
-    violations = await check_invariants(
-        stack.client.temporal,
-        stack.pool,
-        task_queue=stack.settings.task_queue,
-        verify_closed_since=EPOCH,
-    )
-    assert violations == []
+    assert await stack.violations() == []

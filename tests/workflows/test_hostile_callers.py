@@ -26,7 +26,6 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from clients.invariants import check_invariants
 from schemas.enums import Stage
 from schemas.events import CancelRequest, EventAck
 from schemas.visibility import CASE_STAGE, NEXT_DEADLINE
@@ -34,17 +33,9 @@ from tests.activities.test_idempotency import snapshot
 from tests.support import EMPLOYER, Stack, materials, random_card_number
 from workflows.card_reissue import CardReissueWorkflow
 
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
 
 async def _clean(stack: Stack) -> None:
-    violations = await check_invariants(
-        stack.client.temporal,
-        stack.pool,
-        task_queue=stack.settings.task_queue,
-        verify_closed_since=EPOCH,
-    )
-    assert violations == []
+    assert await stack.violations() == []
 
 
 async def _refused(handle: Any) -> ApplicationError:
