@@ -125,8 +125,10 @@ class PaymentActivities:
                 return PaymentReceipt(
                     payment_ref=req.payment_ref,
                     amount_fen=seen["amount_fen"],
-                    applied=seen["disposition"] == "applied",
-                    reason=seen["reason"],
+                    order_id=seen["order_id"],
+                    applied=False,
+                    reason="the reference was received before"
+                    + ("" if seen["case_id"] == req.case_id else " by another case"),
                     new=False,
                 )
             reason, order = req.reason, None
@@ -177,6 +179,7 @@ class PaymentActivities:
             return PaymentReceipt(
                 payment_ref=req.payment_ref,
                 amount_fen=req.amount_fen,
+                order_id=req.order_id,
                 applied=applied,
                 reason=None if applied else reason or "not applied",
                 order=order,

@@ -39,7 +39,7 @@ from schemas.events import (
 from schemas.hashing import case_workflow_id
 from schemas.identifiers import mask_card_number
 from workflows.card_reissue import CardReissueWorkflow
-from workflows.late_payment import LatePaymentWorkflow, late_payment_workflow_id
+from workflows.late_payment import late_payment_workflow_id
 
 __all__ = ["WORKFLOW_TYPE", "CaseRef", "ReissueClient"]
 
@@ -96,7 +96,13 @@ class ReissueClient:
         return case_workflow_id(card_number, secret=self._secret)
 
     def handle(self, case: str) -> WorkflowHandle[CardReissueWorkflow, CaseResult]:
-        return self._client.get_workflow_handle_for(CardReissueWorkflow.run, case)
+        """The case: its workflow ID (the card's current case), or its case ID
+        `workflow_id:run_id` (that case only: once it has closed, events sent to it are
+        refused instead of reaching a later case for the same card)."""
+        workflow_id, _, run_id = case.partition(":")
+        return self._client.get_workflow_handle_for(
+            CardReissueWorkflow.run, workflow_id, run_id=run_id or None
+        )
 
     async def _update(
         self,
@@ -192,7 +198,7 @@ class ReissueClient:
         self, case: str, response: AffiliationResponse | Mapping[str, Any]
     ) -> None:
         await self.handle(case).signal(
-            CardReissueWorkflow.affiliation_response, _model(AffiliationResponse, response)
+            "affiliation_response", _model(AffiliationResponse, response)
         )
 
     async def override_affiliation(
@@ -216,24 +222,26 @@ class ReissueClient:
         payment goes into the ledger through `LatePaymentWorkflow`, and back to the payer."""
         model = _model(PaymentConfirmation, payment)
         try:
-            await self.handle(case).signal(CardReissueWorkflow.payment_confirmed, model)
+            await self.handle(case).signal("payment_confirmed", model)
         except RPCError as e:
             if e.status is not RPCStatusCode.NOT_FOUND:
                 raise
             await self._late_payment(case, model)
 
     async def _late_payment(self, case: str, payment: PaymentConfirmation) -> None:
-        try:
-            run_id = (await self.handle(case).describe()).run_id
-        except RPCError as e:
-            if e.status is not RPCStatusCode.NOT_FOUND:
-                raise
-            run_id = "none"  # no such case: the payment is still recorded, and refunded
+        workflow_id, _, run_id = case.partition(":")
+        if not run_id:
+            try:
+                run_id = (await self.handle(case).describe()).run_id
+            except RPCError as e:
+                if e.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                run_id = "none"  # no such case: the payment is still recorded, and refunded
         try:
             await self._client.start_workflow(
-                LatePaymentWorkflow.run,
-                LatePayment(case_id=f"{case}:{run_id}", payment=payment),
-                id=late_payment_workflow_id(case, payment.payment_ref),
+                "LatePaymentWorkflow",
+                LatePayment(case_id=f"{workflow_id}:{run_id}", payment=payment),
+                id=late_payment_workflow_id(workflow_id, payment.payment_ref),
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=f"late payment of ¥{payment.amount_fen / 100:.2f} to a closed case",
@@ -242,14 +250,10 @@ class ReissueClient:
             pass  # the same payment again: already recorded
 
     async def card_produced(self, case: str, produced: CardProduced | Mapping[str, Any]) -> None:
-        await self.handle(case).signal(
-            CardReissueWorkflow.card_produced, _model(CardProduced, produced)
-        )
+        await self.handle(case).signal("card_produced", _model(CardProduced, produced))
 
     async def card_collected(self, case: str, collected: CardCollected | Mapping[str, Any]) -> None:
-        await self.handle(case).signal(
-            CardReissueWorkflow.card_collected, _model(CardCollected, collected)
-        )
+        await self.handle(case).signal("card_collected", _model(CardCollected, collected))
 
     async def card_found(self, case: str, found: CardFound | Mapping[str, Any]) -> EventAck:
         return await self._update(case, CardReissueWorkflow.card_found, _model(CardFound, found))

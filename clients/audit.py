@@ -597,12 +597,14 @@ async def verify(client: Client, pool: asyncpg.Pool, workflow_id: str) -> list[s
                         f"loss report time: history {history_time.isoformat()}, "
                         f"registry {report['reported_at'].isoformat()}"
                     )
+        # A later report on the card (a re-application keeps the first cut-off: the
+        # report number orders those) belongs to a later case, which owns the card now.
         later = (
-            "SELECT EXISTS (SELECT 1 FROM loss_reports WHERE card_number = $1"
-            " AND case_id <> $2 AND reported_at >= $3)"
+            "SELECT EXISTS (SELECT 1 FROM loss_reports n WHERE n.card_number = $1"
+            " AND (n.reported_at, n.report_number) > (SELECT reported_at, report_number"
+            "  FROM loss_reports WHERE case_id = $2))"
         )
-        reported = datetime.fromisoformat(f.reported_at) if f.reported_at else None
-        if f.card and not await conn.fetchval(later, f.card, f.case_id, reported):
+        if f.card and not await conn.fetchval(later, f.card, f.case_id):
             expected = (
                 "replaced"
                 if "activate_new_card" in f.done
@@ -632,7 +634,9 @@ async def verify(client: Client, pool: asyncpg.Pool, workflow_id: str) -> list[s
                         f"loss report: history says {want}, registry {report['status']}"
                     )
         # A new card later reported lost belongs to that later case.
-        if f.new_card and not await conn.fetchval(later, f.new_card, f.case_id, reported):
+        if f.new_card and not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM loss_reports WHERE card_number = $1)", f.new_card
+        ):
             expected_new = (
                 "active"
                 if "activate_new_card" in f.done

@@ -81,14 +81,17 @@ def random_program(rng: random.Random, *, length: int = 10) -> CaseProgram:
     """A program drawn at random. Half of them follow the happy path in order (so that
     cases complete, and races hit the late stages too), with other events mixed in."""
     happy = ("submit", "unit_yes", "approve", "pay", "produced", "collected")
+    enders = ("found", "cancel", "temporal_cancel", "reject")
+    others = tuple(a for a in ACTIONS if a not in enders)
+
+    def any_event() -> str:  # an early end now and then, so that some cases get far
+        return rng.choice(enders if rng.random() < 0.2 else others)
+
     spine = list(happy) if rng.random() < 0.5 else []
     steps: list[Race] = []
     while spine or len(steps) < length:
-        if spine and rng.random() < 0.7:
-            action = spine.pop(0)
-        else:
-            action = rng.choice(ACTIONS)
-        steps.append((action, rng.choice(ACTIONS)) if rng.random() < 0.15 else (action,))
+        action = spine.pop(0) if spine and rng.random() < 0.7 else any_event()
+        steps.append((action, any_event()) if rng.random() < 0.15 else (action,))
     return CaseProgram(
         channel=rng.choice(["hotline_12333", "online", "counter"]),
         affiliated=rng.random() < 0.3,

@@ -166,7 +166,8 @@ async def check_invariants(
             for r in await conn.fetch(
                 "SELECT l.case_id, l.status AS report, c.status AS card, b.status AS bank,"
                 " EXISTS (SELECT 1 FROM loss_reports n WHERE n.card_number = l.card_number"
-                "         AND n.reported_at >= l.reported_at AND n.case_id <> l.case_id) AS later"
+                "         AND (n.reported_at, n.report_number) > (l.reported_at, l.report_number))"
+                "  AS later"
                 " FROM loss_reports l JOIN cards c USING (card_number)"
                 " LEFT JOIN bank_accounts b USING (card_number)"
             )

@@ -118,6 +118,20 @@ ALTER TABLE loss_reports ADD CONSTRAINT loss_reports_status_check CHECK (status 
     'superseded'  -- written by earlier code only; nothing is superseded any more
 ));
 
+-- Cases that ended under earlier code after their report became formal left it open
+-- and the card frozen; today's rule closes such a report and leaves the card void.
+UPDATE loss_reports l
+   SET status = 'closed_without_reissue', closed_at = e.occurred_at,
+       close_reason = 'ended ' || (e.detail->>'outcome') || ' before the void rule'
+  FROM case_events e
+ WHERE e.case_id = l.case_id AND e.event_type = 'case_closed' AND l.status = 'open';
+UPDATE cards c SET status = 'void', updated_at = now()
+ WHERE c.status = 'frozen'
+   AND NOT EXISTS (SELECT 1 FROM loss_reports l
+                    WHERE l.card_number = c.card_number AND l.status = 'open')
+   AND EXISTS (SELECT 1 FROM loss_reports l
+                WHERE l.card_number = c.card_number AND l.status = 'closed_without_reissue');
+
 -- A replaced or void card is never usable again (a void card may still be replaced).
 CREATE FUNCTION cards_no_revival() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -261,8 +261,12 @@ class ReceivePaymentInput(CaseStep):
 
 
 class PaymentReceipt(BaseModel):
+    """A payment as the ledger holds it; `new` is False when the ledger already had its
+    reference (from another case): then the fields are the ledger's, not the caller's."""
+
     payment_ref: str
     amount_fen: int
+    order_id: str | None = None
     applied: bool
     reason: str | None = None
     order: PaymentOrder | None = None

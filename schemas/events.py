@@ -188,7 +188,7 @@ class PaymentConfirmation(_Event):
     """The payment platform's confirmation (signal `payment_confirmed`)."""
 
     order_id: OrderId
-    amount_fen: Annotated[int, Field(gt=0)]
+    amount_fen: Annotated[int, Field(ge=0)]
     payment_ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
     paid_at: AwareDatetime
 

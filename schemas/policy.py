@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.enums import DocumentType, InsuredCategory
 from schemas.text import PlainText
@@ -13,6 +14,7 @@ from schemas.text import PlainText
 __all__ = ["CasePolicy"]
 
 PositiveDuration = Annotated[timedelta, Field(gt=timedelta(0))]
+_VERSION = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 _BASE_MATERIALS = [
     DocumentType.ID_CARD_COPY,
@@ -43,7 +45,12 @@ class CasePolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    version: str = Field(default="CQ-2026.1", pattern=r"^[A-Za-z0-9._-]{1,32}$")
+    version: PlainText = Field(
+        default="CQ-2026.1",
+        min_length=1,
+        max_length=32,
+        description="Letters, digits, dot, hyphen, underscore (the policy table's key).",
+    )
     temporary_report_validity: PositiveDuration = Field(
         default=timedelta(days=7),
         description="How long a phone/online report stays in force unless made formal.",
@@ -94,6 +101,15 @@ class CasePolicy(BaseModel):
     required_materials: dict[InsuredCategory, list[DocumentType]] = Field(
         default_factory=_default_materials
     )
+
+    @field_validator("version")
+    @classmethod
+    def _version_is_a_key(cls, value: str, info: ValidationInfo) -> str:
+        # Cases recorded before the policy table carried free-text versions.
+        recorded = bool(info.context and info.context.get("recorded"))
+        if not recorded and not _VERSION.fullmatch(value):
+            raise ValueError("may only contain letters, digits, '.', '-' and '_'")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
@@ -60,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         VoidCardInput,
     )
     from schemas.case import (
+        RECORDED,
         CaseInput,
         CaseResult,
         CaseStatus,
@@ -126,6 +128,7 @@ __all__ = [
     "PATCH_CASE_CLOSED_AUDIT",
     "PATCH_FINAL_PAYMENT_REMINDER",
     "PATCH_SYSTEM_OF_RECORD",
+    "PATCH_VOID_ON_FORMAL_END",
     "CardReissueWorkflow",
 ]
 
@@ -137,8 +140,10 @@ PATCH_CASE_CLOSED_AUDIT = "case-closed-audit"
 # cancellation too) are honoured after every activity; a formal early end voids
 # the old card; deadlines are kept in visibility; updates answer after the move.
 PATCH_SYSTEM_OF_RECORD = "system-of-record-decides"
+PATCH_VOID_ON_FORMAL_END = "void-on-formal-end"
 
 R = TypeVar("R", bound=BaseModel)
+M = TypeVar("M", bound=BaseModel)
 
 # The registry is ours and fast: short attempts, retried until it answers.
 _REGISTRY_RETRY = RetryPolicy(
@@ -278,41 +283,13 @@ class CardReissueWorkflow:
         self._outcome_reason: str | None = None
         self._event_seq = 0
 
-        self._input_policy: Any = None
-        # Came unencrypted: refused under today's rules (decided in `run`), while a
-        # case started before payloads were encrypted replays as it ran.
-        self._plaintext_start = PLAINTEXT_MARK in raw.payload.metadata
-        try:
-            data = workflow.payload_converter().from_payload(raw.payload, dict)
-        except Exception as e:  # any undecodable input is the caller's error, not ours
-            self._refusal = (INVALID_CASE_INPUT, f"invalid case input: {_describe_input_error(e)}")
-            return
-        if isinstance(data, dict):
-            # Cases started before the policy table carried their policy in the input.
-            self._input_policy = data.pop("policy", None)
-        try:
-            # Decoded without today's reference data: see `schemas.identifiers`.
-            inp = CaseInput.model_validate(data)
-        except ValidationError as e:
-            self._refusal = (INVALID_CASE_INPUT, f"invalid case input: {_describe_input_error(e)}")
-            return
-        self._in = inp
-        self._card_masked = mask_card_number(inp.card_number)
-        start = workflow.info().start_time
-        self._reported_at = min(inp.reported_at, start) if inp.reported_at else start
-        self._formal = inp.channel.formal
-
     # ------------------------------------------------------------------ the case
 
     @workflow.run
     async def run(self, raw: RawValue) -> CaseResult:
         """Takes a `CaseInput` (see schemas/json/CaseInput.schema.json)."""
-        if self._refusal is None or self._plaintext_start:
-            self._v2 = workflow.patched(PATCH_SYSTEM_OF_RECORD)
-            if self._v2 and self._plaintext_start:
-                self._refusal = (PLAINTEXT_PAYLOAD, f"case refused: {PLAINTEXT_REFUSED}")
-        if self._refusal is None:
-            self._adopt_input_policy()
+        self._v2 = workflow.patched(PATCH_SYSTEM_OF_RECORD)
+        self._open(raw)
         if self._refusal is not None:
             await self._refuse()
         self._main = asyncio.create_task(self._run_case())
@@ -885,10 +862,12 @@ class CardReissueWorkflow:
         # before it became formal) the card is the person's again. Once formal, the
         # old card is void: it stays unusable whatever the outcome.
         assert self._report is not None
-        async with self._registry:  # a formalisation under way decides first
+        async with self._turn():  # a formalisation under way decides first
             report = self._report.report_number
             if self._formal:
-                if self._v2:
+                # Cases started before the patch that end now void the card too; their
+                # histories that ended earlier replay without it.
+                if self._v2 or workflow.patched(PATCH_VOID_ON_FORMAL_END):
                     await self._act(
                         "void_old_card",
                         VoidCardInput(
@@ -992,6 +971,12 @@ class CardReissueWorkflow:
     @workflow.update
     async def submit_materials(self, sub: MaterialsSubmission) -> MaterialsAccepted:
         """The application and materials handed in at a counter."""
+        if not self._v2 and self._registry.locked():  # as cases started before the patch
+            raise ApplicationError(
+                "submit_materials: another submission is being checked",
+                type="Busy",
+                non_retryable=True,
+            )
         async with self._registry:
             # Waited for a submission, formalisation or early end being decided.
             self._require_stage("submit_materials", Stage.AWAITING_MATERIALS, refuse=True)
@@ -1100,9 +1085,12 @@ class CardReissueWorkflow:
             deadline=beijing_cn(workflow.now() + self.policy.formal_materials_deadline),
         )
 
-    @workflow.signal
-    async def affiliation_response(self, answer: AffiliationResponse) -> None:
-        """The employer unit's or school's confirmation or denial."""
+    @workflow.signal(name="affiliation_response")
+    async def affiliation_response(self, raw: RawValue) -> None:
+        """The employer unit's or school's confirmation or denial (`AffiliationResponse`)."""
+        answer = await self._signal_arg("affiliation_response", raw, AffiliationResponse)
+        if answer is None:
+            return
         if self._stage is not Stage.AWAITING_AFFILIATION or self._affiliation != "requested":
             await self._ignore("affiliation_response", f"confirmed={answer.confirmed}")
             return
@@ -1221,6 +1209,21 @@ class CardReissueWorkflow:
             raise ApplicationError(message, type=kind, non_retryable=True)
         return self.status()
 
+    async def _signal_arg(self, name: str, raw: RawValue, model: type[M]) -> M | None:
+        """A signal's payload, decoded by the case itself: one sent unencrypted, or one
+        that is not a valid `model`, is refused and kept on record (never applied)."""
+        if self._v2 and PLAINTEXT_MARK in raw.payload.metadata:
+            await self._ignore(name, "refused: sent unencrypted")
+            return None
+        try:
+            value = workflow.payload_converter().from_payload(raw.payload, model)
+        except Exception:  # the caller's error: refused, the value not echoed
+            if self._v2:
+                await self._ignore(name, "refused: not a valid payload")
+            return None
+        assert isinstance(value, model)
+        return value
+
     def _claim_state(self) -> ClaimState:
         return ClaimState(
             assigned_to=self._assignee,
@@ -1228,9 +1231,13 @@ class CardReissueWorkflow:
             review_due_at=self._review_due,
         )
 
-    @workflow.signal
-    async def payment_confirmed(self, payment: PaymentConfirmation) -> None:
-        """The payment platform reports a payment: it goes into the ledger, applied or refunded."""
+    @workflow.signal(name="payment_confirmed")
+    async def payment_confirmed(self, raw: RawValue) -> None:
+        """The payment platform reports a payment (`PaymentConfirmation`): it goes into the
+        ledger, applied to the fee or refunded."""
+        payment = await self._signal_arg("payment_confirmed", raw, PaymentConfirmation)
+        if payment is None:
+            return
         if not self._v2:
             await self._legacy_payment_confirmed(payment)
             return
@@ -1238,8 +1245,17 @@ class CardReissueWorkflow:
             f"order={payment.order_id} amount_fen={payment.amount_fen} ref={payment.payment_ref}"
         )
         async with self._money:
-            if any(r.payment_ref == payment.payment_ref for r in self._receipts):
-                await self._ignore("payment_confirmed", "duplicate: " + detail)
+            earlier = next(
+                (r for r in self._receipts if r.payment_ref == payment.payment_ref), None
+            )
+            if earlier is not None:
+                if (earlier.amount_fen, earlier.order_id) == (payment.amount_fen, payment.order_id):
+                    await self._ignore("payment_confirmed", "duplicate: " + detail)
+                else:
+                    await self._payment_conflict(detail, earlier)
+                return
+            if payment.amount_fen == 0:
+                await self._ignore("payment_confirmed", "refused: a payment of 0 fen")
                 return
             why_not = self._why_payment_not_applied(payment)
             receipt = await self._act(
@@ -1256,20 +1272,39 @@ class CardReissueWorkflow:
                 PaymentReceipt,
                 summary=f"receive ¥{_yuan(payment.amount_fen)} into the ledger",
             )
+            if not receipt.new:  # another case received this reference: its money, not ours
+                if (receipt.amount_fen, receipt.order_id) == (payment.amount_fen, payment.order_id):
+                    await self._ignore("payment_confirmed", f"{receipt.reason}: {detail}")
+                else:
+                    await self._payment_conflict(detail, receipt)
+                return
             self._receipts.append(receipt)
-            if receipt.applied:
-                assert receipt.order is not None
+            if receipt.applied and receipt.order is not None:
                 self._order, self._payment = receipt.order, payment
                 return
             self._anomalies.append(f"payment_confirmed not applied ({receipt.reason}): {detail}")
-            if receipt.new:
-                refund = await self._refund(payment.payment_ref, receipt.reason or "not applied")
-                await self._notify(
-                    Recipient.APPLICANT,
-                    "payment_returned",
-                    step=f"payment_returned:{payment.payment_ref}",
-                    amount=_yuan(refund.amount_fen),
-                )
+            refund = await self._refund(payment.payment_ref, receipt.reason or "not applied")
+            await self._notify(
+                Recipient.APPLICANT,
+                "payment_returned",
+                step=f"payment_returned:{payment.payment_ref}",
+                amount=_yuan(refund.amount_fen),
+            )
+
+    async def _payment_conflict(self, detail: str, earlier: PaymentReceipt) -> None:
+        """Two confirmations under one reference disagree: one of them is wrong. The
+        ledger keeps the first; operations check with the platform."""
+        if "payment_conflict" not in self._flags:
+            self._flags.append("payment_conflict")
+        self._anomalies.append(f"payment_confirmed conflicts with an earlier one: {detail}")
+        await self._audit(
+            "payment_conflict",
+            "payment-platform",
+            {
+                "received": detail,
+                "earlier": f"order={earlier.order_id} amount_fen={earlier.amount_fen}",
+            },
+        )
 
     def _why_payment_not_applied(self, payment: PaymentConfirmation) -> str | None:
         """Why a payment cannot pay this case's fee; None when it can."""
@@ -1320,9 +1355,12 @@ class CardReissueWorkflow:
             return
         self._payment = payment
 
-    @workflow.signal
-    async def card_produced(self, produced: CardProduced) -> None:
-        """The card bureau reports the new card made."""
+    @workflow.signal(name="card_produced")
+    async def card_produced(self, raw: RawValue) -> None:
+        """The card bureau reports the new card made (`CardProduced`)."""
+        produced = await self._signal_arg("card_produced", raw, CardProduced)
+        if produced is None:
+            return
         awaited = (
             self._stage is Stage.CARD_PRODUCTION
             and self._production is not None
@@ -1338,9 +1376,12 @@ class CardReissueWorkflow:
             return
         self._produced = produced
 
-    @workflow.signal
-    async def card_collected(self, collected: CardCollected) -> None:
-        """The counter handed the new card over."""
+    @workflow.signal(name="card_collected")
+    async def card_collected(self, raw: RawValue) -> None:
+        """The counter handed the new card over (`CardCollected`)."""
+        collected = await self._signal_arg("card_collected", raw, CardCollected)
+        if collected is None:
+            return
         if self._stage is not Stage.READY_FOR_PICKUP or self._collected is not None:
             await self._ignore("card_collected", f"by={collected.handed_over_by}")
             return
@@ -1353,13 +1394,12 @@ class CardReissueWorkflow:
     @workflow.update
     async def card_found(self, found: CardFound) -> EventAck:
         """The person found the card: lift the temporary report and end the case."""
-        async with self._registry:  # a submission or formalisation under way decides first
+        async with self._turn():  # a submission or formalisation under way decides first
             self._require_open("card_found", refuse=True)
             if self._formal:
                 raise ApplicationError(_VOID, type="ReportFormal", non_retryable=True)
             self._ending = _EndCase(Stage.WITHDRAWN, f"card found ({found.channel.value})")
-        await workflow.wait_condition(lambda: self._stage.terminal)
-        return EventAck(stage=self._stage, at=workflow.now())
+        return await self._ended()
 
     @card_found.validator
     def _check_found(self, found: CardFound) -> None:
@@ -1370,13 +1410,24 @@ class CardReissueWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> EventAck:
         """Operations end the case; a paid fee is refunded."""
-        async with self._registry:  # a submission or formalisation under way decides first
+        async with self._turn():  # a submission or formalisation under way decides first
             self._require_open("cancel", refuse=True)
             self._ending = _EndCase(
                 Stage.CANCELLED, f"cancelled by {request.operator}: {request.reason}"
             )
-        await workflow.wait_condition(lambda: self._stage.terminal)
+        return await self._ended()
+
+    async def _ended(self) -> EventAck:
+        """Answer an early end once the case has closed (or could not open at all)."""
+        await workflow.wait_condition(lambda: self._stage.terminal or self._refusal is not None)
+        if self._refusal is not None:
+            kind, message = self._refusal
+            raise ApplicationError(message, type=kind, non_retryable=True)
         return EventAck(stage=self._stage, at=workflow.now())
+
+    def _turn(self) -> AbstractAsyncContextManager[Any]:
+        """Registry changes take turns (cases started before the patch did not wait)."""
+        return self._registry if self._v2 else nullcontext()
 
     @cancel.validator
     def _check_cancel(self, request: CancelRequest) -> None:
@@ -1458,20 +1509,42 @@ class CardReissueWorkflow:
         assert self._report is not None
         return self._report.account_id
 
-    def _adopt_input_policy(self) -> None:
-        """Cases started before the policy table ran by the policy in their input."""
-        if self._v2:
-            if self._input_policy is not None:
-                self._refusal = (
-                    INVALID_CASE_INPUT,
-                    "invalid case input: policy: the case policy is not chosen by the caller: "
-                    "the system of record resolves the policy in force when the case opens",
-                )
+    def _open(self, raw: RawValue) -> None:
+        """Decode the input as the history holds it; a bad one refuses the case.
+
+        The input arrives raw so that a bad one from a by-name start fails the case
+        with a readable error instead of failing workflow tasks forever. It is decoded
+        without today's reference data (see `schemas.identifiers`); the registry checks
+        that when the case opens. Cases started before PATCH_SYSTEM_OF_RECORD carried
+        their policy in the input and are decoded as they were then (`recorded`).
+        """
+        if self._v2 and PLAINTEXT_MARK in raw.payload.metadata:
+            self._refusal = (PLAINTEXT_PAYLOAD, f"case refused: {PLAINTEXT_REFUSED}")
             return
+        context = None if self._v2 else RECORDED
         try:
-            self._policy = CasePolicy.model_validate(self._input_policy or _LEGACY_DEFAULT_POLICY)
-        except ValidationError as e:
-            self._refusal = (INVALID_CASE_INPUT, f"invalid case input: policy: {e}")
+            data = workflow.payload_converter().from_payload(raw.payload, dict)
+            given_policy = data.pop("policy", None) if isinstance(data, dict) else None
+            inp = CaseInput.model_validate(data, context=context)
+            if not self._v2:
+                self._policy = CasePolicy.model_validate(
+                    given_policy or _LEGACY_DEFAULT_POLICY, context=context
+                )
+        except Exception as e:  # any undecodable input is the caller's error, not ours
+            self._refusal = (INVALID_CASE_INPUT, f"invalid case input: {_describe_input_error(e)}")
+            return
+        if self._v2 and given_policy is not None:
+            self._refusal = (
+                INVALID_CASE_INPUT,
+                "invalid case input: policy: the case policy is not chosen by the caller: "
+                "the system of record resolves the policy in force when the case opens",
+            )
+            return
+        self._in = inp
+        self._card_masked = mask_card_number(inp.card_number)
+        start = workflow.info().start_time
+        self._reported_at = min(inp.reported_at, start) if inp.reported_at else start
+        self._formal = inp.channel.formal
 
     async def _refuse(self) -> NoReturn:
         """The case cannot open: nothing was written; say why, once handlers are answered."""

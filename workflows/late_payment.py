@@ -12,10 +12,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.activities import PaymentReceipt, ReceivePaymentInput, RefundInput, RefundResult
+    from schemas.codec import PLAINTEXT_MARK
+    from schemas.converter import PLAINTEXT_REFUSED
+    from schemas.errors import PLAINTEXT_PAYLOAD
     from schemas.events import LatePayment
 
 __all__ = ["LatePaymentWorkflow", "late_payment_workflow_id"]
@@ -36,8 +40,14 @@ def late_payment_workflow_id(case_workflow_id: str, payment_ref: str) -> str:
 
 @workflow.defn(name="LatePaymentWorkflow")
 class LatePaymentWorkflow:
+    refuses_plaintext = True  # see `schemas.converter`
+
     @workflow.run
-    async def run(self, late: LatePayment) -> PaymentReceipt:
+    async def run(self, raw: RawValue) -> PaymentReceipt:
+        """Takes a `LatePayment`."""
+        if PLAINTEXT_MARK in raw.payload.metadata:
+            raise ApplicationError(PLAINTEXT_REFUSED, type=PLAINTEXT_PAYLOAD, non_retryable=True)
+        late = workflow.payload_converter().from_payload(raw.payload, LatePayment)
         p = late.payment
         receipt: PaymentReceipt = await workflow.execute_activity(
             "receive_payment",
@@ -57,7 +67,7 @@ class LatePaymentWorkflow:
             retry_policy=_RETRY,
             summary="record the late payment in the ledger",
         )
-        if not receipt.applied:
+        if receipt.new and not receipt.applied:  # (not new: another case's, refunded there)
             await workflow.execute_activity(
                 "refund_payment",
                 RefundInput(

@@ -60,11 +60,11 @@ async def create_refund(
     reason: str,
     at: datetime,
 ) -> asyncpg.Record:
-    """A refund the payment platform has yet to make."""
+    """A refund the payment platform has yet to make. Its ID is the payment's: a retry
+    after a crash asks the platform for the same refund again, never for a second one."""
     row = await conn.fetchrow(
         "INSERT INTO refunds (refund_id, payment_ref, case_id, amount_fen, status, reason,"
-        " requested_at) VALUES ('RF' || to_char($5 AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD')"
-        "  || lpad(nextval('refund_seq')::text, 6, '0'), $1, $2, $3, 'pending', $4, $5)"
+        " requested_at) VALUES ('RF-' || $1, $1, $2, $3, 'pending', $4, $5)"
         " RETURNING *",
         payment_ref,
         case_id,

@@ -8,10 +8,12 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 
 from activities import BankActivities, PaymentActivities, PostgresBankGateway, RegistryActivities
 from schemas import activities as a
+from schemas.case import RECORDED, CaseInput
 from schemas.enums import Channel
 from schemas.hashing import case_workflow_id
 from schemas.policy import CasePolicy
@@ -270,3 +272,76 @@ async def test_card_without_bank_account_freezes_registry_only(pool: asyncpg.Poo
         a.FreezeInput(**_step("c-nob", "freeze_bank"), card_number=card, report_number="LR1")
     )
     assert result.status == "none" and not result.changed
+
+
+def test_input_recorded_before_todays_rules_decodes_as_it_was_accepted() -> None:
+    """Cases started before the policy table: a free-text policy version and a reported
+    time in the future (then clamped to the start) replay; new input is held to today's rules."""
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    data = {
+        "applicant": {"name": "王五", "resident_id": "11010519491231002X", "mobile": "13800138000"},
+        "card_number": "A12345678",
+        "insured_category": "retiree",
+        "district": "500103",
+        "channel": "counter",
+        "reported_at": future,
+    }
+    with pytest.raises(ValidationError):
+        CaseInput.model_validate(data)
+    assert CaseInput.model_validate(data, context=RECORDED).reported_at is not None
+    with pytest.raises(ValidationError):
+        CasePolicy.model_validate({"version": "CQ 2026 (draft)"})
+    assert CasePolicy.model_validate({"version": "CQ 2026 (draft)"}, context=RECORDED).version
+
+
+async def test_migration_closes_what_earlier_code_left_open(pg: Any) -> None:
+    """Earlier code left a formal report open and the card frozen when a case ended early;
+    migration 0002 closes the report and voids the card, as today's rule does."""
+    from migrations import apply_migrations, available_migrations
+    from workers.stack import ensure_database
+
+    dsn = pg.dsn_for("t_old_" + random_resident_id()[-6:])
+    await ensure_database(pg.admin_dsn, dsn)
+    conn = await asyncpg.connect(dsn)
+    try:
+        version, first = available_migrations()[0]
+        await conn.execute(first)
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version text PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now());"
+            f"INSERT INTO schema_migrations VALUES ('{version}');"
+            "INSERT INTO insured_accounts VALUES ('ACA', 'k', 'retiree', '500101', 0, now());"
+            "INSERT INTO cards (card_number, account_id, status) VALUES ('A00000001', 'ACA', 'frozen');"
+            "INSERT INTO loss_reports VALUES ('LR2026010100000001', 'c1:r1', 'A00000001',"
+            " 'counter', 'formal', 'open', now(), now());"
+            "INSERT INTO case_events (dedupe_key, case_id, event_type, actor, detail, occurred_at)"
+            " VALUES ('c1', 'c1:r1', 'case_closed', 'system', '{\"outcome\": \"REJECTED\"}', now())"
+        )
+        assert await apply_migrations(conn) == [v for v, _ in available_migrations()[1:]]
+        assert await conn.fetchval("SELECT status FROM loss_reports") == "closed_without_reissue"
+        assert await conn.fetchval("SELECT status FROM cards") == "void"
+    finally:
+        await conn.close()
+
+
+async def test_a_refund_asks_the_platform_once_under_the_payment_s_id(pool: asyncpg.Pool) -> None:
+    pay = PaymentActivities(pool)
+    _, card = await _person(pool)
+    case = case_of(card)
+    order = await pay.create_payment_order(
+        a.CreatePaymentInput(**_step(case, "order"), amount_fen=2500, due_at=AT)
+    )
+    await pay.receive_payment(
+        a.ReceivePaymentInput(
+            **_step(case, "payment:P-9"),
+            order_id=order.order_id,
+            amount_fen=99,
+            payment_ref="P-9",
+            paid_at=AT,
+            apply=True,
+        )
+    )
+    refund = await pay.refund_payment(
+        a.RefundInput(**_step(case, "refund:P-9"), payment_ref="P-9", reason="wrong amount")
+    )
+    assert refund.refund_id == "RF-P-9" and refund.status == "refunded"

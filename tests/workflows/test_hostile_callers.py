@@ -25,6 +25,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError
 
 from schemas.enums import Stage
 from schemas.events import CancelRequest, EventAck
@@ -94,7 +95,7 @@ async def test_a_plaintext_start_fails_at_once_and_writes_nothing(stack: Stack) 
     assert await stack.card_status(app.card_number) == "active"
 
 
-async def test_plaintext_signals_and_updates_to_a_case_are_refused(stack: Stack) -> None:
+async def test_a_plaintext_update_to_a_case_is_refused(stack: Stack) -> None:
     _app, case, report = await stack.open_case()
     plain = Client(
         stack.client.temporal.service_client,
@@ -106,11 +107,9 @@ async def test_plaintext_signals_and_updates_to_a_case_are_refused(stack: Stack)
         await handle.execute_update("submit_materials", materials(report).model_dump(mode="json"))
     assert isinstance(err.value.cause, ApplicationError)
     assert err.value.cause.type == "PlaintextPayload"
-    await handle.signal("card_collected", {"new_card_number": "R00000001", "handed_over_by": "x"})
     await stack.client.submit_materials(case, materials(report))  # through the codec: fine
     st = await stack.wait_for(case, Stage.UNDER_REVIEW)
     assert st.materials and all(m.received for m in st.materials)
-    assert st.ignored_events == []  # the plaintext signal never reached the case
 
 
 # ---------------------------------------------------------------- 3. the policy
@@ -583,3 +582,164 @@ async def test_a_temporal_cancel_after_the_end_does_not_cut_a_refund_short(stack
     assert result.outcome is Stage.CANCELLED
     assert await stack.one("SELECT status FROM refunds WHERE payment_ref = 'P-END'") == "refunded"
     await _clean(stack)
+
+
+# ---------------------------------------------------------------- found in review
+
+
+async def test_a_refused_case_answers_its_cancel_and_lets_the_owner_report(stack: Stack) -> None:
+    """Someone with the found card starts the card's case with the wrong ID number and a
+    cancel: the case is refused at once (the cancel too), and the owner can report."""
+    app = await stack.application()
+    stranger = app.model_copy(
+        update={"applicant": app.applicant.model_copy(update={"resident_id": "11010519491231002X"})}
+    )
+    start = WithStartWorkflowOperation(
+        "CardReissueWorkflow",
+        stranger,
+        id=stack.client.case_id_for(app.card_number),
+        task_queue=stack.settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await asyncio.wait_for(
+            stack.client.temporal.execute_update_with_start_workflow(
+                CardReissueWorkflow.cancel,
+                CancelRequest(operator="ops-1", reason="found it"),
+                start_workflow_operation=start,
+            ),
+            timeout=30,
+        )
+    assert isinstance(err.value.cause, ApplicationError)
+    assert err.value.cause.type == "CardOwnerMismatch"
+    await _refused(stack.client.handle(stack.client.case_id_for(app.card_number)))
+    ref = await stack.client.report_loss(app)
+    assert ref.started
+    await stack.wait_for(ref.workflow_id, Stage.AWAITING_MATERIALS)
+    assert await stack.card_status(app.card_number) == "frozen"
+
+
+async def test_plaintext_signals_are_refused_and_kept_on_record(stack: Stack) -> None:
+    _, case, report = await stack.open_case(channel="counter", affiliation=EMPLOYER)
+    await stack.client.submit_materials(case, materials(report))
+    st = await stack.wait_for(case, Stage.AWAITING_AFFILIATION)
+    await stack.notice_sent(st.case_id, "affiliation_request")
+    plain = Client(
+        stack.client.temporal.service_client,
+        namespace=stack.client.temporal.namespace,
+        data_converter=pydantic_data_converter,
+    )
+    await plain.get_workflow_handle(case).signal(
+        "affiliation_response", {"confirmed": True, "responder": "hr-portal"}
+    )
+    for _ in range(50):
+        st = await stack.status(case)
+        if st.ignored_events:
+            break
+        await asyncio.sleep(0.1)
+    assert st.stage is Stage.AWAITING_AFFILIATION  # not applied
+    assert st.ignored_events == [
+        "affiliation_response in AWAITING_AFFILIATION: refused: sent unencrypted"
+    ]
+    # A late payment started in plaintext is refused too.
+    late = await plain.start_workflow(
+        "LatePaymentWorkflow",
+        {
+            "case_id": st.case_id,
+            "payment": {
+                "order_id": "PY20261125000001",
+                "amount_fen": 1,
+                "payment_ref": "P-PLAIN",
+                "paid_at": "2026-11-25T08:00:00Z",
+            },
+        },
+        id=f"late-{uuid.uuid4().hex}",
+        task_queue=stack.settings.task_queue,
+    )
+    cause = await _refused(late)
+    assert cause.type == "PlaintextPayload"
+    assert await stack.rows("SELECT * FROM payments WHERE payment_ref = 'P-PLAIN'") == []
+
+
+async def test_applying_again_after_a_void_card_and_an_old_payment_redelivered(
+    stack: Stack,
+) -> None:
+    """A case ends after the report was formal (card void); the person applies again under
+    the same card: a new case, formal, with the first cut-off. The platform redelivers the
+    first case's payment to it: not this case's money, nothing wedged."""
+    app, case, report = await stack.open_case(channel="counter")
+    await stack.submit(case, report, mode="instant")
+    await stack.approve(case)
+    await stack.pay(case, ref="P-FIRST")
+    first = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+    await stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant abroad"})
+    await stack.assert_old_card_void(app.card_number, first.case_id)
+
+    again = await stack.client.report_loss(app)
+    assert again.started and again.workflow_id == case
+    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+    assert st.case_id != first.case_id and st.report_formal
+    assert st.liability_cutoff == first.liability_cutoff
+    assert await stack.card_status(app.card_number) == "void"
+    assert first.fee is not None and first.fee.order_id is not None
+    await stack.client.confirm_payment(
+        case,
+        {
+            "order_id": first.fee.order_id,
+            "amount_fen": 2500,
+            "payment_ref": "P-FIRST",
+            "paid_at": datetime.now(UTC),
+        },
+    )
+    assert st.loss_report_number is not None
+    await stack.submit(case, st.loss_report_number, mode="instant", n=1)
+    await stack.approve(case)
+    await stack.pay(case, ref="P-SECOND")
+    st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+    assert any("received before by another case" in e for e in st.ignored_events)
+    new = await stack.one(
+        "SELECT new_card_number FROM production_orders WHERE case_id = $1 AND status = 'produced'",
+        st.case_id,
+    )
+    await stack.client.card_collected(case, {"new_card_number": new, "handed_over_by": "c-1"})
+    assert (await stack.client.result(case)).outcome is Stage.COMPLETED
+    assert await stack.card_status(app.card_number) == "replaced"
+    assert await stack.authorised(new)
+    await _clean(stack)
+
+
+async def test_two_confirmations_under_one_reference_that_disagree_are_flagged(
+    stack: Stack,
+) -> None:
+    _, case, report = await stack.open_case()
+    await stack.submit(case, report)
+    await stack.approve(case)
+    st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
+    assert st.fee is not None and st.fee.order_id is not None
+    pay = {"order_id": st.fee.order_id, "payment_ref": "P-REF", "paid_at": datetime.now(UTC)}
+    await stack.client.confirm_payment(case, pay | {"amount_fen": 1})  # first: 1 fen
+    await stack.client.confirm_payment(case, pay | {"amount_fen": 2500})  # then the other
+    for _ in range(50):
+        st = await stack.status(case)
+        if "payment_conflict" in st.flags:
+            break
+        await asyncio.sleep(0.1)
+    assert "payment_conflict" in st.flags
+    assert st.money.received_fen == 1 and st.money.refunded_fen == 1
+    conflicts = await stack.rows(
+        "SELECT detail FROM case_events WHERE case_id = $1 AND event_type = 'payment_conflict'",
+        st.case_id,
+    )
+    assert len(conflicts) == 1 and "amount_fen=2500" in conflicts[0]["detail"]
+
+
+async def test_an_event_for_a_closed_case_never_reaches_the_next(stack: Stack) -> None:
+    app, case, _ = await stack.open_case(channel="online")
+    first = (await stack.status(case)).case_id
+    await stack.client.card_found(case, {"channel": "online"})  # withdrawn
+    again = await stack.client.report_loss(app)  # lost again, a new case
+    await stack.wait_for(again.workflow_id, Stage.AWAITING_MATERIALS)
+    with pytest.raises(RPCError):  # a retried "found" for the first case
+        await stack.client.card_found(first, {"channel": "online"})
+    assert (await stack.status(case)).stage is Stage.AWAITING_MATERIALS
+    assert await stack.card_status(app.card_number) == "frozen"
