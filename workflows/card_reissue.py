@@ -1294,9 +1294,6 @@ class CardReissueWorkflow:
     async def _payment_conflict(self, detail: str, earlier: PaymentReceipt) -> None:
         """Two confirmations under one reference disagree: one of them is wrong. The
         ledger keeps the first; operations check with the platform."""
-        if "payment_conflict" not in self._flags:
-            self._flags.append("payment_conflict")
-        self._anomalies.append(f"payment_confirmed conflicts with an earlier one: {detail}")
         await self._audit(
             "payment_conflict",
             "payment-platform",
@@ -1305,6 +1302,9 @@ class CardReissueWorkflow:
                 "earlier": f"order={earlier.order_id} amount_fen={earlier.amount_fen}",
             },
         )
+        self._anomalies.append(f"payment_confirmed conflicts with an earlier one: {detail}")
+        if "payment_conflict" not in self._flags:
+            self._flags.append("payment_conflict")
 
     def _why_payment_not_applied(self, payment: PaymentConfirmation) -> str | None:
         """Why a payment cannot pay this case's fee; None when it can."""
