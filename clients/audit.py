@@ -28,7 +28,7 @@ from temporalio.worker import Replayer
 
 from schemas.clock import BEIJING, beijing
 from schemas.identifiers import mask_card_number, mask_mobile, mask_name, mask_resident_id
-from workflows.card_reissue import CardReissueWorkflow
+from workflows import WORKFLOWS
 
 __all__ = [
     "Entry",
@@ -461,6 +461,7 @@ class ReplayOutcome:
 
     source: str
     workflow_id: str
+    workflow_type: str
     ok: bool
     error: str = ""
     event_id: int | None = None
@@ -480,7 +481,7 @@ async def replay(
     histories: Iterable[tuple[str, WorkflowHistory]],
     converter: DataConverter,
     *,
-    workflows: Sequence[type] = (CardReissueWorkflow,),
+    workflows: Sequence[type] = WORKFLOWS,
 ) -> list[ReplayOutcome]:
     """Replay each history against the given (by default the current) workflow code."""
     replayer = Replayer(workflows=list(workflows), data_converter=converter)
@@ -488,8 +489,10 @@ async def replay(
     for source, history in histories:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         failure = result.replay_failure
+        started = history.events[0].workflow_execution_started_event_attributes
+        kind = started.workflow_type.name
         if failure is None:
-            outcomes.append(ReplayOutcome(source, history.workflow_id, ok=True))
+            outcomes.append(ReplayOutcome(source, history.workflow_id, kind, ok=True))
         else:
             message = str(failure)
             core = _CORE_MESSAGE.search(message)
@@ -498,6 +501,7 @@ async def replay(
                 ReplayOutcome(
                     source,
                     history.workflow_id,
+                    kind,
                     ok=False,
                     error=core.group(1) if core else message,
                     event_id=event_id,

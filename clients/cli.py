@@ -1003,6 +1003,7 @@ def audit_replay(
 
     from clients.audit import load_history_file, replay
     from schemas.converter import data_converter
+    from workflows import WORKFLOWS
 
     async def go() -> list[Any]:
         histories: list[tuple[str, WorkflowHistory]] = []
@@ -1014,7 +1015,8 @@ def audit_replay(
                     wid = _case_id(client, case)
                     histories.append((wid, await client.handle(wid).fetch_history()))
                 if closed_since or closed_until:
-                    parts = ["WorkflowType = 'CardReissueWorkflow'", "ExecutionStatus != 'Running'"]
+                    types = ", ".join(f"'{w.__name__}'" for w in WORKFLOWS)
+                    parts = [f"WorkflowType IN ({types})", "ExecutionStatus != 'Running'"]
                     if closed_since:
                         parts.append(f"CloseTime >= '{closed_since:%Y-%m-%dT%H:%M:%SZ}'")
                     if closed_until:

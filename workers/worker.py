@@ -21,8 +21,7 @@ from schemas.converter import data_converter
 from workers.logging import CaseLogInterceptor
 from workers.settings import Settings
 from workers.telemetry import runtime
-from workflows.card_reissue import CardReissueWorkflow
-from workflows.late_payment import LatePaymentWorkflow
+from workflows import WORKFLOWS
 
 __all__ = ["build_bare_worker", "build_worker", "connect_client", "run_worker"]
 
@@ -61,7 +60,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[CardReissueWorkflow, LatePaymentWorkflow],
+        workflows=list(WORKFLOWS),
         activities=list(acts),  # type: ignore[arg-type]
         interceptors=[CaseLogInterceptor()],
         max_concurrent_activities=settings.max_concurrent_activities,
