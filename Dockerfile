@@ -8,12 +8,8 @@ ENV PATH=/opt/venv/bin:$PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY deploy/requirements.lock ./
 RUN pip install --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
-COPY schemas schemas
-COPY workflows workflows
-COPY activities activities
-COPY workers workers
-COPY clients clients
-COPY migrations migrations
+COPY reissue reissue
+# The lock holds the runtime and worker-extra dependencies (tests/deploy checks it).
 RUN pip install --no-deps .
 
 FROM python:3.11-slim-bookworm

@@ -19,15 +19,15 @@ import pytest
 from temporalio.service import RPCError
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
-from activities.db import create_pool
-from clients import ReissueClient
-from schemas.codec import EncryptionCodec
-from schemas.visibility import ALL_KEYS
+from reissue.activities.db import create_pool
+from reissue.client import ReissueClient
+from reissue.devtools.stack import EmbeddedPostgres, ensure_database, migrate, temporal_binary
+from reissue.schemas.codec import EncryptionCodec
+from reissue.schemas.visibility import ALL_KEYS
+from reissue.workers.codec_server import build_app, serve
+from reissue.workers.settings import DEV_HASH_SECRET, Settings
+from reissue.workers.worker import build_worker
 from tests.support import CODEC_TOKEN, TEST_CONVERTER, TEST_KEYS, Stack
-from workers.codec_server import build_app, serve
-from workers.settings import DEV_HASH_SECRET, Settings
-from workers.stack import EmbeddedPostgres, ensure_database, migrate, temporal_binary
-from workers.worker import build_worker
 
 TEMPLATE_DB = "reissue_template"
 

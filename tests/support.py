@@ -16,17 +16,17 @@ import asyncpg
 from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 
-from activities.repositories import policies
-from clients import ReissueClient
-from clients.invariants import Violation, check_invariants
-from schemas.case import CaseInput, CaseStatus
-from schemas.codec import KeyRing
-from schemas.converter import data_converter
-from schemas.enums import DocumentType, InsuredCategory, Stage
-from schemas.events import MaterialRef
-from schemas.policy import CasePolicy
-from workers.seed import enrol_person, scanned, standard_submission, synthetic_resident_id
-from workers.settings import DEV_HASH_SECRET, Settings
+from reissue.activities.repositories import policies
+from reissue.client import ReissueClient
+from reissue.devtools.seed import enrol_person, scanned, standard_submission, synthetic_resident_id
+from reissue.ops.invariants import Violation, check_invariants
+from reissue.schemas.case import CaseInput, CaseStatus
+from reissue.schemas.codec import KeyRing
+from reissue.schemas.converter import data_converter
+from reissue.schemas.enums import DocumentType, InsuredCategory, Stage
+from reissue.schemas.events import MaterialRef
+from reissue.schemas.policy import CasePolicy
+from reissue.workers.settings import DEV_HASH_SECRET, Settings
 
 DEFAULT_BALANCE_FEN = 123_456
 EMPLOYER = {"kind": "employer", "name": "重庆某某科技有限公司", "credit_code": "91310110666007217T"}

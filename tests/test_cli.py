@@ -9,11 +9,11 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schemas.enums import Stage
-from schemas.policy import CasePolicy
+from reissue.devtools.seed import enrol_person
+from reissue.schemas.enums import Stage
+from reissue.schemas.policy import CasePolicy
+from reissue.workers.settings import DEV_HASH_SECRET
 from tests.support import TEST_KEYS_SPEC, Stack, random_resident_id
-from workers.seed import enrol_person
-from workers.settings import DEV_HASH_SECRET
 
 REISSUE = str(Path(sys.prefix) / "bin" / "reissue")
 

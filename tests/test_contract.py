@@ -6,9 +6,9 @@ import json
 
 from temporalio import workflow
 
-from schemas.contract import CONTRACT, LATE_PAYMENT, SCHEMA_DIR, render_all
-from workflows.card_reissue import CardReissueWorkflow
-from workflows.late_payment import LatePaymentWorkflow
+from reissue.schemas.contract import CONTRACT, LATE_PAYMENT, SCHEMA_DIR, render_all
+from reissue.workflows.card_reissue import CardReissueWorkflow
+from reissue.workflows.late_payment import LatePaymentWorkflow
 
 
 def test_committed_schemas_are_up_to_date() -> None:

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from schemas.codec import KeyRing
-from schemas.converter import data_converter
-from workers.demo import DEMO_PLAN
+from reissue.devtools.demo import DEMO_PLAN
+from reissue.schemas.codec import KeyRing
+from reissue.schemas.converter import data_converter
 
 REISSUE = str(Path(sys.prefix) / "bin" / "reissue")
 PACE_SECONDS = 3

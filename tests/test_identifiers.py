@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.identifiers import (
+from reissue.schemas.identifiers import (
     CREDIT_CODE_ALPHABET,
     CURRENT_DISTRICTS,
     HISTORIC_DISTRICTS,

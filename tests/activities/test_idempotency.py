@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 
-from activities import (
+from reissue.activities import (
     BankActivities,
     CaseworkActivities,
     PaymentActivities,
@@ -18,13 +18,13 @@ from activities import (
     RegistryActivities,
     all_activities,
 )
-from schemas import activities as a
-from schemas.enums import Channel, InsuredCategory, ProductionMode, Recipient, ReviewVerdict
-from schemas.hashing import case_workflow_id
-from schemas.policy import CasePolicy
+from reissue.devtools.seed import enrol_person
+from reissue.schemas import activities as a
+from reissue.schemas.enums import Channel, InsuredCategory, ProductionMode, Recipient, ReviewVerdict
+from reissue.schemas.hashing import case_workflow_id
+from reissue.schemas.policy import CasePolicy
+from reissue.workers.settings import DEV_HASH_SECRET
 from tests.support import materials, random_card_number, random_resident_id
-from workers.seed import enrol_person
-from workers.settings import DEV_HASH_SECRET
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

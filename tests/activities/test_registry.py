@@ -11,15 +11,20 @@ import pytest
 from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 
-from activities import BankActivities, PaymentActivities, PostgresBankGateway, RegistryActivities
-from schemas import activities as a
-from schemas.case import RECORDED, CaseInput
-from schemas.enums import Channel
-from schemas.hashing import case_workflow_id
-from schemas.policy import CasePolicy
+from reissue.activities import (
+    BankActivities,
+    PaymentActivities,
+    PostgresBankGateway,
+    RegistryActivities,
+)
+from reissue.schemas import activities as a
+from reissue.schemas.case import RECORDED, CaseInput
+from reissue.schemas.enums import Channel
+from reissue.schemas.hashing import case_workflow_id
+from reissue.schemas.policy import CasePolicy
+from reissue.workers.settings import DEV_HASH_SECRET
 from tests.activities.test_idempotency import _person, _step, case_of, snapshot
 from tests.support import random_resident_id
-from workers.settings import DEV_HASH_SECRET
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -253,7 +258,7 @@ async def test_bank_outage_is_retryable_and_writes_nothing(pool: asyncpg.Pool) -
 
 
 async def test_card_without_bank_account_freezes_registry_only(pool: asyncpg.Pool) -> None:
-    from workers.seed import enrol_person
+    from reissue.devtools.seed import enrol_person
 
     rid = random_resident_id()
     async with pool.acquire() as conn:
@@ -297,8 +302,8 @@ def test_input_recorded_before_todays_rules_decodes_as_it_was_accepted() -> None
 async def test_migration_closes_what_earlier_code_left_open(pg: Any) -> None:
     """Earlier code left a formal report open and the card frozen when a case ended early;
     migration 0002 closes the report and voids the card, as today's rule does."""
-    from migrations import apply_migrations, available_migrations
-    from workers.stack import ensure_database
+    from reissue.devtools.stack import ensure_database
+    from reissue.migrations import apply_migrations, available_migrations
 
     dsn = pg.dsn_for("t_old_" + random_resident_id()[-6:])
     await ensure_database(pg.admin_dsn, dsn)

@@ -13,8 +13,8 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.case import CaseResult
-    from workflows.card_reissue import CardReissueWorkflow
+    from reissue.schemas.case import CaseResult
+    from reissue.workflows.card_reissue import CardReissueWorkflow
 
 
 @workflow.defn(name="CardReissueWorkflow")

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from temporalio.client import WorkflowHistory
 
-from clients.audit import build_timeline, export, load_history_file, replay, verify
-from schemas.enums import Stage
+from reissue.ops.audit import build_timeline, export, load_history_file, replay, verify
+from reissue.schemas.enums import Stage
+from reissue.workflows.late_payment import LatePaymentWorkflow
 from tests.audit.altered_workflow import AlteredCardReissueWorkflow
 from tests.support import TEST_CONVERTER, TEST_KEYS_SPEC, Stack, materials
-from workflows.late_payment import LatePaymentWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "histories"

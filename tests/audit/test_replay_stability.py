@@ -16,14 +16,14 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from clients import ReissueClient
-from clients.audit import replay
-from schemas import identifiers
-from schemas.enums import Stage
-from schemas.policy import CasePolicy
+from reissue.client import ReissueClient
+from reissue.ops.audit import replay
+from reissue.schemas import identifiers
+from reissue.schemas.enums import Stage
+from reissue.schemas.policy import CasePolicy
+from reissue.workers.settings import DEV_HASH_SECRET, Settings
+from reissue.workers.worker import build_worker
 from tests.support import TEST_CONVERTER, Stack
-from workers.settings import DEV_HASH_SECRET, Settings
-from workers.worker import build_worker
 
 
 async def test_a_running_case_keeps_its_district_and_policy_after_a_deploy(

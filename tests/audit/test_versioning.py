@@ -12,10 +12,10 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 
-from clients.audit import load_history_file, replay
-from schemas.enums import Stage
+from reissue.ops.audit import load_history_file, replay
+from reissue.schemas.enums import Stage
+from reissue.workflows.card_reissue import PATCH_FINAL_PAYMENT_REMINDER, PATCH_SYSTEM_OF_RECORD
 from tests.support import TEST_CONVERTER, Stack, summary_text
-from workflows.card_reissue import PATCH_FINAL_PAYMENT_REMINDER, PATCH_SYSTEM_OF_RECORD
 
 V1_PAYMENT_LAPSE = (
     Path(__file__).resolve().parents[1]

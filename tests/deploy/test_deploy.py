@@ -17,9 +17,9 @@ import yaml
 from compose_spec import ComposeSpecification
 from pydantic import ValidationError
 
-from schemas.enums import Stage
+from reissue.schemas.enums import Stage
+from reissue.workers.settings import DEV_HASH_SECRET
 from tests.support import TEST_KEYS_SPEC, Stack
-from workers.settings import DEV_HASH_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.prefix) / "bin"
@@ -117,7 +117,7 @@ async def test_the_images_command_runs_a_worker_with_health_and_metrics(
     pool,
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    from clients import ReissueClient
+    from reissue.client import ReissueClient
 
     command, image_env = _image()
     assert command == ["reissue", "worker"] and image_env["REISSUE_ENV"] == "production"
@@ -191,9 +191,21 @@ def test_lock_pins_every_runtime_dependency_and_examples_hold_no_secrets() -> No
             assert sep and version, f"not pinned: {line}"
             pinned[re.sub(r"[-_.]+", "-", name).lower()] = version
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    for requirement in project["dependencies"]:
-        name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
-        assert re.sub(r"[-_.]+", "-", name).lower() in pinned, f"{name} not in the lock"
+
+    def names(requirements: list[str]) -> set[str]:
+        return {
+            re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0]).lower()
+            for r in requirements
+        }
+
+    # The worker image: the runtime dependencies and the worker extra, and nothing of
+    # the dev stack or the tools.
+    image = names(project["dependencies"] + project["optional-dependencies"]["worker"])
+    assert image <= set(pinned), f"not in the lock: {image - set(pinned)}"
+    dev_only = names(project["optional-dependencies"]["dev"]) - image - {"card-reissue"}
+    assert dev_only and not dev_only & set(pinned), (
+        f"dev tools in the image: {dev_only & set(pinned)}"
+    )
     example = (ROOT / "deploy" / "compose" / "reissue.env.example").read_text()
     for line in example.splitlines():
         if "=" in line and not line.startswith("#"):

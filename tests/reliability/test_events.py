@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from temporalio.service import RPCError
 
-from clients.invariants import check_invariants
-from schemas.enums import Stage
+from reissue.ops.invariants import check_invariants
+from reissue.schemas.enums import Stage
 from tests.support import Stack, materials
 
 EMPLOYER = {"kind": "employer", "name": "重庆某某科技有限公司", "credit_code": "91310110666007217T"}

@@ -15,8 +15,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from clients.chaos import ACTIONS, CaseProgram, ChaosDriver, expected_card
-from schemas.enums import Stage
+from reissue.devtools.chaos import ACTIONS, CaseProgram, ChaosDriver, expected_card
+from reissue.schemas.enums import Stage
 from tests.support import EMPLOYER, Stack
 
 HAPPY = ("submit", "unit_yes", "approve", "pay", "produced", "collected")

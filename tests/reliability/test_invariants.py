@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from clients.invariants import check_invariants
-from schemas.case import CaseInput
-from schemas.enums import Stage
+from reissue.ops.invariants import check_invariants
+from reissue.schemas.case import CaseInput
+from reissue.schemas.enums import Stage
 from tests.support import TEST_CONVERTER, Stack
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

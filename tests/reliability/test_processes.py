@@ -19,14 +19,14 @@ import pytest
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client
 
-from activities.db import create_pool
-from clients import ReissueClient
-from clients.invariants import check_invariants
-from schemas.enums import Stage
+from reissue.activities.db import create_pool
+from reissue.client import ReissueClient
+from reissue.devtools.stack import EmbeddedPostgres, TemporalDevServer, ensure_database, migrate
+from reissue.ops.invariants import check_invariants
+from reissue.schemas.enums import Stage
+from reissue.workers.settings import DEV_HASH_SECRET, Settings
+from reissue.workers.worker import build_worker
 from tests.support import TEST_CONVERTER, TEST_KEYS_SPEC, Stack
-from workers.settings import DEV_HASH_SECRET, Settings
-from workers.stack import EmbeddedPostgres, TemporalDevServer, ensure_database, migrate
-from workers.worker import build_worker
 
 REISSUE = str(Path(sys.prefix) / "bin" / "reissue")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from clients.soak import PATHS, run_soak
-from schemas.enums import Stage
+from reissue.devtools.soak import PATHS, run_soak
+from reissue.schemas.enums import Stage
+from reissue.workers.settings import DEV_HASH_SECRET
 from tests.support import Stack
-from workers.settings import DEV_HASH_SECRET
 
 
 async def test_soak_100_cases_no_violations(stack: Stack) -> None:

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from schemas.codec import EncryptionCodec
+from reissue.schemas.codec import EncryptionCodec
+from reissue.workers.codec_server import build_app
 from tests.support import CODEC_TOKEN, TEST_CONVERTER, TEST_KEYS
-from workers.codec_server import build_app
 
 UI = "http://localhost:8233"
 LIMIT = 64 * 1024

@@ -20,10 +20,10 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from schemas.case import CaseInput
-from schemas.contract import CONTRACT, LATE_PAYMENT
-from schemas.events import MaterialRef
-from schemas.policy import CasePolicy
+from reissue.schemas.case import CaseInput
+from reissue.schemas.contract import CONTRACT, LATE_PAYMENT
+from reissue.schemas.events import MaterialRef
+from reissue.schemas.policy import CasePolicy
 from tests.support import TEST_CONVERTER, Stack, random_card_number
 
 SHA = "0" * 64

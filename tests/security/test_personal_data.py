@@ -12,12 +12,12 @@ from pydantic import ValidationError
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
 
-from schemas.codec import ENCODING, EncryptionCodec, KeyRing, KeyRingError
-from schemas.converter import data_converter
-from schemas.enums import Stage
+from reissue.schemas.codec import ENCODING, EncryptionCodec, KeyRing, KeyRingError
+from reissue.schemas.converter import data_converter
+from reissue.schemas.enums import Stage
+from reissue.workers.logging import configure_logging, mask_text
+from reissue.workers.settings import Settings
 from tests.support import TEST_CONVERTER, Stack, materials
-from workers.logging import configure_logging, mask_text
-from workers.settings import Settings
 
 EMPLOYER = {"kind": "employer", "name": "重庆某某科技有限公司", "credit_code": "91310110666007217T"}
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from schemas.enums import DocumentType, Stage
+from reissue.schemas.enums import DocumentType, Stage
 from tests.activities.test_idempotency import snapshot
 from tests.support import Stack, materials
 
@@ -135,7 +135,7 @@ async def test_missing_material_is_refused_and_nothing_recorded(stack: Stack) ->
 
 
 async def test_policy_durations_must_be_positive() -> None:
-    from schemas.policy import CasePolicy
+    from reissue.schemas.policy import CasePolicy
 
     with pytest.raises(ValidationError) as err:
         CasePolicy(review_sla=timedelta(0))

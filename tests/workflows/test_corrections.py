@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.enums import DocumentType, Stage
+from reissue.schemas.enums import DocumentType, Stage
 from tests.support import Stack
 
 

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 
-from clients.audit import verify
-from schemas.enums import Stage
+from reissue.ops.audit import verify
+from reissue.schemas.enums import Stage
 from tests.support import Stack
 
 

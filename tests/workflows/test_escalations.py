@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from schemas.enums import DocumentType, Stage
-from schemas.visibility import SLA_BREACHED
+from reissue.schemas.enums import DocumentType, Stage
+from reissue.schemas.visibility import SLA_BREACHED
 from tests.support import Stack, doc, materials
 
 SCHOOL = {"kind": "school", "name": "重庆市第一中学", "code": "4150010611"}

@@ -27,12 +27,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
 
-from schemas.enums import Stage
-from schemas.events import CancelRequest, EventAck
-from schemas.visibility import CASE_STAGE, NEXT_DEADLINE
+from reissue.schemas.enums import Stage
+from reissue.schemas.events import CancelRequest, EventAck
+from reissue.schemas.visibility import CASE_STAGE, NEXT_DEADLINE
+from reissue.workflows.card_reissue import CardReissueWorkflow
 from tests.activities.test_idempotency import snapshot
 from tests.support import EMPLOYER, Stack, materials, random_card_number
-from workflows.card_reissue import CardReissueWorkflow
 
 
 async def _clean(stack: Stack) -> None:
@@ -157,7 +157,7 @@ async def test_the_system_of_record_decides_the_policy(stack: Stack) -> None:
 
 
 async def test_a_district_keeps_its_own_policy(stack: Stack) -> None:
-    from schemas.policy import CasePolicy
+    from reissue.schemas.policy import CasePolicy
     from tests.support import install_policy
 
     local = await install_policy(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from schemas.enums import Channel, Stage
-from schemas.visibility import CASE_STAGE, DISTRICT
+from reissue.schemas.enums import Channel, Stage
+from reissue.schemas.visibility import CASE_STAGE, DISTRICT
 from tests.support import Stack, materials
 
 

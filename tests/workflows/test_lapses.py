@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from schemas.enums import Stage
+from reissue.schemas.enums import Stage
 from tests.support import Stack, summary_text
 
 

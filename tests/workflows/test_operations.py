@@ -11,10 +11,10 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from schemas.enums import Stage
-from schemas.visibility import ASSIGNED_TO, REPORT_CHANNEL, REVIEW_DUE_AT
+from reissue.devtools.stack import temporal_binary
+from reissue.schemas.enums import Stage
+from reissue.schemas.visibility import ASSIGNED_TO, REPORT_CHANNEL, REVIEW_DUE_AT
 from tests.support import CODEC_TOKEN, Stack, materials, random_card_number, summary_text
-from workers.stack import temporal_binary
 
 
 async def _ids(stack: Stack, query: str, case: str) -> list[str]:

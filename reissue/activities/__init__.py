@@ -1,0 +1,67 @@
+"""Side effects of a case, against the PostgreSQL system of record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import asyncpg
+
+from reissue.activities.bank import BankActivities, BankGateway, PostgresBankGateway
+from reissue.activities.casework import CaseworkActivities
+from reissue.activities.payments import (
+    InDatabasePaymentPlatform,
+    PaymentActivities,
+    PaymentPlatform,
+)
+from reissue.activities.registry import RegistryActivities
+
+__all__ = [
+    "BankActivities",
+    "BankGateway",
+    "CaseworkActivities",
+    "InDatabasePaymentPlatform",
+    "PaymentActivities",
+    "PaymentPlatform",
+    "PostgresBankGateway",
+    "RegistryActivities",
+    "all_activities",
+]
+
+
+def all_activities(
+    pool: asyncpg.Pool,
+    *,
+    hash_secret: str,
+    bank: BankGateway | None = None,
+    payment_platform: PaymentPlatform | None = None,
+) -> Sequence[Callable[..., Any]]:
+    """Every activity a case worker registers, bound to its dependencies."""
+    registry = RegistryActivities(pool, hash_secret=hash_secret)
+    banking = BankActivities(pool, bank or PostgresBankGateway())
+    payments = PaymentActivities(pool, payment_platform)
+    casework = CaseworkActivities(pool)
+    return [
+        registry.register_loss,
+        registry.freeze_card,
+        registry.formalise_loss_report,
+        registry.lift_loss_report,
+        registry.void_old_card,
+        registry.order_card_production,
+        registry.record_card_produced,
+        registry.cancel_card_production,
+        registry.activate_new_card,
+        banking.freeze_bank_account,
+        banking.unfreeze_bank_account,
+        payments.assess_fee,
+        payments.create_payment_order,
+        payments.receive_payment,
+        payments.record_payment,
+        payments.cancel_payment_order,
+        payments.refund_payment,
+        casework.request_affiliation_confirmation,
+        casework.precheck_materials,
+        casework.record_review_decision,
+        casework.notify,
+        casework.append_audit_event,
+    ]

@@ -1,0 +1,430 @@
+"""Activities on the card registry: loss reports, freezing, production and activation."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import asyncpg
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from reissue.activities.db import Idempotency
+from reissue.activities.repositories import audit, cards, policies, production
+from reissue.schemas.activities import (
+    ActivateCardInput,
+    ActivateCardResult,
+    CardProducedInput,
+    Done,
+    FormaliseInput,
+    FreezeInput,
+    FreezeResult,
+    LiftLossInput,
+    OrderInput,
+    ProductionInput,
+    ProductionOrder,
+    RegisterLossInput,
+    RegisterLossResult,
+    VoidCardInput,
+)
+from reissue.schemas.case import CLOCK_SKEW
+from reissue.schemas.clock import beijing, duration_text
+from reissue.schemas.enums import ProductionMode
+from reissue.schemas.errors import (
+    CARD_ALREADY_REPORTED,
+    CARD_NOT_ACTIVE,
+    CARD_NOT_FOUND,
+    CARD_NUMBER_CONFLICT,
+    CARD_OWNER_MISMATCH,
+    CASE_ID_MISMATCH,
+    INVALID_CASE_INPUT,
+    NO_POLICY_IN_FORCE,
+    ORDER_STATE,
+    business_error,
+)
+from reissue.schemas.hashing import case_workflow_id, person_key
+from reissue.schemas.identifiers import mask_card_number, normalise_district
+from reissue.schemas.policy import CasePolicy
+
+__all__ = ["RegistryActivities"]
+
+
+def _check_reported_at(claimed: datetime, opened_at: datetime, policy: CasePolicy) -> None:
+    """The liability cut-off may be given, within the policy's bounds (Art. 28)."""
+    if claimed > opened_at + CLOCK_SKEW:
+        raise business_error(
+            INVALID_CASE_INPUT, "invalid case input: reported_at: must not be in the future"
+        )
+    if claimed < opened_at - policy.backdating_window:
+        raise business_error(
+            INVALID_CASE_INPUT,
+            f"invalid case input: reported_at: must not be earlier than "
+            f"{duration_text(policy.backdating_window)} before the case opened "
+            f"(policy {policy.version})",
+        )
+
+
+log = structlog.get_logger(__name__)
+
+
+class RegistryActivities:
+    """The social-security side of the card: one method per activity."""
+
+    def __init__(self, pool: asyncpg.Pool, *, hash_secret: str) -> None:
+        self._once = Idempotency(pool)
+        self._secret = hash_secret
+
+    @activity.defn(name="register_loss")
+    async def register_loss(self, req: RegisterLossInput) -> RegisterLossResult:
+        """Open the case in the system of record, which decides what the caller may not.
+
+        The case must run under its card's ID (the keyed hash), the card must be the
+        applicant's and have no open loss report (one open case per card), the policy
+        in force comes from the policy table, and the reported time must lie within
+        it. Then the loss report is recorded (its time is the liability cut-off) and
+        the card frozen in the registry, in one transaction. Any refusal writes nothing.
+        """
+        if req.case_id.split(":", 1)[0] != case_workflow_id(req.card_number, secret=self._secret):
+            raise business_error(
+                CASE_ID_MISMATCH,
+                "the case does not run under its card's case ID (the keyed hash of the card "
+                "number): start it with the ID the typed client or `reissue case id` gives",
+            )
+        try:
+            district = normalise_district(req.district)
+        except ValueError as e:
+            raise business_error(INVALID_CASE_INPUT, f"invalid case input: district: {e}") from None
+        opened_at = req.opened_at or req.at
+
+        async def work(conn: asyncpg.Connection) -> RegisterLossResult:
+            policy, policy_hash = await self._policy_in_force(conn, district, opened_at)
+            claimed = req.reported_at or opened_at
+            if req.opened_at is not None:
+                _check_reported_at(claimed, opened_at, policy)
+            reported_at = min(claimed, opened_at)
+            card = await cards.find_card(conn, req.card_number)
+            if card is None:
+                raise business_error(CARD_NOT_FOUND, "no card with this number in the registry")
+            if card["person_key"] != person_key(req.resident_id, secret=self._secret):
+                raise business_error(
+                    CARD_OWNER_MISMATCH, "the card does not belong to the applicant's ID number"
+                )
+            held = await cards.find_open_report(conn, req.card_number)
+            if held is not None:
+                raise business_error(
+                    CARD_ALREADY_REPORTED,
+                    "the card already has an open loss report, held by case "
+                    + held["case_id"].split(":", 1)[0],
+                )
+            formal = req.channel.formal
+            if card["status"] == "void":
+                # Applying again after a case that ended without a new card: the loss
+                # stands as it was reported, formal, with its original cut-off.
+                earlier = await cards.last_report(conn, req.card_number)
+                if earlier is not None:
+                    reported_at = min(reported_at, earlier["reported_at"])
+                formal = True
+            elif card["status"] != "active":
+                raise business_error(CARD_NOT_ACTIVE, f"the card is {card['status']}")
+            number = await cards.create_report(
+                conn,
+                case_id=req.case_id,
+                card_number=req.card_number,
+                channel=req.channel.value,
+                formal=formal,
+                reported_at=reported_at,
+            )
+            # Frozen in the same transaction: there is no moment at which the report
+            # exists and the card still pays (`freeze_card` then confirms it).
+            await cards.set_status(conn, req.card_number, from_="active", to="frozen")
+            await audit.record(
+                conn,
+                req,
+                "loss_registered",
+                actor="registry",
+                report_number=number,
+                card=mask_card_number(req.card_number),
+                channel=req.channel.value,
+                formal=formal,
+                reported_at=reported_at.isoformat(),
+                balance_fen=card["balance_fen"],
+                policy=policy.version,
+                policy_hash=policy_hash,
+            )
+            return RegisterLossResult(
+                report_number=number,
+                account_id=card["account_id"],
+                reported_at=reported_at,
+                formal=formal,
+                policy=policy,
+                policy_hash=policy_hash,
+            )
+
+        return await self._once.run(req.key, "register_loss", RegisterLossResult, work)
+
+    @staticmethod
+    async def _policy_in_force(
+        conn: asyncpg.Connection, district: str, at: datetime
+    ) -> tuple[CasePolicy, str]:
+        row = await policies.in_force(conn, district=district, at=at)
+        # Retryable, both: a loss report is never refused for want of configuration;
+        # the step waits (visibly failing) until operations put a policy in force.
+        if row is None:
+            raise ApplicationError(
+                f"no case policy in force for district {district} at {beijing(at)}",
+                type=NO_POLICY_IN_FORCE,
+            )
+        if hashlib.sha256(row["content"].encode()).hexdigest() != row["content_hash"]:
+            raise ApplicationError(
+                f"case policy {row['version']} does not match its content hash",
+                type=NO_POLICY_IN_FORCE,
+            )
+        return CasePolicy.model_validate_json(row["content"]), row["content_hash"]
+
+    @activity.defn(name="freeze_card")
+    async def freeze_card(self, req: FreezeInput) -> FreezeResult:
+        """Freeze the card's social-security function in the registry."""
+
+        async def work(conn: asyncpg.Connection) -> FreezeResult:
+            card = await cards.find_card(conn, req.card_number)
+            if card is None:
+                raise business_error(CARD_NOT_FOUND, "no card with this number in the registry")
+            changed = await cards.set_status(conn, req.card_number, from_="active", to="frozen")
+            if not changed and card["status"] not in ("frozen", "void"):
+                raise business_error(CARD_NOT_ACTIVE, f"cannot freeze a {card['status']} card")
+            status = "frozen" if changed else card["status"]  # a void card stays void
+            await audit.record(
+                conn,
+                req,
+                "card_frozen",
+                actor="registry",
+                report_number=req.report_number,
+                status=status,
+            )
+            return FreezeResult(card_number=req.card_number, status=status, changed=changed)
+
+        return await self._once.run(req.key, "freeze_card", FreezeResult, work)
+
+    @activity.defn(name="formalise_loss_report")
+    async def formalise_loss_report(self, req: FormaliseInput) -> Done:
+        """The person came in person with ID: the report can no longer be lifted."""
+
+        async def work(conn: asyncpg.Connection) -> Done:
+            changed = await cards.formalise_report(conn, req.report_number, req.at)
+            await audit.record(
+                conn, req, "loss_report_formal", actor="registry", report_number=req.report_number
+            )
+            return Done(changed=changed)
+
+        return await self._once.run(req.key, "formalise_loss_report", Done, work)
+
+    @activity.defn(name="lift_loss_report")
+    async def lift_loss_report(self, req: LiftLossInput) -> Done:
+        """Lift a temporary report and unfreeze the card in the registry.
+
+        Only a temporary report is lifted, and only what was lifted is unfrozen: a
+        formal report, or a card under another report, is left as it is (changed=False).
+        """
+
+        async def work(conn: asyncpg.Connection) -> Done:
+            await cards.find_card(conn, req.card_number)  # row lock: one change at a time
+            lifted = await cards.lift_temporary_report(
+                conn, req.report_number, card_number=req.card_number, reason=req.reason, at=req.at
+            )
+            if lifted:
+                await cards.set_status(conn, req.card_number, from_="frozen", to="active")
+            await audit.record(
+                conn,
+                req,
+                "loss_report_lifted" if lifted else "loss_report_not_lifted",
+                actor="registry",
+                report_number=req.report_number,
+                reason=req.reason if lifted else "the report is not an open temporary report",
+            )
+            return Done(changed=lifted)
+
+        return await self._once.run(req.key, "lift_loss_report", Done, work)
+
+    @activity.defn(name="void_old_card")
+    async def void_old_card(self, req: VoidCardInput) -> Done:
+        """The case ended without a new card after the report became formal: the
+        report closes and the old card is void for good (it stays unusable)."""
+
+        async def work(conn: asyncpg.Connection) -> Done:
+            await cards.find_card(conn, req.card_number)  # row lock
+            closed = await cards.close_report(
+                conn,
+                req.report_number,
+                status="closed_without_reissue",
+                reason=req.reason,
+                at=req.at,
+            )
+            voided = await cards.set_status(conn, req.card_number, from_="frozen", to="void")
+            await audit.record(
+                conn,
+                req,
+                "old_card_voided",
+                actor="registry",
+                report_number=req.report_number,
+                reason=req.reason,
+            )
+            return Done(changed=closed or voided)
+
+        return await self._once.run(req.key, "void_old_card", Done, work)
+
+    @activity.defn(name="order_card_production")
+    async def order_card_production(self, req: ProductionInput) -> ProductionOrder:
+        """Order the new card; an instant order prints it at once."""
+
+        async def work(conn: asyncpg.Connection) -> ProductionOrder:
+            order = await production.create_order(
+                conn,
+                case_id=req.case_id,
+                account_id=req.account_id,
+                old_card_number=req.old_card_number,
+                mode=req.mode.value,
+                district=req.district,
+                at=req.at,
+            )
+            new_card = None
+            if req.mode is ProductionMode.INSTANT:
+                new_card = await production.next_card_number(conn)
+                await cards.insert_new_card(conn, new_card, req.account_id)
+                await production.transition(
+                    conn,
+                    order["order_id"],
+                    from_="ordered",
+                    to="produced",
+                    new_card_number=new_card,
+                    at=req.at,
+                )
+            await audit.record(
+                conn,
+                req,
+                "production_ordered",
+                actor="registry",
+                order_id=order["order_id"],
+                mode=req.mode.value,
+                new_card=mask_card_number(new_card) if new_card else None,
+            )
+            return ProductionOrder(
+                order_id=order["order_id"],
+                mode=req.mode,
+                status="produced" if new_card else "ordered",
+                new_card_number=new_card,
+            )
+
+        return await self._once.run(req.key, "order_card_production", ProductionOrder, work)
+
+    @activity.defn(name="record_card_produced")
+    async def record_card_produced(self, req: CardProducedInput) -> Done:
+        """The bureau produced the card: it enters the registry as not yet active."""
+
+        async def work(conn: asyncpg.Connection) -> Done:
+            order = await production.get_order(conn, req.order_id)
+            if order is None or order["case_id"] != req.case_id:
+                raise business_error(ORDER_STATE, "no such production order for this case")
+            if order["status"] == "produced":
+                return Done(changed=False)
+            if order["status"] != "ordered":
+                raise business_error(ORDER_STATE, f"production order is {order['status']}")
+            if await cards.find_card(conn, req.new_card_number) is not None:
+                raise business_error(CARD_NUMBER_CONFLICT, "the new card number is already in use")
+            await cards.insert_new_card(conn, req.new_card_number, req.account_id)
+            await production.transition(
+                conn,
+                req.order_id,
+                from_="ordered",
+                to="produced",
+                new_card_number=req.new_card_number,
+                at=req.produced_at,
+            )
+            await audit.record(
+                conn,
+                req,
+                "card_produced",
+                actor="registry",
+                order_id=req.order_id,
+                new_card=mask_card_number(req.new_card_number),
+            )
+            return Done(changed=True)
+
+        return await self._once.run(req.key, "record_card_produced", Done, work)
+
+    @activity.defn(name="cancel_card_production")
+    async def cancel_card_production(self, req: OrderInput) -> Done:
+        """Compensation: stop an order, void a produced card nobody collected."""
+
+        async def work(conn: asyncpg.Connection) -> Done:
+            order_id = req.order_id
+            order = await production.get_order(conn, order_id)
+            if order is None:
+                return Done(changed=False)
+            # A card already made (instant, or reported by the bureau) is cancelled too:
+            # nobody collected it, so it is void.
+            changed = (
+                await production.transition(conn, order_id, from_=order["status"], to="cancelled")
+                if order["status"] in ("ordered", "produced")
+                else False
+            )
+            if order["new_card_number"]:
+                changed = (
+                    await cards.set_status(
+                        conn, order["new_card_number"], from_="inactive_new", to="void"
+                    )
+                    or changed
+                )
+            await audit.record(
+                conn,
+                req,
+                "production_cancelled",
+                actor="registry",
+                order_id=order_id,
+                reason=req.reason,
+            )
+            return Done(changed=changed)
+
+        return await self._once.run(req.key, "cancel_card_production", Done, work)
+
+    @activity.defn(name="activate_new_card")
+    async def activate_new_card(self, req: ActivateCardInput) -> ActivateCardResult:
+        """New card active on the same account, old card replaced, loss report resolved."""
+
+        async def work(conn: asyncpg.Connection) -> ActivateCardResult:
+            old = await cards.find_card(conn, req.old_card_number)
+            new = await cards.find_card(conn, req.new_card_number)
+            if old is None or new is None or old["account_id"] != new["account_id"]:
+                raise business_error(CARD_NOT_FOUND, "old and new card must share one account")
+            changed = await cards.activate_replacement(
+                conn, old_card=req.old_card_number, new_card=req.new_card_number
+            )
+            if not changed:
+                raise business_error(
+                    CARD_NOT_ACTIVE,
+                    f"cannot activate: old card {old['status']}, new card {new['status']}",
+                )
+            await cards.close_report(
+                conn,
+                req.report_number,
+                status="resolved_by_reissue",
+                reason="new card collected",
+                at=req.at,
+            )
+            await audit.record(
+                conn,
+                req,
+                "new_card_activated",
+                actor="registry",
+                new_card=mask_card_number(req.new_card_number),
+                old_card=mask_card_number(req.old_card_number),
+                balance_fen=new["balance_fen"],
+            )
+            return ActivateCardResult(
+                account_id=new["account_id"],
+                new_card_number=req.new_card_number,
+                balance_fen=new["balance_fen"],
+                changed=True,
+            )
+
+        return await self._once.run(req.key, "activate_new_card", ActivateCardResult, work)

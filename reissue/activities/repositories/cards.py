@@ -1,0 +1,157 @@
+"""Cards in the registry and the loss reports on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from reissue.activities.db import Connection
+
+__all__ = [
+    "activate_replacement",
+    "close_report",
+    "create_report",
+    "find_card",
+    "find_open_report",
+    "formalise_report",
+    "get_report",
+    "insert_new_card",
+    "last_report",
+    "lift_temporary_report",
+    "set_status",
+]
+
+
+async def find_card(conn: Connection, card_number: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT c.card_number, c.account_id, c.status, a.person_key, a.balance_fen"
+        " FROM cards c JOIN insured_accounts a USING (account_id)"
+        " WHERE c.card_number = $1 FOR UPDATE OF c",
+        card_number,
+    )
+
+
+async def set_status(conn: Connection, card_number: str, *, from_: str, to: str) -> bool:
+    """Move a card from one status to another; False if it was not in `from_`."""
+    done = await conn.fetchval(
+        "UPDATE cards SET status = $3, updated_at = now()"
+        " WHERE card_number = $1 AND status = $2 RETURNING true",
+        card_number,
+        from_,
+        to,
+    )
+    return bool(done)
+
+
+async def insert_new_card(conn: Connection, card_number: str, account_id: str) -> None:
+    await conn.execute(
+        "INSERT INTO cards (card_number, account_id, status) VALUES ($1, $2, 'inactive_new')",
+        card_number,
+        account_id,
+    )
+
+
+async def activate_replacement(conn: Connection, *, old_card: str, new_card: str) -> bool:
+    """Old card replaced, new card active; one statement each, in the order the index needs."""
+    replaced = await conn.fetchval(
+        "UPDATE cards SET status = 'replaced', replaced_by = $2, updated_at = now()"
+        " WHERE card_number = $1 AND status IN ('frozen', 'void') RETURNING true",
+        old_card,
+        new_card,
+    )
+    activated = await conn.fetchval(
+        "UPDATE cards SET status = 'active', updated_at = now()"
+        " WHERE card_number = $1 AND status = 'inactive_new' RETURNING true",
+        new_card,
+    )
+    return bool(replaced) and bool(activated)
+
+
+async def find_open_report(conn: Connection, card_number: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM loss_reports WHERE card_number = $1 AND status = 'open' FOR UPDATE",
+        card_number,
+    )
+
+
+async def last_report(conn: Connection, card_number: str) -> asyncpg.Record | None:
+    """The card's most recent loss report, whatever its status."""
+    return await conn.fetchrow(
+        "SELECT * FROM loss_reports WHERE card_number = $1 ORDER BY reported_at DESC, "
+        " report_number DESC LIMIT 1",
+        card_number,
+    )
+
+
+async def lift_temporary_report(
+    conn: Connection, report_number: str, *, card_number: str, reason: str, at: datetime
+) -> bool:
+    """Close an open temporary report on this card; False if there is none (formal, or closed)."""
+    done = await conn.fetchval(
+        "UPDATE loss_reports SET status = 'lifted', closed_at = $3, close_reason = $4"
+        " WHERE report_number = $1 AND card_number = $2 AND status = 'open'"
+        "   AND kind = 'temporary' RETURNING true",
+        report_number,
+        card_number,
+        at,
+        reason,
+    )
+    return bool(done)
+
+
+async def get_report(conn: Connection, report_number: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM loss_reports WHERE report_number = $1 FOR UPDATE", report_number
+    )
+
+
+async def create_report(
+    conn: Connection,
+    *,
+    case_id: str,
+    card_number: str,
+    channel: str,
+    formal: bool,
+    reported_at: datetime,
+) -> str:
+    return str(
+        await conn.fetchval(
+            "INSERT INTO loss_reports"
+            " (report_number, case_id, card_number, channel, kind, status, reported_at,"
+            "  formalised_at)"
+            " VALUES ('LR' || to_char($5 AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD')"
+            "         || lpad(nextval('loss_report_seq')::text, 6, '0'),"
+            "         $1, $2, $3, $4, 'open', $5, CASE WHEN $4 = 'formal' THEN $5 END)"
+            " RETURNING report_number",
+            case_id,
+            card_number,
+            channel,
+            "formal" if formal else "temporary",
+            reported_at,
+        )
+    )
+
+
+async def formalise_report(conn: Connection, report_number: str, at: datetime) -> bool:
+    done = await conn.fetchval(
+        "UPDATE loss_reports SET kind = 'formal', formalised_at = $2"
+        " WHERE report_number = $1 AND status = 'open' AND kind = 'temporary' RETURNING true",
+        report_number,
+        at,
+    )
+    return bool(done)
+
+
+async def close_report(
+    conn: Connection, report_number: str, *, status: str, reason: str, at: datetime
+) -> bool:
+    done = await conn.fetchval(
+        "UPDATE loss_reports SET status = $2, closed_at = $3, close_reason = $4"
+        " WHERE report_number = $1 AND status = 'open' RETURNING true",
+        report_number,
+        status,
+        at,
+        reason,
+    )
+    return bool(done)

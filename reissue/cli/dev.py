@@ -1,0 +1,224 @@
+"""Developer commands: the embedded stack, demo, bureau stand-in, soak, benchmark, schema export."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from reissue.cli._common import (
+    _client,
+    _run,
+    _settings,
+    console,
+    err_console,
+)
+from reissue.workers.logging import configure_logging
+
+commands = typer.Typer()
+schemas_app = typer.Typer(help="The published JSON Schemas.", no_args_is_help=True)
+
+
+@commands.command()
+def dev(
+    demo: Annotated[bool, typer.Option(help="Start the demo mix of cases.")] = True,
+) -> None:
+    """Run the embedded stack: Temporal dev server + Web UI, PostgreSQL, a worker."""
+    from reissue.devtools.devstack import run_dev
+
+    settings = _settings()
+    configure_logging(fmt=settings.log_format)
+    asyncio.run(run_dev(settings, demo=demo, console=console))
+
+
+@commands.command()
+def demo() -> None:
+    """Seed people and start the demo mix of cases on a running stack."""
+    from reissue.activities.db import create_pool
+    from reissue.devtools.demo import run_demo
+
+    async def go() -> None:
+        settings = _settings()
+        pool = await create_pool(settings.require_database_url())
+        try:
+            async with _client() as client:
+                cases = await run_demo(
+                    client,
+                    pool,
+                    secret=settings.case_secret(),
+                    pace_seconds=settings.demo_pace_seconds,
+                )
+        finally:
+            await pool.close()
+        table = Table("workflow ID", "driven to")
+        for case, stage in cases:
+            table.add_row(case, stage.value)
+        console.print(table)
+
+    _run(go())
+
+
+@commands.command()
+def bureau() -> None:
+    """Play the card bureau: produce every pending standard order and report it."""
+    from reissue.activities.db import create_pool
+    from reissue.devtools.demo import bureau_produce_pending
+
+    async def go() -> int:
+        pool = await create_pool(_settings().require_database_url())
+        try:
+            async with _client() as client:
+                return await bureau_produce_pending(client, pool)
+        finally:
+            await pool.close()
+
+    console.print(f"Produced {_run(go())} card(s).")
+
+
+# ----------------------------------------------------------------------------- case actions
+
+
+@commands.command()
+def soak(
+    cases: Annotated[int, typer.Option(help="How many cases.")] = 1000,
+    concurrency: Annotated[int, typer.Option(help="Cases driven at once.")] = 20,
+    seed: Annotated[int, typer.Option(help="Random seed for paths and duplicates.")] = 1,
+    chaos: Annotated[
+        bool,
+        typer.Option(
+            help="Random programs of events instead of paths: races, early ends, Temporal "
+            "cancellation, wrong, duplicate and late payments, intruders, plaintext."
+        ),
+    ] = False,
+) -> None:
+    """Soak on a stack of its own: cases through random paths, duplicate and late events."""
+    import logging
+
+    from reissue.devtools.soak import run_chaos, run_soak
+    from reissue.devtools.stack import own_stack
+
+    configure_logging(fmt="console", level=logging.WARNING)
+    # The soak's refused events are expected: no traceback for each one.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+
+    async def go() -> Any:
+        async with own_stack() as stack:
+            return await (run_chaos if chaos else run_soak)(
+                stack.client,
+                stack.pool,
+                cases=cases,
+                concurrency=concurrency,
+                seed=seed,
+                secret=stack.settings.case_secret(),
+                task_queue=stack.settings.task_queue,
+            )
+
+    result = _run(go())
+    table = Table("figure", "value", title="Soak")
+    table.add_row("cases finished", f"{result.finished} of {result.cases}")
+    table.add_row("elapsed", f"{result.elapsed_s:.1f} s ({result.cases_per_s:.2f} cases/s)")
+    for outcome, n in sorted(result.outcomes.items()):
+        table.add_row(f"outcome {outcome}", str(n))
+    if chaos:
+        table.add_row("events sent", str(result.events_sent))
+        table.add_row("events refused (as expected)", str(result.events_refused))
+    else:
+        table.add_row("duplicate events sent", str(result.duplicates_sent))
+        table.add_row("late events sent", str(result.late_events_sent))
+    table.add_row("errors", str(len(result.errors)))
+    table.add_row("invariant violations", str(len(result.violations)))
+    console.print(table)
+    for line in result.errors[:20]:
+        err_console.print(f"[red]error:[/] {line}")
+    for v in result.violations[:20]:
+        err_console.print(f"[red]violation:[/] {v.rule} — {v.subject}: {v.detail}")
+    if result.errors or result.violations or result.finished != result.cases:
+        raise typer.Exit(1)
+
+
+@commands.command()
+def bench(
+    cases: Annotated[int, typer.Option(help="Happy-path cases per phase.")] = 200,
+    concurrency: Annotated[int, typer.Option(help="Cases driven at once.")] = 20,
+    worker_processes: Annotated[int, typer.Option(help="Worker processes per phase.")] = 1,
+    workflow_tasks: Annotated[int, typer.Option(help="Max concurrent workflow tasks.")] = 100,
+    activities: Annotated[int, typer.Option(help="Max concurrent activities.")] = 100,
+    workflow_pollers: Annotated[int, typer.Option(help="Workflow task pollers.")] = 5,
+    activity_pollers: Annotated[int, typer.Option(help="Activity task pollers.")] = 5,
+    max_cached: Annotated[int, typer.Option(help="Workflows a worker keeps cached.")] = 400,
+    open_cases: Annotated[int, typer.Option(help="Then open this many cases, for memory.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+) -> None:
+    """Cases/s, latencies, history and CPU cost per case, beside a bare-Temporal reference."""
+    import logging
+
+    from reissue.devtools.bench import BenchConfig, run_bench, to_json
+
+    configure_logging(fmt="console", level=logging.WARNING)
+    cfg = BenchConfig(
+        cases=cases,
+        concurrency=concurrency,
+        worker_processes=worker_processes,
+        max_concurrent_workflow_tasks=workflow_tasks,
+        max_concurrent_activities=activities,
+        workflow_task_pollers=workflow_pollers,
+        activity_task_pollers=activity_pollers,
+        max_cached_workflows=max_cached,
+        open_cases=open_cases,
+    )
+    result = _run(run_bench(cfg))
+    ours, bare = result["ours"], result["bare"]
+    table = Table(
+        "figure",
+        "ours",
+        "bare Temporal",
+        title=f"{cases} cases, concurrency {concurrency}, "
+        f"{worker_processes} worker process(es), {result['machine']['cores']} cores",
+    )
+    table.add_row("cases/s", str(ours["cases_per_s"]), str(bare["cases_per_s"]))
+    for key, label in (
+        ("case_start", "case start"),
+        ("update_round_trip", "review update"),
+        ("signal_to_status", "signal → status"),
+        ("end_to_end", "end to end"),
+    ):
+        for q in ("p50_ms", "p95_ms", "p99_ms"):
+            table.add_row(f"{label} {q[:3]} (ms)", str(ours[key][q]), str(bare[key][q]))
+    for key in ("events_per_case", "bytes_per_case", "activities_per_case", "timers_per_case"):
+        table.add_row(
+            f"history {key.replace('_', ' ')}", str(ours["history"][key]), str(bare["history"][key])
+        )
+    for part in ("worker", "temporal", "postgres"):
+        table.add_row(
+            f"CPU s/case {part}",
+            str(ours["cpu_s_per_case"][part]),
+            str(bare["cpu_s_per_case"][part]),
+        )
+    table.add_row(
+        "worker peak RSS (MB)", str(ours["worker_peak_rss_mb"]), str(bare["worker_peak_rss_mb"])
+    )
+    console.print(table)
+    console.print(f"throughput ours/bare: [bold]{result['ratio_ours_to_bare_throughput']}[/]")
+    if result["open_cases"]:
+        o = result["open_cases"]
+        console.print(f"{o['open_cases']} open cases: worker peak RSS {o['worker_peak_rss_mb']} MB")
+    if json_out:
+        json_out.write_text(to_json(result), encoding="utf-8")
+        console.print(f"Wrote {json_out}")
+
+
+@schemas_app.command("export")
+def schemas_export(
+    out: Annotated[Path | None, typer.Option(help="Folder (default: schemas/json).")] = None,
+) -> None:
+    """Write the JSON Schema of every input, event and result, and contract.json."""
+    from reissue.schemas.contract import SCHEMA_DIR, write_all
+
+    written = write_all(out or SCHEMA_DIR)
+    console.print(f"Wrote {len(written)} files to {out or SCHEMA_DIR}")
+
+
+# ----------------------------------------------------------------------------- audit

@@ -1,0 +1,91 @@
+"""Commands that run the service's processes: worker, codec server, migrations, namespace setup."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+from typing import Annotated
+
+import typer
+
+from reissue.cli._common import (
+    _run,
+    _settings,
+    console,
+)
+from reissue.workers.logging import configure_logging
+
+commands = typer.Typer()
+
+
+@commands.command()
+def worker(
+    bare: Annotated[
+        bool, typer.Option(hidden=True, help="Run the benchmark's bare-Temporal reference.")
+    ] = False,
+) -> None:
+    """Run a case worker from the environment's configuration until SIGTERM."""
+    from reissue.workers.worker import run_worker
+
+    settings = _settings()
+    configure_logging(fmt=settings.log_format)
+    if bare:
+        from reissue.devtools.bench import build_bare_worker
+
+        asyncio.run(run_worker(settings, build=build_bare_worker, database=False))
+    else:
+        asyncio.run(run_worker(settings))
+
+
+@commands.command("codec-server")
+def codec_server() -> None:
+    """Serve /encode and /decode for the Web UI (token and UI origin from configuration)."""
+    from reissue.schemas.codec import EncryptionCodec
+    from reissue.workers.codec_server import build_app, serve
+
+    settings = _settings()
+    configure_logging(fmt=settings.log_format)
+
+    async def go() -> None:
+        runner = await serve(
+            build_app(
+                EncryptionCodec(settings.keyring()),
+                tokens=settings.codec_token_list(),
+                ui_origin=settings.codec_ui_origin,
+                max_body_bytes=settings.codec_max_body_bytes,
+            ),
+            host=settings.codec_host,
+            port=settings.codec_port,
+        )
+        console.print(f"Codec server on port {settings.codec_port} for {settings.codec_ui_origin}")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    with suppress(KeyboardInterrupt):
+        asyncio.run(go())
+
+
+@commands.command()
+def migrate() -> None:
+    """Apply pending database migrations to DATABASE_URL."""
+    from reissue.devtools.stack import migrate as apply
+
+    applied = asyncio.run(apply(_settings().require_database_url()))
+    console.print(f"Applied: {', '.join(applied) or 'nothing pending'}")
+
+
+@commands.command("setup-namespace")
+def setup_namespace() -> None:
+    """Register the custom search attributes on TEMPORAL_NAMESPACE (safe to run again)."""
+    from reissue.ops.operations import ensure_search_attributes
+    from reissue.workers.worker import connect_client
+
+    async def go() -> tuple[list[str], list[str]]:
+        return await ensure_search_attributes(await connect_client(_settings()))
+
+    added, present = _run(go())
+    console.print(
+        f"Added: {', '.join(added) or 'none'}; already there: {', '.join(present) or 'none'}"
+    )

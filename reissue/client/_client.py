@@ -1,0 +1,260 @@
+"""Typed client for other services: start a case and send it each event."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from reissue.schemas import contract as c
+from reissue.schemas.case import CaseInput, CaseResult, CaseStatus
+from reissue.schemas.contract import Signal, Update, late_payment_workflow_id
+from reissue.schemas.events import (
+    AffiliationOverride,
+    AffiliationResponse,
+    CancelRequest,
+    CardCollected,
+    CardFound,
+    CardProduced,
+    ClaimState,
+    EventAck,
+    LatePayment,
+    MaterialsAccepted,
+    MaterialsSubmission,
+    PaymentConfirmation,
+    ReportFormalisation,
+    ReviewClaim,
+    ReviewDecision,
+    ReviewOutcome,
+    ReviewRelease,
+)
+from reissue.schemas.hashing import case_workflow_id
+from reissue.schemas.identifiers import mask_card_number
+
+__all__ = ["WORKFLOW_TYPE", "CaseRef", "ReissueClient"]
+
+WORKFLOW_TYPE = c.CASE.name
+
+# A query waits for a worker to answer it; no caller should wait for ever.
+_QUERY_TIMEOUT = timedelta(seconds=30)
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    """A case as a caller knows it: its workflow ID and whether this call opened it."""
+
+    workflow_id: str
+    run_id: str | None
+    started: bool
+
+
+def _model(model: type[M], value: M | Mapping[str, Any]) -> M:
+    return value if isinstance(value, model) else model.model_validate(value)
+
+
+def _summary(inp: CaseInput) -> str:
+    """The Web UI's one-line summary of a case: masked card, district, category, channel."""
+    return (
+        f"Reissue of card {mask_card_number(inp.card_number)} · district {inp.district} · "
+        f"{inp.insured_category.value} · reported via {inp.channel.value}"
+    )
+
+
+class ReissueClient:
+    """Start and signal reissue cases. Every method validates its input before it sends."""
+
+    def __init__(self, client: Client, *, task_queue: str, hash_secret: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self._secret = hash_secret
+
+    @property
+    def temporal(self) -> Client:
+        return self._client
+
+    @property
+    def task_queue(self) -> str:
+        return self._task_queue
+
+    def case_id_for(self, card_number: str) -> str:
+        """The workflow ID of the case for a card."""
+        return case_workflow_id(card_number, secret=self._secret)
+
+    def handle(self, case: str) -> WorkflowHandle[Any, CaseResult]:
+        """The case: its workflow ID (the card's current case), or its case ID
+        `workflow_id:run_id` (that case only: once it has closed, events sent to it are
+        refused instead of reaching a later case for the same card)."""
+        workflow_id, _, run_id = case.partition(":")
+        return self._client.get_workflow_handle(
+            workflow_id, run_id=run_id or None, result_type=c.CASE.result
+        )
+
+    async def _update(
+        self,
+        case: str,
+        update: Update[M, R],
+        arg: M | Mapping[str, Any],
+    ) -> R:
+        """Send an update; one the server could not hand to a worker right then is sent
+        again under the same update ID (so it is applied once)."""
+        update_id = str(uuid.uuid4())
+        return await self._busy_retry(
+            lambda: self.handle(case).execute_update(
+                update.name, _model(update.arg, arg), id=update_id, result_type=update.result
+            )
+        )
+
+    async def _signal(self, case: str, signal: Signal[M], arg: M | Mapping[str, Any]) -> None:
+        await self.handle(case).signal(signal.name, _model(signal.arg, arg))
+
+    @staticmethod
+    async def _busy_retry(call: Callable[[], Awaitable[T]]) -> T:
+        # "No poller seen for task queue recently": every worker poller was busy at that
+        # moment (updates and queries need one there and then). Not a refusal: ask again.
+        for attempt in range(6):
+            try:
+                return await call()
+            except RPCError as e:
+                if e.status is not RPCStatusCode.FAILED_PRECONDITION or attempt == 5:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def report_loss(self, application: CaseInput | Mapping[str, Any]) -> CaseRef:
+        """Open a case for the card, or return the case already open for it."""
+        inp = _model(CaseInput, application)
+        workflow_id = self.case_id_for(inp.card_number)
+        try:
+            handle = await self._client.start_workflow(
+                WORKFLOW_TYPE,
+                inp,
+                result_type=CaseResult,
+                id=workflow_id,
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                static_summary=_summary(inp),
+            )
+        except WorkflowAlreadyStartedError as e:
+            return CaseRef(workflow_id=workflow_id, run_id=e.run_id, started=False)
+        return CaseRef(workflow_id=workflow_id, run_id=handle.result_run_id, started=True)
+
+    async def report_loss_and_wait(self, application: CaseInput | Mapping[str, Any]) -> CaseStatus:
+        """One round trip for the hotline: open (or find) the case, answer once the card is frozen."""
+        inp = _model(CaseInput, application)
+        start: WithStartWorkflowOperation[Any, CaseResult] = WithStartWorkflowOperation(
+            WORKFLOW_TYPE,
+            inp,
+            id=self.case_id_for(inp.card_number),
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=_summary(inp),
+            result_type=CaseResult,
+        )
+        status: CaseStatus = await self._client.execute_update_with_start_workflow(
+            c.REGISTRATION.name, start_workflow_operation=start, result_type=c.REGISTRATION.result
+        )
+        return status
+
+    async def claim_review(self, case: str, claim: ReviewClaim | Mapping[str, Any]) -> ClaimState:
+        return await self._update(case, c.CLAIM_REVIEW, claim)
+
+    async def release_review(
+        self, case: str, release: ReviewRelease | Mapping[str, Any]
+    ) -> ClaimState:
+        return await self._update(case, c.RELEASE_REVIEW, release)
+
+    async def submit_materials(
+        self, case: str, submission: MaterialsSubmission | Mapping[str, Any]
+    ) -> MaterialsAccepted:
+        return await self._update(case, c.SUBMIT_MATERIALS, submission)
+
+    async def make_report_formal(
+        self, case: str, formalisation: ReportFormalisation | Mapping[str, Any]
+    ) -> EventAck:
+        """The person showed their ID at a counter: the temporary report becomes formal."""
+        return await self._update(case, c.MAKE_REPORT_FORMAL, formalisation)
+
+    async def respond_affiliation(
+        self, case: str, response: AffiliationResponse | Mapping[str, Any]
+    ) -> None:
+        await self._signal(case, c.AFFILIATION_RESPONSE, response)
+
+    async def override_affiliation(
+        self, case: str, override: AffiliationOverride | Mapping[str, Any]
+    ) -> EventAck:
+        return await self._update(case, c.OVERRIDE_AFFILIATION, override)
+
+    async def review(
+        self, case: str, decision: ReviewDecision | Mapping[str, Any]
+    ) -> ReviewOutcome:
+        return await self._update(case, c.REVIEW, decision)
+
+    async def confirm_payment(
+        self, case: str, payment: PaymentConfirmation | Mapping[str, Any]
+    ) -> None:
+        """Report a payment to its case. Money is never lost: if the case has closed, the
+        payment goes into the ledger through `LatePaymentWorkflow`, and back to the payer."""
+        model = _model(PaymentConfirmation, payment)
+        try:
+            await self._signal(case, c.PAYMENT_CONFIRMED, model)
+        except RPCError as e:
+            if e.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            await self._late_payment(case, model)
+
+    async def _late_payment(self, case: str, payment: PaymentConfirmation) -> None:
+        workflow_id, _, run_id = case.partition(":")
+        if not run_id:
+            try:
+                run_id = (await self.handle(case).describe()).run_id
+            except RPCError as e:
+                if e.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                run_id = "none"  # no such case: the payment is still recorded, and refunded
+        try:
+            await self._client.start_workflow(
+                c.LATE_PAYMENT_WORKFLOW.name,
+                LatePayment(case_id=f"{workflow_id}:{run_id}", payment=payment),
+                id=late_payment_workflow_id(workflow_id, payment.payment_ref),
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"late payment of ¥{payment.amount_fen / 100:.2f} to a closed case",
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # the same payment again: already recorded
+
+    async def card_produced(self, case: str, produced: CardProduced | Mapping[str, Any]) -> None:
+        await self._signal(case, c.CARD_PRODUCED, produced)
+
+    async def card_collected(self, case: str, collected: CardCollected | Mapping[str, Any]) -> None:
+        await self._signal(case, c.CARD_COLLECTED, collected)
+
+    async def card_found(self, case: str, found: CardFound | Mapping[str, Any]) -> EventAck:
+        return await self._update(case, c.CARD_FOUND, found)
+
+    async def cancel(self, case: str, request: CancelRequest | Mapping[str, Any]) -> EventAck:
+        return await self._update(case, c.CANCEL, request)
+
+    async def status(self, case: str) -> CaseStatus:
+        return await self._busy_retry(
+            lambda: self.handle(case).query(
+                c.STATUS.name, result_type=c.STATUS.result, rpc_timeout=_QUERY_TIMEOUT
+            )
+        )
+
+    async def result(self, case: str) -> CaseResult:
+        return await self.handle(case).result()

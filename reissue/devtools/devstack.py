@@ -1,0 +1,124 @@
+"""`reissue dev`: the embedded default stack in one process tree, until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import suppress
+
+import structlog
+from rich.console import Console
+
+from reissue.activities.db import create_pool
+from reissue.client import ReissueClient
+from reissue.devtools.demo import run_demo
+from reissue.devtools.stack import (
+    DEV_DATABASE,
+    EmbeddedPostgres,
+    TemporalDevServer,
+    ensure_database,
+    migrate,
+)
+from reissue.schemas.codec import EncryptionCodec
+from reissue.workers.codec_server import build_app, serve
+from reissue.workers.settings import DATABASE_URL_FILE, Settings
+from reissue.workers.worker import build_worker, connect_client
+
+__all__ = ["run_dev"]
+
+log = structlog.get_logger(__name__)
+
+
+async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
+    """Temporal dev server + Web UI, PostgreSQL, migrations, a worker, and optionally demo cases."""
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = settings.temporal_address.rpartition(":")[2]
+    keys = settings.keyring()
+    token = settings.codec_token_list()[0]
+    ui_origin = f"http://localhost:{settings.ui_port}"
+    codec_url = f"http://localhost:{settings.codec_port}/t/{token}"
+    server = TemporalDevServer(
+        db_file=data_dir / "temporal.db",
+        port=int(port),
+        ui_port=settings.ui_port,
+        namespace=settings.temporal_namespace,
+        # The Web UI decodes payloads through our codec server, token in the path.
+        extra_args=["--ui-codec-endpoint", codec_url],
+    )
+    postgres: EmbeddedPostgres | None = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    codec = await serve(
+        build_app(
+            EncryptionCodec(keys),
+            tokens=[token],
+            ui_origin=ui_origin,
+            max_body_bytes=settings.codec_max_body_bytes,
+        ),
+        host="127.0.0.1",
+        port=settings.codec_port,
+    )
+    try:
+        console.print(f"[bold]Codec server[/] on port {settings.codec_port} (key {keys.current})")
+        console.print(f"[bold]Starting Temporal dev server[/] (data in {server.db_file})")
+        server.start(data_dir / "temporal.log")
+        if not settings.database_url:
+            console.print(f"[bold]Starting embedded PostgreSQL[/] (data in {data_dir / 'pg'})")
+            postgres = EmbeddedPostgres(data_dir / "pg")
+            dsn = postgres.dsn_for(DEV_DATABASE)
+            await ensure_database(postgres.admin_dsn, dsn)
+            settings = settings.model_copy(update={"database_url": dsn})
+            # Where CLI commands in other terminals find it (see Settings.require_database_url).
+            (data_dir / DATABASE_URL_FILE).write_text(dsn + "\n", encoding="utf-8")
+        dsn = settings.require_database_url()
+        applied = await migrate(dsn)
+        console.print(f"Migrations applied: {', '.join(applied) or 'none pending'}")
+        await server.wait_ready()
+        client = await connect_client(settings)
+        pool = await create_pool(dsn, max_size=settings.db_pool_size)
+        try:
+            worker = build_worker(client, pool, settings)
+            worker_task = asyncio.create_task(worker.run())
+            console.print(f"Worker polling task queue [bold]{settings.task_queue}[/]")
+            if demo:
+                reissue = ReissueClient(
+                    client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
+                )
+                cases = await run_demo(
+                    reissue,
+                    pool,
+                    secret=settings.case_secret(),
+                    pace_seconds=settings.demo_pace_seconds,
+                )
+                console.print(f"Demo: started {len(cases)} cases across every stage")
+            console.print(
+                f"\n[bold green]Temporal Web UI:[/] {server.ui_url}\n"
+                f"Temporal address: {server.address}   PostgreSQL: {dsn}\n"
+                "Payloads are encrypted; the Web UI decodes them through the codec server.\n"
+                "Try: reissue case show <workflow id>   ·   Ctrl-C to stop\n"
+            )
+            server_down = asyncio.create_task(server.exited())
+            done, _ = await asyncio.wait(
+                {worker_task, server_down, asyncio.create_task(stop.wait())},
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if server_down in done:
+                console.print(
+                    f"[red]The Temporal dev server exited ({server_down.result()}); "
+                    f"see {data_dir / 'temporal.log'}[/]"
+                )
+            if worker_task not in done:
+                await worker.shutdown()
+            await worker_task
+        finally:
+            await pool.close()
+    finally:
+        server.stop()
+        await codec.cleanup()
+        if postgres is not None:
+            postgres.stop()
+        console.print("Stopped.")

@@ -1,0 +1,1 @@
+"""Operator tools: audit (export, replay, verify), invariants, reports and case lists."""

@@ -1,0 +1,308 @@
+"""One input and one result model per activity.
+
+Every input carries the case ID and a step name; together they are the
+activity's idempotency key, so a retried or duplicated activity finds its own
+earlier write instead of writing again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from reissue.schemas.enums import (
+    Channel,
+    DocumentType,
+    FeeExemption,
+    InsuredCategory,
+    ProductionMode,
+    Recipient,
+    ReviewVerdict,
+)
+from reissue.schemas.events import MaterialRef
+from reissue.schemas.policy import CasePolicy
+
+__all__ = [
+    "ActivateCardInput",
+    "ActivateCardResult",
+    "AffiliationRequestInput",
+    "AssessFeeInput",
+    "AuditInput",
+    "CardProducedInput",
+    "CaseStep",
+    "CreatePaymentInput",
+    "Done",
+    "FeeAssessment",
+    "FormaliseInput",
+    "FreezeInput",
+    "FreezeResult",
+    "LiftLossInput",
+    "NotifyInput",
+    "OrderInput",
+    "PaymentOrder",
+    "PaymentReceipt",
+    "PrecheckInput",
+    "PrecheckResult",
+    "ProductionInput",
+    "ProductionOrder",
+    "ReceivePaymentInput",
+    "RecordPaymentInput",
+    "RefundInput",
+    "RefundResult",
+    "RegisterLossInput",
+    "RegisterLossResult",
+    "ReviewRecordInput",
+    "VoidCardInput",
+]
+
+
+class CaseStep(BaseModel):
+    """Base of every activity input: which case, which step, at what (workflow) time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    case_id: str
+    step: str
+    at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.case_id}:{self.step}"
+
+
+class Done(BaseModel):
+    """Result of an activity whose only answer is whether it changed anything."""
+
+    changed: bool
+
+
+class RegisterLossInput(CaseStep):
+    """Open the case in the registry: the system of record checks what the caller said.
+
+    `reported_at` is the time the caller gave (or None); `opened_at` is when the
+    case started. Cases started before the policy table existed sent neither
+    `opened_at` nor a missing `reported_at`.
+    """
+
+    card_number: str
+    resident_id: str
+    channel: Channel
+    district: str
+    reported_at: datetime | None
+    opened_at: datetime | None = None
+
+
+class RegisterLossResult(BaseModel):
+    """What the registry decided: the report, the liability cut-off, the policy in force."""
+
+    report_number: str
+    account_id: str
+    reported_at: datetime
+    formal: bool
+    policy: CasePolicy | None = None  # None in histories from before the policy table
+    policy_hash: str | None = None
+
+
+class FreezeInput(CaseStep):
+    card_number: str
+    report_number: str
+
+
+class FreezeResult(BaseModel):
+    card_number: str
+    status: str
+    changed: bool
+
+
+class FormaliseInput(CaseStep):
+    report_number: str
+
+
+class AffiliationRequestInput(CaseStep):
+    kind: str
+    org_code: str
+    org_name: str
+    district: str
+
+
+class PrecheckInput(CaseStep):
+    round: int
+    category: InsuredCategory
+    resident_id: str
+    report_number: str
+    loss_proof_number: str
+    documents: list[MaterialRef]
+    required: list[DocumentType]
+    photo_min_width_px: int
+    photo_min_height_px: int
+    fee_exemption: FeeExemption | None
+
+
+class PrecheckResult(BaseModel):
+    passed: bool
+    problems: list[str]
+
+
+class ReviewRecordInput(CaseStep):
+    round: int
+    reviewer: str
+    verdict: ReviewVerdict
+    reasons: list[str]
+    waive_fee: bool
+    waiver_reason: str | None
+
+
+class AssessFeeInput(CaseStep):
+    schedule: str
+    account_id: str
+    exemption: FeeExemption | None
+    waived: bool
+    waiver_reason: str | None
+
+
+class FeeAssessment(BaseModel):
+    amount_fen: int
+    base_fen: int
+    exemption: FeeExemption | None
+    waived: bool
+
+
+class CreatePaymentInput(CaseStep):
+    amount_fen: int
+    due_at: datetime
+
+
+class OrderInput(CaseStep):
+    """Act on one payment or production order (cancel, refund)."""
+
+    order_id: str
+    reason: str
+
+
+class RecordPaymentInput(CaseStep):
+    order_id: str
+    amount_fen: int
+    payment_ref: str
+    paid_at: datetime
+
+
+class ProductionInput(CaseStep):
+    account_id: str
+    old_card_number: str
+    mode: ProductionMode
+    district: str
+
+
+class ProductionOrder(BaseModel):
+    order_id: str
+    mode: ProductionMode
+    status: str
+    new_card_number: str | None
+
+
+class CardProducedInput(CaseStep):
+    order_id: str
+    account_id: str
+    new_card_number: str
+    produced_at: datetime
+
+
+class ActivateCardInput(CaseStep):
+    old_card_number: str
+    new_card_number: str
+    report_number: str
+
+
+class ActivateCardResult(BaseModel):
+    account_id: str
+    new_card_number: str
+    balance_fen: int
+    changed: bool
+
+
+class LiftLossInput(CaseStep):
+    """Lift a temporary report; `Done.changed` tells whether anything was lifted."""
+
+    card_number: str
+    report_number: str
+    reason: str
+
+
+class VoidCardInput(CaseStep):
+    """The case ends without a new card after the report became formal: the old card is void."""
+
+    card_number: str
+    report_number: str
+    reason: str
+
+
+class PaymentOrder(BaseModel):
+    order_id: str
+    amount_fen: int
+    status: str
+    payment_ref: str | None = None
+
+
+class ReceivePaymentInput(CaseStep):
+    """A payment that reached the case: into the ledger, applied to the fee or to be refunded.
+
+    The case decides `apply`; the ledger still refunds a payment it cannot apply
+    (the order is no longer open, or it is another's).
+    """
+
+    order_id: str
+    amount_fen: int
+    payment_ref: str
+    paid_at: datetime
+    apply: bool
+    reason: str | None = None
+
+
+class PaymentReceipt(BaseModel):
+    """A payment as the ledger holds it; `new` is False when the ledger already had its
+    reference (from another case): then the fields are the ledger's, not the caller's."""
+
+    payment_ref: str
+    amount_fen: int
+    order_id: str | None = None
+    applied: bool
+    reason: str | None = None
+    order: PaymentOrder | None = None
+    new: bool = True
+
+
+class RefundInput(CaseStep):
+    """Refund one payment through the payment platform: by its reference, or (as
+    cases started before the ledger did) the payment of an order."""
+
+    payment_ref: str | None = None
+    order_id: str | None = None
+    reason: str
+
+
+class RefundResult(BaseModel):
+    """The refund; for an order's payment also the order, which is now refunded.
+
+    Its fields include those of `PaymentOrder`, which earlier cases read it as.
+    """
+
+    refund_id: str
+    payment_ref: str
+    amount_fen: int
+    status: str
+    order_id: str | None = None
+
+
+class NotifyInput(CaseStep):
+    recipient: Recipient
+    recipient_ref: str
+    template: str
+    params: dict[str, str]
+
+
+class AuditInput(CaseStep):
+    event_type: str
+    actor: str
+    detail: dict[str, Any]

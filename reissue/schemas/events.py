@@ -1,0 +1,237 @@
+"""Events other systems send into a case: one model per signal and update, and their answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from reissue.schemas.case import StaffId
+from reissue.schemas.enums import (
+    Channel,
+    DocumentType,
+    FeeExemption,
+    ProductionMode,
+    ReviewVerdict,
+    Stage,
+)
+from reissue.schemas.identifiers import CardNumber, ResidentId
+from reissue.schemas.text import PlainText
+
+__all__ = [
+    "AffiliationOverride",
+    "AffiliationResponse",
+    "CancelRequest",
+    "CardCollected",
+    "CardFound",
+    "CardProduced",
+    "ClaimState",
+    "EventAck",
+    "LatePayment",
+    "MaterialRef",
+    "MaterialsAccepted",
+    "MaterialsSubmission",
+    "PaymentConfirmation",
+    "ReportFormalisation",
+    "ReviewClaim",
+    "ReviewDecision",
+    "ReviewOutcome",
+    "ReviewRelease",
+]
+
+Reason = Annotated[PlainText, Field(min_length=2, max_length=500)]
+OrderId = Annotated[str, Field(pattern=r"^[A-Z]{2}[0-9A-Z-]{4,40}$")]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class MaterialRef(_Event):
+    """A reference to a scanned document kept by the counter system (never the image)."""
+
+    doc_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    type: DocumentType
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    pages: Annotated[int, Field(ge=1, le=50)] = 1
+    photo_width_px: Annotated[int, Field(ge=1, le=20000)] | None = None
+    photo_height_px: Annotated[int, Field(ge=1, le=20000)] | None = None
+
+    @model_validator(mode="after")
+    def _photo_has_size(self) -> Self:
+        if self.type is DocumentType.PHOTO and (
+            self.photo_width_px is None or self.photo_height_px is None
+        ):
+            raise ValueError("photo_width_px and photo_height_px are required for a photo")
+        return self
+
+
+class MaterialsSubmission(_Event):
+    """The application and its materials, handed in at a counter (update `submit_materials`)."""
+
+    documents: Annotated[list[MaterialRef], Field(min_length=1, max_length=20)]
+    loss_proof_number: Annotated[str, Field(pattern=r"^LR[0-9]{8,20}$")]
+    received_by: StaffId
+    production_mode: ProductionMode = ProductionMode.STANDARD
+    fee_exemption: FeeExemption | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        ids = [d.doc_id for d in self.documents]
+        if len(ids) != len(set(ids)):
+            raise ValueError("documents: each doc_id may appear only once")
+        if self.fee_exemption is not None and not any(
+            d.type is DocumentType.EXEMPTION_PROOF for d in self.documents
+        ):
+            raise ValueError("documents: a fee exemption needs an exemption_proof document")
+        return self
+
+
+class MaterialsAccepted(_Event):
+    round: int
+    stage: Stage
+    report_formal: bool
+
+
+class ReportFormalisation(_Event):
+    """The person came to a counter with their ID: the loss report becomes formal
+    (update `make_report_formal`), before or without the full application."""
+
+    resident_id: Annotated[
+        ResidentId,
+        Field(
+            description="The ID number on the ID card the clerk checked; must be the applicant's."
+        ),
+    ]
+    received_by: StaffId
+    note: Annotated[PlainText, Field(max_length=500)] = ""
+
+
+class AffiliationResponse(_Event):
+    """The employer unit's or school's answer (signal `affiliation_response`)."""
+
+    confirmed: bool
+    responder: StaffId
+    reference: Annotated[PlainText, Field(max_length=64)] | None = None
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _denial_has_reason(self) -> Self:
+        if not self.confirmed and self.reason is None:
+            raise ValueError("reason: a denial must give a reason")
+        return self
+
+
+class AffiliationOverride(_Event):
+    """Staff accept the unit's paper letter after escalation (update `override_affiliation`)."""
+
+    staff_id: StaffId
+    letter: MaterialRef
+    note: Reason
+
+    @model_validator(mode="after")
+    def _is_letter(self) -> Self:
+        if self.letter.type is not DocumentType.AFFILIATION_LETTER:
+            raise ValueError("letter: must be an affiliation_letter document")
+        return self
+
+
+class ReviewDecision(_Event):
+    """A reviewer's decision on the materials (update `review`)."""
+
+    reviewer: StaffId
+    verdict: ReviewVerdict
+    reasons: Annotated[list[Reason], Field(max_length=20)] = Field(default_factory=list)
+    waive_fee: bool = False
+    waiver_reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _reasons(self) -> Self:
+        if self.verdict is not ReviewVerdict.APPROVE and not self.reasons:
+            raise ValueError(f"reasons: required when the verdict is {self.verdict.value}")
+        if self.waive_fee and self.waiver_reason is None:
+            raise ValueError("waiver_reason: required when waive_fee is true")
+        if self.waive_fee and self.verdict is not ReviewVerdict.APPROVE:
+            raise ValueError("waive_fee: only an approval can waive the fee")
+        return self
+
+
+class ReviewOutcome(_Event):
+    verdict: ReviewVerdict
+    correction_round: int
+    stage: Stage
+
+
+class ReviewClaim(_Event):
+    """A reviewer takes a case from the review queue (update `claim_review`)."""
+
+    reviewer: StaffId
+
+
+class ReviewRelease(_Event):
+    """A supervisor puts a claimed case back in the queue (update `release_review`)."""
+
+    supervisor: StaffId
+    reason: Reason
+
+
+class ClaimState(_Event):
+    """Who holds a case's review, until when, and when the review is due."""
+
+    assigned_to: str | None
+    claim_expires_at: datetime | None
+    review_due_at: datetime | None
+
+
+class PaymentConfirmation(_Event):
+    """The payment platform's confirmation (signal `payment_confirmed`)."""
+
+    order_id: OrderId
+    amount_fen: Annotated[int, Field(ge=0)]
+    payment_ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
+    paid_at: AwareDatetime
+
+
+class LatePayment(_Event):
+    """A payment that reached a case after it had closed (workflow `LatePaymentWorkflow`):
+    it is recorded in the ledger and refunded."""
+
+    case_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,200}$")]
+    payment: PaymentConfirmation
+
+
+class CardProduced(_Event):
+    """The card bureau's report that the new card exists (signal `card_produced`)."""
+
+    order_id: OrderId
+    new_card_number: CardNumber
+    produced_at: AwareDatetime
+
+
+class CardCollected(_Event):
+    """The counter hands the new card over (signal `card_collected`)."""
+
+    new_card_number: CardNumber
+    handed_over_by: StaffId
+
+
+class CardFound(_Event):
+    """The person found the old card and wants the report lifted (update `card_found`)."""
+
+    channel: Channel
+    note: Annotated[PlainText, Field(max_length=500)] = ""
+
+
+class CancelRequest(_Event):
+    """Operations cancel a case (update `cancel`)."""
+
+    operator: StaffId
+    reason: Reason
+
+
+class EventAck(_Event):
+    """Answer to an update that changes the case's course."""
+
+    stage: Stage
+    at: datetime

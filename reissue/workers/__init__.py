@@ -1,0 +1,1 @@
+"""Process wiring: settings, the worker, the codec server, telemetry and logging."""

@@ -1,0 +1,158 @@
+"""Configuration from the environment (and an optional `.env` file), read once at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from reissue.schemas.codec import KeyRing
+
+__all__ = ["DATABASE_URL_FILE", "DEV_HASH_SECRET", "Settings"]
+
+# Only for the embedded dev stack and tests; production must configure its own.
+DEV_HASH_SECRET = "dev-only-case-id-secret"
+# A running `reissue dev` writes its embedded database's URL here, under data_dir.
+DATABASE_URL_FILE = "database-url"
+
+
+class Settings(BaseSettings):
+    """Everything a worker, the CLI or the dev stack needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", populate_by_name=True, case_sensitive=False
+    )
+
+    environment: Literal["dev", "production"] = Field(default="dev", validation_alias="REISSUE_ENV")
+    temporal_address: str = Field(default="localhost:7233", validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_tls_cert: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_KEY")
+    temporal_tls_ca: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CA")
+    temporal_api_key: SecretStr | None = Field(default=None, validation_alias="TEMPORAL_API_KEY")
+    metrics_address: str | None = Field(
+        default=None,
+        validation_alias="REISSUE_METRICS_ADDRESS",
+        description="host:port where the worker serves the SDK's Prometheus metrics.",
+    )
+    health_port: int | None = Field(default=None, validation_alias="REISSUE_HEALTH_PORT")
+    task_queue: str = Field(default="card-reissue", validation_alias="REISSUE_TASK_QUEUE")
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    hash_secret: SecretStr | None = Field(default=None, validation_alias="REISSUE_HASH_SECRET")
+    data_dir: Path = Field(default=Path(".reissue"), validation_alias="REISSUE_DATA_DIR")
+    ui_port: int = Field(default=8233, validation_alias="REISSUE_UI_PORT")
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", validation_alias="REISSUE_LOG_FORMAT"
+    )
+    max_concurrent_activities: int = Field(
+        default=100, ge=1, validation_alias="REISSUE_MAX_CONCURRENT_ACTIVITIES"
+    )
+    max_concurrent_workflow_tasks: int = Field(
+        default=100, ge=1, validation_alias="REISSUE_MAX_CONCURRENT_WORKFLOW_TASKS"
+    )
+    workflow_task_pollers: int = Field(
+        default=5, ge=1, validation_alias="REISSUE_WORKFLOW_TASK_POLLERS"
+    )
+    activity_task_pollers: int = Field(
+        default=5, ge=1, validation_alias="REISSUE_ACTIVITY_TASK_POLLERS"
+    )
+    max_cached_workflows: int = Field(
+        # 400 kept a worker at 233 MB with 1,000 open cases on 2 cores (README, Performance).
+        default=400,
+        ge=0,
+        validation_alias="REISSUE_MAX_CACHED_WORKFLOWS",
+        description="Workflows kept in memory between tasks; others replay from history.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, validation_alias="REISSUE_DB_POOL_SIZE")
+    codec_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias="REISSUE_CODEC_KEYS",
+        description="'k2:<base64>,k1:<base64>': AES-256 keys, the first one current.",
+    )
+    codec_key_file: Path | None = Field(default=None, validation_alias="REISSUE_CODEC_KEY_FILE")
+    allow_plaintext_payloads: bool = Field(
+        default=False,
+        validation_alias="REISSUE_ALLOW_PLAINTEXT_PAYLOADS",
+        description="Local experiments only: cases accept unencrypted starts, signals and "
+        "updates. Refused when REISSUE_ENV=production.",
+    )
+    codec_host: str = Field(default="127.0.0.1", validation_alias="REISSUE_CODEC_HOST")
+    codec_port: int = Field(default=8234, validation_alias="REISSUE_CODEC_PORT")
+    codec_tokens: SecretStr | None = Field(
+        default=None,
+        validation_alias="REISSUE_CODEC_TOKENS",
+        description="Comma-separated bearer tokens the codec server accepts.",
+    )
+    codec_ui_origin: str = Field(
+        default="http://localhost:8233", validation_alias="REISSUE_CODEC_UI_ORIGIN"
+    )
+    codec_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, validation_alias="REISSUE_CODEC_MAX_BODY_BYTES"
+    )
+    demo_pace_seconds: float = Field(
+        default=45.0, gt=0, validation_alias="REISSUE_DEMO_PACE_SECONDS"
+    )
+    graceful_shutdown_seconds: float = Field(
+        default=20.0, ge=0, validation_alias="REISSUE_GRACEFUL_SHUTDOWN_SECONDS"
+    )
+
+    @model_validator(mode="after")
+    def _no_plaintext_in_production(self) -> Self:
+        if self.environment == "production" and self.allow_plaintext_payloads:
+            raise ValueError(
+                "REISSUE_ALLOW_PLAINTEXT_PAYLOADS is for local experiments; production "
+                "always refuses unencrypted payloads"
+            )
+        return self
+
+    def require_database_url(self) -> str:
+        """DATABASE_URL, or in dev mode the database a `reissue dev` stack wrote down under data_dir."""
+        if self.database_url:
+            return self.database_url
+        if self.environment == "dev":
+            written = self.data_dir / DATABASE_URL_FILE
+            if written.is_file():
+                return written.read_text(encoding="utf-8").strip()
+        raise SystemExit("DATABASE_URL is not set (or start `reissue dev` for the embedded one)")
+
+    def keyring(self) -> KeyRing:
+        """The payload encryption keys: from the environment, a key file, or (dev) the data folder."""
+        if self.codec_keys is not None:
+            return KeyRing.parse(self.codec_keys.get_secret_value())
+        if self.codec_key_file is not None:
+            return KeyRing.load(self.codec_key_file)
+        if self.environment == "dev":
+            path = self.data_dir / "codec-keys.json"
+            if not path.exists():
+                KeyRing.generate().save(path)
+            return KeyRing.load(path)
+        raise SystemExit(
+            "no payload encryption key: set REISSUE_CODEC_KEYS or REISSUE_CODEC_KEY_FILE "
+            "(REISSUE_ENV=production)"
+        )
+
+    def codec_token_list(self) -> list[str]:
+        """Tokens for the codec server; in dev mode one is made and kept in the data folder."""
+        if self.codec_tokens is not None:
+            return [t.strip() for t in self.codec_tokens.get_secret_value().split(",") if t.strip()]
+        if self.environment == "dev":
+            path = self.data_dir / "codec-token"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_urlsafe(24))
+            return [path.read_text().strip()]
+        raise SystemExit("REISSUE_CODEC_TOKENS must be set for the codec server in production")
+
+    def case_secret(self) -> str:
+        """The HMAC secret behind workflow IDs and person keys."""
+        if self.hash_secret is not None:
+            return self.hash_secret.get_secret_value()
+        if self.environment == "dev":
+            return DEV_HASH_SECRET
+        raise SystemExit("REISSUE_HASH_SECRET must be set when REISSUE_ENV=production")

@@ -1,0 +1,169 @@
+"""A case worker: settings -> pool -> activities -> client -> worker, closed in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from aiohttp import web
+from temporalio.client import Client
+from temporalio.service import TLSConfig
+from temporalio.worker import Interceptor, Worker
+
+from reissue.activities import all_activities
+from reissue.activities.db import create_pool
+from reissue.schemas.converter import data_converter
+from reissue.workers.logging import CaseLogInterceptor
+from reissue.workers.settings import Settings
+from reissue.workers.telemetry import runtime
+from reissue.workflows import WORKFLOWS
+
+__all__ = ["WorkerFactory", "build_worker", "connect_client", "run_worker", "tuned_worker"]
+
+log = structlog.get_logger(__name__)
+
+
+async def connect_client(settings: Settings) -> Client:
+    """A client for the configured cluster: plain, mTLS (self-hosted or Cloud) or API key."""
+    tls: TLSConfig | bool = False
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        tls = TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+            server_root_ca_cert=(
+                settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None
+            ),
+        )
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(
+            settings.keyring(), refuse_plaintext=not settings.allow_plaintext_payloads
+        ),
+        runtime=runtime(settings.metrics_address),
+        tls=tls or api_key is not None,
+        api_key=api_key,
+    )
+
+
+def tuned_worker(
+    client: Client,
+    settings: Settings,
+    *,
+    workflows: Sequence[type],
+    activities: Sequence[Callable[..., Any]],
+    task_queue: str | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Worker:
+    """A worker with the configured concurrency, cache and shutdown grace."""
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=list(workflows),
+        activities=list(activities),
+        interceptors=list(interceptors),
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_concurrent_workflow_task_polls=settings.workflow_task_pollers,
+        max_concurrent_activity_task_polls=settings.activity_task_pollers,
+        max_cached_workflows=settings.max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+    )
+
+
+def build_worker(
+    client: Client, pool: asyncpg.Pool | None, settings: Settings, *, task_queue: str | None = None
+) -> Worker:
+    """A worker for the case workflows and every activity they call."""
+    if pool is None:
+        raise ValueError("a case worker needs the system-of-record database")
+    return tuned_worker(
+        client,
+        settings,
+        workflows=WORKFLOWS,
+        activities=all_activities(pool, hash_secret=settings.case_secret()),
+        task_queue=task_queue,
+        interceptors=[CaseLogInterceptor()],
+    )
+
+
+WorkerFactory = Callable[[Client, asyncpg.Pool | None, Settings], Worker]
+
+
+async def _serve_health(
+    settings: Settings, client: Client, pool: asyncpg.Pool | None, run: asyncio.Task[None]
+) -> web.AppRunner | None:
+    """`/healthz` (the worker runs) and `/readyz` (it also reaches Temporal and PostgreSQL)."""
+    if settings.health_port is None:
+        return None
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(status=503 if run.done() else 200, text="worker")
+
+    async def readyz(_: web.Request) -> web.Response:
+        try:
+            await client.service_client.check_health()
+            if pool is not None:
+                async with pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
+        except Exception as e:  # any failure means: do not send traffic here yet
+            return web.Response(status=503, text=f"not ready: {type(e).__name__}")
+        return web.Response(status=503 if run.done() else 200, text="ready")
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", settings.health_port).start()
+    return runner
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    build: WorkerFactory = build_worker,
+    database: bool = True,
+) -> None:
+    """Run until SIGTERM/SIGINT (or `stop`), then shut down gracefully.
+
+    `build` makes the worker (by default the case worker); `database=False` runs
+    one that needs no PostgreSQL.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    pool = (
+        await create_pool(settings.require_database_url(), max_size=settings.db_pool_size)
+        if database
+        else None
+    )
+    try:
+        client = await connect_client(settings)
+        worker = build(client, pool, settings)
+        log.info(
+            "worker started", task_queue=settings.task_queue, namespace=settings.temporal_namespace
+        )
+        run = asyncio.create_task(worker.run())
+        health = await _serve_health(settings, client, pool, run)
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not run.done():
+            log.info("worker shutting down")
+            await worker.shutdown()
+        await run
+        if health is not None:
+            await health.cleanup()
+    finally:
+        if pool is not None:
+            await pool.close()

@@ -1,0 +1,1819 @@
+"""One lost-card reissue case, from the loss report to the new card in hand.
+
+Read `CardReissueWorkflow._case` top to bottom for the story: report and
+freeze, materials, unit/school confirmation, review (with correction rounds),
+fee, production, pickup. Any wait can be cut short by the person finding the
+card, by operations cancelling, or by a cancellation requested through Temporal
+itself; an early end accepted while an activity runs takes effect right after
+it. `_end_early` then undoes what must be undone, in reverse order. Every
+duration, limit and fee comes from the case policy, which the system of record
+resolves when the case opens.
+
+Cases started before `PATCH_SYSTEM_OF_RECORD` (corpus v1) keep the rules they
+were started under, so that their histories replay unchanged: where the two
+differ, `self._v2` chooses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import datetime, timedelta
+from typing import Any, NoReturn, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
+    from reissue.schemas.activities import (
+        ActivateCardInput,
+        ActivateCardResult,
+        AffiliationRequestInput,
+        AssessFeeInput,
+        AuditInput,
+        CardProducedInput,
+        CreatePaymentInput,
+        Done,
+        FeeAssessment,
+        FormaliseInput,
+        FreezeInput,
+        FreezeResult,
+        LiftLossInput,
+        NotifyInput,
+        OrderInput,
+        PaymentOrder,
+        PaymentReceipt,
+        PrecheckInput,
+        PrecheckResult,
+        ProductionInput,
+        ProductionOrder,
+        ReceivePaymentInput,
+        RecordPaymentInput,
+        RefundInput,
+        RefundResult,
+        RegisterLossInput,
+        RegisterLossResult,
+        ReviewRecordInput,
+        VoidCardInput,
+    )
+    from reissue.schemas.case import (
+        RECORDED,
+        CaseInput,
+        CaseResult,
+        CaseStatus,
+        EmployerUnit,
+        FeeStatus,
+        MaterialCheck,
+        MoneyStatus,
+        School,
+        StageEntry,
+    )
+    from reissue.schemas.clock import beijing, beijing_cn, duration_cn
+    from reissue.schemas.codec import PLAINTEXT_MARK
+    from reissue.schemas.converter import PLAINTEXT_REFUSED
+    from reissue.schemas.enums import (
+        AwaitingParty,
+        ProductionMode,
+        Recipient,
+        ReviewVerdict,
+        Stage,
+    )
+    from reissue.schemas.errors import (
+        CARD_NOT_ACTIVE,
+        CARD_NOT_FOUND,
+        CARD_OWNER_MISMATCH,
+        INVALID_CASE_INPUT,
+        PLAINTEXT_PAYLOAD,
+        REGISTRATION_REFUSALS,
+    )
+    from reissue.schemas.events import (
+        AffiliationOverride,
+        AffiliationResponse,
+        CancelRequest,
+        CardCollected,
+        CardFound,
+        CardProduced,
+        ClaimState,
+        EventAck,
+        MaterialsAccepted,
+        MaterialsSubmission,
+        PaymentConfirmation,
+        ReportFormalisation,
+        ReviewClaim,
+        ReviewDecision,
+        ReviewOutcome,
+        ReviewRelease,
+    )
+    from reissue.schemas.identifiers import mask_card_number
+    from reissue.schemas.policy import CasePolicy
+    from reissue.schemas.precheck import precheck_problems
+    from reissue.schemas.visibility import (
+        ASSIGNED_TO,
+        AWAITING_PARTY,
+        CASE_STAGE,
+        CORRECTION_ROUND,
+        DISTRICT,
+        INSURED_CATEGORY,
+        NEXT_DEADLINE,
+        REPORT_CHANNEL,
+        REVIEW_DUE_AT,
+        SLA_BREACHED,
+    )
+
+__all__ = [
+    "PATCH_CASE_CLOSED_AUDIT",
+    "PATCH_FINAL_PAYMENT_REMINDER",
+    "PATCH_SYSTEM_OF_RECORD",
+    "PATCH_VOID_ON_FORMAL_END",
+    "CardReissueWorkflow",
+]
+
+# Patch IDs of changes made behind `workflow.patched`; see README "Changing the workflow".
+PATCH_FINAL_PAYMENT_REMINDER = "payment-final-reminder"
+PATCH_CASE_CLOSED_AUDIT = "case-closed-audit"
+# Added 2026-11 for every new case: the registry opens the case and resolves the
+# policy; every payment goes through the ledger; early ends (Temporal's own
+# cancellation too) are honoured after every activity; a formal early end voids
+# the old card; deadlines are kept in visibility; updates answer after the move.
+PATCH_SYSTEM_OF_RECORD = "system-of-record-decides"
+PATCH_VOID_ON_FORMAL_END = "void-on-formal-end"
+
+R = TypeVar("R", bound=BaseModel)
+M = TypeVar("M", bound=BaseModel)
+
+# The registry is ours and fast: short attempts, retried until it answers.
+_REGISTRY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+# The bank is someone else's and may be down for hours: back off further.
+_BANK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
+_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+_BANK_HEARTBEAT = timedelta(seconds=5)
+
+# Cases started before PATCH_SYSTEM_OF_RECORD ended REJECTED on these.
+_LEGACY_BUSINESS_STOPS = frozenset({CARD_NOT_FOUND, CARD_OWNER_MISMATCH, CARD_NOT_ACTIVE})
+
+# The policy a case started before the policy table ran by when its input named
+# none: CQ-2026.1 as it was then, frozen here so that replay never depends on
+# today's defaults.
+_LEGACY_DEFAULT_POLICY: dict[str, Any] = {
+    "version": "CQ-2026.1",
+    "temporary_report_validity": "P7D",
+    "materials_reminder_interval": "P2D",
+    "max_materials_reminders": 3,
+    "formal_materials_deadline": "P30D",
+    "resubmission_deadline": "P15D",
+    "require_affiliation_confirmation": True,
+    "affiliation_reminder_interval": "P3D",
+    "affiliation_reminders_before_escalation": 2,
+    "review_sla": "P5D",
+    "review_claim_ttl": "PT4H",
+    "max_correction_rounds": 2,
+    "fee_schedule": "CQ-2006",
+    "payment_reminder_after": "P3D",
+    "payment_deadline": "P7D",
+    "payment_final_reminder_before": "P1D",
+    "production_overdue_after": "P30D",
+    "pickup_reminder_interval": "P7D",
+    "max_pickup_reminders": 3,
+    "photo_min_width_px": 295,
+    "photo_min_height_px": 413,
+}
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+def _describe_input_error(error: Exception) -> str:
+    """Which fields are wrong and why, without echoing the values (they may be personal)."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: {e['msg']}" for e in error.errors()
+        )
+    return "input is not a JSON object matching CaseInput"
+
+
+class _EndCase(Exception):
+    """Leaves the main path for a terminal outcome other than COMPLETED."""
+
+    def __init__(self, outcome: Stage, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
+class _Refused(Exception):
+    """The case could not open (see `schemas.errors.REGISTRATION_REFUSALS`): nothing was written."""
+
+
+@workflow.defn(name="CardReissueWorkflow")
+class CardReissueWorkflow:
+    """A reissue case: the durable state of one person's lost card."""
+
+    @workflow.init
+    def __init__(self, raw: RawValue) -> None:
+        # The input arrives raw so that a bad one from a by-name start fails the
+        # case with a readable error instead of failing workflow tasks forever.
+        self._refusal: tuple[str, str] | None = None
+        info = workflow.info()
+        self._case_id = f"{info.workflow_id}:{info.first_execution_run_id}"
+        self._v2 = True
+        self._stage = Stage.LOSS_REPORTED
+        self._awaiting = AwaitingParty.SYSTEM
+        self._action = "registering the loss report and freezing the card"
+        self._deadline: datetime | None = None
+        self._timeline: list[StageEntry] = []
+        self._report: RegisterLossResult | None = None
+        self._policy: CasePolicy | None = None
+        self._opened = False
+        self._formal = False
+        self._card_frozen = False
+        self._bank_frozen = False
+        # Registry changes of handlers (submission, formalisation, found, cancel)
+        # and of compensation take turns; so do the payments.
+        self._registry = asyncio.Lock()
+        self._money = asyncio.Lock()
+        self._submission: MaterialsSubmission | None = None
+        self._accepted_rounds = 0
+        self._submit_attempts = 0
+        self._correction_round = 0
+        self._correction_reasons: list[str] = []
+        self._affiliation = "not required"
+        self._affiliation_answer: AffiliationResponse | None = None
+        self._affiliation_escalated = False
+        self._override: AffiliationOverride | None = None
+        self._review_open = False
+        self._review_due: datetime | None = None
+        self._assignee: str | None = None
+        self._claim_until: datetime | None = None
+        self._claim_changes = 0
+        self._decision: ReviewDecision | None = None
+        self._approval: ReviewDecision | None = None
+        self._fee: FeeAssessment | None = None
+        self._order: PaymentOrder | None = None
+        self._payment: PaymentConfirmation | None = None
+        self._receipts: list[PaymentReceipt] = []
+        self._refunds: list[RefundResult] = []
+        self._production: ProductionOrder | None = None
+        self._produced: CardProduced | None = None
+        self._new_card: str | None = None
+        self._collected: CardCollected | None = None
+        self._activating = False
+        self._closing: Stage | None = None
+        self._ending: _EndCase | None = None
+        self._cancelled_through_temporal = False
+        self._compensating = False
+        self._main: asyncio.Task[CaseResult] | None = None
+        self._sla_breached = False
+        self._flags: list[str] = []
+        self._reminders: dict[str, int] = {}
+        self._anomalies: list[str] = []
+        self._ignored: list[str] = []
+        self._outcome_reason: str | None = None
+        self._event_seq = 0
+
+    # ------------------------------------------------------------------ the case
+
+    @workflow.run
+    async def run(self, raw: RawValue) -> CaseResult:
+        """Takes a `CaseInput` (see schemas/json/CaseInput.schema.json)."""
+        self._v2 = workflow.patched(PATCH_SYSTEM_OF_RECORD)
+        self._open(raw)
+        if self._refusal is not None:
+            await self._refuse()
+        self._main = asyncio.create_task(self._run_case())
+        while True:
+            try:
+                # Shielded: a cancellation requested through Temporal does not cut an
+                # activity short; it becomes an early end like `cancel`.
+                result = await asyncio.shield(self._main)
+                break
+            except asyncio.CancelledError:
+                if not self._v2:
+                    self._main.cancel()  # as cases started before the patch did
+                    await self._main
+                    raise
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()  # handled: the case ends early instead
+                self._end_through_temporal()
+            except _Refused:
+                await self._refuse()
+        await self._finish_handlers()
+        if self._cancelled_through_temporal:
+            raise asyncio.CancelledError("cancellation requested through Temporal")
+        return result
+
+    async def _run_case(self) -> CaseResult:
+        try:
+            return await self._case()
+        except _EndCase as end:
+            self._ending = end
+            return await self._end_early(end.outcome, end.reason)
+
+    async def _case(self) -> CaseResult:
+        await self._report_and_freeze()
+        while True:
+            await self._collect_materials()
+            await self._confirm_affiliation()
+            verdict = await self._review()
+            if verdict is ReviewVerdict.APPROVE:
+                break
+            if verdict is ReviewVerdict.REJECT:
+                raise _EndCase(Stage.REJECTED, "; ".join(self._correction_reasons))
+        await self._collect_fee()
+        await self._produce_card()
+        return await self._hand_over()
+
+    async def _report_and_freeze(self) -> None:
+        self._enter(Stage.LOSS_REPORTED, AwaitingParty.SYSTEM, self._action)
+        inp = self._in
+        try:
+            # The registry checks the case ID, the card and the reported time, and
+            # resolves the policy in force: the history records what it decided.
+            self._report = await self._act(
+                "register_loss",
+                RegisterLossInput(
+                    **self._step("register_loss"),
+                    card_number=inp.card_number,
+                    resident_id=inp.applicant.resident_id,
+                    channel=inp.channel,
+                    district=inp.district,
+                    reported_at=inp.reported_at,
+                    opened_at=workflow.info().start_time,
+                ),
+                RegisterLossResult,
+                summary=f"register loss of card {self._card_masked}",
+            )
+        except ActivityError as e:
+            cause = e.cause
+            kind = cause.type if isinstance(cause, ApplicationError) else None
+            if self._v2 and kind in REGISTRATION_REFUSALS:
+                assert isinstance(cause, ApplicationError)
+                self._refusal = (kind, cause.message)
+                raise _Refused from e
+            if not self._v2 and kind in _LEGACY_BUSINESS_STOPS:
+                raise _EndCase(Stage.REJECTED, f"{kind}: {cause}") from e
+            raise
+        if self._report.policy is not None:
+            self._policy = self._report.policy
+        self._reported_at = self._report.reported_at
+        self._formal = self._report.formal
+        freeze = FreezeInput(
+            **self._step("freeze_card"),
+            card_number=inp.card_number,
+            report_number=self._report.report_number,
+        )
+        registry, bank = await asyncio.gather(
+            self._act("freeze_card", freeze, FreezeResult, summary="freeze card in the registry"),
+            self._act(
+                "freeze_bank_account",
+                freeze.model_copy(update={"step": "freeze_bank_account"}),
+                FreezeResult,
+                retry=_BANK_RETRY,
+                summary="freeze the card's bank account",
+            ),
+        )
+        self._card_frozen = registry.status in ("frozen", "void")
+        self._bank_frozen = bank.status == "frozen"
+        self._opened = True
+        if self._ending is not None:  # found or cancelled while the freeze was under way
+            raise self._ending
+        note = (
+            ""
+            if self._formal
+            else f"临时挂失有效期至 {beijing_cn(self._temporary_expiry())}，请在此前持身份证到网点办理。"
+        )
+        await self._notify(
+            Recipient.APPLICANT,
+            "card_frozen",
+            card=self._card_masked,
+            reported_at=beijing_cn(self._reported_at),
+            temporary_note=note,
+        )
+
+    async def _collect_materials(self) -> None:
+        policy = self.policy
+        accepted_before = self._accepted_rounds
+        while True:
+            # A report made formal at a counter (ID only) changes the deadline: start over.
+            formal_at_entry = self._formal
+            if self._correction_round:
+                deadline = workflow.now() + policy.resubmission_deadline
+                action = f"resubmit corrected materials (round {self._correction_round})"
+                lapse = "corrected materials not resubmitted by the deadline"
+                lapse_what = "resubmission deadline"
+            elif not self._formal:
+                deadline = self._temporary_expiry()
+                action = "hand in the application in person (temporary report)"
+                lapse = "temporary loss report expired without a formal application"
+                lapse_what = "temporary report expires"
+            else:
+                deadline = workflow.now() + policy.formal_materials_deadline
+                action = "hand in the application and materials"
+                lapse = "application not handed in by the deadline"
+                lapse_what = "application deadline"
+            self._enter(Stage.AWAITING_MATERIALS, AwaitingParty.APPLICANT, action, deadline)
+
+            def moved(formal_at_entry: bool = formal_at_entry) -> bool:
+                # Made formal by `make_report_formal` (a submission does both at once).
+                made_formal = self._formal != formal_at_entry and not self._registry.locked()
+                return self._accepted_rounds > accepted_before or made_formal
+
+            sent = 0
+            while True:
+                next_reminder = (
+                    workflow.now() + policy.materials_reminder_interval
+                    if sent < policy.max_materials_reminders
+                    else None
+                )
+                until = min(deadline, next_reminder) if next_reminder else deadline
+                if await self._wait(
+                    moved,
+                    until,
+                    f"{lapse_what} at {beijing(deadline)}"
+                    if until == deadline
+                    else f"materials reminder {sent + 1} of {policy.max_materials_reminders}",
+                ):
+                    if self._accepted_rounds > accepted_before:
+                        return
+                    break  # made formal: a new deadline
+                if workflow.now() >= deadline:
+                    # A submission or formalisation being checked right now still counts.
+                    await workflow.wait_condition(lambda: not self._registry.locked())
+                    if self._accepted_rounds > accepted_before:
+                        return
+                    if self._formal != formal_at_entry:
+                        break
+                    raise _EndCase(Stage.LAPSED, lapse)
+                sent += 1
+                await self._remind(
+                    "materials",
+                    Recipient.APPLICANT,
+                    "materials_reminder",
+                    nth=sent,
+                    of=policy.max_materials_reminders,
+                    deadline=beijing_cn(deadline),
+                )
+
+    async def _confirm_affiliation(self) -> None:
+        aff = self._in.affiliation
+        if isinstance(aff, EmployerUnit):
+            org_code = aff.credit_code
+        elif isinstance(aff, School):
+            org_code = aff.code
+        else:
+            return
+        policy = self.policy
+        if not policy.require_affiliation_confirmation:
+            return
+        if self._affiliation in ("confirmed", "overridden"):
+            return  # a correction round does not ask the unit again
+        self._affiliation = "requested"
+        self._affiliation_answer = None
+        self._affiliation_escalated = False
+        ask_round = self._accepted_rounds
+        self._enter(
+            Stage.AWAITING_AFFILIATION,
+            AwaitingParty.UNIT,
+            f"confirmation from the {aff.kind} (unit/school portal)",
+        )
+        await self._act(
+            "request_affiliation_confirmation",
+            AffiliationRequestInput(
+                **self._step(f"affiliation_request:{ask_round}"),
+                kind=aff.kind,
+                org_code=org_code,
+                org_name=aff.name,
+                district=self._in.district,
+            ),
+            Done,
+            summary=f"ask the {aff.kind} to confirm the applicant",
+        )
+        await self._notify(
+            Recipient.UNIT,
+            "affiliation_request",
+            ref=org_code,
+            step=f"affiliation:{ask_round}",
+            card=self._card_masked,
+            case=workflow.info().workflow_id,
+        )
+        answered = lambda: self._affiliation_answer is not None or self._override is not None  # noqa: E731
+        n_unit = policy.affiliation_reminders_before_escalation
+        for n in range(1, n_unit + 1):
+            due = workflow.now() + policy.affiliation_reminder_interval
+            self._set_deadline(due)
+            if await self._wait(answered, due, f"unit reminder {n} of {n_unit}"):
+                break
+            await self._remind(
+                "unit",
+                Recipient.UNIT,
+                "affiliation_reminder",
+                nth=n,
+                of=policy.affiliation_reminders_before_escalation,
+                ref=org_code,
+                card=self._card_masked,
+                case=workflow.info().workflow_id,
+            )
+        else:
+            due = workflow.now() + policy.affiliation_reminder_interval
+            if self._v2:
+                self._set_deadline(due)
+            if not await self._wait(answered, due, "unit escalation"):
+                self._affiliation_escalated = True
+                self._flags.append("affiliation_escalated")
+                self._enter(
+                    Stage.AWAITING_AFFILIATION,
+                    AwaitingParty.STAFF,
+                    "escalated: staff may accept the unit's paper letter (override_affiliation)",
+                )
+                await self._notify(
+                    Recipient.SUPERVISOR,
+                    "affiliation_escalation",
+                    ref=self._in.district,
+                    step=f"affiliation_escalation:{ask_round}",
+                    case=workflow.info().workflow_id,
+                    district=self._in.district,
+                )
+                await self._wait(answered, None)
+        if self._override is not None:
+            self._affiliation = "overridden"
+        elif self._affiliation_answer is not None and self._affiliation_answer.confirmed:
+            self._affiliation = "confirmed"
+        else:
+            self._affiliation = "denied"
+            self._flags.append("affiliation_denied")
+
+    async def _review(self) -> ReviewVerdict:
+        policy = self.policy
+        sla_due = workflow.now() + policy.review_sla
+        self._review_due = sla_due
+        self._enter(
+            Stage.UNDER_REVIEW, AwaitingParty.STAFF, "staff review of the materials", sla_due
+        )
+        self._review_open = True
+        self._decision = None
+        while self._decision is None:
+            # Wake for a decision, a change of claim, the SLA, or the claim running out.
+            claims = self._claim_changes
+            wake = [t for t in (None if self._sla_breached else sla_due, self._claim_until) if t]
+            until = min(wake) if wake else None
+            what = "review SLA" if until == sla_due else "review claim expires"
+
+            def moved(seen: int = claims) -> bool:
+                return self._decision is not None or self._claim_changes != seen
+
+            await self._wait(moved, until, what)
+            if self._decision is not None or self._claim_changes != claims:
+                continue
+            now = workflow.now()
+            if self._claim_until is not None and now >= self._claim_until:
+                self._set_claim(None, reason="claim expired")
+            if not self._sla_breached and now >= sla_due:
+                self._sla_breached = True
+                self._upsert_visibility()
+                await self._notify(
+                    Recipient.SUPERVISOR,
+                    "review_sla_breached",
+                    ref=self._in.district,
+                    step=f"sla_breach:{self._accepted_rounds}",
+                    case=workflow.info().workflow_id,
+                    district=self._in.district,
+                    sla=duration_cn(policy.review_sla),
+                )
+        self._review_due = None
+        self._set_claim(None, reason="decided")
+        decision, self._decision = self._decision, None
+        assert decision is not None
+        verdict = decision.verdict
+        if verdict is ReviewVerdict.APPROVE:
+            self._approval = decision
+        elif verdict is ReviewVerdict.REQUEST_CORRECTION:
+            await self._notify(
+                Recipient.APPLICANT,
+                "correction_requested",
+                step=f"correction:{self._correction_round}",
+                round=str(self._correction_round),
+                reasons="; ".join(self._correction_reasons),
+                deadline=beijing_cn(workflow.now() + policy.resubmission_deadline),
+            )
+        return verdict
+
+    async def _collect_fee(self) -> None:
+        assert self._approval is not None and self._submission is not None
+        policy = self.policy
+        self._fee = await self._act(
+            "assess_fee",
+            AssessFeeInput(
+                **self._step("assess_fee"),
+                schedule=policy.fee_schedule,
+                account_id=self._account_id,
+                exemption=self._submission.fee_exemption,
+                waived=self._approval.waive_fee,
+                waiver_reason=self._approval.waiver_reason,
+            ),
+            FeeAssessment,
+            summary=f"assess the fee (schedule {policy.fee_schedule})",
+        )
+        if self._fee.amount_fen == 0:
+            if self._fee.exemption or self._fee.waived:
+                ground = self._fee.exemption.value if self._fee.exemption else "staff waiver"
+                await self._notify(Recipient.APPLICANT, "fee_waived", ground=ground)
+            return
+        due = workflow.now() + policy.payment_deadline
+        self._order = await self._act(
+            "create_payment_order",
+            CreatePaymentInput(
+                **self._step("create_payment_order"), amount_fen=self._fee.amount_fen, due_at=due
+            ),
+            PaymentOrder,
+            summary=f"create a payment order of ¥{_yuan(self._fee.amount_fen)}",
+        )
+        amount = _yuan(self._order.amount_fen)
+        self._enter(Stage.AWAITING_PAYMENT, AwaitingParty.PAYMENT, f"payment of ¥{amount}", due)
+        await self._notify(
+            Recipient.APPLICANT,
+            "payment_requested",
+            amount=amount,
+            deadline=beijing_cn(due),
+            order=self._order.order_id,
+        )
+
+        def paid() -> bool:
+            return self._payment is not None
+
+        reminder_at = workflow.now() + policy.payment_reminder_after
+        if not await self._wait(paid, reminder_at, "payment reminder"):
+            # Added 2026-11: a last reminder shortly before the deadline. Cases that
+            # passed this point under the old code replay without it.
+            final = workflow.patched(PATCH_FINAL_PAYMENT_REMINDER)
+            await self._remind(
+                "payment",
+                Recipient.APPLICANT,
+                "payment_reminder",
+                nth=1,
+                of=2 if final else 1,
+                amount=amount,
+                deadline=beijing_cn(due),
+                order=self._order.order_id,
+            )
+            final_at = due - policy.payment_final_reminder_before
+            if (
+                final
+                and final_at > workflow.now()
+                and not await self._wait(paid, final_at, "final payment reminder")
+            ):
+                await self._remind(
+                    "payment",
+                    Recipient.APPLICANT,
+                    "payment_final_reminder",
+                    nth=2,
+                    of=2,
+                    amount=amount,
+                    deadline=beijing_cn(due),
+                    order=self._order.order_id,
+                )
+            if not await self._wait(paid, due, "payment deadline"):
+                if self._v2:
+                    # A payment being recorded right now still counts.
+                    await workflow.wait_condition(lambda: not self._money.locked())
+                if not paid():
+                    raise _EndCase(Stage.LAPSED, "fee not paid by the deadline")
+        assert self._payment is not None
+        if self._v2:
+            return  # the ledger applied the payment to the order (`payment_confirmed`)
+        self._order = await self._act(
+            "record_payment",
+            RecordPaymentInput(
+                **self._step("record_payment"),
+                order_id=self._payment.order_id,
+                amount_fen=self._payment.amount_fen,
+                payment_ref=self._payment.payment_ref,
+                paid_at=self._payment.paid_at,
+            ),
+            PaymentOrder,
+            summary=f"record payment of ¥{amount}",
+        )
+
+    async def _produce_card(self) -> None:
+        assert self._submission is not None
+        mode = self._submission.production_mode
+        self._production = await self._act(
+            "order_card_production",
+            ProductionInput(
+                **self._step("order_card_production"),
+                account_id=self._account_id,
+                old_card_number=self._in.card_number,
+                mode=mode,
+                district=self._in.district,
+            ),
+            ProductionOrder,
+            summary=f"order {mode.value} card production",
+        )
+        if mode is ProductionMode.INSTANT:
+            self._enter(Stage.CARD_PRODUCTION, AwaitingParty.SYSTEM, "instant card printing")
+            self._new_card = self._production.new_card_number
+            return
+        overdue_at = workflow.now() + self.policy.production_overdue_after
+        self._enter(
+            Stage.CARD_PRODUCTION,
+            AwaitingParty.BUREAU,
+            f"card bureau to produce the card (order {self._production.order_id})",
+            overdue_at,
+        )
+        while True:
+            produced = lambda: self._produced is not None  # noqa: E731
+            if not await self._wait(produced, overdue_at, "production overdue"):
+                if "production_overdue" not in self._flags:
+                    self._flags.append("production_overdue")
+                    await self._notify(
+                        Recipient.SUPERVISOR,
+                        "production_overdue",
+                        ref=self._in.district,
+                        case=workflow.info().workflow_id,
+                        order=self._production.order_id,
+                        district=self._in.district,
+                    )
+                await self._wait(produced, None)
+            assert self._produced is not None
+            try:
+                await self._act(
+                    "record_card_produced",
+                    CardProducedInput(
+                        **self._step(f"record_card_produced:{self._produced.new_card_number}"),
+                        order_id=self._produced.order_id,
+                        account_id=self._account_id,
+                        new_card_number=self._produced.new_card_number,
+                        produced_at=self._produced.produced_at,
+                    ),
+                    Done,
+                    summary="record the produced card in the registry",
+                )
+            except ActivityError as e:
+                # The bureau's report could not be applied (say, a card number
+                # already in use): keep it as an anomaly and wait for a good one.
+                self._anomalies.append(f"card_produced refused: {e.cause}")
+                self._produced = None
+                continue
+            self._new_card = self._produced.new_card_number
+            return
+
+    async def _hand_over(self) -> CaseResult:
+        assert self._new_card is not None and self._report is not None
+        policy = self.policy
+        new_masked = mask_card_number(self._new_card)
+        self._enter(
+            Stage.READY_FOR_PICKUP,
+            AwaitingParty.APPLICANT,
+            f"applicant to collect the new card {new_masked} at the counter",
+        )
+        await self._notify(Recipient.APPLICANT, "ready_for_pickup", card=new_masked)
+        collected = lambda: self._collected is not None  # noqa: E731
+        most = policy.max_pickup_reminders
+        for nth in range(1, most + 1):
+            due = workflow.now() + policy.pickup_reminder_interval
+            self._set_deadline(due)
+            if await self._wait(collected, due, f"pickup reminder {nth} of {most}"):
+                break
+            await self._remind(
+                "pickup", Recipient.APPLICANT, "pickup_reminder", nth=nth, of=most, card=new_masked
+            )
+        else:
+            self._set_deadline(None)
+            await self._wait(collected, None)
+        self._checkpoint()
+        # From here the case completes: no early end is accepted any more.
+        self._activating = True
+        self._closing = Stage.COMPLETED
+        await self._act(
+            "activate_new_card",
+            ActivateCardInput(
+                **self._step("activate_new_card"),
+                old_card_number=self._in.card_number,
+                new_card_number=self._new_card,
+                report_number=self._report.report_number,
+            ),
+            ActivateCardResult,
+            summary=f"activate {new_masked}, replace {self._card_masked}",
+        )
+        self._card_frozen = False
+        await self._notify(Recipient.APPLICANT, "completed", card=new_masked)
+        self._outcome_reason = "new card collected and activated"
+        await self._record_closed(Stage.COMPLETED, self._outcome_reason)
+        self._enter(Stage.COMPLETED, AwaitingParty.NONE, "done")
+        return CaseResult(
+            outcome=Stage.COMPLETED, reason=self._outcome_reason, new_card_masked=new_masked
+        )
+
+    # ------------------------------------------------------------------ ending early
+
+    async def _end_early(self, outcome: Stage, reason: str) -> CaseResult:
+        """Undo in reverse order what this outcome must undo, tell the person, close."""
+        self._compensating = True
+        self._outcome_reason = reason
+        self._closing = outcome
+        if self._v2:  # what the case does now, until it has closed
+            self._enter(self._stage, AwaitingParty.SYSTEM, f"closing: {outcome.value} ({reason})")
+        if self._production is not None:
+            await self._undo_production(outcome)
+        if self._order is not None:
+            await self._undo_payment(outcome)
+        if self._report is not None and (self._opened or not self._v2):
+            await self._settle_old_card(outcome)
+        unfrozen = self._report is not None and not self._card_frozen
+        if outcome is Stage.WITHDRAWN:
+            await self._notify(Recipient.APPLICANT, "withdrawn", card=self._card_masked)
+        elif outcome is Stage.LAPSED:
+            template = "lapsed_temporary" if unfrozen else "lapsed"
+            await self._notify(Recipient.APPLICANT, template, card=self._card_masked, reason=reason)
+        elif outcome is Stage.REJECTED:
+            await self._notify(Recipient.APPLICANT, "rejected", reasons=reason)
+        elif outcome is Stage.CANCELLED:
+            refunded = self._order is not None and self._order.status == "refunded"
+            await self._notify(
+                Recipient.APPLICANT,
+                "cancelled",
+                reason=reason,
+                refund_note="已缴费用将原路退回。" if refunded else "",
+            )
+        await self._record_closed(outcome, reason)
+        self._enter(outcome, AwaitingParty.NONE, reason)
+        return CaseResult(outcome=outcome, reason=reason)
+
+    async def _record_closed(self, outcome: Stage, reason: str) -> None:
+        # Added 2026-11: the outcome goes on the audit log, so the system of record
+        # knows which cases are closed (check-invariants relies on it).
+        if workflow.patched(PATCH_CASE_CLOSED_AUDIT):
+            await self._audit("case_closed", "system", {"outcome": outcome.value, "reason": reason})
+
+    async def _settle_old_card(self, outcome: Stage) -> None:
+        # While the report is temporary (card found, report ran out, or cancelled
+        # before it became formal) the card is the person's again. Once formal, the
+        # old card is void: it stays unusable whatever the outcome.
+        assert self._report is not None
+        async with self._turn():  # a formalisation under way decides first
+            report = self._report.report_number
+            if self._formal:
+                # Cases started before the patch that end now void the card too; their
+                # histories that ended earlier replay without it.
+                if self._v2 or workflow.patched(PATCH_VOID_ON_FORMAL_END):
+                    await self._act(
+                        "void_old_card",
+                        VoidCardInput(
+                            **self._step("void_old_card"),
+                            card_number=self._in.card_number,
+                            report_number=report,
+                            reason=outcome.value.lower(),
+                        ),
+                        Done,
+                        summary=f"close the loss report; {self._card_masked} stays void",
+                    )
+                return
+            lifted = await self._act(
+                "lift_loss_report",
+                LiftLossInput(
+                    **self._step("lift_loss_report"),
+                    card_number=self._in.card_number,
+                    report_number=report,
+                    reason=outcome.value.lower(),
+                ),
+                Done,
+                summary="lift the loss report and unfreeze the card",
+            )
+            if self._v2 and not lifted.changed:
+                self._anomalies.append("the loss report was not lifted: it is not temporary")
+                return
+            await self._act(
+                "unfreeze_bank_account",
+                FreezeInput(
+                    **self._step("unfreeze_bank_account"),
+                    card_number=self._in.card_number,
+                    report_number=report,
+                ),
+                FreezeResult,
+                retry=_BANK_RETRY,
+                summary="unfreeze the card's bank account",
+            )
+            self._card_frozen = self._bank_frozen = False
+
+    async def _undo_payment(self, outcome: Stage) -> None:
+        assert self._order is not None
+        async with self._money:  # a payment being recorded is settled first
+            if self._order.status == "paid":
+                if self._v2:
+                    assert self._payment is not None
+                    refund = await self._refund(self._payment.payment_ref, outcome.value.lower())
+                    self._order = self._order.model_copy(update={"status": "refunded"})
+                    amount = refund.amount_fen
+                else:
+                    self._order = await self._act(
+                        "refund_payment",
+                        OrderInput(
+                            **self._step("refund_payment"),
+                            order_id=self._order.order_id,
+                            reason=outcome.value.lower(),
+                        ),
+                        PaymentOrder,
+                        summary=f"refund ¥{_yuan(self._order.amount_fen)}",
+                    )
+                    amount = self._order.amount_fen
+                await self._notify(
+                    Recipient.APPLICANT,
+                    "refund_issued",
+                    amount=_yuan(amount),
+                    order=self._order.order_id,
+                )
+            elif self._order.status == "open":
+                self._order = await self._act(
+                    "cancel_payment_order",
+                    OrderInput(
+                        **self._step("cancel_payment_order"),
+                        order_id=self._order.order_id,
+                        reason=outcome.value.lower(),
+                    ),
+                    PaymentOrder,
+                    summary="cancel the unpaid payment order",
+                )
+
+    async def _undo_production(self, outcome: Stage) -> None:
+        assert self._production is not None
+        await self._act(
+            "cancel_card_production",
+            OrderInput(
+                **self._step("cancel_card_production"),
+                order_id=self._production.order_id,
+                reason=outcome.value.lower(),
+            ),
+            Done,
+            summary="cancel card production",
+        )
+
+    def _end_through_temporal(self) -> None:
+        """A cancellation requested through Temporal (the Web UI's "Request Cancellation")."""
+        if self._ending is not None or self._stage.terminal or self._activating:
+            return  # already ending, or completing: the request changes nothing
+        self._cancelled_through_temporal = True
+        self._ending = _EndCase(Stage.CANCELLED, "cancellation requested through Temporal")
+
+    # ------------------------------------------------------------------ events in
+
+    @workflow.update
+    async def submit_materials(self, sub: MaterialsSubmission) -> MaterialsAccepted:
+        """The application and materials handed in at a counter."""
+        if not self._v2 and self._registry.locked():  # as cases started before the patch
+            raise ApplicationError(
+                "submit_materials: another submission is being checked",
+                type="Busy",
+                non_retryable=True,
+            )
+        async with self._registry:
+            # Waited for a submission, formalisation or early end being decided.
+            self._require_stage("submit_materials", Stage.AWAITING_MATERIALS, refuse=True)
+            self._submit_attempts += 1
+            assert self._report is not None
+            policy = self.policy
+            check = await self._act(
+                "precheck_materials",
+                PrecheckInput(
+                    **self._step(f"precheck:{self._submit_attempts}"),
+                    round=self._submit_attempts,
+                    category=self._in.insured_category,
+                    resident_id=self._in.applicant.resident_id,
+                    report_number=self._report.report_number,
+                    loss_proof_number=sub.loss_proof_number,
+                    documents=sub.documents,
+                    required=policy.materials_for(self._in.insured_category),
+                    photo_min_width_px=policy.photo_min_width_px,
+                    photo_min_height_px=policy.photo_min_height_px,
+                    fee_exemption=sub.fee_exemption,
+                ),
+                PrecheckResult,
+                summary="automatic pre-check of the materials",
+            )
+            if not check.passed:
+                raise ApplicationError(
+                    "; ".join(check.problems), type="MaterialsIncomplete", non_retryable=True
+                )
+            if self._ending is not None:
+                raise ApplicationError(
+                    f"submit_materials: the case is ending ({self._ending.outcome.value})",
+                    type="CaseEnding",
+                    non_retryable=True,
+                )
+            if not self._formal:
+                await self._formalise("report_formal")
+            self._submission = sub
+            self._accepted_rounds += 1
+            accepted = self._accepted_rounds
+        if self._v2:
+            # Answer with where the case went, once the main path has moved it on.
+            await workflow.wait_condition(lambda: self._stage is not Stage.AWAITING_MATERIALS)
+        return MaterialsAccepted(round=accepted, stage=self._stage, report_formal=self._formal)
+
+    @submit_materials.validator
+    def _check_materials(self, sub: MaterialsSubmission) -> None:
+        # The same pure check as the activity, so bad submissions are refused
+        # before anything is written or recorded in history.
+        self._require_stage("submit_materials", Stage.AWAITING_MATERIALS)
+        if self._registry.locked():
+            raise ValueError("submit_materials: another submission is being checked")
+        assert self._report is not None
+        policy = self.policy
+        problems = precheck_problems(
+            documents=sub.documents,
+            required=policy.materials_for(self._in.insured_category),
+            loss_proof_number=sub.loss_proof_number,
+            report_number=self._report.report_number,
+            resident_id=self._in.applicant.resident_id,
+            photo_min_width_px=policy.photo_min_width_px,
+            photo_min_height_px=policy.photo_min_height_px,
+            fee_exemption=sub.fee_exemption,
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @workflow.update
+    async def make_report_formal(self, req: ReportFormalisation) -> EventAck:
+        """The person showed their ID at a counter: the report is formal, before any application."""
+        async with self._registry:
+            self._require_stage("make_report_formal", Stage.AWAITING_MATERIALS, refuse=True)
+            if not self._formal:
+                await self._formalise("report_formal_at_counter", by=req.received_by)
+        return EventAck(stage=self._stage, at=workflow.now())
+
+    @make_report_formal.validator
+    def _check_formalisation(self, req: ReportFormalisation) -> None:
+        self._require_stage("make_report_formal", Stage.AWAITING_MATERIALS)
+        if self._formal:
+            raise ValueError("make_report_formal: the loss report is already formal")
+        if req.resident_id != self._in.applicant.resident_id:
+            raise ValueError(
+                "resident_id: does not match the applicant of this case "
+                "(the person must show their own ID card)"
+            )
+
+    async def _formalise(self, template: str, *, by: str | None = None) -> None:
+        """Make the loss report formal (the caller holds the registry lock)."""
+        assert self._report is not None
+        await self._act(
+            "formalise_loss_report",
+            FormaliseInput(
+                **self._step("formalise_loss_report"),
+                report_number=self._report.report_number,
+            ),
+            Done,
+            summary="make the loss report formal",
+        )
+        self._formal = True
+        if by is not None:
+            await self._audit("report_made_formal", by, {"with": "ID checked at the counter"})
+        await self._notify(
+            Recipient.APPLICANT,
+            template,
+            card=self._card_masked,
+            deadline=beijing_cn(workflow.now() + self.policy.formal_materials_deadline),
+        )
+
+    @workflow.signal(name="affiliation_response")
+    async def affiliation_response(self, raw: RawValue) -> None:
+        """The employer unit's or school's confirmation or denial (`AffiliationResponse`)."""
+        answer = await self._signal_arg("affiliation_response", raw, AffiliationResponse)
+        if answer is None:
+            return
+        if self._stage is not Stage.AWAITING_AFFILIATION or self._affiliation != "requested":
+            await self._ignore("affiliation_response", f"confirmed={answer.confirmed}")
+            return
+        if self._affiliation_answer is not None or self._override is not None:
+            await self._ignore("affiliation_response", "already answered")
+            return
+        self._affiliation_answer = answer
+
+    @workflow.update
+    async def override_affiliation(self, override: AffiliationOverride) -> EventAck:
+        """After escalation, staff accept the unit's paper letter instead of a portal answer."""
+        self._override = override
+        await self._audit(
+            "affiliation_overridden",
+            override.staff_id,
+            {"letter_doc_id": override.letter.doc_id, "note": override.note},
+        )
+        await workflow.wait_condition(lambda: self._stage is not Stage.AWAITING_AFFILIATION)
+        return EventAck(stage=self._stage, at=workflow.now())
+
+    @override_affiliation.validator
+    def _check_override(self, override: AffiliationOverride) -> None:
+        self._require_stage("override_affiliation", Stage.AWAITING_AFFILIATION)
+        if not self._affiliation_escalated:
+            raise ValueError("override_affiliation: allowed only after escalation to a supervisor")
+        if self._override is not None or self._affiliation_answer is not None:
+            raise ValueError("override_affiliation: the affiliation is already settled")
+
+    @workflow.update
+    async def review(self, decision: ReviewDecision) -> ReviewOutcome:
+        """A reviewer approves, asks for a correction, or rejects."""
+        if not self._review_open:
+            raise ApplicationError(
+                "review: this round has already been decided",
+                type="AlreadyDecided",
+                non_retryable=True,
+            )
+        self._review_open = False
+        verdict, reasons = decision.verdict, list(decision.reasons)
+        limit = self.policy.max_correction_rounds
+        if verdict is ReviewVerdict.REQUEST_CORRECTION and self._correction_round >= limit:
+            verdict = ReviewVerdict.REJECT
+            reasons.append(f"correction rounds exhausted (at most {limit})")
+        effective = decision.model_copy(update={"verdict": verdict, "reasons": reasons})
+        await self._act(
+            "record_review_decision",
+            ReviewRecordInput(
+                **self._step(f"review:{self._accepted_rounds}"),
+                round=self._accepted_rounds,
+                reviewer=decision.reviewer,
+                verdict=verdict,
+                reasons=reasons,
+                waive_fee=decision.waive_fee,
+                waiver_reason=decision.waiver_reason,
+            ),
+            Done,
+            summary=f"record review decision: {verdict.value}",
+        )
+        if verdict is ReviewVerdict.REQUEST_CORRECTION:
+            self._correction_round += 1
+        if verdict is not ReviewVerdict.APPROVE:
+            self._correction_reasons = reasons
+        self._decision = effective
+        # Answer with where the case went, once the main path has moved it.
+        await workflow.wait_condition(lambda: self._stage is not Stage.UNDER_REVIEW)
+        return ReviewOutcome(
+            verdict=verdict, correction_round=self._correction_round, stage=self._stage
+        )
+
+    @review.validator
+    def _check_review(self, decision: ReviewDecision) -> None:
+        self._require_stage("review", Stage.UNDER_REVIEW)
+        if not self._review_open:
+            raise ValueError("review: this round has already been decided")
+        if self._assignee is not None and self._assignee != decision.reviewer:
+            raise ValueError(f"review: the case is claimed by {self._assignee}")
+
+    @workflow.update
+    def claim_review(self, claim: ReviewClaim) -> ClaimState:
+        """A reviewer takes the case from the queue; the claim runs out after the policy's TTL."""
+        self._set_claim(claim.reviewer, reason=f"claimed by {claim.reviewer}")
+        return self._claim_state()
+
+    @claim_review.validator
+    def _check_claim(self, claim: ReviewClaim) -> None:
+        self._require_stage("claim_review", Stage.UNDER_REVIEW)
+        if not self._review_open:
+            raise ValueError("claim_review: this round has already been decided")
+        if self._assignee is not None and self._assignee != claim.reviewer:
+            raise ValueError(f"claim_review: the case is claimed by {self._assignee}")
+
+    @workflow.update
+    async def release_review(self, release: ReviewRelease) -> ClaimState:
+        """A supervisor returns a claimed case to the queue."""
+        held_by = self._assignee
+        self._set_claim(None, reason=f"released by {release.supervisor}")
+        await self._audit(
+            "review_released", release.supervisor, {"held_by": held_by, "reason": release.reason}
+        )
+        return self._claim_state()
+
+    @release_review.validator
+    def _check_release(self, release: ReviewRelease) -> None:
+        self._require_stage("release_review", Stage.UNDER_REVIEW)
+        if self._assignee is None:
+            raise ValueError("release_review: nobody holds this case")
+
+    @workflow.update
+    async def registration(self) -> CaseStatus:
+        """Answers once the loss is registered and the card frozen: the hotline's one round trip."""
+        await workflow.wait_condition(
+            lambda: self._stage is not Stage.LOSS_REPORTED or self._refusal is not None
+        )
+        if self._refusal is not None:
+            kind, message = self._refusal
+            raise ApplicationError(message, type=kind, non_retryable=True)
+        return self.status()
+
+    async def _signal_arg(self, name: str, raw: RawValue, model: type[M]) -> M | None:
+        """A signal's payload, decoded by the case itself: one sent unencrypted, or one
+        that is not a valid `model`, is refused and kept on record (never applied)."""
+        if self._v2 and PLAINTEXT_MARK in raw.payload.metadata:
+            await self._ignore(name, "refused: sent unencrypted")
+            return None
+        try:
+            value = workflow.payload_converter().from_payload(raw.payload, model)
+        except Exception:  # the caller's error: refused, the value not echoed
+            if self._v2:
+                await self._ignore(name, "refused: not a valid payload")
+            return None
+        assert isinstance(value, model)
+        return value
+
+    def _claim_state(self) -> ClaimState:
+        return ClaimState(
+            assigned_to=self._assignee,
+            claim_expires_at=self._claim_until,
+            review_due_at=self._review_due,
+        )
+
+    @workflow.signal(name="payment_confirmed")
+    async def payment_confirmed(self, raw: RawValue) -> None:
+        """The payment platform reports a payment (`PaymentConfirmation`): it goes into the
+        ledger, applied to the fee or refunded."""
+        payment = await self._signal_arg("payment_confirmed", raw, PaymentConfirmation)
+        if payment is None:
+            return
+        if not self._v2:
+            await self._legacy_payment_confirmed(payment)
+            return
+        detail = (
+            f"order={payment.order_id} amount_fen={payment.amount_fen} ref={payment.payment_ref}"
+        )
+        async with self._money:
+            earlier = next(
+                (r for r in self._receipts if r.payment_ref == payment.payment_ref), None
+            )
+            if earlier is not None:
+                if (earlier.amount_fen, earlier.order_id) == (payment.amount_fen, payment.order_id):
+                    await self._ignore("payment_confirmed", "duplicate: " + detail)
+                else:
+                    await self._payment_conflict(detail, earlier)
+                return
+            if payment.amount_fen == 0:
+                await self._ignore("payment_confirmed", "refused: a payment of 0 fen")
+                return
+            why_not = self._why_payment_not_applied(payment)
+            receipt = await self._act(
+                "receive_payment",
+                ReceivePaymentInput(
+                    **self._step(f"payment:{payment.payment_ref}"),
+                    order_id=payment.order_id,
+                    amount_fen=payment.amount_fen,
+                    payment_ref=payment.payment_ref,
+                    paid_at=payment.paid_at,
+                    apply=why_not is None,
+                    reason=why_not,
+                ),
+                PaymentReceipt,
+                summary=f"receive ¥{_yuan(payment.amount_fen)} into the ledger",
+            )
+            if not receipt.new:  # another case received this reference: its money, not ours
+                if (receipt.amount_fen, receipt.order_id) == (payment.amount_fen, payment.order_id):
+                    await self._ignore("payment_confirmed", f"{receipt.reason}: {detail}")
+                else:
+                    await self._payment_conflict(detail, receipt)
+                return
+            self._receipts.append(receipt)
+            if receipt.applied and receipt.order is not None:
+                self._order, self._payment = receipt.order, payment
+                return
+            self._anomalies.append(f"payment_confirmed not applied ({receipt.reason}): {detail}")
+            refund = await self._refund(payment.payment_ref, receipt.reason or "not applied")
+            await self._notify(
+                Recipient.APPLICANT,
+                "payment_returned",
+                step=f"payment_returned:{payment.payment_ref}",
+                amount=_yuan(refund.amount_fen),
+            )
+
+    async def _payment_conflict(self, detail: str, earlier: PaymentReceipt) -> None:
+        """Two confirmations under one reference disagree: one of them is wrong. The
+        ledger keeps the first; operations check with the platform."""
+        await self._audit(
+            "payment_conflict",
+            "payment-platform",
+            {
+                "received": detail,
+                "earlier": f"order={earlier.order_id} amount_fen={earlier.amount_fen}",
+            },
+        )
+        self._anomalies.append(f"payment_confirmed conflicts with an earlier one: {detail}")
+        if "payment_conflict" not in self._flags:
+            self._flags.append("payment_conflict")
+
+    def _why_payment_not_applied(self, payment: PaymentConfirmation) -> str | None:
+        """Why a payment cannot pay this case's fee; None when it can."""
+        if self._refusal is not None or self._stage.terminal:
+            return "the case has closed"
+        if self._ending is not None:
+            return f"the case is ending ({self._ending.outcome.value})"
+        if self._payment is not None:
+            return "the fee is already paid (a second payment)"
+        if self._stage is not Stage.AWAITING_PAYMENT or self._order is None:
+            return f"no payment is due in stage {self._stage.value}"
+        if payment.order_id != self._order.order_id:
+            return f"the order is not this case's open order {self._order.order_id}"
+        if payment.amount_fen != self._order.amount_fen:
+            return f"paid {payment.amount_fen} fen against an order of {self._order.amount_fen} fen"
+        return None
+
+    async def _refund(self, payment_ref: str, reason: str) -> RefundResult:
+        refund = await self._act(
+            "refund_payment",
+            RefundInput(
+                **self._step(f"refund:{payment_ref}"), payment_ref=payment_ref, reason=reason
+            ),
+            RefundResult,
+            summary="refund through the payment platform",
+        )
+        self._refunds.append(refund)
+        return refund
+
+    async def _legacy_payment_confirmed(self, payment: PaymentConfirmation) -> None:
+        """Payments of cases started before the ledger (corpus v1)."""
+        detail = (
+            f"order={payment.order_id} amount_fen={payment.amount_fen} ref={payment.payment_ref}"
+        )
+        if self._payment is not None and self._payment.payment_ref == payment.payment_ref:
+            await self._ignore("payment_confirmed", "duplicate: " + detail)
+            return
+        if self._stage is not Stage.AWAITING_PAYMENT or self._payment is not None:
+            await self._ignore("payment_confirmed", "late: " + detail)
+            return
+        assert self._order is not None
+        if payment.order_id != self._order.order_id or payment.amount_fen != self._order.amount_fen:
+            self._anomalies.append(
+                f"payment_confirmed not accepted: {detail}, expected order={self._order.order_id}"
+                f" amount_fen={self._order.amount_fen}"
+            )
+            await self._audit("payment_anomaly", "payment-platform", {"received": detail})
+            return
+        self._payment = payment
+
+    @workflow.signal(name="card_produced")
+    async def card_produced(self, raw: RawValue) -> None:
+        """The card bureau reports the new card made (`CardProduced`)."""
+        produced = await self._signal_arg("card_produced", raw, CardProduced)
+        if produced is None:
+            return
+        awaited = (
+            self._stage is Stage.CARD_PRODUCTION
+            and self._production is not None
+            and self._produced is None
+            and self._new_card is None
+        )
+        if not awaited or self._production is None:
+            await self._ignore("card_produced", f"order={produced.order_id}")
+            return
+        if produced.order_id != self._production.order_id:
+            self._anomalies.append(f"card_produced for another order {produced.order_id}")
+            await self._audit("production_anomaly", "card-bureau", {"order_id": produced.order_id})
+            return
+        self._produced = produced
+
+    @workflow.signal(name="card_collected")
+    async def card_collected(self, raw: RawValue) -> None:
+        """The counter handed the new card over (`CardCollected`)."""
+        collected = await self._signal_arg("card_collected", raw, CardCollected)
+        if collected is None:
+            return
+        if self._stage is not Stage.READY_FOR_PICKUP or self._collected is not None:
+            await self._ignore("card_collected", f"by={collected.handed_over_by}")
+            return
+        if collected.new_card_number != self._new_card:
+            self._anomalies.append("card_collected names a different card")
+            await self._audit("pickup_anomaly", collected.handed_over_by, {})
+            return
+        self._collected = collected
+
+    @workflow.update
+    async def card_found(self, found: CardFound) -> EventAck:
+        """The person found the card: lift the temporary report and end the case."""
+        async with self._turn():  # a submission or formalisation under way decides first
+            self._require_open("card_found", refuse=True)
+            if self._formal:
+                raise ApplicationError(_VOID, type="ReportFormal", non_retryable=True)
+            self._ending = _EndCase(Stage.WITHDRAWN, f"card found ({found.channel.value})")
+        return await self._ended()
+
+    @card_found.validator
+    def _check_found(self, found: CardFound) -> None:
+        self._require_open("card_found")
+        if self._formal:
+            raise ValueError(_VOID)
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> EventAck:
+        """Operations end the case; a paid fee is refunded."""
+        async with self._turn():  # a submission or formalisation under way decides first
+            self._require_open("cancel", refuse=True)
+            self._ending = _EndCase(
+                Stage.CANCELLED, f"cancelled by {request.operator}: {request.reason}"
+            )
+        return await self._ended()
+
+    async def _ended(self) -> EventAck:
+        """Answer an early end once the case has closed (or could not open at all)."""
+        await workflow.wait_condition(lambda: self._stage.terminal or self._refusal is not None)
+        if self._refusal is not None:
+            kind, message = self._refusal
+            raise ApplicationError(message, type=kind, non_retryable=True)
+        return EventAck(stage=self._stage, at=workflow.now())
+
+    def _turn(self) -> AbstractAsyncContextManager[Any]:
+        """Registry changes take turns (cases started before the patch did not wait)."""
+        return self._registry if self._v2 else nullcontext()
+
+    @cancel.validator
+    def _check_cancel(self, request: CancelRequest) -> None:
+        self._require_open("cancel")
+
+    @workflow.query
+    def status(self) -> CaseStatus:
+        """The full state of the case."""
+        if self._refusal is not None:
+            raise ApplicationError(self._refusal[1], type=self._refusal[0])
+        policy = self._policy
+        required = policy.materials_for(self._in.insured_category) if policy else []
+        got = {d.type for d in self._submission.documents} if self._submission else set()
+        fee = None
+        if self._fee is not None:
+            fee = FeeStatus(
+                amount_fen=self._fee.amount_fen,
+                base_fen=self._fee.base_fen,
+                exemption=self._fee.exemption.value if self._fee.exemption else None,
+                waived=self._fee.waived,
+                order_id=self._order.order_id if self._order else None,
+                order_status=self._order.status if self._order else None,
+                payment_ref=self._payment.payment_ref if self._payment else None,
+            )
+        return CaseStatus(
+            case_id=self._case_id,
+            stage=self._stage,
+            awaiting=self._awaiting,
+            pending_action=self._action,
+            deadline=self._deadline,
+            card_masked=self._card_masked,
+            district=self._in.district,
+            insured_category=self._in.insured_category,
+            channel=self._in.channel,
+            loss_reported_at=self._reported_at,
+            liability_cutoff=self._reported_at,
+            loss_report_number=self._report.report_number if self._report else None,
+            report_formal=self._formal,
+            card_frozen=self._card_frozen,
+            bank_frozen=self._bank_frozen,
+            materials=[MaterialCheck(type=t, received=t in got) for t in required],
+            correction_round=self._correction_round,
+            correction_reasons=self._correction_reasons,
+            affiliation_status=self._affiliation,
+            fee=fee,
+            production_order_id=self._production.order_id if self._production else None,
+            new_card_masked=mask_card_number(self._new_card) if self._new_card else None,
+            sla_breached=self._sla_breached,
+            assigned_to=self._assignee,
+            claim_expires_at=self._claim_until,
+            review_due_at=self._review_due,
+            flags=self._flags,
+            reminders_sent=self._reminders,
+            anomalies=self._anomalies,
+            ignored_events=self._ignored,
+            timeline=self._timeline,
+            policy_version=policy.version if policy else "",
+            policy_hash=self._report.policy_hash if self._report else None,
+            money=self._money_status(),
+            closing=None if self._stage.terminal else self._closing,
+            outcome_reason=self._outcome_reason,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def refuses_plaintext(self) -> bool:
+        """Signals and updates that came unencrypted are refused (see `schemas.converter`)."""
+        return self._v2
+
+    @property
+    def policy(self) -> CasePolicy:
+        """The policy in force for this case (known once the case has opened)."""
+        assert self._policy is not None
+        return self._policy
+
+    @property
+    def _account_id(self) -> str:
+        assert self._report is not None
+        return self._report.account_id
+
+    def _open(self, raw: RawValue) -> None:
+        """Decode the input as the history holds it; a bad one refuses the case.
+
+        The input arrives raw so that a bad one from a by-name start fails the case
+        with a readable error instead of failing workflow tasks forever. It is decoded
+        without today's reference data (see `schemas.identifiers`); the registry checks
+        that when the case opens. Cases started before PATCH_SYSTEM_OF_RECORD carried
+        their policy in the input and are decoded as they were then (`recorded`).
+        """
+        if self._v2 and PLAINTEXT_MARK in raw.payload.metadata:
+            self._refusal = (PLAINTEXT_PAYLOAD, f"case refused: {PLAINTEXT_REFUSED}")
+            return
+        context = None if self._v2 else RECORDED
+        try:
+            data = workflow.payload_converter().from_payload(raw.payload, dict)
+            given_policy = data.pop("policy", None) if isinstance(data, dict) else None
+            inp = CaseInput.model_validate(data, context=context)
+            if not self._v2:
+                self._policy = CasePolicy.model_validate(
+                    given_policy or _LEGACY_DEFAULT_POLICY, context=context
+                )
+        except Exception as e:  # any undecodable input is the caller's error, not ours
+            self._refusal = (INVALID_CASE_INPUT, f"invalid case input: {_describe_input_error(e)}")
+            return
+        if self._v2 and given_policy is not None:
+            self._refusal = (
+                INVALID_CASE_INPUT,
+                "invalid case input: policy: the case policy is not chosen by the caller: "
+                "the system of record resolves the policy in force when the case opens",
+            )
+            return
+        self._in = inp
+        self._card_masked = mask_card_number(inp.card_number)
+        start = workflow.info().start_time
+        self._reported_at = min(inp.reported_at, start) if inp.reported_at else start
+        self._formal = inp.channel.formal
+
+    async def _refuse(self) -> NoReturn:
+        """The case cannot open: nothing was written; say why, once handlers are answered."""
+        assert self._refusal is not None
+        kind, message = self._refusal
+        await self._finish_handlers()
+        raise ApplicationError(message, type=kind, non_retryable=True)
+
+    async def _finish_handlers(self) -> None:
+        """Updates and signals still running finish before the case closes: a payment
+        being refunded is refunded, even if Temporal is asked to cancel meanwhile."""
+        while True:
+            try:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return
+            except asyncio.CancelledError:
+                if not self._v2:
+                    raise  # as cases started before the patch did
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                self._end_through_temporal()
+
+    def _money_status(self) -> MoneyStatus:
+        received = sum(r.amount_fen for r in self._receipts)
+        refunded = sum(f.amount_fen for f in self._refunds if f.status == "refunded")
+        settled = {f.payment_ref for f in self._refunds if f.status == "refunded"}
+        pending = sum(
+            r.amount_fen for r in self._receipts if not r.applied and r.payment_ref not in settled
+        )
+        return MoneyStatus(
+            received_fen=received,
+            applied_fen=received - refunded - pending,
+            refunded_fen=refunded,
+            refund_pending_fen=pending,
+        )
+
+    def _temporary_expiry(self) -> datetime:
+        return self._reported_at + self.policy.temporary_report_validity
+
+    def _require_open(self, name: str, *, refuse: bool = False) -> None:
+        """For a validator (ValueError), or after waiting in a handler (`refuse`: ApplicationError)."""
+        problem = None
+        if self._refusal is not None:
+            problem = f"{name}: the case did not open ({self._refusal[0]})"
+        elif self._stage.terminal or self._ending is not None:
+            problem = f"{name}: the case has ended ({self._stage.value})"
+        elif self._activating:
+            problem = f"{name}: the new card is being activated; the case is completing"
+        if problem is None:
+            return
+        if refuse:
+            raise ApplicationError(problem, type="CaseEnding", non_retryable=True)
+        raise ValueError(problem)
+
+    def _require_stage(self, name: str, stage: Stage, *, refuse: bool = False) -> None:
+        self._require_open(name, refuse=refuse)
+        if self._stage is not stage:
+            problem = f"{name}: not accepted in stage {self._stage.value}"
+            if refuse:
+                raise ApplicationError(problem, type="WrongStage", non_retryable=True)
+            raise ValueError(problem)
+
+    def _step(self, name: str) -> dict[str, Any]:
+        return {"case_id": self._case_id, "step": name, "at": workflow.now()}
+
+    def _enter(
+        self,
+        stage: Stage,
+        awaiting: AwaitingParty,
+        action: str,
+        deadline: datetime | None = None,
+    ) -> None:
+        self._checkpoint()  # a stage is not entered once an early end was accepted
+        if stage is not self._stage or not self._timeline:
+            self._timeline.append(StageEntry(stage=stage, entered_at=workflow.now(), note=action))
+        self._stage, self._awaiting, self._action, self._deadline = (
+            stage,
+            awaiting,
+            action,
+            deadline,
+        )
+        self._upsert_visibility()
+
+    def _set_deadline(self, deadline: datetime | None) -> None:
+        """The deadline of a wait within a stage, shown in visibility (`NextDeadline`)."""
+        self._deadline = deadline
+        if self._v2:
+            self._upsert_visibility()
+
+    def _upsert_visibility(self) -> None:
+        def maybe(key: Any, value: Any) -> Any:
+            return key.value_unset() if value is None else key.value_set(value)
+
+        workflow.upsert_search_attributes(
+            [
+                CASE_STAGE.value_set(self._stage.value),
+                DISTRICT.value_set(self._in.district),
+                INSURED_CATEGORY.value_set(self._in.insured_category.value),
+                AWAITING_PARTY.value_set(self._awaiting.value),
+                REPORT_CHANNEL.value_set(self._in.channel.value),
+                SLA_BREACHED.value_set(self._sla_breached),
+                CORRECTION_ROUND.value_set(self._correction_round),
+                maybe(ASSIGNED_TO, self._assignee),
+                maybe(REVIEW_DUE_AT, self._review_due),
+                maybe(NEXT_DEADLINE, None if self._stage.terminal else self._deadline),
+            ]
+        )
+        self._show_details()
+
+    def _show_details(self) -> None:
+        """The Web UI's "current details": what the case waits for, in plain words."""
+        if self._stage.terminal:
+            workflow.set_current_details(f"**{self._stage.value}** — {self._action}")
+            return
+        lines = [f"**{self._stage.value}** — waiting for {self._awaiting.value}: {self._action}"]
+        if self._deadline:
+            lines.append(f"until {beijing(self._deadline)}")
+        if self._assignee:
+            lines.append(f"claimed by {self._assignee} until {beijing(self._claim_until)}")
+        sent = ", ".join(f"{n} {what} reminder(s) sent" for what, n in self._reminders.items())
+        if sent:
+            lines.append(sent)
+        if self._sla_breached:
+            lines.append("review SLA breached")
+        workflow.set_current_details("\n\n".join(lines))
+
+    def _set_claim(self, reviewer: str | None, *, reason: str) -> None:
+        if reviewer is None and self._assignee is None:
+            return
+        self._assignee = reviewer
+        self._claim_until = workflow.now() + self.policy.review_claim_ttl if reviewer else None
+        self._claim_changes += 1
+        self._upsert_visibility()
+        workflow.logger.info("review claim changed: %s", reason)
+
+    async def _wait(self, done: Callable[[], bool], until: datetime | None, what: str = "") -> bool:
+        """Wait for `done`, an early end, or `until`. True if done; raises on an early end."""
+        timeout = None
+        if until is not None:
+            timeout = until - workflow.now()
+            if timeout <= timedelta(0):
+                return done()
+        try:
+            await workflow.wait_condition(
+                lambda: done() or self._ending is not None,
+                timeout=timeout,
+                timeout_summary=what or None,
+            )
+        except TimeoutError:
+            pass
+        if self._ending is not None:
+            raise self._ending
+        return done()
+
+    def _checkpoint(self) -> None:
+        """On the main path, an early end accepted meanwhile takes effect now."""
+        if (
+            self._v2
+            and self._ending is not None
+            and self._opened
+            and not self._compensating
+            and asyncio.current_task() is self._main
+        ):
+            raise self._ending
+
+    async def _act(
+        self,
+        name: str,
+        arg: BaseModel,
+        result_type: type[R],
+        *,
+        retry: RetryPolicy = _REGISTRY_RETRY,
+        summary: str | None = None,
+    ) -> R:
+        # Before every step of the main path: an early end accepted while the
+        # previous one ran is honoured before anything further happens.
+        self._checkpoint()
+        # The bank is slow and remote: its calls heartbeat, so a worker that dies
+        # mid-call is noticed in seconds, not at the end of the attempt's timeout.
+        heartbeat = _BANK_HEARTBEAT if retry is _BANK_RETRY else None
+        result: R = await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=_ATTEMPT_TIMEOUT,
+            heartbeat_timeout=heartbeat,
+            retry_policy=retry,
+            summary=summary,
+        )
+        return result
+
+    async def _notify(
+        self,
+        recipient: Recipient,
+        template: str,
+        *,
+        ref: str | None = None,
+        step: str | None = None,
+        summary: str | None = None,
+        **params: str,
+    ) -> None:
+        await self._act(
+            "notify",
+            NotifyInput(
+                **self._step(f"notify:{step or template}"),
+                recipient=recipient,
+                recipient_ref=ref or self._account_id_or_case(),
+                template=template,
+                params=params,
+            ),
+            Done,
+            summary=summary or f"notify {recipient.value}: {template}",
+        )
+
+    async def _remind(
+        self,
+        what: str,
+        recipient: Recipient,
+        template: str,
+        *,
+        nth: int,
+        of: int,
+        ref: str | None = None,
+        **params: str,
+    ) -> None:
+        total = self._reminders.get(what, 0) + 1
+        self._reminders[what] = total
+        self._show_details()
+        await self._notify(
+            recipient,
+            template,
+            ref=ref,
+            step=f"{template}:{self._accepted_rounds}:{total}",
+            summary=f"reminder {nth} of {of} sent to {recipient.value}",
+            n=str(nth),
+            **params,
+        )
+
+    def _account_id_or_case(self) -> str:
+        return self._report.account_id if self._report else workflow.info().workflow_id
+
+    async def _audit(self, event_type: str, actor: str, detail: dict[str, Any]) -> None:
+        if self._refusal is not None:
+            return  # no case was opened: nothing to put on its record
+        self._event_seq += 1
+        await self._act(
+            "append_audit_event",
+            AuditInput(
+                **self._step(f"event:{self._event_seq}:{event_type}"),
+                event_type=event_type,
+                actor=actor,
+                detail=detail,
+            ),
+            Done,
+            summary=f"audit: {event_type}",
+        )
+
+    async def _ignore(self, event: str, detail: str) -> None:
+        """Duplicate or late events change nothing; they are kept on record."""
+        self._ignored.append(f"{event} in {self._stage.value}: {detail}")
+        await self._audit(
+            "event_ignored",
+            "system",
+            {"event": event, "stage": self._stage.value, "detail": detail},
+        )
+
+
+_VOID = (
+    "card_found: the loss report is formal (or a reissue was applied for); "
+    "the old card is void and cannot be revived"
+)

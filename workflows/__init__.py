@@ -1,6 +1,0 @@
-"""The workflows a worker runs and replay checks: the case, and the record of payments to closed cases."""
-
-from workflows.card_reissue import CardReissueWorkflow
-from workflows.late_payment import LatePaymentWorkflow
-
-WORKFLOWS: tuple[type, ...] = (CardReissueWorkflow, LatePaymentWorkflow)
