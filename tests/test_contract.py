@@ -39,3 +39,26 @@ def test_case_input_schema_documents_the_identifier_rules() -> None:
     applicant = schema["$defs"]["Applicant"]["properties"]
     assert "MOD 11-2" in applicant["resident_id"]["description"]
     assert set(schema["required"]) >= {"applicant", "card_number", "district", "channel"}
+
+
+def test_every_activity_is_defined_as_the_workflow_calls_it() -> None:
+    """The workflows call activities through `ActivityDef`s; the worker registers
+    exactly those names, each taking and returning the models of its definition."""
+    from temporalio import activity
+
+    from reissue.activities import all_activities
+    from reissue.schemas import activities as a
+
+    defs = {
+        d.name: d
+        for d in vars(a).values()
+        if isinstance(d, a.ActivityDef) and d is not a.LEGACY_REFUND_ORDER
+    }
+    registered = {}
+    for fn in all_activities(None, hash_secret="x"):  # type: ignore[arg-type]
+        definition = activity._Definition.must_from_callable(fn)
+        registered[definition.name] = definition
+    assert set(registered) == set(defs)
+    for name, d in defs.items():
+        assert registered[name].arg_types == [d.arg], name
+        assert registered[name].ret_type is d.result, name

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from typing import Protocol, TypeVar
 
 import asyncpg
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from reissue.activities.db import Idempotency
+from reissue.activities.db import Connection, Idempotency, idempotent
 from reissue.activities.repositories import audit, bank
-from reissue.schemas.activities import FreezeInput, FreezeResult
+from reissue.schemas.activities import (
+    FREEZE_BANK_ACCOUNT,
+    UNFREEZE_BANK_ACCOUNT,
+    FreezeInput,
+    FreezeResult,
+)
 from reissue.schemas.errors import BANK_UNAVAILABLE
 
 __all__ = ["BankActivities", "BankGateway", "PostgresBankGateway"]
@@ -24,7 +27,7 @@ class BankGateway(Protocol):
     """What the case needs from the bank that carries a third-generation card's account."""
 
     async def set_frozen(
-        self, conn: asyncpg.Connection, card_number: str, *, frozen: bool
+        self, conn: Connection, card_number: str, *, frozen: bool
     ) -> tuple[str, bool]:
         """Freeze or unfreeze; returns (status after, whether it changed)."""
         ...
@@ -38,7 +41,7 @@ class PostgresBankGateway:
     """
 
     async def set_frozen(
-        self, conn: asyncpg.Connection, card_number: str, *, frozen: bool
+        self, conn: Connection, card_number: str, *, frozen: bool
     ) -> tuple[str, bool]:
         state = await bank.service_state(conn)
         if state["latency_ms"]:
@@ -54,46 +57,29 @@ class PostgresBankGateway:
         return (to if changed else current), changed
 
 
-async def _heartbeating(work: Awaitable[T], *, every: float = 1.0) -> T:
-    """Run `work`, heartbeating while it lasts, so Temporal notices a dead worker quickly."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=every)
-            if done:
-                return task.result()
-            if activity.in_activity():
-                activity.heartbeat()
-    finally:
-        task.cancel()  # no-op when done; stops the call when the attempt is cancelled
-
-
 class BankActivities:
     def __init__(self, pool: asyncpg.Pool, gateway: BankGateway) -> None:
         self._once = Idempotency(pool)
         self._bank = gateway
 
-    async def _set(self, req: FreezeInput, *, frozen: bool, name: str) -> FreezeResult:
-        async def work(conn: asyncpg.Connection) -> FreezeResult:
-            status, changed = await self._bank.set_frozen(conn, req.card_number, frozen=frozen)
-            await audit.record(
-                conn,
-                req,
-                "bank_account_frozen" if frozen else "bank_account_unfrozen",
-                actor="bank",
-                status=status,
-                report_number=req.report_number,
-            )
-            return FreezeResult(card_number=req.card_number, status=status, changed=changed)
-
-        return await _heartbeating(self._once.run(req.key, name, FreezeResult, work))
-
-    @activity.defn(name="freeze_bank_account")
-    async def freeze_bank_account(self, req: FreezeInput) -> FreezeResult:
+    @idempotent(FREEZE_BANK_ACCOUNT, heartbeat=True)
+    async def freeze_bank_account(self, conn: Connection, req: FreezeInput) -> FreezeResult:
         """Freeze the card's bank account at the cooperating bank."""
-        return await self._set(req, frozen=True, name="freeze_bank_account")
+        return await self._set(conn, req, frozen=True)
 
-    @activity.defn(name="unfreeze_bank_account")
-    async def unfreeze_bank_account(self, req: FreezeInput) -> FreezeResult:
+    @idempotent(UNFREEZE_BANK_ACCOUNT, heartbeat=True)
+    async def unfreeze_bank_account(self, conn: Connection, req: FreezeInput) -> FreezeResult:
         """Unfreeze it again when a temporary report is lifted."""
-        return await self._set(req, frozen=False, name="unfreeze_bank_account")
+        return await self._set(conn, req, frozen=False)
+
+    async def _set(self, conn: Connection, req: FreezeInput, *, frozen: bool) -> FreezeResult:
+        status, changed = await self._bank.set_frozen(conn, req.card_number, frozen=frozen)
+        await audit.record(
+            conn,
+            req,
+            "bank_account_frozen" if frozen else "bank_account_unfrozen",
+            actor="bank",
+            status=status,
+            report_number=req.report_number,
+        )
+        return FreezeResult(card_number=req.card_number, status=status, changed=changed)

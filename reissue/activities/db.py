@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeAlias, TypeVar, cast
+from typing import Protocol, TypeAlias, TypeVar
 
 import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 from pydantic import BaseModel
+from temporalio import activity
 
-__all__ = ["Connection", "Idempotency", "create_pool"]
+from reissue.schemas.activities import ActivityDef, CaseStep
+
+__all__ = ["Connection", "Idempotency", "create_pool", "idempotent"]
 
 # A connection of its own, or one borrowed from a pool: repositories take either.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 R = TypeVar("R", bound=BaseModel)
+In = TypeVar("In", bound=CaseStep)
+T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +57,7 @@ class Idempotency:
         key: str,
         activity: str,
         result_type: type[R],
-        work: Callable[[asyncpg.Connection], Awaitable[R]],
+        work: Callable[[Connection], Awaitable[R]],
     ) -> R:
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(
@@ -64,8 +70,7 @@ class Idempotency:
                 stored = await conn.fetchval("SELECT result FROM activity_runs WHERE key = $1", key)
                 log.debug("step already done, returning its result", key=key)
                 return result_type.model_validate_json(stored)
-            # A pooled connection proxies every Connection method the repositories use.
-            result = await work(cast(asyncpg.Connection, conn))
+            result = await work(conn)
             await conn.execute(
                 "UPDATE activity_runs SET result = $2 WHERE key = $1",
                 key,
@@ -73,3 +78,55 @@ class Idempotency:
             )
         log.debug("step done", key=key)
         return result
+
+
+class _Steps(Protocol):
+    """A class of activities: each runs under the guard it holds."""
+
+    _once: Idempotency
+
+
+S = TypeVar("S", bound=_Steps)
+
+
+def idempotent(
+    defn: ActivityDef[In, R], *, heartbeat: bool = False
+) -> Callable[[Callable[[S, Connection, In], Awaitable[R]]], Callable[[S, In], Awaitable[R]]]:
+    """Define the activity `defn` from a step that writes through one connection.
+
+    The step runs inside the idempotency guard's transaction: run twice with the
+    same key, it changes the world once and returns the first result. Slow steps
+    (the bank) `heartbeat`, so Temporal notices a worker that died mid-call.
+    """
+
+    def decorate(
+        step: Callable[[S, Connection, In], Awaitable[R]],
+    ) -> Callable[[S, In], Awaitable[R]]:
+        async def run(self: S, req: In) -> R:
+            work = self._once.run(
+                req.key, defn.name, defn.result, lambda conn: step(self, conn, req)
+            )
+            return await (_heartbeating(work) if heartbeat else work)
+
+        run.__name__, run.__qualname__ = step.__name__, step.__qualname__
+        run.__doc__, run.__module__ = step.__doc__, step.__module__
+        # What Temporal reads to decode the argument and encode the result.
+        run.__annotations__ = {"req": defn.arg, "return": defn.result}
+        defined: Callable[[S, In], Awaitable[R]] = activity.defn(name=defn.name)(run)
+        return defined
+
+    return decorate
+
+
+async def _heartbeating(work: Awaitable[T], *, every: float = 1.0) -> T:
+    """Run `work`, heartbeating while it lasts."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every)
+            if done:
+                return task.result()
+            if activity.in_activity():
+                activity.heartbeat()
+    finally:
+        task.cancel()  # no-op when done; stops the call when the attempt is cancelled

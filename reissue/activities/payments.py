@@ -9,11 +9,16 @@ from __future__ import annotations
 from typing import Protocol
 
 import asyncpg
-from temporalio import activity
 
-from reissue.activities.db import Idempotency
+from reissue.activities.db import Connection, Idempotency, idempotent
 from reissue.activities.repositories import audit, ledger, payments
 from reissue.schemas.activities import (
+    ASSESS_FEE,
+    CANCEL_PAYMENT_ORDER,
+    CREATE_PAYMENT_ORDER,
+    RECEIVE_PAYMENT,
+    RECORD_PAYMENT,
+    REFUND_PAYMENT,
     AssessFeeInput,
     CreatePaymentInput,
     FeeAssessment,
@@ -39,7 +44,7 @@ class PaymentPlatform(Protocol):
     """What the case needs from the payment platform that collected the fee."""
 
     async def refund(
-        self, conn: asyncpg.Connection, *, refund_id: str, payment_ref: str, amount_fen: int
+        self, conn: Connection, *, refund_id: str, payment_ref: str, amount_fen: int
     ) -> str:
         """Return a payment to its payer; idempotent per `refund_id`. Returns the platform's reference."""
         ...
@@ -50,7 +55,7 @@ class InDatabasePaymentPlatform:
     recorded in the ledger's own transaction and answered at once."""
 
     async def refund(
-        self, conn: asyncpg.Connection, *, refund_id: str, payment_ref: str, amount_fen: int
+        self, conn: Connection, *, refund_id: str, payment_ref: str, amount_fen: int
     ) -> str:
         return f"PP-{refund_id}"
 
@@ -69,253 +74,228 @@ class PaymentActivities:
         self._once = Idempotency(pool)
         self._platform = platform or InDatabasePaymentPlatform()
 
-    @activity.defn(name="assess_fee")
-    async def assess_fee(self, req: AssessFeeInput) -> FeeAssessment:
+    @idempotent(ASSESS_FEE)
+    async def assess_fee(self, conn: Connection, req: AssessFeeInput) -> FeeAssessment:
         """The reissue fee from the fee schedule, less exemptions and staff waivers."""
+        base = await payments.reissue_fee(conn, req.schedule)
+        if base is None:
+            raise business_error(FEE_SCHEDULE_UNKNOWN, f"no fee schedule {req.schedule!r}")
+        exemption = req.exemption
+        if exemption is not None and not await payments.exemption_exists(
+            conn, req.schedule, exemption.value
+        ):
+            exemption = None  # the schedule does not grant it: the full fee applies
+        amount = 0 if exemption is not None or req.waived else base
+        await audit.record(
+            conn,
+            req,
+            "fee_assessed",
+            actor="payments",
+            schedule=req.schedule,
+            base_fen=base,
+            amount_fen=amount,
+            exemption=exemption.value if exemption else None,
+            waived=req.waived,
+            waiver_reason=req.waiver_reason,
+        )
+        return FeeAssessment(
+            amount_fen=amount, base_fen=base, exemption=exemption, waived=req.waived
+        )
 
-        async def work(conn: asyncpg.Connection) -> FeeAssessment:
-            base = await payments.reissue_fee(conn, req.schedule)
-            if base is None:
-                raise business_error(FEE_SCHEDULE_UNKNOWN, f"no fee schedule {req.schedule!r}")
-            exemption = req.exemption
-            if exemption is not None and not await payments.exemption_exists(
-                conn, req.schedule, exemption.value
-            ):
-                exemption = None  # the schedule does not grant it: the full fee applies
-            amount = 0 if exemption is not None or req.waived else base
-            await audit.record(
-                conn,
-                req,
-                "fee_assessed",
-                actor="payments",
-                schedule=req.schedule,
-                base_fen=base,
-                amount_fen=amount,
-                exemption=exemption.value if exemption else None,
-                waived=req.waived,
-                waiver_reason=req.waiver_reason,
-            )
-            return FeeAssessment(
-                amount_fen=amount, base_fen=base, exemption=exemption, waived=req.waived
-            )
+    @idempotent(CREATE_PAYMENT_ORDER)
+    async def create_payment_order(self, conn: Connection, req: CreatePaymentInput) -> PaymentOrder:
+        row = await payments.create_order(
+            conn, case_id=req.case_id, amount_fen=req.amount_fen, due_at=req.due_at, at=req.at
+        )
+        await audit.record(
+            conn,
+            req,
+            "payment_order_created",
+            actor="payments",
+            order_id=row["order_id"],
+            amount_fen=req.amount_fen,
+            due_at=req.due_at.isoformat(),
+        )
+        return _order(row)
 
-        return await self._once.run(req.key, "assess_fee", FeeAssessment, work)
-
-    @activity.defn(name="create_payment_order")
-    async def create_payment_order(self, req: CreatePaymentInput) -> PaymentOrder:
-        async def work(conn: asyncpg.Connection) -> PaymentOrder:
-            row = await payments.create_order(
-                conn, case_id=req.case_id, amount_fen=req.amount_fen, due_at=req.due_at, at=req.at
-            )
-            await audit.record(
-                conn,
-                req,
-                "payment_order_created",
-                actor="payments",
-                order_id=row["order_id"],
-                amount_fen=req.amount_fen,
-                due_at=req.due_at.isoformat(),
-            )
-            return _order(row)
-
-        return await self._once.run(req.key, "create_payment_order", PaymentOrder, work)
-
-    @activity.defn(name="receive_payment")
-    async def receive_payment(self, req: ReceivePaymentInput) -> PaymentReceipt:
+    @idempotent(RECEIVE_PAYMENT)
+    async def receive_payment(self, conn: Connection, req: ReceivePaymentInput) -> PaymentReceipt:
         """Record a payment in the ledger: applied to the case's open order, or to be refunded."""
-
-        async def work(conn: asyncpg.Connection) -> PaymentReceipt:
-            seen = await ledger.get_payment(conn, req.payment_ref)
-            if seen is not None:  # the same reference is the same money: once only
-                return PaymentReceipt(
-                    payment_ref=req.payment_ref,
-                    amount_fen=seen["amount_fen"],
-                    order_id=seen["order_id"],
-                    applied=False,
-                    reason="the reference was received before"
-                    + ("" if seen["case_id"] == req.case_id else " by another case"),
-                    new=False,
-                )
-            reason, order = req.reason, None
-            if req.apply:
-                row = await payments.get_order(conn, req.order_id)
-                if row is None or row["case_id"] != req.case_id:
-                    reason = "the order is not this case's"
-                elif row["amount_fen"] != req.amount_fen:
-                    reason = (
-                        f"paid {req.amount_fen} fen against an order of {row['amount_fen']} fen"
-                    )
-                elif (
-                    paid := await payments.transition(
-                        conn,
-                        req.order_id,
-                        from_="open",
-                        to="paid",
-                        at=req.paid_at,
-                        payment_ref=req.payment_ref,
-                    )
-                ) is None:
-                    reason = f"the order is {row['status']}"
-                else:
-                    order = _order(paid)
-            applied = order is not None
-            await ledger.insert_payment(
-                conn, req, applied=applied, reason=None if applied else reason or "not applied"
-            )
-            if not applied:
-                await ledger.create_refund(
-                    conn,
-                    payment_ref=req.payment_ref,
-                    case_id=req.case_id,
-                    amount_fen=req.amount_fen,
-                    reason=reason or "not applied",
-                    at=req.at,
-                )
-            await audit.record(
-                conn,
-                req,
-                "payment_recorded" if applied else "payment_to_refund",
-                actor="payments",
-                order_id=req.order_id,
-                amount_fen=req.amount_fen,
-                payment_ref=req.payment_ref,
-                reason=None if applied else reason,
-            )
+        seen = await ledger.get_payment(conn, req.payment_ref)
+        if seen is not None:  # the same reference is the same money: once only
             return PaymentReceipt(
                 payment_ref=req.payment_ref,
-                amount_fen=req.amount_fen,
-                order_id=req.order_id,
-                applied=applied,
-                reason=None if applied else reason or "not applied",
-                order=order,
+                amount_fen=seen["amount_fen"],
+                order_id=seen["order_id"],
+                applied=False,
+                reason="the reference was received before"
+                + ("" if seen["case_id"] == req.case_id else " by another case"),
+                new=False,
             )
+        reason, order = req.reason, None
+        if req.apply:
+            row = await payments.get_order(conn, req.order_id)
+            if row is None or row["case_id"] != req.case_id:
+                reason = "the order is not this case's"
+            elif row["amount_fen"] != req.amount_fen:
+                reason = f"paid {req.amount_fen} fen against an order of {row['amount_fen']} fen"
+            elif (
+                paid := await payments.transition(
+                    conn,
+                    req.order_id,
+                    from_="open",
+                    to="paid",
+                    at=req.paid_at,
+                    payment_ref=req.payment_ref,
+                )
+            ) is None:
+                reason = f"the order is {row['status']}"
+            else:
+                order = _order(paid)
+        applied = order is not None
+        await ledger.insert_payment(
+            conn, req, applied=applied, reason=None if applied else reason or "not applied"
+        )
+        if not applied:
+            await ledger.create_refund(
+                conn,
+                payment_ref=req.payment_ref,
+                case_id=req.case_id,
+                amount_fen=req.amount_fen,
+                reason=reason or "not applied",
+                at=req.at,
+            )
+        await audit.record(
+            conn,
+            req,
+            "payment_recorded" if applied else "payment_to_refund",
+            actor="payments",
+            order_id=req.order_id,
+            amount_fen=req.amount_fen,
+            payment_ref=req.payment_ref,
+            reason=None if applied else reason,
+        )
+        return PaymentReceipt(
+            payment_ref=req.payment_ref,
+            amount_fen=req.amount_fen,
+            order_id=req.order_id,
+            applied=applied,
+            reason=None if applied else reason or "not applied",
+            order=order,
+        )
 
-        return await self._once.run(req.key, "receive_payment", PaymentReceipt, work)
-
-    @activity.defn(name="refund_payment")
-    async def refund_payment(self, req: RefundInput) -> RefundResult:
+    @idempotent(REFUND_PAYMENT)
+    async def refund_payment(self, conn: Connection, req: RefundInput) -> RefundResult:
         """Return a payment to its payer through the payment platform; an applied
         payment's order becomes refunded."""
-
-        async def work(conn: asyncpg.Connection) -> RefundResult:
-            ref = req.payment_ref
-            if ref is None:  # cases started before the ledger refund an order's payment
-                row = await payments.get_order(conn, req.order_id or "")
-                if row is None or row["case_id"] != req.case_id or row["payment_ref"] is None:
-                    raise business_error(ORDER_STATE, "no paid order of this case to refund")
-                ref = row["payment_ref"]
-            payment = await ledger.get_payment(conn, ref)
-            if payment is None or payment["case_id"] != req.case_id:
-                raise business_error(ORDER_STATE, "no such payment received by this case")
-            refund = await ledger.get_refund(conn, ref)
-            if refund is None:
-                refund = await ledger.create_refund(
-                    conn,
-                    payment_ref=ref,
-                    case_id=req.case_id,
-                    amount_fen=payment["amount_fen"],
-                    reason=req.reason,
-                    at=req.at,
-                )
-            order_id = None
-            if payment["disposition"] == "applied":
-                order_id = payment["order_id"]
-                await payments.transition(
-                    conn, order_id, from_="paid", to="refunded", at=req.at, reason=req.reason
-                )
-            if refund["status"] == "pending":
-                platform_ref = await self._platform.refund(
-                    conn,
-                    refund_id=refund["refund_id"],
-                    payment_ref=ref,
-                    amount_fen=refund["amount_fen"],
-                )
-                refund = await ledger.mark_refunded(
-                    conn, refund["refund_id"], platform_ref=platform_ref, at=req.at
-                )
-                await audit.record(
-                    conn,
-                    req,
-                    "payment_refunded",
-                    actor="payments",
-                    order_id=order_id,
-                    payment_ref=ref,
-                    amount_fen=refund["amount_fen"],
-                    reason=refund["reason"],
-                )
-            return RefundResult(
+        ref = req.payment_ref
+        if ref is None:  # cases started before the ledger refund an order's payment
+            row = await payments.get_order(conn, req.order_id or "")
+            if row is None or row["case_id"] != req.case_id or row["payment_ref"] is None:
+                raise business_error(ORDER_STATE, "no paid order of this case to refund")
+            ref = row["payment_ref"]
+        payment = await ledger.get_payment(conn, ref)
+        if payment is None or payment["case_id"] != req.case_id:
+            raise business_error(ORDER_STATE, "no such payment received by this case")
+        refund = await ledger.get_refund(conn, ref)
+        if refund is None:
+            refund = await ledger.create_refund(
+                conn,
+                payment_ref=ref,
+                case_id=req.case_id,
+                amount_fen=payment["amount_fen"],
+                reason=req.reason,
+                at=req.at,
+            )
+        order_id = None
+        if payment["disposition"] == "applied":
+            order_id = payment["order_id"]
+            await payments.transition(
+                conn, order_id, from_="paid", to="refunded", at=req.at, reason=req.reason
+            )
+        if refund["status"] == "pending":
+            platform_ref = await self._platform.refund(
+                conn,
                 refund_id=refund["refund_id"],
                 payment_ref=ref,
                 amount_fen=refund["amount_fen"],
-                status=refund["status"],
+            )
+            refund = await ledger.mark_refunded(
+                conn, refund["refund_id"], platform_ref=platform_ref, at=req.at
+            )
+            await audit.record(
+                conn,
+                req,
+                "payment_refunded",
+                actor="payments",
                 order_id=order_id,
+                payment_ref=ref,
+                amount_fen=refund["amount_fen"],
+                reason=refund["reason"],
             )
+        return RefundResult(
+            refund_id=refund["refund_id"],
+            payment_ref=ref,
+            amount_fen=refund["amount_fen"],
+            status=refund["status"],
+            order_id=order_id,
+        )
 
-        return await self._once.run(req.key, "refund_payment", RefundResult, work)
-
-    @activity.defn(name="record_payment")
-    async def record_payment(self, req: RecordPaymentInput) -> PaymentOrder:
+    @idempotent(RECORD_PAYMENT)
+    async def record_payment(self, conn: Connection, req: RecordPaymentInput) -> PaymentOrder:
         """Mark an order paid (cases started before the ledger); the amount must match exactly."""
-
-        async def work(conn: asyncpg.Connection) -> PaymentOrder:
-            row = await payments.get_order(conn, req.order_id)
-            if row is None or row["case_id"] != req.case_id:
-                raise business_error(ORDER_STATE, "no such payment order for this case")
-            if row["amount_fen"] != req.amount_fen:
-                raise business_error(
-                    PAYMENT_MISMATCH,
-                    f"paid {req.amount_fen} fen against an order of {row['amount_fen']} fen",
-                )
-            if row["status"] == "paid" and row["payment_ref"] == req.payment_ref:
-                return _order(row)
-            paid = await payments.transition(
-                conn,
-                req.order_id,
-                from_="open",
-                to="paid",
-                at=req.paid_at,
-                payment_ref=req.payment_ref,
+        row = await payments.get_order(conn, req.order_id)
+        if row is None or row["case_id"] != req.case_id:
+            raise business_error(ORDER_STATE, "no such payment order for this case")
+        if row["amount_fen"] != req.amount_fen:
+            raise business_error(
+                PAYMENT_MISMATCH,
+                f"paid {req.amount_fen} fen against an order of {row['amount_fen']} fen",
             )
-            if paid is None:
-                raise business_error(ORDER_STATE, f"payment order is {row['status']}")
-            await ledger.insert_payment(conn, req, applied=True, reason=None)
-            await audit.record(
-                conn,
-                req,
-                "payment_recorded",
-                actor="payments",
-                order_id=req.order_id,
-                amount_fen=req.amount_fen,
-                payment_ref=req.payment_ref,
-            )
-            return _order(paid)
+        if row["status"] == "paid" and row["payment_ref"] == req.payment_ref:
+            return _order(row)
+        paid = await payments.transition(
+            conn,
+            req.order_id,
+            from_="open",
+            to="paid",
+            at=req.paid_at,
+            payment_ref=req.payment_ref,
+        )
+        if paid is None:
+            raise business_error(ORDER_STATE, f"payment order is {row['status']}")
+        await ledger.insert_payment(conn, req, applied=True, reason=None)
+        await audit.record(
+            conn,
+            req,
+            "payment_recorded",
+            actor="payments",
+            order_id=req.order_id,
+            amount_fen=req.amount_fen,
+            payment_ref=req.payment_ref,
+        )
+        return _order(paid)
 
-        return await self._once.run(req.key, "record_payment", PaymentOrder, work)
-
-    @activity.defn(name="cancel_payment_order")
-    async def cancel_payment_order(self, req: OrderInput) -> PaymentOrder:
+    @idempotent(CANCEL_PAYMENT_ORDER)
+    async def cancel_payment_order(self, conn: Connection, req: OrderInput) -> PaymentOrder:
         """Close an unpaid order."""
-
-        async def work(conn: asyncpg.Connection) -> PaymentOrder:
-            row = await payments.get_order(conn, req.order_id)
-            if row is None or row["case_id"] != req.case_id:
-                raise business_error(ORDER_STATE, "no such payment order for this case")
-            if row["status"] == "cancelled":
-                return _order(row)
-            moved = await payments.transition(
-                conn, req.order_id, from_="open", to="cancelled", at=req.at, reason=req.reason
-            )
-            if moved is None:
-                raise business_error(ORDER_STATE, f"cannot cancel: order is {row['status']}")
-            await audit.record(
-                conn,
-                req,
-                "payment_cancelled",
-                actor="payments",
-                order_id=req.order_id,
-                amount_fen=row["amount_fen"],
-                reason=req.reason,
-            )
-            return _order(moved)
-
-        return await self._once.run(req.key, "cancel_payment_order", PaymentOrder, work)
+        row = await payments.get_order(conn, req.order_id)
+        if row is None or row["case_id"] != req.case_id:
+            raise business_error(ORDER_STATE, "no such payment order for this case")
+        if row["status"] == "cancelled":
+            return _order(row)
+        moved = await payments.transition(
+            conn, req.order_id, from_="open", to="cancelled", at=req.at, reason=req.reason
+        )
+        if moved is None:
+            raise business_error(ORDER_STATE, f"cannot cancel: order is {row['status']}")
+        await audit.record(
+            conn,
+            req,
+            "payment_cancelled",
+            actor="payments",
+            order_id=req.order_id,
+            amount_fen=row["amount_fen"],
+            reason=req.reason,
+        )
+        return _order(moved)

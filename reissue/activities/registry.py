@@ -7,12 +7,20 @@ from datetime import datetime
 
 import asyncpg
 import structlog
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from reissue.activities.db import Idempotency
+from reissue.activities.db import Connection, Idempotency, idempotent
 from reissue.activities.repositories import audit, cards, policies, production
 from reissue.schemas.activities import (
+    ACTIVATE_NEW_CARD,
+    CANCEL_CARD_PRODUCTION,
+    FORMALISE_LOSS_REPORT,
+    FREEZE_CARD,
+    LIFT_LOSS_REPORT,
+    ORDER_CARD_PRODUCTION,
+    RECORD_CARD_PRODUCED,
+    REGISTER_LOSS,
+    VOID_OLD_CARD,
     ActivateCardInput,
     ActivateCardResult,
     CardProducedInput,
@@ -75,8 +83,8 @@ class RegistryActivities:
         self._once = Idempotency(pool)
         self._secret = hash_secret
 
-    @activity.defn(name="register_loss")
-    async def register_loss(self, req: RegisterLossInput) -> RegisterLossResult:
+    @idempotent(REGISTER_LOSS)
+    async def register_loss(self, conn: Connection, req: RegisterLossInput) -> RegisterLossResult:
         """Open the case in the system of record, which decides what the caller may not.
 
         The case must run under its card's ID (the keyed hash), the card must be the
@@ -96,76 +104,72 @@ class RegistryActivities:
         except ValueError as e:
             raise business_error(INVALID_CASE_INPUT, f"invalid case input: district: {e}") from None
         opened_at = req.opened_at or req.at
-
-        async def work(conn: asyncpg.Connection) -> RegisterLossResult:
-            policy, policy_hash = await self._policy_in_force(conn, district, opened_at)
-            claimed = req.reported_at or opened_at
-            if req.opened_at is not None:
-                _check_reported_at(claimed, opened_at, policy)
-            reported_at = min(claimed, opened_at)
-            card = await cards.find_card(conn, req.card_number)
-            if card is None:
-                raise business_error(CARD_NOT_FOUND, "no card with this number in the registry")
-            if card["person_key"] != person_key(req.resident_id, secret=self._secret):
-                raise business_error(
-                    CARD_OWNER_MISMATCH, "the card does not belong to the applicant's ID number"
-                )
-            held = await cards.find_open_report(conn, req.card_number)
-            if held is not None:
-                raise business_error(
-                    CARD_ALREADY_REPORTED,
-                    "the card already has an open loss report, held by case "
-                    + held["case_id"].split(":", 1)[0],
-                )
-            formal = req.channel.formal
-            if card["status"] == "void":
-                # Applying again after a case that ended without a new card: the loss
-                # stands as it was reported, formal, with its original cut-off.
-                earlier = await cards.last_report(conn, req.card_number)
-                if earlier is not None:
-                    reported_at = min(reported_at, earlier["reported_at"])
-                formal = True
-            elif card["status"] != "active":
-                raise business_error(CARD_NOT_ACTIVE, f"the card is {card['status']}")
-            number = await cards.create_report(
-                conn,
-                case_id=req.case_id,
-                card_number=req.card_number,
-                channel=req.channel.value,
-                formal=formal,
-                reported_at=reported_at,
+        policy, policy_hash = await self._policy_in_force(conn, district, opened_at)
+        claimed = req.reported_at or opened_at
+        if req.opened_at is not None:
+            _check_reported_at(claimed, opened_at, policy)
+        reported_at = min(claimed, opened_at)
+        card = await cards.find_card(conn, req.card_number)
+        if card is None:
+            raise business_error(CARD_NOT_FOUND, "no card with this number in the registry")
+        if card["person_key"] != person_key(req.resident_id, secret=self._secret):
+            raise business_error(
+                CARD_OWNER_MISMATCH, "the card does not belong to the applicant's ID number"
             )
-            # Frozen in the same transaction: there is no moment at which the report
-            # exists and the card still pays (`freeze_card` then confirms it).
-            await cards.set_status(conn, req.card_number, from_="active", to="frozen")
-            await audit.record(
-                conn,
-                req,
-                "loss_registered",
-                actor="registry",
-                report_number=number,
-                card=mask_card_number(req.card_number),
-                channel=req.channel.value,
-                formal=formal,
-                reported_at=reported_at.isoformat(),
-                balance_fen=card["balance_fen"],
-                policy=policy.version,
-                policy_hash=policy_hash,
+        held = await cards.find_open_report(conn, req.card_number)
+        if held is not None:
+            raise business_error(
+                CARD_ALREADY_REPORTED,
+                "the card already has an open loss report, held by case "
+                + held["case_id"].split(":", 1)[0],
             )
-            return RegisterLossResult(
-                report_number=number,
-                account_id=card["account_id"],
-                reported_at=reported_at,
-                formal=formal,
-                policy=policy,
-                policy_hash=policy_hash,
-            )
-
-        return await self._once.run(req.key, "register_loss", RegisterLossResult, work)
+        formal = req.channel.formal
+        if card["status"] == "void":
+            # Applying again after a case that ended without a new card: the loss
+            # stands as it was reported, formal, with its original cut-off.
+            earlier = await cards.last_report(conn, req.card_number)
+            if earlier is not None:
+                reported_at = min(reported_at, earlier["reported_at"])
+            formal = True
+        elif card["status"] != "active":
+            raise business_error(CARD_NOT_ACTIVE, f"the card is {card['status']}")
+        number = await cards.create_report(
+            conn,
+            case_id=req.case_id,
+            card_number=req.card_number,
+            channel=req.channel.value,
+            formal=formal,
+            reported_at=reported_at,
+        )
+        # Frozen in the same transaction: there is no moment at which the report
+        # exists and the card still pays (`freeze_card` then confirms it).
+        await cards.set_status(conn, req.card_number, from_="active", to="frozen")
+        await audit.record(
+            conn,
+            req,
+            "loss_registered",
+            actor="registry",
+            report_number=number,
+            card=mask_card_number(req.card_number),
+            channel=req.channel.value,
+            formal=formal,
+            reported_at=reported_at.isoformat(),
+            balance_fen=card["balance_fen"],
+            policy=policy.version,
+            policy_hash=policy_hash,
+        )
+        return RegisterLossResult(
+            report_number=number,
+            account_id=card["account_id"],
+            reported_at=reported_at,
+            formal=formal,
+            policy=policy,
+            policy_hash=policy_hash,
+        )
 
     @staticmethod
     async def _policy_in_force(
-        conn: asyncpg.Connection, district: str, at: datetime
+        conn: Connection, district: str, at: datetime
     ) -> tuple[CasePolicy, str]:
         row = await policies.in_force(conn, district=district, at=at)
         # Retryable, both: a loss report is never refused for want of configuration;
@@ -182,249 +186,221 @@ class RegistryActivities:
             )
         return CasePolicy.model_validate_json(row["content"]), row["content_hash"]
 
-    @activity.defn(name="freeze_card")
-    async def freeze_card(self, req: FreezeInput) -> FreezeResult:
+    @idempotent(FREEZE_CARD)
+    async def freeze_card(self, conn: Connection, req: FreezeInput) -> FreezeResult:
         """Freeze the card's social-security function in the registry."""
+        card = await cards.find_card(conn, req.card_number)
+        if card is None:
+            raise business_error(CARD_NOT_FOUND, "no card with this number in the registry")
+        changed = await cards.set_status(conn, req.card_number, from_="active", to="frozen")
+        if not changed and card["status"] not in ("frozen", "void"):
+            raise business_error(CARD_NOT_ACTIVE, f"cannot freeze a {card['status']} card")
+        status = "frozen" if changed else card["status"]  # a void card stays void
+        await audit.record(
+            conn,
+            req,
+            "card_frozen",
+            actor="registry",
+            report_number=req.report_number,
+            status=status,
+        )
+        return FreezeResult(card_number=req.card_number, status=status, changed=changed)
 
-        async def work(conn: asyncpg.Connection) -> FreezeResult:
-            card = await cards.find_card(conn, req.card_number)
-            if card is None:
-                raise business_error(CARD_NOT_FOUND, "no card with this number in the registry")
-            changed = await cards.set_status(conn, req.card_number, from_="active", to="frozen")
-            if not changed and card["status"] not in ("frozen", "void"):
-                raise business_error(CARD_NOT_ACTIVE, f"cannot freeze a {card['status']} card")
-            status = "frozen" if changed else card["status"]  # a void card stays void
-            await audit.record(
-                conn,
-                req,
-                "card_frozen",
-                actor="registry",
-                report_number=req.report_number,
-                status=status,
-            )
-            return FreezeResult(card_number=req.card_number, status=status, changed=changed)
-
-        return await self._once.run(req.key, "freeze_card", FreezeResult, work)
-
-    @activity.defn(name="formalise_loss_report")
-    async def formalise_loss_report(self, req: FormaliseInput) -> Done:
+    @idempotent(FORMALISE_LOSS_REPORT)
+    async def formalise_loss_report(self, conn: Connection, req: FormaliseInput) -> Done:
         """The person came in person with ID: the report can no longer be lifted."""
+        changed = await cards.formalise_report(conn, req.report_number, req.at)
+        await audit.record(
+            conn, req, "loss_report_formal", actor="registry", report_number=req.report_number
+        )
+        return Done(changed=changed)
 
-        async def work(conn: asyncpg.Connection) -> Done:
-            changed = await cards.formalise_report(conn, req.report_number, req.at)
-            await audit.record(
-                conn, req, "loss_report_formal", actor="registry", report_number=req.report_number
-            )
-            return Done(changed=changed)
-
-        return await self._once.run(req.key, "formalise_loss_report", Done, work)
-
-    @activity.defn(name="lift_loss_report")
-    async def lift_loss_report(self, req: LiftLossInput) -> Done:
+    @idempotent(LIFT_LOSS_REPORT)
+    async def lift_loss_report(self, conn: Connection, req: LiftLossInput) -> Done:
         """Lift a temporary report and unfreeze the card in the registry.
 
         Only a temporary report is lifted, and only what was lifted is unfrozen: a
         formal report, or a card under another report, is left as it is (changed=False).
         """
+        await cards.find_card(conn, req.card_number)  # row lock: one change at a time
+        lifted = await cards.lift_temporary_report(
+            conn, req.report_number, card_number=req.card_number, reason=req.reason, at=req.at
+        )
+        if lifted:
+            await cards.set_status(conn, req.card_number, from_="frozen", to="active")
+        await audit.record(
+            conn,
+            req,
+            "loss_report_lifted" if lifted else "loss_report_not_lifted",
+            actor="registry",
+            report_number=req.report_number,
+            reason=req.reason if lifted else "the report is not an open temporary report",
+        )
+        return Done(changed=lifted)
 
-        async def work(conn: asyncpg.Connection) -> Done:
-            await cards.find_card(conn, req.card_number)  # row lock: one change at a time
-            lifted = await cards.lift_temporary_report(
-                conn, req.report_number, card_number=req.card_number, reason=req.reason, at=req.at
-            )
-            if lifted:
-                await cards.set_status(conn, req.card_number, from_="frozen", to="active")
-            await audit.record(
-                conn,
-                req,
-                "loss_report_lifted" if lifted else "loss_report_not_lifted",
-                actor="registry",
-                report_number=req.report_number,
-                reason=req.reason if lifted else "the report is not an open temporary report",
-            )
-            return Done(changed=lifted)
-
-        return await self._once.run(req.key, "lift_loss_report", Done, work)
-
-    @activity.defn(name="void_old_card")
-    async def void_old_card(self, req: VoidCardInput) -> Done:
+    @idempotent(VOID_OLD_CARD)
+    async def void_old_card(self, conn: Connection, req: VoidCardInput) -> Done:
         """The case ended without a new card after the report became formal: the
         report closes and the old card is void for good (it stays unusable)."""
+        await cards.find_card(conn, req.card_number)  # row lock
+        closed = await cards.close_report(
+            conn,
+            req.report_number,
+            status="closed_without_reissue",
+            reason=req.reason,
+            at=req.at,
+        )
+        voided = await cards.set_status(conn, req.card_number, from_="frozen", to="void")
+        await audit.record(
+            conn,
+            req,
+            "old_card_voided",
+            actor="registry",
+            report_number=req.report_number,
+            reason=req.reason,
+        )
+        return Done(changed=closed or voided)
 
-        async def work(conn: asyncpg.Connection) -> Done:
-            await cards.find_card(conn, req.card_number)  # row lock
-            closed = await cards.close_report(
-                conn,
-                req.report_number,
-                status="closed_without_reissue",
-                reason=req.reason,
-                at=req.at,
-            )
-            voided = await cards.set_status(conn, req.card_number, from_="frozen", to="void")
-            await audit.record(
-                conn,
-                req,
-                "old_card_voided",
-                actor="registry",
-                report_number=req.report_number,
-                reason=req.reason,
-            )
-            return Done(changed=closed or voided)
-
-        return await self._once.run(req.key, "void_old_card", Done, work)
-
-    @activity.defn(name="order_card_production")
-    async def order_card_production(self, req: ProductionInput) -> ProductionOrder:
+    @idempotent(ORDER_CARD_PRODUCTION)
+    async def order_card_production(
+        self, conn: Connection, req: ProductionInput
+    ) -> ProductionOrder:
         """Order the new card; an instant order prints it at once."""
-
-        async def work(conn: asyncpg.Connection) -> ProductionOrder:
-            order = await production.create_order(
-                conn,
-                case_id=req.case_id,
-                account_id=req.account_id,
-                old_card_number=req.old_card_number,
-                mode=req.mode.value,
-                district=req.district,
-                at=req.at,
-            )
-            new_card = None
-            if req.mode is ProductionMode.INSTANT:
-                new_card = await production.next_card_number(conn)
-                await cards.insert_new_card(conn, new_card, req.account_id)
-                await production.transition(
-                    conn,
-                    order["order_id"],
-                    from_="ordered",
-                    to="produced",
-                    new_card_number=new_card,
-                    at=req.at,
-                )
-            await audit.record(
-                conn,
-                req,
-                "production_ordered",
-                actor="registry",
-                order_id=order["order_id"],
-                mode=req.mode.value,
-                new_card=mask_card_number(new_card) if new_card else None,
-            )
-            return ProductionOrder(
-                order_id=order["order_id"],
-                mode=req.mode,
-                status="produced" if new_card else "ordered",
-                new_card_number=new_card,
-            )
-
-        return await self._once.run(req.key, "order_card_production", ProductionOrder, work)
-
-    @activity.defn(name="record_card_produced")
-    async def record_card_produced(self, req: CardProducedInput) -> Done:
-        """The bureau produced the card: it enters the registry as not yet active."""
-
-        async def work(conn: asyncpg.Connection) -> Done:
-            order = await production.get_order(conn, req.order_id)
-            if order is None or order["case_id"] != req.case_id:
-                raise business_error(ORDER_STATE, "no such production order for this case")
-            if order["status"] == "produced":
-                return Done(changed=False)
-            if order["status"] != "ordered":
-                raise business_error(ORDER_STATE, f"production order is {order['status']}")
-            if await cards.find_card(conn, req.new_card_number) is not None:
-                raise business_error(CARD_NUMBER_CONFLICT, "the new card number is already in use")
-            await cards.insert_new_card(conn, req.new_card_number, req.account_id)
+        order = await production.create_order(
+            conn,
+            case_id=req.case_id,
+            account_id=req.account_id,
+            old_card_number=req.old_card_number,
+            mode=req.mode.value,
+            district=req.district,
+            at=req.at,
+        )
+        new_card = None
+        if req.mode is ProductionMode.INSTANT:
+            new_card = await production.next_card_number(conn)
+            await cards.insert_new_card(conn, new_card, req.account_id)
             await production.transition(
                 conn,
-                req.order_id,
+                order["order_id"],
                 from_="ordered",
                 to="produced",
-                new_card_number=req.new_card_number,
-                at=req.produced_at,
-            )
-            await audit.record(
-                conn,
-                req,
-                "card_produced",
-                actor="registry",
-                order_id=req.order_id,
-                new_card=mask_card_number(req.new_card_number),
-            )
-            return Done(changed=True)
-
-        return await self._once.run(req.key, "record_card_produced", Done, work)
-
-    @activity.defn(name="cancel_card_production")
-    async def cancel_card_production(self, req: OrderInput) -> Done:
-        """Compensation: stop an order, void a produced card nobody collected."""
-
-        async def work(conn: asyncpg.Connection) -> Done:
-            order_id = req.order_id
-            order = await production.get_order(conn, order_id)
-            if order is None:
-                return Done(changed=False)
-            # A card already made (instant, or reported by the bureau) is cancelled too:
-            # nobody collected it, so it is void.
-            changed = (
-                await production.transition(conn, order_id, from_=order["status"], to="cancelled")
-                if order["status"] in ("ordered", "produced")
-                else False
-            )
-            if order["new_card_number"]:
-                changed = (
-                    await cards.set_status(
-                        conn, order["new_card_number"], from_="inactive_new", to="void"
-                    )
-                    or changed
-                )
-            await audit.record(
-                conn,
-                req,
-                "production_cancelled",
-                actor="registry",
-                order_id=order_id,
-                reason=req.reason,
-            )
-            return Done(changed=changed)
-
-        return await self._once.run(req.key, "cancel_card_production", Done, work)
-
-    @activity.defn(name="activate_new_card")
-    async def activate_new_card(self, req: ActivateCardInput) -> ActivateCardResult:
-        """New card active on the same account, old card replaced, loss report resolved."""
-
-        async def work(conn: asyncpg.Connection) -> ActivateCardResult:
-            old = await cards.find_card(conn, req.old_card_number)
-            new = await cards.find_card(conn, req.new_card_number)
-            if old is None or new is None or old["account_id"] != new["account_id"]:
-                raise business_error(CARD_NOT_FOUND, "old and new card must share one account")
-            changed = await cards.activate_replacement(
-                conn, old_card=req.old_card_number, new_card=req.new_card_number
-            )
-            if not changed:
-                raise business_error(
-                    CARD_NOT_ACTIVE,
-                    f"cannot activate: old card {old['status']}, new card {new['status']}",
-                )
-            await cards.close_report(
-                conn,
-                req.report_number,
-                status="resolved_by_reissue",
-                reason="new card collected",
+                new_card_number=new_card,
                 at=req.at,
             )
-            await audit.record(
-                conn,
-                req,
-                "new_card_activated",
-                actor="registry",
-                new_card=mask_card_number(req.new_card_number),
-                old_card=mask_card_number(req.old_card_number),
-                balance_fen=new["balance_fen"],
-            )
-            return ActivateCardResult(
-                account_id=new["account_id"],
-                new_card_number=req.new_card_number,
-                balance_fen=new["balance_fen"],
-                changed=True,
-            )
+        await audit.record(
+            conn,
+            req,
+            "production_ordered",
+            actor="registry",
+            order_id=order["order_id"],
+            mode=req.mode.value,
+            new_card=mask_card_number(new_card) if new_card else None,
+        )
+        return ProductionOrder(
+            order_id=order["order_id"],
+            mode=req.mode,
+            status="produced" if new_card else "ordered",
+            new_card_number=new_card,
+        )
 
-        return await self._once.run(req.key, "activate_new_card", ActivateCardResult, work)
+    @idempotent(RECORD_CARD_PRODUCED)
+    async def record_card_produced(self, conn: Connection, req: CardProducedInput) -> Done:
+        """The bureau produced the card: it enters the registry as not yet active."""
+        order = await production.get_order(conn, req.order_id)
+        if order is None or order["case_id"] != req.case_id:
+            raise business_error(ORDER_STATE, "no such production order for this case")
+        if order["status"] == "produced":
+            return Done(changed=False)
+        if order["status"] != "ordered":
+            raise business_error(ORDER_STATE, f"production order is {order['status']}")
+        if await cards.find_card(conn, req.new_card_number) is not None:
+            raise business_error(CARD_NUMBER_CONFLICT, "the new card number is already in use")
+        await cards.insert_new_card(conn, req.new_card_number, req.account_id)
+        await production.transition(
+            conn,
+            req.order_id,
+            from_="ordered",
+            to="produced",
+            new_card_number=req.new_card_number,
+            at=req.produced_at,
+        )
+        await audit.record(
+            conn,
+            req,
+            "card_produced",
+            actor="registry",
+            order_id=req.order_id,
+            new_card=mask_card_number(req.new_card_number),
+        )
+        return Done(changed=True)
+
+    @idempotent(CANCEL_CARD_PRODUCTION)
+    async def cancel_card_production(self, conn: Connection, req: OrderInput) -> Done:
+        """Compensation: stop an order, void a produced card nobody collected."""
+        order_id = req.order_id
+        order = await production.get_order(conn, order_id)
+        if order is None:
+            return Done(changed=False)
+        # A card already made (instant, or reported by the bureau) is cancelled too:
+        # nobody collected it, so it is void.
+        changed = (
+            await production.transition(conn, order_id, from_=order["status"], to="cancelled")
+            if order["status"] in ("ordered", "produced")
+            else False
+        )
+        if order["new_card_number"]:
+            changed = (
+                await cards.set_status(
+                    conn, order["new_card_number"], from_="inactive_new", to="void"
+                )
+                or changed
+            )
+        await audit.record(
+            conn,
+            req,
+            "production_cancelled",
+            actor="registry",
+            order_id=order_id,
+            reason=req.reason,
+        )
+        return Done(changed=changed)
+
+    @idempotent(ACTIVATE_NEW_CARD)
+    async def activate_new_card(
+        self, conn: Connection, req: ActivateCardInput
+    ) -> ActivateCardResult:
+        """New card active on the same account, old card replaced, loss report resolved."""
+        old = await cards.find_card(conn, req.old_card_number)
+        new = await cards.find_card(conn, req.new_card_number)
+        if old is None or new is None or old["account_id"] != new["account_id"]:
+            raise business_error(CARD_NOT_FOUND, "old and new card must share one account")
+        changed = await cards.activate_replacement(
+            conn, old_card=req.old_card_number, new_card=req.new_card_number
+        )
+        if not changed:
+            raise business_error(
+                CARD_NOT_ACTIVE,
+                f"cannot activate: old card {old['status']}, new card {new['status']}",
+            )
+        await cards.close_report(
+            conn,
+            req.report_number,
+            status="resolved_by_reissue",
+            reason="new card collected",
+            at=req.at,
+        )
+        await audit.record(
+            conn,
+            req,
+            "new_card_activated",
+            actor="registry",
+            new_card=mask_card_number(req.new_card_number),
+            old_card=mask_card_number(req.old_card_number),
+            balance_fen=new["balance_fen"],
+        )
+        return ActivateCardResult(
+            account_id=new["account_id"],
+            new_card_number=req.new_card_number,
+            balance_fen=new["balance_fen"],
+            changed=True,
+        )

@@ -7,8 +7,9 @@ earlier write instead of writing again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -306,3 +307,52 @@ class AuditInput(CaseStep):
     event_type: str
     actor: str
     detail: dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- the activities
+
+In = TypeVar("In", bound=CaseStep)
+Out = TypeVar("Out", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ActivityDef(Generic[In, Out]):
+    """An activity as both sides know it: its name, its input and its result.
+
+    The workflow calls it through this (`CardReissueWorkflow._act`) and the activity
+    is defined with it (`reissue.activities.db.idempotent`), so mypy checks that both
+    agree on every call, and each name is written once.
+    """
+
+    name: str
+    arg: type[In]
+    result: type[Out]
+
+
+REGISTER_LOSS = ActivityDef("register_loss", RegisterLossInput, RegisterLossResult)
+FREEZE_CARD = ActivityDef("freeze_card", FreezeInput, FreezeResult)
+FORMALISE_LOSS_REPORT = ActivityDef("formalise_loss_report", FormaliseInput, Done)
+LIFT_LOSS_REPORT = ActivityDef("lift_loss_report", LiftLossInput, Done)
+VOID_OLD_CARD = ActivityDef("void_old_card", VoidCardInput, Done)
+ORDER_CARD_PRODUCTION = ActivityDef("order_card_production", ProductionInput, ProductionOrder)
+RECORD_CARD_PRODUCED = ActivityDef("record_card_produced", CardProducedInput, Done)
+CANCEL_CARD_PRODUCTION = ActivityDef("cancel_card_production", OrderInput, Done)
+ACTIVATE_NEW_CARD = ActivityDef("activate_new_card", ActivateCardInput, ActivateCardResult)
+FREEZE_BANK_ACCOUNT = ActivityDef("freeze_bank_account", FreezeInput, FreezeResult)
+UNFREEZE_BANK_ACCOUNT = ActivityDef("unfreeze_bank_account", FreezeInput, FreezeResult)
+ASSESS_FEE = ActivityDef("assess_fee", AssessFeeInput, FeeAssessment)
+CREATE_PAYMENT_ORDER = ActivityDef("create_payment_order", CreatePaymentInput, PaymentOrder)
+RECEIVE_PAYMENT = ActivityDef("receive_payment", ReceivePaymentInput, PaymentReceipt)
+RECORD_PAYMENT = ActivityDef("record_payment", RecordPaymentInput, PaymentOrder)
+CANCEL_PAYMENT_ORDER = ActivityDef("cancel_payment_order", OrderInput, PaymentOrder)
+REFUND_PAYMENT = ActivityDef("refund_payment", RefundInput, RefundResult)
+REQUEST_AFFILIATION_CONFIRMATION = ActivityDef(
+    "request_affiliation_confirmation", AffiliationRequestInput, Done
+)
+PRECHECK_MATERIALS = ActivityDef("precheck_materials", PrecheckInput, PrecheckResult)
+RECORD_REVIEW_DECISION = ActivityDef("record_review_decision", ReviewRecordInput, Done)
+NOTIFY = ActivityDef("notify", NotifyInput, Done)
+APPEND_AUDIT_EVENT = ActivityDef("append_audit_event", AuditInput, Done)
+# How cases started before the money ledger call `refund_payment`: by order, reading
+# the result as the order (RefundResult has the fields they read).
+LEGACY_REFUND_ORDER = ActivityDef(REFUND_PAYMENT.name, OrderInput, PaymentOrder)

@@ -30,25 +30,46 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from reissue.schemas.activities import (
+        ACTIVATE_NEW_CARD,
+        APPEND_AUDIT_EVENT,
+        ASSESS_FEE,
+        CANCEL_CARD_PRODUCTION,
+        CANCEL_PAYMENT_ORDER,
+        CREATE_PAYMENT_ORDER,
+        FORMALISE_LOSS_REPORT,
+        FREEZE_BANK_ACCOUNT,
+        FREEZE_CARD,
+        LEGACY_REFUND_ORDER,
+        LIFT_LOSS_REPORT,
+        NOTIFY,
+        ORDER_CARD_PRODUCTION,
+        PRECHECK_MATERIALS,
+        RECEIVE_PAYMENT,
+        RECORD_CARD_PRODUCED,
+        RECORD_PAYMENT,
+        RECORD_REVIEW_DECISION,
+        REFUND_PAYMENT,
+        REGISTER_LOSS,
+        REQUEST_AFFILIATION_CONFIRMATION,
+        UNFREEZE_BANK_ACCOUNT,
+        VOID_OLD_CARD,
         ActivateCardInput,
-        ActivateCardResult,
+        ActivityDef,
         AffiliationRequestInput,
         AssessFeeInput,
         AuditInput,
         CardProducedInput,
+        CaseStep,
         CreatePaymentInput,
-        Done,
         FeeAssessment,
         FormaliseInput,
         FreezeInput,
-        FreezeResult,
         LiftLossInput,
         NotifyInput,
         OrderInput,
         PaymentOrder,
         PaymentReceipt,
         PrecheckInput,
-        PrecheckResult,
         ProductionInput,
         ProductionOrder,
         ReceivePaymentInput,
@@ -123,6 +144,7 @@ with workflow.unsafe.imports_passed_through():
         REVIEW_DUE_AT,
         SLA_BREACHED,
     )
+    from reissue.workflows.calls import BANK_RETRY, REGISTRY_RETRY, call
 
 __all__ = [
     "PATCH_CASE_CLOSED_AUDIT",
@@ -144,21 +166,8 @@ PATCH_VOID_ON_FORMAL_END = "void-on-formal-end"
 
 R = TypeVar("R", bound=BaseModel)
 M = TypeVar("M", bound=BaseModel)
+In = TypeVar("In", bound=CaseStep)
 
-# The registry is ours and fast: short attempts, retried until it answers.
-_REGISTRY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
-# The bank is someone else's and may be down for hours: back off further.
-_BANK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-)
-_ATTEMPT_TIMEOUT = timedelta(seconds=30)
-_BANK_HEARTBEAT = timedelta(seconds=5)
 
 # Cases started before PATCH_SYSTEM_OF_RECORD ended REJECTED on these.
 _LEGACY_BUSINESS_STOPS = frozenset({CARD_NOT_FOUND, CARD_OWNER_MISMATCH, CARD_NOT_ACTIVE})
@@ -343,7 +352,7 @@ class CardReissueWorkflow:
             # The registry checks the case ID, the card and the reported time, and
             # resolves the policy in force: the history records what it decided.
             self._report = await self._act(
-                "register_loss",
+                REGISTER_LOSS,
                 RegisterLossInput(
                     **self._step("register_loss"),
                     card_number=inp.card_number,
@@ -353,7 +362,6 @@ class CardReissueWorkflow:
                     reported_at=inp.reported_at,
                     opened_at=workflow.info().start_time,
                 ),
-                RegisterLossResult,
                 summary=f"register loss of card {self._card_masked}",
             )
         except ActivityError as e:
@@ -376,12 +384,11 @@ class CardReissueWorkflow:
             report_number=self._report.report_number,
         )
         registry, bank = await asyncio.gather(
-            self._act("freeze_card", freeze, FreezeResult, summary="freeze card in the registry"),
+            self._act(FREEZE_CARD, freeze, summary="freeze card in the registry"),
             self._act(
-                "freeze_bank_account",
+                FREEZE_BANK_ACCOUNT,
                 freeze.model_copy(update={"step": "freeze_bank_account"}),
-                FreezeResult,
-                retry=_BANK_RETRY,
+                retry=BANK_RETRY,
                 summary="freeze the card's bank account",
             ),
         )
@@ -490,7 +497,7 @@ class CardReissueWorkflow:
             f"confirmation from the {aff.kind} (unit/school portal)",
         )
         await self._act(
-            "request_affiliation_confirmation",
+            REQUEST_AFFILIATION_CONFIRMATION,
             AffiliationRequestInput(
                 **self._step(f"affiliation_request:{ask_round}"),
                 kind=aff.kind,
@@ -498,7 +505,6 @@ class CardReissueWorkflow:
                 org_name=aff.name,
                 district=self._in.district,
             ),
-            Done,
             summary=f"ask the {aff.kind} to confirm the applicant",
         )
         await self._notify(
@@ -614,7 +620,7 @@ class CardReissueWorkflow:
         assert self._approval is not None and self._submission is not None
         policy = self.policy
         self._fee = await self._act(
-            "assess_fee",
+            ASSESS_FEE,
             AssessFeeInput(
                 **self._step("assess_fee"),
                 schedule=policy.fee_schedule,
@@ -623,7 +629,6 @@ class CardReissueWorkflow:
                 waived=self._approval.waive_fee,
                 waiver_reason=self._approval.waiver_reason,
             ),
-            FeeAssessment,
             summary=f"assess the fee (schedule {policy.fee_schedule})",
         )
         if self._fee.amount_fen == 0:
@@ -633,11 +638,10 @@ class CardReissueWorkflow:
             return
         due = workflow.now() + policy.payment_deadline
         self._order = await self._act(
-            "create_payment_order",
+            CREATE_PAYMENT_ORDER,
             CreatePaymentInput(
                 **self._step("create_payment_order"), amount_fen=self._fee.amount_fen, due_at=due
             ),
-            PaymentOrder,
             summary=f"create a payment order of ¥{_yuan(self._fee.amount_fen)}",
         )
         amount = _yuan(self._order.amount_fen)
@@ -694,7 +698,7 @@ class CardReissueWorkflow:
         if self._v2:
             return  # the ledger applied the payment to the order (`payment_confirmed`)
         self._order = await self._act(
-            "record_payment",
+            RECORD_PAYMENT,
             RecordPaymentInput(
                 **self._step("record_payment"),
                 order_id=self._payment.order_id,
@@ -702,7 +706,6 @@ class CardReissueWorkflow:
                 payment_ref=self._payment.payment_ref,
                 paid_at=self._payment.paid_at,
             ),
-            PaymentOrder,
             summary=f"record payment of ¥{amount}",
         )
 
@@ -710,7 +713,7 @@ class CardReissueWorkflow:
         assert self._submission is not None
         mode = self._submission.production_mode
         self._production = await self._act(
-            "order_card_production",
+            ORDER_CARD_PRODUCTION,
             ProductionInput(
                 **self._step("order_card_production"),
                 account_id=self._account_id,
@@ -718,7 +721,6 @@ class CardReissueWorkflow:
                 mode=mode,
                 district=self._in.district,
             ),
-            ProductionOrder,
             summary=f"order {mode.value} card production",
         )
         if mode is ProductionMode.INSTANT:
@@ -749,7 +751,7 @@ class CardReissueWorkflow:
             assert self._produced is not None
             try:
                 await self._act(
-                    "record_card_produced",
+                    RECORD_CARD_PRODUCED,
                     CardProducedInput(
                         **self._step(f"record_card_produced:{self._produced.new_card_number}"),
                         order_id=self._produced.order_id,
@@ -757,7 +759,6 @@ class CardReissueWorkflow:
                         new_card_number=self._produced.new_card_number,
                         produced_at=self._produced.produced_at,
                     ),
-                    Done,
                     summary="record the produced card in the registry",
                 )
             except ActivityError as e:
@@ -797,14 +798,13 @@ class CardReissueWorkflow:
         self._activating = True
         self._closing = Stage.COMPLETED
         await self._act(
-            "activate_new_card",
+            ACTIVATE_NEW_CARD,
             ActivateCardInput(
                 **self._step("activate_new_card"),
                 old_card_number=self._in.card_number,
                 new_card_number=self._new_card,
                 report_number=self._report.report_number,
             ),
-            ActivateCardResult,
             summary=f"activate {new_masked}, replace {self._card_masked}",
         )
         self._card_frozen = False
@@ -869,40 +869,37 @@ class CardReissueWorkflow:
                 # histories that ended earlier replay without it.
                 if self._v2 or workflow.patched(PATCH_VOID_ON_FORMAL_END):
                     await self._act(
-                        "void_old_card",
+                        VOID_OLD_CARD,
                         VoidCardInput(
                             **self._step("void_old_card"),
                             card_number=self._in.card_number,
                             report_number=report,
                             reason=outcome.value.lower(),
                         ),
-                        Done,
                         summary=f"close the loss report; {self._card_masked} stays void",
                     )
                 return
             lifted = await self._act(
-                "lift_loss_report",
+                LIFT_LOSS_REPORT,
                 LiftLossInput(
                     **self._step("lift_loss_report"),
                     card_number=self._in.card_number,
                     report_number=report,
                     reason=outcome.value.lower(),
                 ),
-                Done,
                 summary="lift the loss report and unfreeze the card",
             )
             if self._v2 and not lifted.changed:
                 self._anomalies.append("the loss report was not lifted: it is not temporary")
                 return
             await self._act(
-                "unfreeze_bank_account",
+                UNFREEZE_BANK_ACCOUNT,
                 FreezeInput(
                     **self._step("unfreeze_bank_account"),
                     card_number=self._in.card_number,
                     report_number=report,
                 ),
-                FreezeResult,
-                retry=_BANK_RETRY,
+                retry=BANK_RETRY,
                 summary="unfreeze the card's bank account",
             )
             self._card_frozen = self._bank_frozen = False
@@ -918,13 +915,12 @@ class CardReissueWorkflow:
                     amount = refund.amount_fen
                 else:
                     self._order = await self._act(
-                        "refund_payment",
+                        LEGACY_REFUND_ORDER,
                         OrderInput(
                             **self._step("refund_payment"),
                             order_id=self._order.order_id,
                             reason=outcome.value.lower(),
                         ),
-                        PaymentOrder,
                         summary=f"refund ¥{_yuan(self._order.amount_fen)}",
                     )
                     amount = self._order.amount_fen
@@ -936,26 +932,24 @@ class CardReissueWorkflow:
                 )
             elif self._order.status == "open":
                 self._order = await self._act(
-                    "cancel_payment_order",
+                    CANCEL_PAYMENT_ORDER,
                     OrderInput(
                         **self._step("cancel_payment_order"),
                         order_id=self._order.order_id,
                         reason=outcome.value.lower(),
                     ),
-                    PaymentOrder,
                     summary="cancel the unpaid payment order",
                 )
 
     async def _undo_production(self, outcome: Stage) -> None:
         assert self._production is not None
         await self._act(
-            "cancel_card_production",
+            CANCEL_CARD_PRODUCTION,
             OrderInput(
                 **self._step("cancel_card_production"),
                 order_id=self._production.order_id,
                 reason=outcome.value.lower(),
             ),
-            Done,
             summary="cancel card production",
         )
 
@@ -984,7 +978,7 @@ class CardReissueWorkflow:
             assert self._report is not None
             policy = self.policy
             check = await self._act(
-                "precheck_materials",
+                PRECHECK_MATERIALS,
                 PrecheckInput(
                     **self._step(f"precheck:{self._submit_attempts}"),
                     round=self._submit_attempts,
@@ -998,7 +992,6 @@ class CardReissueWorkflow:
                     photo_min_height_px=policy.photo_min_height_px,
                     fee_exemption=sub.fee_exemption,
                 ),
-                PrecheckResult,
                 summary="automatic pre-check of the materials",
             )
             if not check.passed:
@@ -1067,12 +1060,11 @@ class CardReissueWorkflow:
         """Make the loss report formal (the caller holds the registry lock)."""
         assert self._report is not None
         await self._act(
-            "formalise_loss_report",
+            FORMALISE_LOSS_REPORT,
             FormaliseInput(
                 **self._step("formalise_loss_report"),
                 report_number=self._report.report_number,
             ),
-            Done,
             summary="make the loss report formal",
         )
         self._formal = True
@@ -1136,7 +1128,7 @@ class CardReissueWorkflow:
             reasons.append(f"correction rounds exhausted (at most {limit})")
         effective = decision.model_copy(update={"verdict": verdict, "reasons": reasons})
         await self._act(
-            "record_review_decision",
+            RECORD_REVIEW_DECISION,
             ReviewRecordInput(
                 **self._step(f"review:{self._accepted_rounds}"),
                 round=self._accepted_rounds,
@@ -1146,7 +1138,6 @@ class CardReissueWorkflow:
                 waive_fee=decision.waive_fee,
                 waiver_reason=decision.waiver_reason,
             ),
-            Done,
             summary=f"record review decision: {verdict.value}",
         )
         if verdict is ReviewVerdict.REQUEST_CORRECTION:
@@ -1259,7 +1250,7 @@ class CardReissueWorkflow:
                 return
             why_not = self._why_payment_not_applied(payment)
             receipt = await self._act(
-                "receive_payment",
+                RECEIVE_PAYMENT,
                 ReceivePaymentInput(
                     **self._step(f"payment:{payment.payment_ref}"),
                     order_id=payment.order_id,
@@ -1269,7 +1260,6 @@ class CardReissueWorkflow:
                     apply=why_not is None,
                     reason=why_not,
                 ),
-                PaymentReceipt,
                 summary=f"receive ¥{_yuan(payment.amount_fen)} into the ledger",
             )
             if not receipt.new:  # another case received this reference: its money, not ours
@@ -1324,11 +1314,10 @@ class CardReissueWorkflow:
 
     async def _refund(self, payment_ref: str, reason: str) -> RefundResult:
         refund = await self._act(
-            "refund_payment",
+            REFUND_PAYMENT,
             RefundInput(
                 **self._step(f"refund:{payment_ref}"), payment_ref=payment_ref, reason=reason
             ),
-            RefundResult,
             summary="refund through the payment platform",
         )
         self._refunds.append(refund)
@@ -1713,29 +1702,16 @@ class CardReissueWorkflow:
 
     async def _act(
         self,
-        name: str,
-        arg: BaseModel,
-        result_type: type[R],
+        activity: ActivityDef[In, R],
+        arg: In,
         *,
-        retry: RetryPolicy = _REGISTRY_RETRY,
+        retry: RetryPolicy = REGISTRY_RETRY,
         summary: str | None = None,
     ) -> R:
         # Before every step of the main path: an early end accepted while the
         # previous one ran is honoured before anything further happens.
         self._checkpoint()
-        # The bank is slow and remote: its calls heartbeat, so a worker that dies
-        # mid-call is noticed in seconds, not at the end of the attempt's timeout.
-        heartbeat = _BANK_HEARTBEAT if retry is _BANK_RETRY else None
-        result: R = await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=_ATTEMPT_TIMEOUT,
-            heartbeat_timeout=heartbeat,
-            retry_policy=retry,
-            summary=summary,
-        )
-        return result
+        return await call(activity, arg, retry=retry, summary=summary)
 
     async def _notify(
         self,
@@ -1748,7 +1724,7 @@ class CardReissueWorkflow:
         **params: str,
     ) -> None:
         await self._act(
-            "notify",
+            NOTIFY,
             NotifyInput(
                 **self._step(f"notify:{step or template}"),
                 recipient=recipient,
@@ -1756,7 +1732,6 @@ class CardReissueWorkflow:
                 template=template,
                 params=params,
             ),
-            Done,
             summary=summary or f"notify {recipient.value}: {template}",
         )
 
@@ -1792,14 +1767,13 @@ class CardReissueWorkflow:
             return  # no case was opened: nothing to put on its record
         self._event_seq += 1
         await self._act(
-            "append_audit_event",
+            APPEND_AUDIT_EVENT,
             AuditInput(
                 **self._step(f"event:{self._event_seq}:{event_type}"),
                 event_type=event_type,
                 actor=actor,
                 detail=detail,
             ),
-            Done,
             summary=f"audit: {event_type}",
         )
 

@@ -9,32 +9,26 @@ used, so a payment the case did see is never recorded or refunded twice.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from reissue.schemas.activities import (
+        RECEIVE_PAYMENT,
+        REFUND_PAYMENT,
         PaymentReceipt,
         ReceivePaymentInput,
         RefundInput,
-        RefundResult,
     )
     from reissue.schemas.codec import PLAINTEXT_MARK
     from reissue.schemas.converter import PLAINTEXT_REFUSED
     from reissue.schemas.errors import PLAINTEXT_PAYLOAD
     from reissue.schemas.events import LatePayment
+    from reissue.workflows.calls import call
 
 __all__ = ["LatePaymentWorkflow"]
 
-_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
-_ATTEMPT_TIMEOUT = timedelta(seconds=30)
 _REASON = "the case had closed when the payment arrived"
 
 
@@ -49,8 +43,8 @@ class LatePaymentWorkflow:
             raise ApplicationError(PLAINTEXT_REFUSED, type=PLAINTEXT_PAYLOAD, non_retryable=True)
         late = workflow.payload_converter().from_payload(raw.payload, LatePayment)
         p = late.payment
-        receipt: PaymentReceipt = await workflow.execute_activity(
-            "receive_payment",
+        receipt = await call(
+            RECEIVE_PAYMENT,
             ReceivePaymentInput(
                 case_id=late.case_id,
                 step=f"payment:{p.payment_ref}",
@@ -62,14 +56,11 @@ class LatePaymentWorkflow:
                 apply=False,
                 reason=_REASON,
             ),
-            result_type=PaymentReceipt,
-            start_to_close_timeout=_ATTEMPT_TIMEOUT,
-            retry_policy=_RETRY,
             summary="record the late payment in the ledger",
         )
         if receipt.new and not receipt.applied:  # (not new: another case's, refunded there)
-            await workflow.execute_activity(
-                "refund_payment",
+            await call(
+                REFUND_PAYMENT,
                 RefundInput(
                     case_id=late.case_id,
                     step=f"refund:{p.payment_ref}",
@@ -77,9 +68,6 @@ class LatePaymentWorkflow:
                     payment_ref=p.payment_ref,
                     reason=receipt.reason or _REASON,
                 ),
-                result_type=RefundResult,
-                start_to_close_timeout=_ATTEMPT_TIMEOUT,
-                retry_policy=_RETRY,
                 summary="refund through the payment platform",
             )
         return receipt
