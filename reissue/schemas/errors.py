@@ -10,20 +10,26 @@ from __future__ import annotations
 from temporalio.exceptions import ApplicationError
 
 __all__ = [
+    "ALREADY_DECIDED",
     "BANK_UNAVAILABLE",
+    "BUSY",
     "CARD_ALREADY_REPORTED",
     "CARD_NOT_ACTIVE",
     "CARD_NOT_FOUND",
     "CARD_NUMBER_CONFLICT",
     "CARD_OWNER_MISMATCH",
+    "CASE_ENDING",
     "CASE_ID_MISMATCH",
     "FEE_SCHEDULE_UNKNOWN",
     "INVALID_CASE_INPUT",
+    "MATERIALS_INCOMPLETE",
     "NO_POLICY_IN_FORCE",
     "ORDER_STATE",
     "PAYMENT_MISMATCH",
     "PLAINTEXT_PAYLOAD",
     "REGISTRATION_REFUSALS",
+    "REPORT_FORMAL",
+    "WRONG_STAGE",
     "business_error",
 ]
 
@@ -51,6 +57,14 @@ CARD_NUMBER_CONFLICT = "CardNumberConflict"
 FEE_SCHEDULE_UNKNOWN = "FeeScheduleUnknown"
 PAYMENT_MISMATCH = "PaymentMismatch"
 ORDER_STATE = "OrderStateConflict"
+
+# An event the case refuses (its update fails with one of these; the case goes on).
+BUSY = "Busy"  # cases started before PATCH_SYSTEM_OF_RECORD: another submission is checked
+MATERIALS_INCOMPLETE = "MaterialsIncomplete"
+CASE_ENDING = "CaseEnding"
+WRONG_STAGE = "WrongStage"
+ALREADY_DECIDED = "AlreadyDecided"
+REPORT_FORMAL = "ReportFormal"
 
 # Retryable: operations fix these, the step then goes through.
 BANK_UNAVAILABLE = "BankUnavailable"

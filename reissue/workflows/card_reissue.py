@@ -104,12 +104,18 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from reissue.schemas.errors import (
+        ALREADY_DECIDED,
+        BUSY,
         CARD_NOT_ACTIVE,
         CARD_NOT_FOUND,
         CARD_OWNER_MISMATCH,
+        CASE_ENDING,
         INVALID_CASE_INPUT,
+        MATERIALS_INCOMPLETE,
         PLAINTEXT_PAYLOAD,
         REGISTRATION_REFUSALS,
+        REPORT_FORMAL,
+        WRONG_STAGE,
     )
     from reissue.schemas.events import (
         AffiliationOverride,
@@ -968,7 +974,7 @@ class CardReissueWorkflow:
         if not self._v2 and self._registry.locked():  # as cases started before the patch
             raise ApplicationError(
                 "submit_materials: another submission is being checked",
-                type="Busy",
+                type=BUSY,
                 non_retryable=True,
             )
         async with self._registry:
@@ -996,12 +1002,12 @@ class CardReissueWorkflow:
             )
             if not check.passed:
                 raise ApplicationError(
-                    "; ".join(check.problems), type="MaterialsIncomplete", non_retryable=True
+                    "; ".join(check.problems), type=MATERIALS_INCOMPLETE, non_retryable=True
                 )
             if self._ending is not None:
                 raise ApplicationError(
                     f"submit_materials: the case is ending ({self._ending.outcome.value})",
-                    type="CaseEnding",
+                    type=CASE_ENDING,
                     non_retryable=True,
                 )
             if not self._formal:
@@ -1117,7 +1123,7 @@ class CardReissueWorkflow:
         if not self._review_open:
             raise ApplicationError(
                 "review: this round has already been decided",
-                type="AlreadyDecided",
+                type=ALREADY_DECIDED,
                 non_retryable=True,
             )
         self._review_open = False
@@ -1386,7 +1392,7 @@ class CardReissueWorkflow:
         async with self._turn():  # a submission or formalisation under way decides first
             self._require_open("card_found", refuse=True)
             if self._formal:
-                raise ApplicationError(_VOID, type="ReportFormal", non_retryable=True)
+                raise ApplicationError(_VOID, type=REPORT_FORMAL, non_retryable=True)
             self._ending = _EndCase(Stage.WITHDRAWN, f"card found ({found.channel.value})")
         return await self._ended()
 
@@ -1586,7 +1592,7 @@ class CardReissueWorkflow:
         if problem is None:
             return
         if refuse:
-            raise ApplicationError(problem, type="CaseEnding", non_retryable=True)
+            raise ApplicationError(problem, type=CASE_ENDING, non_retryable=True)
         raise ValueError(problem)
 
     def _require_stage(self, name: str, stage: Stage, *, refuse: bool = False) -> None:
@@ -1594,7 +1600,7 @@ class CardReissueWorkflow:
         if self._stage is not stage:
             problem = f"{name}: not accepted in stage {self._stage.value}"
             if refuse:
-                raise ApplicationError(problem, type="WrongStage", non_retryable=True)
+                raise ApplicationError(problem, type=WRONG_STAGE, non_retryable=True)
             raise ValueError(problem)
 
     def _step(self, name: str) -> dict[str, Any]:
