@@ -17,7 +17,7 @@ differ, `self._v2` chooses.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
@@ -219,6 +219,11 @@ def _describe_input_error(error: Exception) -> str:
     return "input is not a JSON object matching CaseInput"
 
 
+def _every(interval: timedelta, most: int) -> Callable[[int], datetime | None]:
+    """Reminders one `interval` apart, at most `most` of them."""
+    return lambda sent: workflow.now() + interval if sent < most else None
+
+
 class _EndCase(Exception):
     """Leaves the main path for a terminal outcome other than COMPLETED."""
 
@@ -418,6 +423,7 @@ class CardReissueWorkflow:
 
     async def _collect_materials(self) -> None:
         policy = self.policy
+        most = policy.max_materials_reminders
         accepted_before = self._accepted_rounds
         while True:
             # A report made formal at a counter (ID only) changes the deadline: start over.
@@ -444,41 +450,31 @@ class CardReissueWorkflow:
                 made_formal = self._formal != formal_at_entry and not self._registry.locked()
                 return self._accepted_rounds > accepted_before or made_formal
 
-            sent = 0
-            while True:
-                next_reminder = (
-                    workflow.now() + policy.materials_reminder_interval
-                    if sent < policy.max_materials_reminders
-                    else None
-                )
-                until = min(deadline, next_reminder) if next_reminder else deadline
-                if await self._wait(
-                    moved,
-                    until,
-                    f"{lapse_what} at {beijing(deadline)}"
-                    if until == deadline
-                    else f"materials reminder {sent + 1} of {policy.max_materials_reminders}",
-                ):
-                    if self._accepted_rounds > accepted_before:
-                        return
-                    break  # made formal: a new deadline
-                if workflow.now() >= deadline:
-                    # A submission or formalisation being checked right now still counts.
-                    await workflow.wait_condition(lambda: not self._registry.locked())
-                    if self._accepted_rounds > accepted_before:
-                        return
-                    if self._formal != formal_at_entry:
-                        break
-                    raise _EndCase(Stage.LAPSED, lapse)
-                sent += 1
+            async def remind(nth: int, deadline: datetime = deadline) -> None:
                 await self._remind(
                     "materials",
                     Recipient.APPLICANT,
                     "materials_reminder",
-                    nth=sent,
-                    of=policy.max_materials_reminders,
+                    nth=nth,
+                    of=most,
                     deadline=beijing_cn(deadline),
                 )
+
+            if not await self._wait_reminding(
+                moved,
+                reminders=_every(policy.materials_reminder_interval, most),
+                remind=remind,
+                label=lambda nth: f"materials reminder {nth} of {most}",
+                deadline=deadline,
+                deadline_label=f"{lapse_what} at {beijing(deadline)}",
+            ):
+                # A submission or formalisation being checked right now still counts.
+                await workflow.wait_condition(lambda: not self._registry.locked())
+                if not moved():
+                    raise _EndCase(Stage.LAPSED, lapse)
+            if self._accepted_rounds > accepted_before:
+                return
+            # Made formal: a new deadline.
 
     async def _confirm_affiliation(self) -> None:
         aff = self._in.affiliation
@@ -522,43 +518,47 @@ class CardReissueWorkflow:
             case=workflow.info().workflow_id,
         )
         answered = lambda: self._affiliation_answer is not None or self._override is not None  # noqa: E731
-        n_unit = policy.affiliation_reminders_before_escalation
-        for n in range(1, n_unit + 1):
-            due = workflow.now() + policy.affiliation_reminder_interval
-            self._set_deadline(due)
-            if await self._wait(answered, due, f"unit reminder {n} of {n_unit}"):
-                break
-            await self._remind(
-                "unit",
-                Recipient.UNIT,
-                "affiliation_reminder",
-                nth=n,
-                of=policy.affiliation_reminders_before_escalation,
-                ref=org_code,
-                card=self._card_masked,
-                case=workflow.info().workflow_id,
-            )
-        else:
-            due = workflow.now() + policy.affiliation_reminder_interval
-            if self._v2:
-                self._set_deadline(due)
-            if not await self._wait(answered, due, "unit escalation"):
-                self._affiliation_escalated = True
-                self._flags.append("affiliation_escalated")
-                self._enter(
-                    Stage.AWAITING_AFFILIATION,
-                    AwaitingParty.STAFF,
-                    "escalated: staff may accept the unit's paper letter (override_affiliation)",
-                )
-                await self._notify(
-                    Recipient.SUPERVISOR,
-                    "affiliation_escalation",
-                    ref=self._in.district,
-                    step=f"affiliation_escalation:{ask_round}",
+        most = policy.affiliation_reminders_before_escalation
+
+        async def remind_or_escalate(nth: int) -> None:
+            if nth <= most:
+                await self._remind(
+                    "unit",
+                    Recipient.UNIT,
+                    "affiliation_reminder",
+                    nth=nth,
+                    of=most,
+                    ref=org_code,
+                    card=self._card_masked,
                     case=workflow.info().workflow_id,
-                    district=self._in.district,
                 )
-                await self._wait(answered, None)
+                return
+            # One interval after the last reminder: a supervisor takes over.
+            self._affiliation_escalated = True
+            self._flags.append("affiliation_escalated")
+            self._enter(
+                Stage.AWAITING_AFFILIATION,
+                AwaitingParty.STAFF,
+                "escalated: staff may accept the unit's paper letter (override_affiliation)",
+            )
+            await self._notify(
+                Recipient.SUPERVISOR,
+                "affiliation_escalation",
+                ref=self._in.district,
+                step=f"affiliation_escalation:{ask_round}",
+                case=workflow.info().workflow_id,
+                district=self._in.district,
+            )
+
+        await self._wait_reminding(
+            answered,
+            reminders=_every(policy.affiliation_reminder_interval, most + 1),
+            remind=remind_or_escalate,
+            label=lambda nth: (
+                f"unit reminder {nth} of {most}" if nth <= most else "unit escalation"
+            ),
+            show_deadline=True,
+        )
         if self._override is not None:
             self._affiliation = "overridden"
         elif self._affiliation_answer is not None and self._affiliation_answer.confirmed:
@@ -663,43 +663,46 @@ class CardReissueWorkflow:
         def paid() -> bool:
             return self._payment is not None
 
+        order_id = self._order.order_id
         reminder_at = workflow.now() + policy.payment_reminder_after
-        if not await self._wait(paid, reminder_at, "payment reminder"):
-            # Added 2026-11: a last reminder shortly before the deadline. Cases that
-            # passed this point under the old code replay without it.
-            final = workflow.patched(PATCH_FINAL_PAYMENT_REMINDER)
+        final_at = due - policy.payment_final_reminder_before
+        final = False
+
+        def reminders(sent: int) -> datetime | None:
+            if sent == 0:
+                return reminder_at
+            return final_at if sent == 1 and final and final_at > workflow.now() else None
+
+        async def remind(nth: int) -> None:
+            nonlocal final
+            if nth == 1:
+                # Added 2026-11: a last reminder shortly before the deadline. Cases that
+                # passed this point under the old code replay without it.
+                final = workflow.patched(PATCH_FINAL_PAYMENT_REMINDER)
             await self._remind(
                 "payment",
                 Recipient.APPLICANT,
-                "payment_reminder",
-                nth=1,
+                "payment_reminder" if nth == 1 else "payment_final_reminder",
+                nth=nth,
                 of=2 if final else 1,
                 amount=amount,
                 deadline=beijing_cn(due),
-                order=self._order.order_id,
+                order=order_id,
             )
-            final_at = due - policy.payment_final_reminder_before
-            if (
-                final
-                and final_at > workflow.now()
-                and not await self._wait(paid, final_at, "final payment reminder")
-            ):
-                await self._remind(
-                    "payment",
-                    Recipient.APPLICANT,
-                    "payment_final_reminder",
-                    nth=2,
-                    of=2,
-                    amount=amount,
-                    deadline=beijing_cn(due),
-                    order=self._order.order_id,
-                )
-            if not await self._wait(paid, due, "payment deadline"):
-                if self._v2:
-                    # A payment being recorded right now still counts.
-                    await workflow.wait_condition(lambda: not self._money.locked())
-                if not paid():
-                    raise _EndCase(Stage.LAPSED, "fee not paid by the deadline")
+
+        if not await self._wait_reminding(
+            paid,
+            reminders=reminders,
+            remind=remind,
+            label=lambda nth: "payment reminder" if nth == 1 else "final payment reminder",
+            deadline=due,
+            deadline_label="payment deadline",
+        ):
+            if self._v2:
+                # A payment being recorded right now still counts.
+                await workflow.wait_condition(lambda: not self._money.locked())
+            if not paid():
+                raise _EndCase(Stage.LAPSED, "fee not paid by the deadline")
         assert self._payment is not None
         if self._v2:
             return  # the ledger applied the payment to the order (`payment_confirmed`)
@@ -786,19 +789,20 @@ class CardReissueWorkflow:
             f"applicant to collect the new card {new_masked} at the counter",
         )
         await self._notify(Recipient.APPLICANT, "ready_for_pickup", card=new_masked)
-        collected = lambda: self._collected is not None  # noqa: E731
         most = policy.max_pickup_reminders
-        for nth in range(1, most + 1):
-            due = workflow.now() + policy.pickup_reminder_interval
-            self._set_deadline(due)
-            if await self._wait(collected, due, f"pickup reminder {nth} of {most}"):
-                break
+
+        async def remind(nth: int) -> None:
             await self._remind(
                 "pickup", Recipient.APPLICANT, "pickup_reminder", nth=nth, of=most, card=new_masked
             )
-        else:
-            self._set_deadline(None)
-            await self._wait(collected, None)
+
+        await self._wait_reminding(
+            lambda: self._collected is not None,
+            reminders=_every(policy.pickup_reminder_interval, most),
+            remind=remind,
+            label=lambda nth: f"pickup reminder {nth} of {most}",
+            show_deadline=True,
+        )
         self._checkpoint()
         # From here the case completes: no early end is accepted any more.
         self._activating = True
@@ -1694,6 +1698,34 @@ class CardReissueWorkflow:
         if self._ending is not None:
             raise self._ending
         return done()
+
+    async def _wait_reminding(
+        self,
+        done: Callable[[], bool],
+        *,
+        reminders: Callable[[int], datetime | None],
+        remind: Callable[[int], Awaitable[None]],
+        label: Callable[[int], str],
+        deadline: datetime | None = None,
+        deadline_label: str = "",
+        show_deadline: bool = False,
+    ) -> bool:
+        """Wait for `done`, sending reminder n at `reminders(n - 1)` (None: no more) until
+        `deadline` (None: for ever). True once done; False at the deadline; raises on an
+        early end. `show_deadline`: each wait's end is the case's NextDeadline."""
+        sent = 0
+        while True:
+            at = reminders(sent)
+            reminder_first = at is not None and (deadline is None or at < deadline)
+            until = at if reminder_first else deadline
+            if show_deadline and until != self._deadline:
+                self._set_deadline(until)
+            if await self._wait(done, until, label(sent + 1) if reminder_first else deadline_label):
+                return True
+            if not reminder_first:
+                return False
+            sent += 1
+            await remind(sent)
 
     def _checkpoint(self) -> None:
         """On the main path, an early end accepted meanwhile takes effect now."""
