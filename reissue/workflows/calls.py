@@ -10,9 +10,25 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from reissue.schemas.activities import ActivityDef, CaseStep
+from reissue.schemas.activities import (
+    RECEIVE_PAYMENT,
+    REFUND_PAYMENT,
+    ActivityDef,
+    CaseStep,
+    PaymentReceipt,
+    ReceivePaymentInput,
+    RefundInput,
+)
+from reissue.schemas.events import PaymentConfirmation
 
-__all__ = ["ATTEMPT_TIMEOUT", "BANK_HEARTBEAT", "BANK_RETRY", "REGISTRY_RETRY", "call"]
+__all__ = [
+    "ATTEMPT_TIMEOUT",
+    "BANK_HEARTBEAT",
+    "BANK_RETRY",
+    "REGISTRY_RETRY",
+    "call",
+    "return_payment",
+]
 
 In = TypeVar("In", bound=CaseStep)
 R = TypeVar("R", bound=BaseModel)
@@ -53,3 +69,38 @@ async def call(
         summary=summary,
     )
     return result
+
+
+async def return_payment(case_id: str, p: PaymentConfirmation, reason: str) -> PaymentReceipt:
+    """A payment that cannot pay a fee (its case closed, or never opened): into the
+    ledger, then back to the payer, under the same idempotency keys the case would have
+    used, so a payment the case did see is never recorded or refunded twice."""
+    at = workflow.now()
+    receipt = await call(
+        RECEIVE_PAYMENT,
+        ReceivePaymentInput(
+            case_id=case_id,
+            step=f"payment:{p.payment_ref}",
+            at=at,
+            order_id=p.order_id,
+            amount_fen=p.amount_fen,
+            payment_ref=p.payment_ref,
+            paid_at=p.paid_at,
+            apply=False,
+            reason=reason,
+        ),
+        summary="record the payment in the ledger",
+    )
+    if receipt.new and not receipt.applied:  # (not new: another case's, refunded there)
+        await call(
+            REFUND_PAYMENT,
+            RefundInput(
+                case_id=case_id,
+                step=f"refund:{p.payment_ref}",
+                at=workflow.now(),
+                payment_ref=p.payment_ref,
+                reason=receipt.reason or reason,
+            ),
+            summary="refund through the payment platform",
+        )
+    return receipt

@@ -1,6 +1,6 @@
 """One lost-card reissue case, from the loss report to the new card in hand.
 
-Read `CardReissueWorkflow._case` top to bottom for the story: report and
+Read `CardReissueWorkflow._story` top to bottom for the story: report and
 freeze, materials, unit/school confirmation, review (with correction rounds),
 fee, production, pickup. Any wait can be cut short by the person finding the
 card, by operations cancelling, or by a cancellation requested through Temporal
@@ -17,6 +17,7 @@ differ, `self._v2` chooses.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime, timedelta
@@ -61,23 +62,19 @@ with workflow.unsafe.imports_passed_through():
         CardProducedInput,
         CaseStep,
         CreatePaymentInput,
-        FeeAssessment,
         FormaliseInput,
         FreezeInput,
         LiftLossInput,
         NotifyInput,
         OrderInput,
-        PaymentOrder,
         PaymentReceipt,
         PrecheckInput,
         ProductionInput,
-        ProductionOrder,
         ReceivePaymentInput,
         RecordPaymentInput,
         RefundInput,
         RefundResult,
         RegisterLossInput,
-        RegisterLossResult,
         ReviewRecordInput,
         VoidCardInput,
     )
@@ -87,9 +84,6 @@ with workflow.unsafe.imports_passed_through():
         CaseResult,
         CaseStatus,
         EmployerUnit,
-        FeeStatus,
-        MaterialCheck,
-        MoneyStatus,
         School,
         StageEntry,
     )
@@ -138,19 +132,8 @@ with workflow.unsafe.imports_passed_through():
     from reissue.schemas.identifiers import mask_card_number
     from reissue.schemas.policy import CasePolicy
     from reissue.schemas.precheck import precheck_problems
-    from reissue.schemas.visibility import (
-        ASSIGNED_TO,
-        AWAITING_PARTY,
-        CASE_STAGE,
-        CORRECTION_ROUND,
-        DISTRICT,
-        INSURED_CATEGORY,
-        NEXT_DEADLINE,
-        REPORT_CHANNEL,
-        REVIEW_DUE_AT,
-        SLA_BREACHED,
-    )
-    from reissue.workflows.calls import BANK_RETRY, REGISTRY_RETRY, call
+    from reissue.workflows.calls import BANK_RETRY, REGISTRY_RETRY, call, return_payment
+    from reissue.workflows.state import Asked, CaseState, Ending
 
 __all__ = [
     "PATCH_CASE_CLOSED_AUDIT",
@@ -219,18 +202,27 @@ def _describe_input_error(error: Exception) -> str:
     return "input is not a JSON object matching CaseInput"
 
 
+def _decode(raw: RawValue) -> CaseState | None:
+    """The case's state from its input as recorded (None if undecodable: refused in `_open`)."""
+    try:
+        data = json.loads(raw.payload.data)  # JSON whether encrypted or not: `_open` decides
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k != "policy"}
+        inp = CaseInput.model_validate(data, context=RECORDED)
+    except Exception:
+        return None
+    info = workflow.info()
+    return CaseState(
+        inp=inp,
+        case_id=f"{info.workflow_id}:{info.first_execution_run_id}",
+        started_at=info.start_time,
+        formal=inp.channel.formal,
+    )
+
+
 def _every(interval: timedelta, most: int) -> Callable[[int], datetime | None]:
     """Reminders one `interval` apart, at most `most` of them."""
     return lambda sent: workflow.now() + interval if sent < most else None
-
-
-class _EndCase(Exception):
-    """Leaves the main path for a terminal outcome other than COMPLETED."""
-
-    def __init__(self, outcome: Stage, reason: str) -> None:
-        super().__init__(reason)
-        self.outcome = outcome
-        self.reason = reason
 
 
 class _Refused(Exception):
@@ -246,62 +238,20 @@ class CardReissueWorkflow:
         # The input arrives raw so that a bad one from a by-name start fails the
         # case with a readable error instead of failing workflow tasks forever.
         self._refusal: tuple[str, str] | None = None
-        info = workflow.info()
-        self._case_id = f"{info.workflow_id}:{info.first_execution_run_id}"
+        # The state exists from the start: events delivered with the start are handled
+        # before `run` begins. The input is checked strictly in `_open`.
+        self._case = _decode(raw)
         self._v2 = True
-        self._stage = Stage.LOSS_REPORTED
-        self._awaiting = AwaitingParty.SYSTEM
-        self._action = "registering the loss report and freezing the card"
-        self._deadline: datetime | None = None
-        self._timeline: list[StageEntry] = []
-        self._report: RegisterLossResult | None = None
-        self._policy: CasePolicy | None = None
-        self._opened = False
-        self._formal = False
-        self._card_frozen = False
-        self._bank_frozen = False
         # Registry changes of handlers (submission, formalisation, found, cancel)
         # and of compensation take turns; so do the payments.
         self._registry = asyncio.Lock()
         self._money = asyncio.Lock()
-        self._submission: MaterialsSubmission | None = None
-        self._accepted_rounds = 0
-        self._submit_attempts = 0
-        self._correction_round = 0
-        self._correction_reasons: list[str] = []
-        self._affiliation = "not required"
-        self._affiliation_answer: AffiliationResponse | None = None
-        self._affiliation_escalated = False
-        self._override: AffiliationOverride | None = None
-        self._review_open = False
-        self._review_due: datetime | None = None
-        self._assignee: str | None = None
-        self._claim_until: datetime | None = None
-        self._claim_changes = 0
-        self._decision: ReviewDecision | None = None
-        self._approval: ReviewDecision | None = None
-        self._fee: FeeAssessment | None = None
-        self._order: PaymentOrder | None = None
-        self._payment: PaymentConfirmation | None = None
-        self._receipts: list[PaymentReceipt] = []
-        self._refunds: list[RefundResult] = []
-        self._production: ProductionOrder | None = None
-        self._produced: CardProduced | None = None
-        self._new_card: str | None = None
-        self._collected: CardCollected | None = None
-        self._activating = False
-        self._closing: Stage | None = None
-        self._ending: _EndCase | None = None
-        self._cancelled_through_temporal = False
-        self._compensating = False
         self._main: asyncio.Task[CaseResult] | None = None
-        self._sla_breached = False
-        self._flags: list[str] = []
-        self._reminders: dict[str, int] = {}
-        self._anomalies: list[str] = []
-        self._ignored: list[str] = []
-        self._outcome_reason: str | None = None
-        self._event_seq = 0
+
+    @property
+    def case(self) -> CaseState:
+        assert self._case is not None
+        return self._case
 
     # ------------------------------------------------------------------ the case
 
@@ -331,18 +281,18 @@ class CardReissueWorkflow:
             except _Refused:
                 await self._refuse()
         await self._finish_handlers()
-        if self._cancelled_through_temporal:
+        if self.case.ending is not None and self.case.ending.through_temporal:
             raise asyncio.CancelledError("cancellation requested through Temporal")
         return result
 
     async def _run_case(self) -> CaseResult:
         try:
-            return await self._case()
-        except _EndCase as end:
-            self._ending = end
-            return await self._end_early(end.outcome, end.reason)
+            return await self._story()
+        except Ending as end:
+            self.case.ending = end
+            return await self._end_early(end)
 
-    async def _case(self) -> CaseResult:
+    async def _story(self) -> CaseResult:
         await self._report_and_freeze()
         while True:
             await self._collect_materials()
@@ -351,18 +301,18 @@ class CardReissueWorkflow:
             if verdict is ReviewVerdict.APPROVE:
                 break
             if verdict is ReviewVerdict.REJECT:
-                raise _EndCase(Stage.REJECTED, "; ".join(self._correction_reasons))
+                raise Ending(Stage.REJECTED, "; ".join(self.case.correction_reasons))
         await self._collect_fee()
         await self._produce_card()
         return await self._hand_over()
 
     async def _report_and_freeze(self) -> None:
-        self._enter(Stage.LOSS_REPORTED, AwaitingParty.SYSTEM, self._action)
-        inp = self._in
+        self._enter(Stage.LOSS_REPORTED, AwaitingParty.SYSTEM, self.case.action)
+        inp = self.case.inp
         try:
             # The registry checks the case ID, the card and the reported time, and
             # resolves the policy in force: the history records what it decided.
-            self._report = await self._act(
+            self.case.report = await self._act(
                 REGISTER_LOSS,
                 RegisterLossInput(
                     **self._step("register_loss"),
@@ -373,7 +323,7 @@ class CardReissueWorkflow:
                     reported_at=inp.reported_at,
                     opened_at=workflow.info().start_time,
                 ),
-                summary=f"register loss of card {self._card_masked}",
+                summary=f"register loss of card {self.case.card_masked}",
             )
         except ActivityError as e:
             cause = e.cause
@@ -383,16 +333,15 @@ class CardReissueWorkflow:
                 self._refusal = (kind, cause.message)
                 raise _Refused from e
             if not self._v2 and kind in _LEGACY_BUSINESS_STOPS:
-                raise _EndCase(Stage.REJECTED, f"{kind}: {cause}") from e
+                raise Ending(Stage.REJECTED, f"{kind}: {cause}") from e
             raise
-        if self._report.policy is not None:
-            self._policy = self._report.policy
-        self._reported_at = self._report.reported_at
-        self._formal = self._report.formal
+        if self.case.report.policy is not None:
+            self.case.policy = self.case.report.policy
+        self.case.formal = self.case.report.formal
         freeze = FreezeInput(
             **self._step("freeze_card"),
             card_number=inp.card_number,
-            report_number=self._report.report_number,
+            report_number=self.case.report.report_number,
         )
         registry, bank = await asyncio.gather(
             self._act(FREEZE_CARD, freeze, summary="freeze card in the registry"),
@@ -403,37 +352,37 @@ class CardReissueWorkflow:
                 summary="freeze the card's bank account",
             ),
         )
-        self._card_frozen = registry.status in ("frozen", "void")
-        self._bank_frozen = bank.status == "frozen"
-        self._opened = True
-        if self._ending is not None:  # found or cancelled while the freeze was under way
-            raise self._ending
+        self.case.card_frozen = registry.status in ("frozen", "void")
+        self.case.bank_frozen = bank.status == "frozen"
+        self.case.opened = True
+        if self.case.ending is not None:  # found or cancelled while the freeze was under way
+            raise self.case.ending
         note = (
             ""
-            if self._formal
+            if self.case.formal
             else f"临时挂失有效期至 {beijing_cn(self._temporary_expiry())}，请在此前持身份证到网点办理。"
         )
         await self._notify(
             Recipient.APPLICANT,
             "card_frozen",
-            card=self._card_masked,
-            reported_at=beijing_cn(self._reported_at),
+            card=self.case.card_masked,
+            reported_at=beijing_cn(self.case.reported_at),
             temporary_note=note,
         )
 
     async def _collect_materials(self) -> None:
         policy = self.policy
         most = policy.max_materials_reminders
-        accepted_before = self._accepted_rounds
+        accepted_before = self.case.accepted_rounds
         while True:
             # A report made formal at a counter (ID only) changes the deadline: start over.
-            formal_at_entry = self._formal
-            if self._correction_round:
+            formal_at_entry = self.case.formal
+            if self.case.correction_round:
                 deadline = workflow.now() + policy.resubmission_deadline
-                action = f"resubmit corrected materials (round {self._correction_round})"
+                action = f"resubmit corrected materials (round {self.case.correction_round})"
                 lapse = "corrected materials not resubmitted by the deadline"
                 lapse_what = "resubmission deadline"
-            elif not self._formal:
+            elif not self.case.formal:
                 deadline = self._temporary_expiry()
                 action = "hand in the application in person (temporary report)"
                 lapse = "temporary loss report expired without a formal application"
@@ -447,8 +396,8 @@ class CardReissueWorkflow:
 
             def moved(formal_at_entry: bool = formal_at_entry) -> bool:
                 # Made formal by `make_report_formal` (a submission does both at once).
-                made_formal = self._formal != formal_at_entry and not self._registry.locked()
-                return self._accepted_rounds > accepted_before or made_formal
+                made_formal = self.case.formal != formal_at_entry and not self._registry.locked()
+                return self.case.accepted_rounds > accepted_before or made_formal
 
             async def remind(nth: int, deadline: datetime = deadline) -> None:
                 await self._remind(
@@ -471,13 +420,13 @@ class CardReissueWorkflow:
                 # A submission or formalisation being checked right now still counts.
                 await workflow.wait_condition(lambda: not self._registry.locked())
                 if not moved():
-                    raise _EndCase(Stage.LAPSED, lapse)
-            if self._accepted_rounds > accepted_before:
+                    raise Ending(Stage.LAPSED, lapse)
+            if self.case.accepted_rounds > accepted_before:
                 return
             # Made formal: a new deadline.
 
     async def _confirm_affiliation(self) -> None:
-        aff = self._in.affiliation
+        aff = self.case.inp.affiliation
         if isinstance(aff, EmployerUnit):
             org_code = aff.credit_code
         elif isinstance(aff, School):
@@ -487,12 +436,10 @@ class CardReissueWorkflow:
         policy = self.policy
         if not policy.require_affiliation_confirmation:
             return
-        if self._affiliation in ("confirmed", "overridden"):
+        if self.case.affiliation_status in ("confirmed", "overridden"):
             return  # a correction round does not ask the unit again
-        self._affiliation = "requested"
-        self._affiliation_answer = None
-        self._affiliation_escalated = False
-        ask_round = self._accepted_rounds
+        self.case.affiliation = Asked()
+        ask_round = self.case.accepted_rounds
         self._enter(
             Stage.AWAITING_AFFILIATION,
             AwaitingParty.UNIT,
@@ -505,7 +452,7 @@ class CardReissueWorkflow:
                 kind=aff.kind,
                 org_code=org_code,
                 org_name=aff.name,
-                district=self._in.district,
+                district=self.case.inp.district,
             ),
             summary=f"ask the {aff.kind} to confirm the applicant",
         )
@@ -514,10 +461,10 @@ class CardReissueWorkflow:
             "affiliation_request",
             ref=org_code,
             step=f"affiliation:{ask_round}",
-            card=self._card_masked,
+            card=self.case.card_masked,
             case=workflow.info().workflow_id,
         )
-        answered = lambda: self._affiliation_answer is not None or self._override is not None  # noqa: E731
+        answered = lambda: not isinstance(self.case.affiliation, Asked)  # noqa: E731
         most = policy.affiliation_reminders_before_escalation
 
         async def remind_or_escalate(nth: int) -> None:
@@ -529,13 +476,13 @@ class CardReissueWorkflow:
                     nth=nth,
                     of=most,
                     ref=org_code,
-                    card=self._card_masked,
+                    card=self.case.card_masked,
                     case=workflow.info().workflow_id,
                 )
                 return
             # One interval after the last reminder: a supervisor takes over.
-            self._affiliation_escalated = True
-            self._flags.append("affiliation_escalated")
+            self.case.affiliation = Asked(escalated=True)
+            self.case.flags.append("affiliation_escalated")
             self._enter(
                 Stage.AWAITING_AFFILIATION,
                 AwaitingParty.STAFF,
@@ -544,10 +491,10 @@ class CardReissueWorkflow:
             await self._notify(
                 Recipient.SUPERVISOR,
                 "affiliation_escalation",
-                ref=self._in.district,
+                ref=self.case.inp.district,
                 step=f"affiliation_escalation:{ask_round}",
                 case=workflow.info().workflow_id,
-                district=self._in.district,
+                district=self.case.inp.district,
             )
 
         await self._wait_reminding(
@@ -559,111 +506,107 @@ class CardReissueWorkflow:
             ),
             show_deadline=True,
         )
-        if self._override is not None:
-            self._affiliation = "overridden"
-        elif self._affiliation_answer is not None and self._affiliation_answer.confirmed:
-            self._affiliation = "confirmed"
-        else:
-            self._affiliation = "denied"
-            self._flags.append("affiliation_denied")
+        if self.case.affiliation_status == "denied":
+            self.case.flags.append("affiliation_denied")
 
     async def _review(self) -> ReviewVerdict:
         policy = self.policy
         sla_due = workflow.now() + policy.review_sla
-        self._review_due = sla_due
+        self.case.review_due = sla_due
         self._enter(
             Stage.UNDER_REVIEW, AwaitingParty.STAFF, "staff review of the materials", sla_due
         )
-        self._review_open = True
-        self._decision = None
-        while self._decision is None:
+        while self.case.decision is None:
             # Wake for a decision, a change of claim, the SLA, or the claim running out.
-            claims = self._claim_changes
-            wake = [t for t in (None if self._sla_breached else sla_due, self._claim_until) if t]
+            claim = (self.case.assignee, self.case.claim_until)
+            wake = [
+                t for t in (None if self.case.sla_breached else sla_due, self.case.claim_until) if t
+            ]
             until = min(wake) if wake else None
             what = "review SLA" if until == sla_due else "review claim expires"
 
-            def moved(seen: int = claims) -> bool:
-                return self._decision is not None or self._claim_changes != seen
+            def moved(seen: tuple[str | None, datetime | None] = claim) -> bool:
+                now = (self.case.assignee, self.case.claim_until)
+                return self.case.decision is not None or now != seen
 
-            await self._wait(moved, until, what)
-            if self._decision is not None or self._claim_changes != claims:
+            if await self._wait(moved, until, what):
                 continue
             now = workflow.now()
-            if self._claim_until is not None and now >= self._claim_until:
+            if self.case.claim_until is not None and now >= self.case.claim_until:
                 self._set_claim(None, reason="claim expired")
-            if not self._sla_breached and now >= sla_due:
-                self._sla_breached = True
+            if not self.case.sla_breached and now >= sla_due:
+                self.case.sla_breached = True
                 self._upsert_visibility()
                 await self._notify(
                     Recipient.SUPERVISOR,
                     "review_sla_breached",
-                    ref=self._in.district,
-                    step=f"sla_breach:{self._accepted_rounds}",
+                    ref=self.case.inp.district,
+                    step=f"sla_breach:{self.case.accepted_rounds}",
                     case=workflow.info().workflow_id,
-                    district=self._in.district,
+                    district=self.case.inp.district,
                     sla=duration_cn(policy.review_sla),
                 )
-        self._review_due = None
+        self.case.review_due = None
         self._set_claim(None, reason="decided")
-        decision, self._decision = self._decision, None
-        assert decision is not None
-        verdict = decision.verdict
-        if verdict is ReviewVerdict.APPROVE:
-            self._approval = decision
-        elif verdict is ReviewVerdict.REQUEST_CORRECTION:
+        verdict = self.case.decisions[-1].verdict
+        if verdict is ReviewVerdict.REQUEST_CORRECTION:
             await self._notify(
                 Recipient.APPLICANT,
                 "correction_requested",
-                step=f"correction:{self._correction_round}",
-                round=str(self._correction_round),
-                reasons="; ".join(self._correction_reasons),
+                step=f"correction:{self.case.correction_round}",
+                round=str(self.case.correction_round),
+                reasons="; ".join(self.case.correction_reasons),
                 deadline=beijing_cn(workflow.now() + policy.resubmission_deadline),
             )
         return verdict
 
     async def _collect_fee(self) -> None:
-        assert self._approval is not None and self._submission is not None
+        approval, submission = self.case.decision, self.case.submission
+        assert approval is not None and submission is not None
         policy = self.policy
-        self._fee = await self._act(
+        self.case.fee = await self._act(
             ASSESS_FEE,
             AssessFeeInput(
                 **self._step("assess_fee"),
                 schedule=policy.fee_schedule,
                 account_id=self._account_id,
-                exemption=self._submission.fee_exemption,
-                waived=self._approval.waive_fee,
-                waiver_reason=self._approval.waiver_reason,
+                exemption=submission.fee_exemption,
+                waived=approval.waive_fee,
+                waiver_reason=approval.waiver_reason,
             ),
             summary=f"assess the fee (schedule {policy.fee_schedule})",
         )
-        if self._fee.amount_fen == 0:
-            if self._fee.exemption or self._fee.waived:
-                ground = self._fee.exemption.value if self._fee.exemption else "staff waiver"
+        if self.case.fee.amount_fen == 0:
+            if self.case.fee.exemption or self.case.fee.waived:
+                ground = (
+                    self.case.fee.exemption.value if self.case.fee.exemption else "staff waiver"
+                )
                 await self._notify(Recipient.APPLICANT, "fee_waived", ground=ground)
             return
         due = workflow.now() + policy.payment_deadline
-        self._order = await self._act(
+        self.case.order = await self._act(
             CREATE_PAYMENT_ORDER,
             CreatePaymentInput(
-                **self._step("create_payment_order"), amount_fen=self._fee.amount_fen, due_at=due
+                **self._step("create_payment_order"),
+                amount_fen=self.case.fee.amount_fen,
+                due_at=due,
             ),
-            summary=f"create a payment order of ¥{_yuan(self._fee.amount_fen)}",
+            summary=f"create a payment order of ¥{_yuan(self.case.fee.amount_fen)}",
         )
-        amount = _yuan(self._order.amount_fen)
+        amount = _yuan(self.case.order.amount_fen)
         self._enter(Stage.AWAITING_PAYMENT, AwaitingParty.PAYMENT, f"payment of ¥{amount}", due)
         await self._notify(
             Recipient.APPLICANT,
             "payment_requested",
             amount=amount,
             deadline=beijing_cn(due),
-            order=self._order.order_id,
+            order=self.case.order.order_id,
         )
 
         def paid() -> bool:
-            return self._payment is not None
+            return self.case.payment is not None
 
-        order_id = self._order.order_id
+        order_id = self.case.order.order_id
         reminder_at = workflow.now() + policy.payment_reminder_after
         final_at = due - policy.payment_final_reminder_before
         final = False
@@ -702,87 +645,85 @@ class CardReissueWorkflow:
                 # A payment being recorded right now still counts.
                 await workflow.wait_condition(lambda: not self._money.locked())
             if not paid():
-                raise _EndCase(Stage.LAPSED, "fee not paid by the deadline")
-        assert self._payment is not None
+                raise Ending(Stage.LAPSED, "fee not paid by the deadline")
+        assert self.case.payment is not None
         if self._v2:
             return  # the ledger applied the payment to the order (`payment_confirmed`)
-        self._order = await self._act(
+        self.case.order = await self._act(
             RECORD_PAYMENT,
             RecordPaymentInput(
                 **self._step("record_payment"),
-                order_id=self._payment.order_id,
-                amount_fen=self._payment.amount_fen,
-                payment_ref=self._payment.payment_ref,
-                paid_at=self._payment.paid_at,
+                order_id=self.case.payment.order_id,
+                amount_fen=self.case.payment.amount_fen,
+                payment_ref=self.case.payment.payment_ref,
+                paid_at=self.case.payment.paid_at,
             ),
             summary=f"record payment of ¥{amount}",
         )
 
     async def _produce_card(self) -> None:
-        assert self._submission is not None
-        mode = self._submission.production_mode
-        self._production = await self._act(
+        assert self.case.submission is not None
+        mode = self.case.submission.production_mode
+        self.case.production = await self._act(
             ORDER_CARD_PRODUCTION,
             ProductionInput(
                 **self._step("order_card_production"),
                 account_id=self._account_id,
-                old_card_number=self._in.card_number,
+                old_card_number=self.case.inp.card_number,
                 mode=mode,
-                district=self._in.district,
+                district=self.case.inp.district,
             ),
             summary=f"order {mode.value} card production",
         )
         if mode is ProductionMode.INSTANT:
             self._enter(Stage.CARD_PRODUCTION, AwaitingParty.SYSTEM, "instant card printing")
-            self._new_card = self._production.new_card_number
             return
         overdue_at = workflow.now() + self.policy.production_overdue_after
         self._enter(
             Stage.CARD_PRODUCTION,
             AwaitingParty.BUREAU,
-            f"card bureau to produce the card (order {self._production.order_id})",
+            f"card bureau to produce the card (order {self.case.production.order_id})",
             overdue_at,
         )
         while True:
-            produced = lambda: self._produced is not None  # noqa: E731
+            produced = lambda: self.case.produced is not None  # noqa: E731
             if not await self._wait(produced, overdue_at, "production overdue"):
-                if "production_overdue" not in self._flags:
-                    self._flags.append("production_overdue")
+                if "production_overdue" not in self.case.flags:
+                    self.case.flags.append("production_overdue")
                     await self._notify(
                         Recipient.SUPERVISOR,
                         "production_overdue",
-                        ref=self._in.district,
+                        ref=self.case.inp.district,
                         case=workflow.info().workflow_id,
-                        order=self._production.order_id,
-                        district=self._in.district,
+                        order=self.case.production.order_id,
+                        district=self.case.inp.district,
                     )
                 await self._wait(produced, None)
-            assert self._produced is not None
+            assert self.case.produced is not None
             try:
                 await self._act(
                     RECORD_CARD_PRODUCED,
                     CardProducedInput(
-                        **self._step(f"record_card_produced:{self._produced.new_card_number}"),
-                        order_id=self._produced.order_id,
+                        **self._step(f"record_card_produced:{self.case.produced.new_card_number}"),
+                        order_id=self.case.produced.order_id,
                         account_id=self._account_id,
-                        new_card_number=self._produced.new_card_number,
-                        produced_at=self._produced.produced_at,
+                        new_card_number=self.case.produced.new_card_number,
+                        produced_at=self.case.produced.produced_at,
                     ),
                     summary="record the produced card in the registry",
                 )
             except ActivityError as e:
                 # The bureau's report could not be applied (say, a card number
                 # already in use): keep it as an anomaly and wait for a good one.
-                self._anomalies.append(f"card_produced refused: {e.cause}")
-                self._produced = None
+                self.case.anomalies.append(f"card_produced refused: {e.cause}")
+                self.case.produced = None
                 continue
-            self._new_card = self._produced.new_card_number
             return
 
     async def _hand_over(self) -> CaseResult:
-        assert self._new_card is not None and self._report is not None
+        assert self.case.new_card is not None and self.case.report is not None
         policy = self.policy
-        new_masked = mask_card_number(self._new_card)
+        new_masked = mask_card_number(self.case.new_card)
         self._enter(
             Stage.READY_FOR_PICKUP,
             AwaitingParty.APPLICANT,
@@ -797,7 +738,7 @@ class CardReissueWorkflow:
             )
 
         await self._wait_reminding(
-            lambda: self._collected is not None,
+            lambda: self.case.collected is not None,
             reminders=_every(policy.pickup_reminder_interval, most),
             remind=remind,
             label=lambda nth: f"pickup reminder {nth} of {most}",
@@ -805,52 +746,52 @@ class CardReissueWorkflow:
         )
         self._checkpoint()
         # From here the case completes: no early end is accepted any more.
-        self._activating = True
-        self._closing = Stage.COMPLETED
+        done = Ending(Stage.COMPLETED, "new card collected and activated")
+        self.case.closing = done
         await self._act(
             ACTIVATE_NEW_CARD,
             ActivateCardInput(
                 **self._step("activate_new_card"),
-                old_card_number=self._in.card_number,
-                new_card_number=self._new_card,
-                report_number=self._report.report_number,
+                old_card_number=self.case.inp.card_number,
+                new_card_number=self.case.new_card,
+                report_number=self.case.report.report_number,
             ),
-            summary=f"activate {new_masked}, replace {self._card_masked}",
+            summary=f"activate {new_masked}, replace {self.case.card_masked}",
         )
-        self._card_frozen = False
+        self.case.card_frozen = False
         await self._notify(Recipient.APPLICANT, "completed", card=new_masked)
-        self._outcome_reason = "new card collected and activated"
-        await self._record_closed(Stage.COMPLETED, self._outcome_reason)
+        await self._record_closed(Stage.COMPLETED, done.reason)
         self._enter(Stage.COMPLETED, AwaitingParty.NONE, "done")
-        return CaseResult(
-            outcome=Stage.COMPLETED, reason=self._outcome_reason, new_card_masked=new_masked
-        )
+        return CaseResult(outcome=Stage.COMPLETED, reason=done.reason, new_card_masked=new_masked)
 
     # ------------------------------------------------------------------ ending early
 
-    async def _end_early(self, outcome: Stage, reason: str) -> CaseResult:
+    async def _end_early(self, end: Ending) -> CaseResult:
         """Undo in reverse order what this outcome must undo, tell the person, close."""
-        self._compensating = True
-        self._outcome_reason = reason
-        self._closing = outcome
+        outcome, reason = end.outcome, end.reason
+        self.case.closing = end
         if self._v2:  # what the case does now, until it has closed
-            self._enter(self._stage, AwaitingParty.SYSTEM, f"closing: {outcome.value} ({reason})")
-        if self._production is not None:
+            self._enter(
+                self.case.stage, AwaitingParty.SYSTEM, f"closing: {outcome.value} ({reason})"
+            )
+        if self.case.production is not None:
             await self._undo_production(outcome)
-        if self._order is not None:
+        if self.case.order is not None:
             await self._undo_payment(outcome)
-        if self._report is not None and (self._opened or not self._v2):
+        if self.case.report is not None and (self.case.opened or not self._v2):
             await self._settle_old_card(outcome)
-        unfrozen = self._report is not None and not self._card_frozen
+        unfrozen = self.case.report is not None and not self.case.card_frozen
         if outcome is Stage.WITHDRAWN:
-            await self._notify(Recipient.APPLICANT, "withdrawn", card=self._card_masked)
+            await self._notify(Recipient.APPLICANT, "withdrawn", card=self.case.card_masked)
         elif outcome is Stage.LAPSED:
             template = "lapsed_temporary" if unfrozen else "lapsed"
-            await self._notify(Recipient.APPLICANT, template, card=self._card_masked, reason=reason)
+            await self._notify(
+                Recipient.APPLICANT, template, card=self.case.card_masked, reason=reason
+            )
         elif outcome is Stage.REJECTED:
             await self._notify(Recipient.APPLICANT, "rejected", reasons=reason)
         elif outcome is Stage.CANCELLED:
-            refunded = self._order is not None and self._order.status == "refunded"
+            refunded = self.case.order is not None and self.case.order.status == "refunded"
             await self._notify(
                 Recipient.APPLICANT,
                 "cancelled",
@@ -871,10 +812,10 @@ class CardReissueWorkflow:
         # While the report is temporary (card found, report ran out, or cancelled
         # before it became formal) the card is the person's again. Once formal, the
         # old card is void: it stays unusable whatever the outcome.
-        assert self._report is not None
+        assert self.case.report is not None
         async with self._turn():  # a formalisation under way decides first
-            report = self._report.report_number
-            if self._formal:
+            report = self.case.report.report_number
+            if self.case.formal:
                 # Cases started before the patch that end now void the card too; their
                 # histories that ended earlier replay without it.
                 if self._v2 or workflow.patched(PATCH_VOID_ON_FORMAL_END):
@@ -882,82 +823,84 @@ class CardReissueWorkflow:
                         VOID_OLD_CARD,
                         VoidCardInput(
                             **self._step("void_old_card"),
-                            card_number=self._in.card_number,
+                            card_number=self.case.inp.card_number,
                             report_number=report,
                             reason=outcome.value.lower(),
                         ),
-                        summary=f"close the loss report; {self._card_masked} stays void",
+                        summary=f"close the loss report; {self.case.card_masked} stays void",
                     )
                 return
             lifted = await self._act(
                 LIFT_LOSS_REPORT,
                 LiftLossInput(
                     **self._step("lift_loss_report"),
-                    card_number=self._in.card_number,
+                    card_number=self.case.inp.card_number,
                     report_number=report,
                     reason=outcome.value.lower(),
                 ),
                 summary="lift the loss report and unfreeze the card",
             )
             if self._v2 and not lifted.changed:
-                self._anomalies.append("the loss report was not lifted: it is not temporary")
+                self.case.anomalies.append("the loss report was not lifted: it is not temporary")
                 return
             await self._act(
                 UNFREEZE_BANK_ACCOUNT,
                 FreezeInput(
                     **self._step("unfreeze_bank_account"),
-                    card_number=self._in.card_number,
+                    card_number=self.case.inp.card_number,
                     report_number=report,
                 ),
                 retry=BANK_RETRY,
                 summary="unfreeze the card's bank account",
             )
-            self._card_frozen = self._bank_frozen = False
+            self.case.card_frozen = self.case.bank_frozen = False
 
     async def _undo_payment(self, outcome: Stage) -> None:
-        assert self._order is not None
+        assert self.case.order is not None
         async with self._money:  # a payment being recorded is settled first
-            if self._order.status == "paid":
+            if self.case.order.status == "paid":
                 if self._v2:
-                    assert self._payment is not None
-                    refund = await self._refund(self._payment.payment_ref, outcome.value.lower())
-                    self._order = self._order.model_copy(update={"status": "refunded"})
+                    assert self.case.payment is not None
+                    refund = await self._refund(
+                        self.case.payment.payment_ref, outcome.value.lower()
+                    )
+                    self.case.order = self.case.order.model_copy(update={"status": "refunded"})
                     amount = refund.amount_fen
                 else:
-                    self._order = await self._act(
+                    self.case.order = await self._act(
                         LEGACY_REFUND_ORDER,
                         OrderInput(
                             **self._step("refund_payment"),
-                            order_id=self._order.order_id,
+                            order_id=self.case.order.order_id,
                             reason=outcome.value.lower(),
                         ),
-                        summary=f"refund ¥{_yuan(self._order.amount_fen)}",
+                        summary=f"refund ¥{_yuan(self.case.order.amount_fen)}",
                     )
-                    amount = self._order.amount_fen
+                    amount = self.case.order.amount_fen
                 await self._notify(
                     Recipient.APPLICANT,
                     "refund_issued",
                     amount=_yuan(amount),
-                    order=self._order.order_id,
+                    order=self.case.order.order_id,
                 )
-            elif self._order.status == "open":
-                self._order = await self._act(
+            elif self.case.order.status == "open":
+                self.case.order = await self._act(
                     CANCEL_PAYMENT_ORDER,
                     OrderInput(
                         **self._step("cancel_payment_order"),
-                        order_id=self._order.order_id,
+                        order_id=self.case.order.order_id,
                         reason=outcome.value.lower(),
                     ),
                     summary="cancel the unpaid payment order",
                 )
 
     async def _undo_production(self, outcome: Stage) -> None:
-        assert self._production is not None
+        assert self.case.production is not None
         await self._act(
             CANCEL_CARD_PRODUCTION,
             OrderInput(
                 **self._step("cancel_card_production"),
-                order_id=self._production.order_id,
+                order_id=self.case.production.order_id,
                 reason=outcome.value.lower(),
             ),
             summary="cancel card production",
@@ -965,10 +908,12 @@ class CardReissueWorkflow:
 
     def _end_through_temporal(self) -> None:
         """A cancellation requested through Temporal (the Web UI's "Request Cancellation")."""
-        if self._ending is not None or self._stage.terminal or self._activating:
-            return  # already ending, or completing: the request changes nothing
-        self._cancelled_through_temporal = True
-        self._ending = _EndCase(Stage.CANCELLED, "cancellation requested through Temporal")
+        case = self._case
+        if case is None or case.ending is not None or case.stage.terminal or case.activating:
+            return  # not opened, already ending, or completing: the request changes nothing
+        case.ending = Ending(
+            Stage.CANCELLED, "cancellation requested through Temporal", through_temporal=True
+        )
 
     # ------------------------------------------------------------------ events in
 
@@ -984,20 +929,20 @@ class CardReissueWorkflow:
         async with self._registry:
             # Waited for a submission, formalisation or early end being decided.
             self._require_stage("submit_materials", Stage.AWAITING_MATERIALS, refuse=True)
-            self._submit_attempts += 1
-            assert self._report is not None
+            self.case.submit_attempts += 1
+            assert self.case.report is not None
             policy = self.policy
             check = await self._act(
                 PRECHECK_MATERIALS,
                 PrecheckInput(
-                    **self._step(f"precheck:{self._submit_attempts}"),
-                    round=self._submit_attempts,
-                    category=self._in.insured_category,
-                    resident_id=self._in.applicant.resident_id,
-                    report_number=self._report.report_number,
+                    **self._step(f"precheck:{self.case.submit_attempts}"),
+                    round=self.case.submit_attempts,
+                    category=self.case.inp.insured_category,
+                    resident_id=self.case.inp.applicant.resident_id,
+                    report_number=self.case.report.report_number,
                     loss_proof_number=sub.loss_proof_number,
                     documents=sub.documents,
-                    required=policy.materials_for(self._in.insured_category),
+                    required=policy.materials_for(self.case.inp.insured_category),
                     photo_min_width_px=policy.photo_min_width_px,
                     photo_min_height_px=policy.photo_min_height_px,
                     fee_exemption=sub.fee_exemption,
@@ -1008,21 +953,22 @@ class CardReissueWorkflow:
                 raise ApplicationError(
                     "; ".join(check.problems), type=MATERIALS_INCOMPLETE, non_retryable=True
                 )
-            if self._ending is not None:
+            if self.case.ending is not None:
                 raise ApplicationError(
-                    f"submit_materials: the case is ending ({self._ending.outcome.value})",
+                    f"submit_materials: the case is ending ({self.case.ending.outcome.value})",
                     type=CASE_ENDING,
                     non_retryable=True,
                 )
-            if not self._formal:
+            if not self.case.formal:
                 await self._formalise("report_formal")
-            self._submission = sub
-            self._accepted_rounds += 1
-            accepted = self._accepted_rounds
+            self.case.submissions.append(sub)
+            accepted = self.case.accepted_rounds
         if self._v2:
             # Answer with where the case went, once the main path has moved it on.
-            await workflow.wait_condition(lambda: self._stage is not Stage.AWAITING_MATERIALS)
-        return MaterialsAccepted(round=accepted, stage=self._stage, report_formal=self._formal)
+            await workflow.wait_condition(lambda: self.case.stage is not Stage.AWAITING_MATERIALS)
+        return MaterialsAccepted(
+            round=accepted, stage=self.case.stage, report_formal=self.case.formal
+        )
 
     @submit_materials.validator
     def _check_materials(self, sub: MaterialsSubmission) -> None:
@@ -1031,14 +977,14 @@ class CardReissueWorkflow:
         self._require_stage("submit_materials", Stage.AWAITING_MATERIALS)
         if self._registry.locked():
             raise ValueError("submit_materials: another submission is being checked")
-        assert self._report is not None
+        assert self.case.report is not None
         policy = self.policy
         problems = precheck_problems(
             documents=sub.documents,
-            required=policy.materials_for(self._in.insured_category),
+            required=policy.materials_for(self.case.inp.insured_category),
             loss_proof_number=sub.loss_proof_number,
-            report_number=self._report.report_number,
-            resident_id=self._in.applicant.resident_id,
+            report_number=self.case.report.report_number,
+            resident_id=self.case.inp.applicant.resident_id,
             photo_min_width_px=policy.photo_min_width_px,
             photo_min_height_px=policy.photo_min_height_px,
             fee_exemption=sub.fee_exemption,
@@ -1051,16 +997,16 @@ class CardReissueWorkflow:
         """The person showed their ID at a counter: the report is formal, before any application."""
         async with self._registry:
             self._require_stage("make_report_formal", Stage.AWAITING_MATERIALS, refuse=True)
-            if not self._formal:
+            if not self.case.formal:
                 await self._formalise("report_formal_at_counter", by=req.received_by)
-        return EventAck(stage=self._stage, at=workflow.now())
+        return EventAck(stage=self.case.stage, at=workflow.now())
 
     @make_report_formal.validator
     def _check_formalisation(self, req: ReportFormalisation) -> None:
         self._require_stage("make_report_formal", Stage.AWAITING_MATERIALS)
-        if self._formal:
+        if self.case.formal:
             raise ValueError("make_report_formal: the loss report is already formal")
-        if req.resident_id != self._in.applicant.resident_id:
+        if req.resident_id != self.case.inp.applicant.resident_id:
             raise ValueError(
                 "resident_id: does not match the applicant of this case "
                 "(the person must show their own ID card)"
@@ -1068,22 +1014,22 @@ class CardReissueWorkflow:
 
     async def _formalise(self, template: str, *, by: str | None = None) -> None:
         """Make the loss report formal (the caller holds the registry lock)."""
-        assert self._report is not None
+        assert self.case.report is not None
         await self._act(
             FORMALISE_LOSS_REPORT,
             FormaliseInput(
                 **self._step("formalise_loss_report"),
-                report_number=self._report.report_number,
+                report_number=self.case.report.report_number,
             ),
             summary="make the loss report formal",
         )
-        self._formal = True
+        self.case.formal = True
         if by is not None:
             await self._audit("report_made_formal", by, {"with": "ID checked at the counter"})
         await self._notify(
             Recipient.APPLICANT,
             template,
-            card=self._card_masked,
+            card=self.case.card_masked,
             deadline=beijing_cn(workflow.now() + self.policy.formal_materials_deadline),
         )
 
@@ -1091,57 +1037,58 @@ class CardReissueWorkflow:
     async def affiliation_response(self, raw: RawValue) -> None:
         """The employer unit's or school's confirmation or denial (`AffiliationResponse`)."""
         answer = await self._signal_arg("affiliation_response", raw, AffiliationResponse)
-        if answer is None:
+        if answer is None or self._case is None:
             return
-        if self._stage is not Stage.AWAITING_AFFILIATION or self._affiliation != "requested":
+        if self.case.stage is not Stage.AWAITING_AFFILIATION:
             await self._ignore("affiliation_response", f"confirmed={answer.confirmed}")
             return
-        if self._affiliation_answer is not None or self._override is not None:
+        if not isinstance(self.case.affiliation, Asked):
             await self._ignore("affiliation_response", "already answered")
             return
-        self._affiliation_answer = answer
+        self.case.affiliation = answer
 
     @workflow.update
     async def override_affiliation(self, override: AffiliationOverride) -> EventAck:
         """After escalation, staff accept the unit's paper letter instead of a portal answer."""
-        self._override = override
+        self.case.affiliation = override
         await self._audit(
             "affiliation_overridden",
             override.staff_id,
             {"letter_doc_id": override.letter.doc_id, "note": override.note},
         )
-        await workflow.wait_condition(lambda: self._stage is not Stage.AWAITING_AFFILIATION)
-        return EventAck(stage=self._stage, at=workflow.now())
+        await workflow.wait_condition(lambda: self.case.stage is not Stage.AWAITING_AFFILIATION)
+        return EventAck(stage=self.case.stage, at=workflow.now())
 
     @override_affiliation.validator
     def _check_override(self, override: AffiliationOverride) -> None:
         self._require_stage("override_affiliation", Stage.AWAITING_AFFILIATION)
-        if not self._affiliation_escalated:
-            raise ValueError("override_affiliation: allowed only after escalation to a supervisor")
-        if self._override is not None or self._affiliation_answer is not None:
+        asked = self.case.affiliation
+        if not isinstance(asked, Asked):
             raise ValueError("override_affiliation: the affiliation is already settled")
+        if not asked.escalated:
+            raise ValueError("override_affiliation: allowed only after escalation to a supervisor")
 
     @workflow.update
     async def review(self, decision: ReviewDecision) -> ReviewOutcome:
         """A reviewer approves, asks for a correction, or rejects."""
-        if not self._review_open:
+        if not self.case.review_open:
             raise ApplicationError(
                 "review: this round has already been decided",
                 type=ALREADY_DECIDED,
                 non_retryable=True,
             )
-        self._review_open = False
+        self.case.deciding = True
         verdict, reasons = decision.verdict, list(decision.reasons)
         limit = self.policy.max_correction_rounds
-        if verdict is ReviewVerdict.REQUEST_CORRECTION and self._correction_round >= limit:
+        if verdict is ReviewVerdict.REQUEST_CORRECTION and self.case.correction_round >= limit:
             verdict = ReviewVerdict.REJECT
             reasons.append(f"correction rounds exhausted (at most {limit})")
         effective = decision.model_copy(update={"verdict": verdict, "reasons": reasons})
         await self._act(
             RECORD_REVIEW_DECISION,
             ReviewRecordInput(
-                **self._step(f"review:{self._accepted_rounds}"),
-                round=self._accepted_rounds,
+                **self._step(f"review:{self.case.accepted_rounds}"),
+                round=self.case.accepted_rounds,
                 reviewer=decision.reviewer,
                 verdict=verdict,
                 reasons=reasons,
@@ -1150,24 +1097,21 @@ class CardReissueWorkflow:
             ),
             summary=f"record review decision: {verdict.value}",
         )
-        if verdict is ReviewVerdict.REQUEST_CORRECTION:
-            self._correction_round += 1
-        if verdict is not ReviewVerdict.APPROVE:
-            self._correction_reasons = reasons
-        self._decision = effective
+        self.case.decisions.append(effective)
+        self.case.deciding = False
         # Answer with where the case went, once the main path has moved it.
-        await workflow.wait_condition(lambda: self._stage is not Stage.UNDER_REVIEW)
+        await workflow.wait_condition(lambda: self.case.stage is not Stage.UNDER_REVIEW)
         return ReviewOutcome(
-            verdict=verdict, correction_round=self._correction_round, stage=self._stage
+            verdict=verdict, correction_round=self.case.correction_round, stage=self.case.stage
         )
 
     @review.validator
     def _check_review(self, decision: ReviewDecision) -> None:
         self._require_stage("review", Stage.UNDER_REVIEW)
-        if not self._review_open:
+        if not self.case.review_open:
             raise ValueError("review: this round has already been decided")
-        if self._assignee is not None and self._assignee != decision.reviewer:
-            raise ValueError(f"review: the case is claimed by {self._assignee}")
+        if self.case.assignee is not None and self.case.assignee != decision.reviewer:
+            raise ValueError(f"review: the case is claimed by {self.case.assignee}")
 
     @workflow.update
     def claim_review(self, claim: ReviewClaim) -> ClaimState:
@@ -1178,15 +1122,15 @@ class CardReissueWorkflow:
     @claim_review.validator
     def _check_claim(self, claim: ReviewClaim) -> None:
         self._require_stage("claim_review", Stage.UNDER_REVIEW)
-        if not self._review_open:
+        if not self.case.review_open:
             raise ValueError("claim_review: this round has already been decided")
-        if self._assignee is not None and self._assignee != claim.reviewer:
-            raise ValueError(f"claim_review: the case is claimed by {self._assignee}")
+        if self.case.assignee is not None and self.case.assignee != claim.reviewer:
+            raise ValueError(f"claim_review: the case is claimed by {self.case.assignee}")
 
     @workflow.update
     async def release_review(self, release: ReviewRelease) -> ClaimState:
         """A supervisor returns a claimed case to the queue."""
-        held_by = self._assignee
+        held_by = self.case.assignee
         self._set_claim(None, reason=f"released by {release.supervisor}")
         await self._audit(
             "review_released", release.supervisor, {"held_by": held_by, "reason": release.reason}
@@ -1196,14 +1140,17 @@ class CardReissueWorkflow:
     @release_review.validator
     def _check_release(self, release: ReviewRelease) -> None:
         self._require_stage("release_review", Stage.UNDER_REVIEW)
-        if self._assignee is None:
+        if self.case.assignee is None:
             raise ValueError("release_review: nobody holds this case")
 
     @workflow.update
     async def registration(self) -> CaseStatus:
         """Answers once the loss is registered and the card frozen: the hotline's one round trip."""
         await workflow.wait_condition(
-            lambda: self._stage is not Stage.LOSS_REPORTED or self._refusal is not None
+            lambda: (
+                self._refusal is not None
+                or (self._case is not None and self._case.stage is not Stage.LOSS_REPORTED)
+            )
         )
         if self._refusal is not None:
             kind, message = self._refusal
@@ -1227,9 +1174,9 @@ class CardReissueWorkflow:
 
     def _claim_state(self) -> ClaimState:
         return ClaimState(
-            assigned_to=self._assignee,
-            claim_expires_at=self._claim_until,
-            review_due_at=self._review_due,
+            assigned_to=self.case.assignee,
+            claim_expires_at=self.case.claim_until,
+            review_due_at=self.case.review_due,
         )
 
     @workflow.signal(name="payment_confirmed")
@@ -1239,6 +1186,11 @@ class CardReissueWorkflow:
         payment = await self._signal_arg("payment_confirmed", raw, PaymentConfirmation)
         if payment is None:
             return
+        if self._case is None:  # the input was refused: no case, but the money goes back
+            info = workflow.info()
+            case_id = f"{info.workflow_id}:{info.first_execution_run_id}"
+            await return_payment(case_id, payment, "the case did not open")
+            return
         if not self._v2:
             await self._legacy_payment_confirmed(payment)
             return
@@ -1247,7 +1199,7 @@ class CardReissueWorkflow:
         )
         async with self._money:
             earlier = next(
-                (r for r in self._receipts if r.payment_ref == payment.payment_ref), None
+                (r for r in self.case.receipts if r.payment_ref == payment.payment_ref), None
             )
             if earlier is not None:
                 if (earlier.amount_fen, earlier.order_id) == (payment.amount_fen, payment.order_id):
@@ -1278,11 +1230,13 @@ class CardReissueWorkflow:
                 else:
                     await self._payment_conflict(detail, receipt)
                 return
-            self._receipts.append(receipt)
+            self.case.receipts.append(receipt)
             if receipt.applied and receipt.order is not None:
-                self._order, self._payment = receipt.order, payment
+                self.case.order, self.case.payment = receipt.order, payment
                 return
-            self._anomalies.append(f"payment_confirmed not applied ({receipt.reason}): {detail}")
+            self.case.anomalies.append(
+                f"payment_confirmed not applied ({receipt.reason}): {detail}"
+            )
             refund = await self._refund(payment.payment_ref, receipt.reason or "not applied")
             await self._notify(
                 Recipient.APPLICANT,
@@ -1302,24 +1256,24 @@ class CardReissueWorkflow:
                 "earlier": f"order={earlier.order_id} amount_fen={earlier.amount_fen}",
             },
         )
-        self._anomalies.append(f"payment_confirmed conflicts with an earlier one: {detail}")
-        if "payment_conflict" not in self._flags:
-            self._flags.append("payment_conflict")
+        self.case.anomalies.append(f"payment_confirmed conflicts with an earlier one: {detail}")
+        if "payment_conflict" not in self.case.flags:
+            self.case.flags.append("payment_conflict")
 
     def _why_payment_not_applied(self, payment: PaymentConfirmation) -> str | None:
         """Why a payment cannot pay this case's fee; None when it can."""
-        if self._refusal is not None or self._stage.terminal:
+        if self._refusal is not None or self.case.stage.terminal:
             return "the case has closed"
-        if self._ending is not None:
-            return f"the case is ending ({self._ending.outcome.value})"
-        if self._payment is not None:
+        if self.case.ending is not None:
+            return f"the case is ending ({self.case.ending.outcome.value})"
+        if self.case.payment is not None:
             return "the fee is already paid (a second payment)"
-        if self._stage is not Stage.AWAITING_PAYMENT or self._order is None:
-            return f"no payment is due in stage {self._stage.value}"
-        if payment.order_id != self._order.order_id:
-            return f"the order is not this case's open order {self._order.order_id}"
-        if payment.amount_fen != self._order.amount_fen:
-            return f"paid {payment.amount_fen} fen against an order of {self._order.amount_fen} fen"
+        if self.case.stage is not Stage.AWAITING_PAYMENT or self.case.order is None:
+            return f"no payment is due in stage {self.case.stage.value}"
+        if payment.order_id != self.case.order.order_id:
+            return f"the order is not this case's open order {self.case.order.order_id}"
+        if payment.amount_fen != self.case.order.amount_fen:
+            return f"paid {payment.amount_fen} fen against an order of {self.case.order.amount_fen} fen"
         return None
 
     async def _refund(self, payment_ref: str, reason: str) -> RefundResult:
@@ -1330,7 +1284,7 @@ class CardReissueWorkflow:
             ),
             summary="refund through the payment platform",
         )
-        self._refunds.append(refund)
+        self.case.refunds.append(refund)
         return refund
 
     async def _legacy_payment_confirmed(self, payment: PaymentConfirmation) -> None:
@@ -1338,72 +1292,75 @@ class CardReissueWorkflow:
         detail = (
             f"order={payment.order_id} amount_fen={payment.amount_fen} ref={payment.payment_ref}"
         )
-        if self._payment is not None and self._payment.payment_ref == payment.payment_ref:
+        if self.case.payment is not None and self.case.payment.payment_ref == payment.payment_ref:
             await self._ignore("payment_confirmed", "duplicate: " + detail)
             return
-        if self._stage is not Stage.AWAITING_PAYMENT or self._payment is not None:
+        if self.case.stage is not Stage.AWAITING_PAYMENT or self.case.payment is not None:
             await self._ignore("payment_confirmed", "late: " + detail)
             return
-        assert self._order is not None
-        if payment.order_id != self._order.order_id or payment.amount_fen != self._order.amount_fen:
-            self._anomalies.append(
-                f"payment_confirmed not accepted: {detail}, expected order={self._order.order_id}"
-                f" amount_fen={self._order.amount_fen}"
+        assert self.case.order is not None
+        if (
+            payment.order_id != self.case.order.order_id
+            or payment.amount_fen != self.case.order.amount_fen
+        ):
+            self.case.anomalies.append(
+                f"payment_confirmed not accepted: {detail}, expected order={self.case.order.order_id}"
+                f" amount_fen={self.case.order.amount_fen}"
             )
             await self._audit("payment_anomaly", "payment-platform", {"received": detail})
             return
-        self._payment = payment
+        self.case.payment = payment
 
     @workflow.signal(name="card_produced")
     async def card_produced(self, raw: RawValue) -> None:
         """The card bureau reports the new card made (`CardProduced`)."""
         produced = await self._signal_arg("card_produced", raw, CardProduced)
-        if produced is None:
+        if produced is None or self._case is None:
             return
         awaited = (
-            self._stage is Stage.CARD_PRODUCTION
-            and self._production is not None
-            and self._produced is None
-            and self._new_card is None
+            self.case.stage is Stage.CARD_PRODUCTION
+            and self.case.production is not None
+            and self.case.produced is None
+            and self.case.new_card is None
         )
-        if not awaited or self._production is None:
+        if not awaited or self.case.production is None:
             await self._ignore("card_produced", f"order={produced.order_id}")
             return
-        if produced.order_id != self._production.order_id:
-            self._anomalies.append(f"card_produced for another order {produced.order_id}")
+        if produced.order_id != self.case.production.order_id:
+            self.case.anomalies.append(f"card_produced for another order {produced.order_id}")
             await self._audit("production_anomaly", "card-bureau", {"order_id": produced.order_id})
             return
-        self._produced = produced
+        self.case.produced = produced
 
     @workflow.signal(name="card_collected")
     async def card_collected(self, raw: RawValue) -> None:
         """The counter handed the new card over (`CardCollected`)."""
         collected = await self._signal_arg("card_collected", raw, CardCollected)
-        if collected is None:
+        if collected is None or self._case is None:
             return
-        if self._stage is not Stage.READY_FOR_PICKUP or self._collected is not None:
+        if self.case.stage is not Stage.READY_FOR_PICKUP or self.case.collected is not None:
             await self._ignore("card_collected", f"by={collected.handed_over_by}")
             return
-        if collected.new_card_number != self._new_card:
-            self._anomalies.append("card_collected names a different card")
+        if collected.new_card_number != self.case.new_card:
+            self.case.anomalies.append("card_collected names a different card")
             await self._audit("pickup_anomaly", collected.handed_over_by, {})
             return
-        self._collected = collected
+        self.case.collected = collected
 
     @workflow.update
     async def card_found(self, found: CardFound) -> EventAck:
         """The person found the card: lift the temporary report and end the case."""
         async with self._turn():  # a submission or formalisation under way decides first
             self._require_open("card_found", refuse=True)
-            if self._formal:
+            if self.case.formal:
                 raise ApplicationError(_VOID, type=REPORT_FORMAL, non_retryable=True)
-            self._ending = _EndCase(Stage.WITHDRAWN, f"card found ({found.channel.value})")
+            self.case.ending = Ending(Stage.WITHDRAWN, f"card found ({found.channel.value})")
         return await self._ended()
 
     @card_found.validator
     def _check_found(self, found: CardFound) -> None:
         self._require_open("card_found")
-        if self._formal:
+        if self.case.formal:
             raise ValueError(_VOID)
 
     @workflow.update
@@ -1411,18 +1368,18 @@ class CardReissueWorkflow:
         """Operations end the case; a paid fee is refunded."""
         async with self._turn():  # a submission or formalisation under way decides first
             self._require_open("cancel", refuse=True)
-            self._ending = _EndCase(
+            self.case.ending = Ending(
                 Stage.CANCELLED, f"cancelled by {request.operator}: {request.reason}"
             )
         return await self._ended()
 
     async def _ended(self) -> EventAck:
         """Answer an early end once the case has closed (or could not open at all)."""
-        await workflow.wait_condition(lambda: self._stage.terminal or self._refusal is not None)
+        await workflow.wait_condition(lambda: self._refusal is not None or self.case.stage.terminal)
         if self._refusal is not None:
             kind, message = self._refusal
             raise ApplicationError(message, type=kind, non_retryable=True)
-        return EventAck(stage=self._stage, at=workflow.now())
+        return EventAck(stage=self.case.stage, at=workflow.now())
 
     def _turn(self) -> AbstractAsyncContextManager[Any]:
         """Registry changes take turns (cases started before the patch did not wait)."""
@@ -1437,58 +1394,7 @@ class CardReissueWorkflow:
         """The full state of the case."""
         if self._refusal is not None:
             raise ApplicationError(self._refusal[1], type=self._refusal[0])
-        policy = self._policy
-        required = policy.materials_for(self._in.insured_category) if policy else []
-        got = {d.type for d in self._submission.documents} if self._submission else set()
-        fee = None
-        if self._fee is not None:
-            fee = FeeStatus(
-                amount_fen=self._fee.amount_fen,
-                base_fen=self._fee.base_fen,
-                exemption=self._fee.exemption.value if self._fee.exemption else None,
-                waived=self._fee.waived,
-                order_id=self._order.order_id if self._order else None,
-                order_status=self._order.status if self._order else None,
-                payment_ref=self._payment.payment_ref if self._payment else None,
-            )
-        return CaseStatus(
-            case_id=self._case_id,
-            stage=self._stage,
-            awaiting=self._awaiting,
-            pending_action=self._action,
-            deadline=self._deadline,
-            card_masked=self._card_masked,
-            district=self._in.district,
-            insured_category=self._in.insured_category,
-            channel=self._in.channel,
-            loss_reported_at=self._reported_at,
-            liability_cutoff=self._reported_at,
-            loss_report_number=self._report.report_number if self._report else None,
-            report_formal=self._formal,
-            card_frozen=self._card_frozen,
-            bank_frozen=self._bank_frozen,
-            materials=[MaterialCheck(type=t, received=t in got) for t in required],
-            correction_round=self._correction_round,
-            correction_reasons=self._correction_reasons,
-            affiliation_status=self._affiliation,
-            fee=fee,
-            production_order_id=self._production.order_id if self._production else None,
-            new_card_masked=mask_card_number(self._new_card) if self._new_card else None,
-            sla_breached=self._sla_breached,
-            assigned_to=self._assignee,
-            claim_expires_at=self._claim_until,
-            review_due_at=self._review_due,
-            flags=self._flags,
-            reminders_sent=self._reminders,
-            anomalies=self._anomalies,
-            ignored_events=self._ignored,
-            timeline=self._timeline,
-            policy_version=policy.version if policy else "",
-            policy_hash=self._report.policy_hash if self._report else None,
-            money=self._money_status(),
-            closing=None if self._stage.terminal else self._closing,
-            outcome_reason=self._outcome_reason,
-        )
+        return self.case.status()
 
     # ------------------------------------------------------------------ helpers
 
@@ -1500,13 +1406,13 @@ class CardReissueWorkflow:
     @property
     def policy(self) -> CasePolicy:
         """The policy in force for this case (known once the case has opened)."""
-        assert self._policy is not None
-        return self._policy
+        assert self.case.policy is not None
+        return self.case.policy
 
     @property
     def _account_id(self) -> str:
-        assert self._report is not None
-        return self._report.account_id
+        assert self.case.report is not None
+        return self.case.report.account_id
 
     def _open(self, raw: RawValue) -> None:
         """Decode the input as the history holds it; a bad one refuses the case.
@@ -1524,9 +1430,9 @@ class CardReissueWorkflow:
         try:
             data = workflow.payload_converter().from_payload(raw.payload, dict)
             given_policy = data.pop("policy", None) if isinstance(data, dict) else None
-            inp = CaseInput.model_validate(data, context=context)
+            CaseInput.model_validate(data, context=context)  # strictly, for new cases
             if not self._v2:
-                self._policy = CasePolicy.model_validate(
+                self.case.policy = CasePolicy.model_validate(
                     given_policy or _LEGACY_DEFAULT_POLICY, context=context
                 )
         except Exception as e:  # any undecodable input is the caller's error, not ours
@@ -1538,12 +1444,6 @@ class CardReissueWorkflow:
                 "invalid case input: policy: the case policy is not chosen by the caller: "
                 "the system of record resolves the policy in force when the case opens",
             )
-            return
-        self._in = inp
-        self._card_masked = mask_card_number(inp.card_number)
-        start = workflow.info().start_time
-        self._reported_at = min(inp.reported_at, start) if inp.reported_at else start
-        self._formal = inp.channel.formal
 
     async def _refuse(self) -> NoReturn:
         """The case cannot open: nothing was written; say why, once handlers are answered."""
@@ -1567,31 +1467,19 @@ class CardReissueWorkflow:
                     current.uncancel()
                 self._end_through_temporal()
 
-    def _money_status(self) -> MoneyStatus:
-        received = sum(r.amount_fen for r in self._receipts)
-        refunded = sum(f.amount_fen for f in self._refunds if f.status == "refunded")
-        settled = {f.payment_ref for f in self._refunds if f.status == "refunded"}
-        pending = sum(
-            r.amount_fen for r in self._receipts if not r.applied and r.payment_ref not in settled
-        )
-        return MoneyStatus(
-            received_fen=received,
-            applied_fen=received - refunded - pending,
-            refunded_fen=refunded,
-            refund_pending_fen=pending,
-        )
-
     def _temporary_expiry(self) -> datetime:
-        return self._reported_at + self.policy.temporary_report_validity
+        return self.case.reported_at + self.policy.temporary_report_validity
 
     def _require_open(self, name: str, *, refuse: bool = False) -> None:
         """For a validator (ValueError), or after waiting in a handler (`refuse`: ApplicationError)."""
         problem = None
         if self._refusal is not None:
             problem = f"{name}: the case did not open ({self._refusal[0]})"
-        elif self._stage.terminal or self._ending is not None:
-            problem = f"{name}: the case has ended ({self._stage.value})"
-        elif self._activating:
+        elif self._case is None:
+            problem = f"{name}: the case input is not valid; the case does not open"
+        elif self.case.stage.terminal or self.case.ending is not None:
+            problem = f"{name}: the case has ended ({self.case.stage.value})"
+        elif self.case.activating:
             problem = f"{name}: the new card is being activated; the case is completing"
         if problem is None:
             return
@@ -1601,14 +1489,14 @@ class CardReissueWorkflow:
 
     def _require_stage(self, name: str, stage: Stage, *, refuse: bool = False) -> None:
         self._require_open(name, refuse=refuse)
-        if self._stage is not stage:
-            problem = f"{name}: not accepted in stage {self._stage.value}"
+        if self.case.stage is not stage:
+            problem = f"{name}: not accepted in stage {self.case.stage.value}"
             if refuse:
                 raise ApplicationError(problem, type=WRONG_STAGE, non_retryable=True)
             raise ValueError(problem)
 
     def _step(self, name: str) -> dict[str, Any]:
-        return {"case_id": self._case_id, "step": name, "at": workflow.now()}
+        return {"case_id": self.case.case_id, "step": name, "at": workflow.now()}
 
     def _enter(
         self,
@@ -1618,9 +1506,11 @@ class CardReissueWorkflow:
         deadline: datetime | None = None,
     ) -> None:
         self._checkpoint()  # a stage is not entered once an early end was accepted
-        if stage is not self._stage or not self._timeline:
-            self._timeline.append(StageEntry(stage=stage, entered_at=workflow.now(), note=action))
-        self._stage, self._awaiting, self._action, self._deadline = (
+        if stage is not self.case.stage or not self.case.timeline:
+            self.case.timeline.append(
+                StageEntry(stage=stage, entered_at=workflow.now(), note=action)
+            )
+        self.case.stage, self.case.awaiting, self.case.action, self.case.deadline = (
             stage,
             awaiting,
             action,
@@ -1630,53 +1520,19 @@ class CardReissueWorkflow:
 
     def _set_deadline(self, deadline: datetime | None) -> None:
         """The deadline of a wait within a stage, shown in visibility (`NextDeadline`)."""
-        self._deadline = deadline
+        self.case.deadline = deadline
         if self._v2:
             self._upsert_visibility()
 
     def _upsert_visibility(self) -> None:
-        def maybe(key: Any, value: Any) -> Any:
-            return key.value_unset() if value is None else key.value_set(value)
-
-        workflow.upsert_search_attributes(
-            [
-                CASE_STAGE.value_set(self._stage.value),
-                DISTRICT.value_set(self._in.district),
-                INSURED_CATEGORY.value_set(self._in.insured_category.value),
-                AWAITING_PARTY.value_set(self._awaiting.value),
-                REPORT_CHANNEL.value_set(self._in.channel.value),
-                SLA_BREACHED.value_set(self._sla_breached),
-                CORRECTION_ROUND.value_set(self._correction_round),
-                maybe(ASSIGNED_TO, self._assignee),
-                maybe(REVIEW_DUE_AT, self._review_due),
-                maybe(NEXT_DEADLINE, None if self._stage.terminal else self._deadline),
-            ]
-        )
-        self._show_details()
-
-    def _show_details(self) -> None:
-        """The Web UI's "current details": what the case waits for, in plain words."""
-        if self._stage.terminal:
-            workflow.set_current_details(f"**{self._stage.value}** — {self._action}")
-            return
-        lines = [f"**{self._stage.value}** — waiting for {self._awaiting.value}: {self._action}"]
-        if self._deadline:
-            lines.append(f"until {beijing(self._deadline)}")
-        if self._assignee:
-            lines.append(f"claimed by {self._assignee} until {beijing(self._claim_until)}")
-        sent = ", ".join(f"{n} {what} reminder(s) sent" for what, n in self._reminders.items())
-        if sent:
-            lines.append(sent)
-        if self._sla_breached:
-            lines.append("review SLA breached")
-        workflow.set_current_details("\n\n".join(lines))
+        workflow.upsert_search_attributes(self.case.search_attributes())
+        workflow.set_current_details(self.case.details())
 
     def _set_claim(self, reviewer: str | None, *, reason: str) -> None:
-        if reviewer is None and self._assignee is None:
+        if reviewer is None and self.case.assignee is None:
             return
-        self._assignee = reviewer
-        self._claim_until = workflow.now() + self.policy.review_claim_ttl if reviewer else None
-        self._claim_changes += 1
+        self.case.assignee = reviewer
+        self.case.claim_until = workflow.now() + self.policy.review_claim_ttl if reviewer else None
         self._upsert_visibility()
         workflow.logger.info("review claim changed: %s", reason)
 
@@ -1689,14 +1545,14 @@ class CardReissueWorkflow:
                 return done()
         try:
             await workflow.wait_condition(
-                lambda: done() or self._ending is not None,
+                lambda: done() or self.case.ending is not None,
                 timeout=timeout,
                 timeout_summary=what or None,
             )
         except TimeoutError:
             pass
-        if self._ending is not None:
-            raise self._ending
+        if self.case.ending is not None:
+            raise self.case.ending
         return done()
 
     async def _wait_reminding(
@@ -1718,7 +1574,7 @@ class CardReissueWorkflow:
             at = reminders(sent)
             reminder_first = at is not None and (deadline is None or at < deadline)
             until = at if reminder_first else deadline
-            if show_deadline and until != self._deadline:
+            if show_deadline and until != self.case.deadline:
                 self._set_deadline(until)
             if await self._wait(done, until, label(sent + 1) if reminder_first else deadline_label):
                 return True
@@ -1731,12 +1587,12 @@ class CardReissueWorkflow:
         """On the main path, an early end accepted meanwhile takes effect now."""
         if (
             self._v2
-            and self._ending is not None
-            and self._opened
-            and not self._compensating
+            and self.case.ending is not None
+            and self.case.opened
+            and self.case.closing is None
             and asyncio.current_task() is self._main
         ):
-            raise self._ending
+            raise self.case.ending
 
     async def _act(
         self,
@@ -1784,30 +1640,30 @@ class CardReissueWorkflow:
         ref: str | None = None,
         **params: str,
     ) -> None:
-        total = self._reminders.get(what, 0) + 1
-        self._reminders[what] = total
-        self._show_details()
+        total = self.case.reminders.get(what, 0) + 1
+        self.case.reminders[what] = total
+        workflow.set_current_details(self.case.details())
         await self._notify(
             recipient,
             template,
             ref=ref,
-            step=f"{template}:{self._accepted_rounds}:{total}",
+            step=f"{template}:{self.case.accepted_rounds}:{total}",
             summary=f"reminder {nth} of {of} sent to {recipient.value}",
             n=str(nth),
             **params,
         )
 
     def _account_id_or_case(self) -> str:
-        return self._report.account_id if self._report else workflow.info().workflow_id
+        return self.case.report.account_id if self.case.report else workflow.info().workflow_id
 
     async def _audit(self, event_type: str, actor: str, detail: dict[str, Any]) -> None:
         if self._refusal is not None:
             return  # no case was opened: nothing to put on its record
-        self._event_seq += 1
+        self.case.audit_events += 1
         await self._act(
             APPEND_AUDIT_EVENT,
             AuditInput(
-                **self._step(f"event:{self._event_seq}:{event_type}"),
+                **self._step(f"event:{self.case.audit_events}:{event_type}"),
                 event_type=event_type,
                 actor=actor,
                 detail=detail,
@@ -1817,11 +1673,13 @@ class CardReissueWorkflow:
 
     async def _ignore(self, event: str, detail: str) -> None:
         """Duplicate or late events change nothing; they are kept on record."""
-        self._ignored.append(f"{event} in {self._stage.value}: {detail}")
+        if self._case is None:
+            return  # the case did not open: there is no record to keep it on
+        self.case.ignored.append(f"{event} in {self.case.stage.value}: {detail}")
         await self._audit(
             "event_ignored",
             "system",
-            {"event": event, "stage": self._stage.value, "detail": detail},
+            {"event": event, "stage": self.case.stage.value, "detail": detail},
         )
 
 

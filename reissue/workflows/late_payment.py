@@ -14,18 +14,12 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from reissue.schemas.activities import (
-        RECEIVE_PAYMENT,
-        REFUND_PAYMENT,
-        PaymentReceipt,
-        ReceivePaymentInput,
-        RefundInput,
-    )
+    from reissue.schemas.activities import PaymentReceipt
     from reissue.schemas.codec import PLAINTEXT_MARK
     from reissue.schemas.converter import PLAINTEXT_REFUSED
     from reissue.schemas.errors import PLAINTEXT_PAYLOAD
     from reissue.schemas.events import LatePayment
-    from reissue.workflows.calls import call
+    from reissue.workflows.calls import return_payment
 
 __all__ = ["LatePaymentWorkflow"]
 
@@ -42,32 +36,4 @@ class LatePaymentWorkflow:
         if PLAINTEXT_MARK in raw.payload.metadata:
             raise ApplicationError(PLAINTEXT_REFUSED, type=PLAINTEXT_PAYLOAD, non_retryable=True)
         late = workflow.payload_converter().from_payload(raw.payload, LatePayment)
-        p = late.payment
-        receipt = await call(
-            RECEIVE_PAYMENT,
-            ReceivePaymentInput(
-                case_id=late.case_id,
-                step=f"payment:{p.payment_ref}",
-                at=workflow.now(),
-                order_id=p.order_id,
-                amount_fen=p.amount_fen,
-                payment_ref=p.payment_ref,
-                paid_at=p.paid_at,
-                apply=False,
-                reason=_REASON,
-            ),
-            summary="record the late payment in the ledger",
-        )
-        if receipt.new and not receipt.applied:  # (not new: another case's, refunded there)
-            await call(
-                REFUND_PAYMENT,
-                RefundInput(
-                    case_id=late.case_id,
-                    step=f"refund:{p.payment_ref}",
-                    at=workflow.now(),
-                    payment_ref=p.payment_ref,
-                    reason=receipt.reason or _REASON,
-                ),
-                summary="refund through the payment platform",
-            )
-        return receipt
+        return await return_payment(late.case_id, late.payment, _REASON)
