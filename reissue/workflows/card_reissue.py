@@ -289,6 +289,9 @@ class CardReissueWorkflow:
         try:
             return await self._story()
         except Ending as end:
+            earlier = self.case.ending
+            if earlier is not None and earlier.through_temporal:
+                end.through_temporal = True  # the workflow still ends cancelled, as asked
             self.case.ending = end
             return await self._end_early(end)
 
@@ -516,6 +519,7 @@ class CardReissueWorkflow:
         self._enter(
             Stage.UNDER_REVIEW, AwaitingParty.STAFF, "staff review of the materials", sla_due
         )
+        self.case.review_rounds += 1
         while self.case.decision is None:
             # Wake for a decision, a change of claim, the SLA, or the claim running out.
             claim = (self.case.assignee, self.case.claim_until)
@@ -606,46 +610,45 @@ class CardReissueWorkflow:
         def paid() -> bool:
             return self.case.payment is not None
 
-        order_id = self.case.order.order_id
+        # Not `_wait_reminding`: a payment during the final reminder's wait still
+        # starts the deadline's wait (a timer cancelled at once), as recorded cases did.
         reminder_at = workflow.now() + policy.payment_reminder_after
-        final_at = due - policy.payment_final_reminder_before
-        final = False
-
-        def reminders(sent: int) -> datetime | None:
-            if sent == 0:
-                return reminder_at
-            return final_at if sent == 1 and final and final_at > workflow.now() else None
-
-        async def remind(nth: int) -> None:
-            nonlocal final
-            if nth == 1:
-                # Added 2026-11: a last reminder shortly before the deadline. Cases that
-                # passed this point under the old code replay without it.
-                final = workflow.patched(PATCH_FINAL_PAYMENT_REMINDER)
+        if not await self._wait(paid, reminder_at, "payment reminder"):
+            # Added 2026-11: a last reminder shortly before the deadline. Cases that
+            # passed this point under the old code replay without it.
+            final = workflow.patched(PATCH_FINAL_PAYMENT_REMINDER)
             await self._remind(
                 "payment",
                 Recipient.APPLICANT,
-                "payment_reminder" if nth == 1 else "payment_final_reminder",
-                nth=nth,
+                "payment_reminder",
+                nth=1,
                 of=2 if final else 1,
                 amount=amount,
                 deadline=beijing_cn(due),
-                order=order_id,
+                order=self.case.order.order_id,
             )
-
-        if not await self._wait_reminding(
-            paid,
-            reminders=reminders,
-            remind=remind,
-            label=lambda nth: "payment reminder" if nth == 1 else "final payment reminder",
-            deadline=due,
-            deadline_label="payment deadline",
-        ):
-            if self._v2:
-                # A payment being recorded right now still counts.
-                await workflow.wait_condition(lambda: not self._money.locked())
-            if not paid():
-                raise Ending(Stage.LAPSED, "fee not paid by the deadline")
+            final_at = due - policy.payment_final_reminder_before
+            if (
+                final
+                and final_at > workflow.now()
+                and not await self._wait(paid, final_at, "final payment reminder")
+            ):
+                await self._remind(
+                    "payment",
+                    Recipient.APPLICANT,
+                    "payment_final_reminder",
+                    nth=2,
+                    of=2,
+                    amount=amount,
+                    deadline=beijing_cn(due),
+                    order=self.case.order.order_id,
+                )
+            if not await self._wait(paid, due, "payment deadline"):
+                if self._v2:
+                    # A payment being recorded right now still counts.
+                    await workflow.wait_condition(lambda: not self._money.locked())
+                if not paid():
+                    raise Ending(Stage.LAPSED, "fee not paid by the deadline")
         assert self.case.payment is not None
         if self._v2:
             return  # the ledger applied the payment to the order (`payment_confirmed`)
@@ -731,6 +734,8 @@ class CardReissueWorkflow:
         )
         await self._notify(Recipient.APPLICANT, "ready_for_pickup", card=new_masked)
         most = policy.max_pickup_reminders
+        if most == 0:
+            self._set_deadline(None)  # (as recorded cases did)
 
         async def remind(nth: int) -> None:
             await self._remind(
@@ -1375,7 +1380,11 @@ class CardReissueWorkflow:
 
     async def _ended(self) -> EventAck:
         """Answer an early end once the case has closed (or could not open at all)."""
-        await workflow.wait_condition(lambda: self._refusal is not None or self.case.stage.terminal)
+        await workflow.wait_condition(
+            lambda: (
+                self._refusal is not None or (self._case is not None and self._case.stage.terminal)
+            )
+        )
         if self._refusal is not None:
             kind, message = self._refusal
             raise ApplicationError(message, type=kind, non_retryable=True)

@@ -107,6 +107,7 @@ class CaseState:
     review_due: datetime | None = None
     assignee: str | None = None
     claim_until: datetime | None = None
+    review_rounds: int = 0  # reviews begun (a round may have more than one submission)
     deciding: bool = False  # a reviewer's decision is being recorded
     decisions: list[ReviewDecision] = field(default_factory=list)  # one per round, as applied
     fee: FeeAssessment | None = None
@@ -150,8 +151,8 @@ class CaseState:
 
     @property
     def decision(self) -> ReviewDecision | None:
-        """This round's decision, once recorded (each accepted submission is reviewed once)."""
-        if self.submissions and len(self.decisions) == len(self.submissions):
+        """This review round's decision, once recorded."""
+        if self.review_rounds and len(self.decisions) == self.review_rounds:
             return self.decisions[-1]
         return None
 

@@ -743,3 +743,26 @@ async def test_an_event_for_a_closed_case_never_reaches_the_next(stack: Stack) -
         await stack.client.card_found(first, {"channel": "online"})
     assert (await stack.status(case)).stage is Stage.AWAITING_MATERIALS
     assert await stack.card_status(app.card_number) == "frozen"
+
+
+async def test_two_submissions_accepted_in_one_round_need_one_review(stack: Stack) -> None:
+    """A clerk submits twice while the case is busy (here: sending a materials reminder):
+    both are accepted, and one review still decides the round."""
+    _, case, report = await stack.open_case(channel="online")
+    async with stack.holding(case, "notify:materials_reminder:0:1"):
+        await stack.fast_forward(case, stack.policy.materials_reminder_interval)
+        await stack.pending(case, "notify")
+        first = asyncio.create_task(stack.client.submit_materials(case, materials(report)))
+        for _ in range(100):  # the first is accepted (its documents are on the case)
+            if all(m.received for m in (await stack.status(case)).materials):
+                break
+            await asyncio.sleep(0.1)
+        second = asyncio.create_task(stack.client.submit_materials(case, materials(report)))
+        await asyncio.sleep(1)
+    assert (await first).round == 1
+    assert (await second).round == 2
+    st = await stack.wait_for(case, Stage.UNDER_REVIEW)
+    await stack.approve(case)
+    st = await stack.status(case)
+    assert st.stage is not Stage.UNDER_REVIEW, st.stage
+    assert st.correction_round == 0
