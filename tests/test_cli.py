@@ -209,3 +209,22 @@ async def test_operations_put_a_policy_in_force(stack: Stack, tmp_path: Path) ->
     assert "CQ-2026.1" in out and "CQ-2027.1" in out and "500101" in out
     _, case, _ = await stack.open_case(district="500101")
     assert (await stack.status(case)).policy_version == "CQ-2027.1"
+
+
+async def test_api_keys_are_shown_once_and_stored_hashed(stack: Stack) -> None:
+    code, out, err = await reissue(stack, "api-key", "create", "hotline")
+    assert code == 0, err
+    key = out.strip()
+    assert key.startswith("rk_")
+    _, key_id, secret = key.split("_", 2)
+    row = await stack.rows(
+        "SELECT key_sha256, partner, scopes FROM api_credentials WHERE key_id = $1", key_id
+    )
+    assert row and row[0]["partner"] == "hotline"
+    assert secret not in row[0]["key_sha256"]  # only its hash is kept
+    assert set(row[0]["scopes"]) == {"report", "card_found", "status"}
+    code, out, err = await reissue(stack, "api-key", "create", "unit_portal")
+    assert code == 2 and "org_code" in err  # a portal acts only for its own code
+    code, out, err = await reissue(stack, "api-key", "create", "root")
+    assert code == 2 and "partner: one of" in err
+    assert await stack.one("SELECT count(*) FROM api_credentials") == 1

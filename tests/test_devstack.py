@@ -20,6 +20,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.client import Client
 
@@ -57,12 +58,13 @@ async def _run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 
 async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) -> None:
-    port, ui_port, codec_port = _free_port(), _free_port(), _free_port()
+    port, ui_port, codec_port, api_port = _free_port(), _free_port(), _free_port(), _free_port()
     env = os.environ | {
         "REISSUE_DATA_DIR": str(tmp_path / "data"),
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "REISSUE_UI_PORT": str(ui_port),
         "REISSUE_CODEC_PORT": str(codec_port),
+        "REISSUE_API_PORT": str(api_port),
         "REISSUE_LOG_FORMAT": "json",
         "REISSUE_DEMO_PACE_SECONDS": str(PACE_SECONDS),
         "COLUMNS": "200",
@@ -111,6 +113,17 @@ async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) ->
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10).status
         )
         assert page == 200
+
+        # The partner API runs beside it, with dev keys printed once.
+        hotline = next(
+            line.split()[1] for line in seen.splitlines() if line.strip().startswith("hotline ")
+        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as api:
+            case = next(iter(breached))
+            r = await api.get(f"/v1/cases/{case}", headers={"Authorization": f"Bearer {hotline}"})
+            assert r.status_code == 200, r.text
+            assert r.json()["stage"] == "UNDER_REVIEW"
+            assert (await api.get(f"/v1/cases/{case}")).status_code == 401
 
         # The Web UI's view: payloads are ciphertext; the codec server decodes them for it.
         plain = await Client.connect(f"127.0.0.1:{port}")

@@ -21,6 +21,7 @@ app.add_typer(dev.schemas_app, name="schemas")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(policy.policy_app, name="policy")
 app.add_typer(registry.registry_app, name="registry")
+app.add_typer(service.api_key_app, name="api-key")
 
 
 def main() -> None:

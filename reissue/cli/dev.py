@@ -215,10 +215,13 @@ def schemas_export(
     out: Annotated[Path | None, typer.Option(help="Folder (default: schemas/json).")] = None,
 ) -> None:
     """Write the JSON Schema of every input, event and result, and contract.json."""
+    from reissue.api.app import OPENAPI_FILE, openapi_document
     from reissue.schemas.contract import SCHEMA_DIR, write_all
 
     written = write_all(out or SCHEMA_DIR)
     console.print(f"Wrote {len(written)} files to {out or SCHEMA_DIR}")
+    OPENAPI_FILE.write_text(openapi_document(), encoding="utf-8")
+    console.print(f"Wrote {OPENAPI_FILE}")
 
 
 # ----------------------------------------------------------------------------- audit

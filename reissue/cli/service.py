@@ -12,6 +12,7 @@ from reissue.cli._common import (
     _run,
     _settings,
     console,
+    err_console,
 )
 from reissue.workers.logging import configure_logging
 
@@ -89,3 +90,49 @@ def setup_namespace() -> None:
     console.print(
         f"Added: {', '.join(added) or 'none'}; already there: {', '.join(present) or 'none'}"
     )
+
+
+@commands.command()
+def api() -> None:
+    """Serve the partner HTTP API (/v1, OpenAPI at /docs) until SIGTERM."""
+    from reissue.api.server import serve_api
+
+    settings = _settings()
+    configure_logging(fmt=settings.log_format)
+    console.print(f"Partner API on http://{settings.api_host}:{settings.api_port}/docs")
+    asyncio.run(serve_api(settings))
+
+
+api_key_app = typer.Typer(help="Partner API keys (stored hashed).", no_args_is_help=True)
+
+
+@api_key_app.command("create")
+def api_key_create(
+    partner: Annotated[
+        str,
+        typer.Argument(
+            help="hotline, counter, unit_portal, school_portal, payment_platform, card_bureau or operations."
+        ),
+    ],
+    org_code: Annotated[
+        str | None, typer.Option(help="For a portal: its unit's credit code or school code.")
+    ] = None,
+) -> None:
+    """Create a key; it is shown once, only its hash is kept."""
+    from reissue.activities.db import create_pool
+    from reissue.api.credentials import create_key
+
+    async def go() -> str:
+        pool = await create_pool(_settings().require_database_url())
+        try:
+            async with pool.acquire() as conn:
+                return await create_key(conn, partner, org_code=org_code)
+        finally:
+            await pool.close()
+
+    try:
+        key = _run(go())
+    except ValueError as e:
+        err_console.print(f"[red]Invalid input:[/] {e}")
+        raise typer.Exit(2) from None
+    console.print(key)

@@ -7,9 +7,12 @@ import signal
 from contextlib import suppress
 
 import structlog
+import uvicorn
 from rich.console import Console
 
 from reissue.activities.db import create_pool
+from reissue.api.app import build_app as build_api
+from reissue.api.credentials import create_key
 from reissue.client import ReissueClient
 from reissue.devtools.demo import run_demo
 from reissue.devtools.stack import (
@@ -84,10 +87,29 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
             worker = build_worker(client, pool, settings)
             worker_task = asyncio.create_task(worker.run())
             console.print(f"Worker polling task queue [bold]{settings.task_queue}[/]")
-            if demo:
-                reissue = ReissueClient(
-                    client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
+            reissue = ReissueClient(
+                client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
+            )
+            api = uvicorn.Server(
+                uvicorn.Config(
+                    build_api(reissue, pool),
+                    host=settings.api_host,
+                    port=settings.api_port,
+                    access_log=False,
+                    log_level="warning",
                 )
+            )
+            api_task = asyncio.create_task(api.serve())
+            async with pool.acquire() as conn:
+                api_keys = {
+                    p: await create_key(conn, p) for p in ("hotline", "counter", "operations")
+                }
+            console.print(
+                f"Partner API on http://{settings.api_host}:{settings.api_port}/docs; dev keys "
+                "(shown once, stored hashed):\n"
+                + "\n".join(f"  {partner:<10} {key}" for partner, key in api_keys.items())
+            )
+            if demo:
                 cases = await run_demo(
                     reissue,
                     pool,
@@ -111,6 +133,8 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                     f"[red]The Temporal dev server exited ({server_down.result()}); "
                     f"see {data_dir / 'temporal.log'}[/]"
                 )
+            api.should_exit = True
+            await api_task
             if worker_task not in done:
                 await worker.shutdown()
             await worker_task

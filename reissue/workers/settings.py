@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     )
     codec_host: str = Field(default="127.0.0.1", validation_alias="REISSUE_CODEC_HOST")
     codec_port: int = Field(default=8234, validation_alias="REISSUE_CODEC_PORT")
+    api_host: str = Field(default="127.0.0.1", validation_alias="REISSUE_API_HOST")
+    api_port: int = Field(default=8300, validation_alias="REISSUE_API_PORT")
     codec_tokens: SecretStr | None = Field(
         default=None,
         validation_alias="REISSUE_CODEC_TOKENS",

@@ -1,0 +1,267 @@
+"""The partner API, `/v1`: FastAPI over the typed client.
+
+Every call is authenticated (`Authorization: Bearer rk_…`) and authorised by
+scope before anything is sent to a case, so a refused call writes nothing.
+Errors are RFC 9457 `application/problem+json` naming the field and the rule.
+A POST with an `Idempotency-Key` is answered once and replayed after that.
+URLs carry only case IDs (keyed hashes), never personal data.
+"""
+
+import hashlib
+import json
+import pathlib
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, cast
+
+import asyncpg
+from fastapi import Depends, FastAPI, Header, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from reissue.api.credentials import Credential, authenticate
+from reissue.client import ReissueClient
+from reissue.schemas import errors
+from reissue.schemas.case import CaseInput, CaseStatus
+from reissue.schemas.events import CancelRequest, CardFound, EventAck, Reason
+
+__all__ = ["OPENAPI_FILE", "PROBLEM", "build_app", "openapi_document"]
+
+PROBLEM = "application/problem+json"
+# The committed OpenAPI document (`reissue schemas export` writes it; a test checks it).
+OPENAPI_FILE = pathlib.Path(__file__).parent / "openapi.json"
+CASE_ID = Path(pattern=r"^reissue-[0-9a-f]{16}$", description="The case ID (a keyed hash).")
+
+# Refusals by the case or the registry: the state of the case forbids it (409), or
+# what was sent cannot be accepted (422).
+_CONFLICTS = {
+    errors.CARD_ALREADY_REPORTED,
+    errors.CASE_ENDING,
+    errors.WRONG_STAGE,
+    errors.ALREADY_DECIDED,
+    errors.REPORT_FORMAL,
+    errors.BUSY,
+    errors.CARD_NOT_ACTIVE,
+}
+
+
+class Cancellation(BaseModel):
+    """Why operations end the case; who does it is the calling credential."""
+
+    reason: Reason
+
+
+class ApiProblem(Exception):
+    def __init__(self, status: int, kind: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.kind, self.title, self.detail, self.extra = (
+            status,
+            kind,
+            title,
+            detail,
+            extra,
+        )
+
+
+def _problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": f"urn:reissue:problem:{kind}", "title": title, "status": status}
+    body |= {"detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _refusal(e: Exception) -> ApiProblem:
+    """A refusal from a case (a failed update, a failed start) as a problem."""
+    cause = e.cause if isinstance(e, WorkflowUpdateFailedError) else e
+    if isinstance(cause, ApplicationError) and cause.type:
+        status = 409 if cause.type in _CONFLICTS else 422
+        return ApiProblem(status, cause.type, "Refused by the case", cause.message)
+    raise e
+
+
+def build_app(client: ReissueClient, pool: asyncpg.Pool) -> FastAPI:
+    app = FastAPI(
+        title="Card reissue orchestrator — partner API",
+        version="1",
+        description=(
+            "For partner systems (hotline, counter, unit and school portals, payment "
+            "platform, card bureau, operations). Authenticate with `Authorization: Bearer "
+            "<key>`; each key carries the scopes of its partner kind."
+        ),
+    )
+
+    @app.exception_handler(ApiProblem)
+    async def api_problem(_: Request, e: ApiProblem) -> JSONResponse:
+        return _problem(e.status, e.kind, e.title, e.detail, **e.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"][1:]) or "(body)", "rule": err["msg"]}
+            for err in e.errors()
+        ]
+        detail = "; ".join(f"{f['field']}: {f['rule']}" for f in fields)
+        return _problem(422, "invalid-request", "The request is not valid", detail, errors=fields)
+
+    async def credential(
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Credential:
+        scheme, _, key = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            raise ApiProblem(
+                401, "unauthenticated", "Not authenticated", "send Authorization: Bearer <key>"
+            )
+        async with pool.acquire() as conn:
+            found = await authenticate(conn, key.strip())
+        if found is None:
+            raise ApiProblem(401, "unauthenticated", "Not authenticated", "the key is not valid")
+        return found
+
+    def scope(name: str) -> Callable[[Credential], Awaitable[Credential]]:
+        async def check(who: Annotated[Credential, Depends(credential)]) -> Credential:
+            if name not in who.scopes:
+                raise ApiProblem(
+                    403, "forbidden", "Not allowed", f"a {who.partner} key may not {name}"
+                )
+            return who
+
+        return check
+
+    async def once(
+        request: Request,
+        who: Credential,
+        key: str | None,
+        answer: Callable[[], Awaitable[BaseModel]],
+    ) -> JSONResponse:
+        """Answer a POST; with an Idempotency-Key, the first answer is kept and replayed."""
+        if key is None:
+            return JSONResponse((await answer()).model_dump(mode="json"))
+        digest = hashlib.sha256(
+            f"{request.method} {request.url.path}\n".encode() + await request.body()
+        ).hexdigest()
+        async with pool.acquire() as conn:
+            kept = await conn.fetchrow(
+                "SELECT request_sha256, status, body FROM api_idempotency"
+                " WHERE key_id = $1 AND idem_key = $2",
+                who.key_id,
+                key,
+            )
+        if kept is not None:
+            if kept["request_sha256"] != digest:
+                raise ApiProblem(
+                    422,
+                    "idempotency-key-reused",
+                    "Idempotency-Key reused",
+                    "Idempotency-Key: already used for a different request",
+                )
+            return JSONResponse(json.loads(kept["body"]), status_code=kept["status"])
+        body = (await answer()).model_dump(mode="json")
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO api_idempotency (key_id, idem_key, request_sha256, status, body)"
+                " VALUES ($1, $2, $3, 200, $4) ON CONFLICT DO NOTHING",
+                who.key_id,
+                key,
+                digest,
+                json.dumps(body),
+            )
+        return JSONResponse(body)
+
+    async def refused_as_problem(call: Awaitable[Any], case_id: str | None = None) -> Any:
+        try:
+            return await call
+        except (WorkflowUpdateFailedError, WorkflowAlreadyStartedError) as e:
+            raise _refusal(e) from None
+        except RPCError as e:
+            if e.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            if case_id is not None:
+                try:
+                    await client.handle(case_id).describe()
+                except RPCError:
+                    pass
+                else:  # it exists, and has closed: it takes no more events
+                    raise ApiProblem(
+                        409, errors.CASE_ENDING, "Refused by the case", "the case has closed"
+                    ) from None
+            raise ApiProblem(404, "not-found", "No such case", "no case with this ID") from None
+
+    idempotency = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+    @app.post(
+        "/v1/cases",
+        response_model=CaseStatus,
+        summary="Report a loss: open the case for the card (or find the open one)",
+        description=(
+            "Create-or-get: answers once the card is frozen. The case ID is computed by the "
+            "server from the card number."
+        ),
+    )
+    async def report_loss(
+        application: CaseInput,
+        request: Request,
+        who: Annotated[Credential, Depends(scope("report"))],
+        idempotency_key: idempotency = None,
+    ) -> JSONResponse:
+        async def answer() -> CaseStatus:
+            status: CaseStatus = await refused_as_problem(client.report_loss_and_wait(application))
+            return status
+
+        return await once(request, who, idempotency_key, answer)
+
+    @app.get("/v1/cases/{case_id}", response_model=CaseStatus, summary="A case's status (masked)")
+    async def case_status(
+        case_id: Annotated[str, CASE_ID],
+        who: Annotated[Credential, Depends(scope("status"))],
+    ) -> CaseStatus:
+        status: CaseStatus = await refused_as_problem(client.status(case_id), case_id)
+        return status
+
+    @app.post(
+        "/v1/cases/{case_id}/card-found",
+        response_model=EventAck,
+        summary="The person found the card: lift the temporary report and end the case",
+    )
+    async def card_found(
+        case_id: Annotated[str, CASE_ID],
+        found: CardFound,
+        request: Request,
+        who: Annotated[Credential, Depends(scope("card_found"))],
+        idempotency_key: idempotency = None,
+    ) -> JSONResponse:
+        async def answer() -> EventAck:
+            ack: EventAck = await refused_as_problem(client.card_found(case_id, found), case_id)
+            return ack
+
+        return await once(request, who, idempotency_key, answer)
+
+    @app.post(
+        "/v1/cases/{case_id}/cancel",
+        response_model=EventAck,
+        summary="Operations end the case; a paid fee is refunded",
+    )
+    async def cancel(
+        case_id: Annotated[str, CASE_ID],
+        cancel: Cancellation,
+        request: Request,
+        who: Annotated[Credential, Depends(scope("cancel"))],
+        idempotency_key: idempotency = None,
+    ) -> JSONResponse:
+        # The acting identity is the credential, never a field of the request.
+        request_ = CancelRequest(operator=who.actor, reason=cancel.reason)
+
+        async def answer() -> EventAck:
+            ack: EventAck = await refused_as_problem(client.cancel(case_id, request_), case_id)
+            return ack
+
+        return await once(request, who, idempotency_key, answer)
+
+    return app
+
+
+def openapi_document() -> str:
+    """The OpenAPI 3.1 document of `/v1`, as committed."""
+    app = build_app(cast(ReissueClient, None), cast(asyncpg.Pool, None))
+    return json.dumps(app.openapi(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,84 @@
+"""Partner credentials: API keys (dev) stored as SHA-256 of a 256-bit secret, with
+scopes by partner kind (least privilege) and, for portals, their own org code."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from reissue.activities.db import Connection
+
+__all__ = ["PARTNER_SCOPES", "Credential", "authenticate", "create_key", "revoke_key"]
+
+# What each kind of partner may do (the issue's table); `status` is reading a case.
+PARTNER_SCOPES: dict[str, frozenset[str]] = {
+    "hotline": frozenset({"report", "card_found", "status"}),
+    "counter": frozenset({"report", "formalise", "submit", "collect", "card_found", "status"}),
+    "unit_portal": frozenset({"affiliation"}),
+    "school_portal": frozenset({"affiliation"}),
+    "payment_platform": frozenset({"payment"}),
+    "card_bureau": frozenset({"card_produced"}),
+    "operations": frozenset({"cancel", "status"}),
+}
+
+
+@dataclass(frozen=True)
+class Credential:
+    key_id: str
+    partner: str
+    scopes: frozenset[str]
+    org_code: str | None
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log records for calls made with this credential."""
+        return f"{self.partner}-{self.key_id}"
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_key(conn: Connection, partner: str, *, org_code: str | None = None) -> str:
+    """A new key for a partner; the only time the whole key is seen is now."""
+    if partner not in PARTNER_SCOPES:
+        raise ValueError(f"partner: one of {', '.join(sorted(PARTNER_SCOPES))}")
+    if partner.endswith("_portal") and not org_code:
+        raise ValueError("org_code: a portal acts only for its own credit code or school code")
+    key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    await conn.execute(
+        "INSERT INTO api_credentials (key_id, key_sha256, partner, scopes, org_code)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        key_id,
+        _sha256(secret),
+        partner,
+        sorted(PARTNER_SCOPES[partner]),
+        org_code,
+    )
+    return f"rk_{key_id}_{secret}"
+
+
+async def revoke_key(conn: Connection, key_id: str) -> bool:
+    done = await conn.execute(
+        "UPDATE api_credentials SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL",
+        key_id,
+    )
+    return bool(done.endswith("1"))
+
+
+async def authenticate(conn: Connection, key: str) -> Credential | None:
+    """The credential a presented key belongs to; None for anything else."""
+    prefix, _, rest = key.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != "rk" or not key_id or not secret:
+        return None
+    row = await conn.fetchrow(
+        "SELECT key_sha256, partner, scopes, org_code FROM api_credentials"
+        " WHERE key_id = $1 AND revoked_at IS NULL",
+        key_id,
+    )
+    if row is None or not hmac.compare_digest(row["key_sha256"], _sha256(secret)):
+        return None
+    return Credential(key_id, row["partner"], frozenset(row["scopes"]), row["org_code"])

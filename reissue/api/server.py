@@ -1,0 +1,43 @@
+"""Serving the partner API: the process behind `reissue api`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+
+from reissue.activities.db import create_pool
+from reissue.api.app import build_app
+from reissue.client import ReissueClient
+from reissue.workers.settings import Settings
+from reissue.workers.worker import connect_client
+
+__all__ = ["serve_api"]
+
+
+async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Serve `/v1` until SIGTERM/SIGINT (or `stop`)."""
+    temporal = await connect_client(settings)
+    pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_size)
+    client = ReissueClient(
+        temporal, task_queue=settings.task_queue, hash_secret=settings.case_secret()
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_app(client, pool),
+            host=settings.api_host,
+            port=settings.api_port,
+            access_log=False,  # paths carry case IDs only; the log stays free of requests
+            log_level="warning",
+        )
+    )
+    try:
+        if stop is None:
+            await server.serve()
+        else:
+            serving = asyncio.create_task(server.serve())
+            await stop.wait()
+            server.should_exit = True
+            await serving
+    finally:
+        await pool.close()

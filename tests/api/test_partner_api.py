@@ -1,0 +1,186 @@
+"""The partner API over real HTTP (uvicorn on a port) against the real stack: every
+refusal is a problem+json naming the rule, and writes nothing anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.service import RPCError
+
+from reissue.api.app import PROBLEM, build_app
+from reissue.api.credentials import create_key, revoke_key
+from reissue.schemas.enums import Stage
+from tests.support import Stack, random_resident_id
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(stack.client, stack.pool), port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+        yield http
+    server.should_exit = True
+    await serving
+
+
+async def _key(stack: Stack, partner: str, **kw: Any) -> dict[str, str]:
+    async with stack.pool.acquire() as conn:
+        return {"Authorization": f"Bearer {await create_key(conn, partner, **kw)}"}
+
+
+async def _nothing_written(stack: Stack, card: str) -> None:
+    assert await stack.one("SELECT count(*) FROM loss_reports WHERE card_number = $1", card) == 0
+    assert await stack.card_status(card) == "active"
+    with pytest.raises(RPCError):
+        await stack.client.handle(stack.client.case_id_for(card)).describe()
+
+
+async def test_the_hotline_reports_a_loss_and_reads_the_masked_status(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app = await stack.application()
+    hotline = await _key(stack, "hotline")
+    r = await api.post("/v1/cases", json=app.model_dump(mode="json"), headers=hotline)
+    assert r.status_code == 200, r.text
+    st = r.json()
+    case = stack.client.case_id_for(app.card_number)
+    assert st["case_id"].startswith(case + ":")  # the server computed it from the card
+    assert st["card_frozen"] and st["stage"] == Stage.AWAITING_MATERIALS.value
+    assert await stack.card_status(app.card_number) == "frozen"
+    again = await api.post("/v1/cases", json=app.model_dump(mode="json"), headers=hotline)
+    assert again.json()["case_id"] == st["case_id"]  # create-or-get: the open case
+    read = await api.get(f"/v1/cases/{case}", headers=hotline)
+    assert read.status_code == 200
+    for secret in (app.applicant.resident_id, app.applicant.name, app.card_number):
+        assert secret not in read.text
+
+
+async def test_no_key_a_bad_key_or_a_revoked_key_is_401_and_writes_nothing(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app = await stack.application()
+    body = app.model_dump(mode="json")
+    hotline = await _key(stack, "hotline")
+    key_id = hotline["Authorization"].split("_")[1]
+    async with stack.pool.acquire() as conn:
+        assert await revoke_key(conn, key_id)
+    for headers in ({}, {"Authorization": "Bearer rk_0000_nope"}, hotline):
+        r = await api.post("/v1/cases", json=body, headers=headers)
+        assert r.status_code == 401, r.text
+        assert r.headers["content-type"] == PROBLEM
+        assert r.json()["type"] == "urn:reissue:problem:unauthenticated"
+    await _nothing_written(stack, app.card_number)
+
+
+async def test_a_key_without_the_scope_is_403_and_writes_nothing(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app = await stack.application()
+    for partner in ("card_bureau", "payment_platform", "operations"):
+        r = await api.post(
+            "/v1/cases", json=app.model_dump(mode="json"), headers=await _key(stack, partner)
+        )
+        assert r.status_code == 403, r.text
+        assert f"a {partner} key may not report" in r.json()["detail"]
+    await _nothing_written(stack, app.card_number)
+
+
+async def test_a_bad_field_is_422_naming_the_field_and_writes_nothing(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app = await stack.application()
+    body = app.model_dump(mode="json")
+    body["applicant"]["resident_id"] = body["applicant"]["resident_id"][:-1] + (
+        "0" if body["applicant"]["resident_id"][-1] != "0" else "1"
+    )
+    r = await api.post("/v1/cases", json=body, headers=await _key(stack, "counter"))
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert [e["field"] for e in problem["errors"]] == ["applicant.resident_id"]
+    assert body["applicant"]["resident_id"] not in r.text  # the value is not echoed
+    await _nothing_written(stack, app.card_number)
+
+
+async def test_an_idempotency_key_answers_once_and_refuses_another_request(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app = await stack.application()
+    counter = await _key(stack, "counter")
+    headers = counter | {"Idempotency-Key": "k-1"}
+    first = await api.post("/v1/cases", json=app.model_dump(mode="json"), headers=headers)
+    replay = await api.post("/v1/cases", json=app.model_dump(mode="json"), headers=headers)
+    assert first.status_code == replay.status_code == 200
+    assert replay.json() == first.json()
+    other = await stack.application()
+    reused = await api.post("/v1/cases", json=other.model_dump(mode="json"), headers=headers)
+    assert reused.status_code == 422
+    assert reused.json()["type"] == "urn:reissue:problem:idempotency-key-reused"
+    await _nothing_written(stack, other.card_number)
+
+
+async def test_operations_cancel_as_themselves_and_refusals_are_problems(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app, case, _ = await stack.open_case()
+    ops = await _key(stack, "operations")
+    actor = "operations-" + ops["Authorization"].split("_")[1]
+    hotline = await _key(stack, "hotline")
+    assert (
+        await api.post(f"/v1/cases/{case}/cancel", json={"reason": "duplicate"}, headers=hotline)
+    ).status_code == 403
+    r = await api.post(
+        f"/v1/cases/{case}/cancel",
+        json={"reason": "entered twice", "operator": "someone-else"},  # ignored: not theirs to say
+        headers=ops,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["stage"] == Stage.CANCELLED.value
+    st = await stack.status(case)
+    reason = await stack.one(
+        "SELECT detail->>'reason' FROM case_events WHERE case_id = $1 AND event_type = 'case_closed'",
+        st.case_id,
+    )
+    assert reason == f"cancelled by {actor}: entered twice"
+    again = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "again"}, headers=ops)
+    assert again.status_code == 409
+    assert again.json()["type"] == "urn:reissue:problem:CaseEnding"
+    found = await api.post(
+        f"/v1/cases/{case}/card-found", json={"channel": "hotline_12333"}, headers=hotline
+    )
+    assert found.status_code == 409
+    missing = await api.get("/v1/cases/reissue-0000000000000000", headers=hotline)
+    assert missing.status_code == 404
+    assert (await api.get("/v1/cases/not-a-case-id", headers=hotline)).status_code == 422
+    assert app.card_number  # (the case was opened with a real card)
+
+
+async def test_the_registry_refusing_a_report_is_a_problem_naming_its_rule(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app = await stack.application()
+    body = app.model_dump(mode="json")
+    body["applicant"]["resident_id"] = random_resident_id()  # not the card's owner
+    r = await api.post("/v1/cases", json=body, headers=await _key(stack, "hotline"))
+    assert r.status_code == 422, r.text
+    assert r.json()["type"] == "urn:reissue:problem:CardOwnerMismatch"
+    assert body["applicant"]["resident_id"] not in r.text
+    assert await stack.card_status(app.card_number) == "active"
+    assert (
+        await stack.one("SELECT count(*) FROM loss_reports WHERE card_number = $1", app.card_number)
+        == 0
+    )
