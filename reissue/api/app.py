@@ -8,8 +8,10 @@ URLs carry only case IDs (keyed hashes), never personal data.
 """
 
 import hashlib
+import hmac
 import json
 import pathlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
 
@@ -17,7 +19,7 @@ import asyncpg
 from fastapi import Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -26,7 +28,19 @@ from reissue.api.credentials import Credential, authenticate
 from reissue.client import ReissueClient
 from reissue.schemas import errors
 from reissue.schemas.case import CaseInput, CaseStatus
-from reissue.schemas.events import CancelRequest, CardFound, EventAck, Reason
+from reissue.schemas.events import (
+    AffiliationResponse,
+    CancelRequest,
+    CardCollected,
+    CardFound,
+    CardProduced,
+    EventAck,
+    MaterialsAccepted,
+    MaterialsSubmission,
+    PaymentConfirmation,
+    Reason,
+    ReportFormalisation,
+)
 
 __all__ = ["OPENAPI_FILE", "PROBLEM", "build_app", "openapi_document"]
 
@@ -51,7 +65,22 @@ _CONFLICTS = {
 class Cancellation(BaseModel):
     """Why operations end the case; who does it is the calling credential."""
 
+    model_config = ConfigDict(extra="forbid")
     reason: Reason
+
+
+class Accepted(BaseModel):
+    """The event was delivered to the case; what it did shows in the case's status."""
+
+    accepted: bool = True
+
+
+class PaymentNotice(BaseModel):
+    """The payment platform's webhook: a payment for a case's order."""
+
+    model_config = ConfigDict(extra="forbid")
+    case_id: Annotated[str, Field(pattern=r"^reissue-[0-9a-f]{16}$")]
+    payment: PaymentConfirmation
 
 
 class ApiProblem(Exception):
@@ -81,7 +110,17 @@ def _refusal(e: Exception) -> ApiProblem:
     raise e
 
 
-def build_app(client: ReissueClient, pool: asyncpg.Pool) -> FastAPI:
+# A webhook older than this, or seen before, is refused (a replay).
+WEBHOOK_WINDOW_SECONDS = 300
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>", as the payment platform signs its calls."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def build_app(client: ReissueClient, pool: asyncpg.Pool, *, webhook_secret: str = "") -> FastAPI:
     app = FastAPI(
         title="Card reissue orchestrator — partner API",
         version="1",
@@ -257,6 +296,163 @@ def build_app(client: ReissueClient, pool: asyncpg.Pool) -> FastAPI:
             return ack
 
         return await once(request, who, idempotency_key, answer)
+
+    def post_event(
+        path: str,
+        needed: str,
+        model: type[BaseModel],
+        summary: str,
+        send: Callable[[str, Any, Credential], Awaitable[BaseModel | None]],
+        answer_model: type[BaseModel],
+    ) -> None:
+        """One event to a case: authenticated, scoped, validated, sent once per key."""
+
+        async def endpoint(
+            case_id: Annotated[str, CASE_ID],
+            body: model,  # type: ignore[valid-type]
+            request: Request,
+            who: Annotated[Credential, Depends(scope(needed))],
+            idempotency_key: idempotency = None,
+        ) -> JSONResponse:
+            async def answer() -> BaseModel:
+                result = await refused_as_problem(send(case_id, body, who), case_id)
+                return result if isinstance(result, BaseModel) else Accepted()
+
+            return await once(request, who, idempotency_key, answer)
+
+        endpoint.__name__ = path.rsplit("/", 1)[-1].replace("-", "_")
+        app.post(f"/v1/cases/{{case_id}}/{path}", response_model=answer_model, summary=summary)(
+            endpoint
+        )
+
+    async def own_case(case_id: str, who: Credential) -> None:
+        """A portal answers only for cases that asked its own unit or school."""
+        async with pool.acquire() as conn:
+            asked = await conn.fetchval(
+                "SELECT true FROM affiliation_requests"
+                " WHERE split_part(case_id, ':', 1) = $1 AND org_code = $2 LIMIT 1",
+                case_id,
+                who.org_code,
+            )
+        if not asked:
+            raise ApiProblem(
+                403, "forbidden", "Not allowed", "this case did not ask your unit or school"
+            )
+
+    async def submit(case_id: str, body: MaterialsSubmission, who: Credential) -> BaseModel:
+        return await client.submit_materials(case_id, body)
+
+    async def formal(case_id: str, body: ReportFormalisation, who: Credential) -> BaseModel:
+        return await client.make_report_formal(case_id, body)
+
+    async def affiliation(case_id: str, body: AffiliationResponse, who: Credential) -> None:
+        await own_case(case_id, who)
+        await client.respond_affiliation(case_id, body)
+
+    async def produced(case_id: str, body: CardProduced, who: Credential) -> None:
+        await client.card_produced(case_id, body)
+
+    async def collected(case_id: str, body: CardCollected, who: Credential) -> None:
+        await client.card_collected(case_id, body)
+
+    post_event(
+        "materials",
+        "submit",
+        MaterialsSubmission,
+        "The application and materials handed in at a counter",
+        submit,
+        MaterialsAccepted,
+    )
+    post_event(
+        "formal",
+        "formalise",
+        ReportFormalisation,
+        "The person showed their ID at a counter: the report becomes formal",
+        formal,
+        EventAck,
+    )
+    post_event(
+        "affiliation",
+        "affiliation",
+        AffiliationResponse,
+        "The unit's or school's answer (its own cases only)",
+        affiliation,
+        Accepted,
+    )
+    post_event(
+        "card-produced",
+        "card_produced",
+        CardProduced,
+        "The card bureau made the new card",
+        produced,
+        Accepted,
+    )
+    post_event(
+        "collected",
+        "collect",
+        CardCollected,
+        "The counter handed the new card over",
+        collected,
+        Accepted,
+    )
+
+    @app.post(
+        "/v1/payments",
+        response_model=Accepted,
+        summary="The payment platform's webhook (signed)",
+        description=(
+            "Signed with HMAC-SHA256 over `<X-Reissue-Timestamp>.<body>` "
+            "(`X-Reissue-Signature: sha256=<hex>`); refused outside a "
+            f"{WEBHOOK_WINDOW_SECONDS} s window or when seen before. Every payment is "
+            "recorded and, if it pays nothing owed, refunded."
+        ),
+    )
+    async def payment_webhook(
+        request: Request,
+        who: Annotated[Credential, Depends(scope("payment"))],
+        x_reissue_timestamp: Annotated[str, Header()],
+        x_reissue_signature: Annotated[str, Header()],
+    ) -> Accepted:
+        raw = await request.body()
+        expected = webhook_signature(webhook_secret, x_reissue_timestamp, raw)
+        if not webhook_secret or not hmac.compare_digest(expected, x_reissue_signature):
+            raise ApiProblem(
+                401, "bad-signature", "Bad signature", "X-Reissue-Signature: does not match"
+            )
+        try:
+            sent_at = int(x_reissue_timestamp)
+        except ValueError:
+            raise ApiProblem(
+                422,
+                "invalid-request",
+                "The request is not valid",
+                "X-Reissue-Timestamp: unix seconds",
+            ) from None
+        if abs(time.time() - sent_at) > WEBHOOK_WINDOW_SECONDS:
+            raise ApiProblem(
+                401,
+                "stale-webhook",
+                "Stale webhook",
+                f"X-Reissue-Timestamp: outside the {WEBHOOK_WINDOW_SECONDS} s window",
+            )
+        try:
+            notice = PaymentNotice.model_validate_json(raw)
+        except ValidationError as e:
+            raise RequestValidationError(
+                [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_input=False)]
+            ) from None
+        async with pool.acquire() as conn:
+            fresh = await conn.fetchval(
+                "INSERT INTO api_webhooks_seen (signature) VALUES ($1)"
+                " ON CONFLICT DO NOTHING RETURNING true",
+                x_reissue_signature,
+            )
+        if not fresh:
+            raise ApiProblem(
+                409, "replayed-webhook", "Replayed webhook", "this webhook was delivered before"
+            )
+        await client.confirm_payment(notice.case_id, notice.payment)
+        return Accepted()
 
     return app
 

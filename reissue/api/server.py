@@ -24,7 +24,7 @@ async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) ->
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            build_app(client, pool),
+            build_app(client, pool, webhook_secret=settings.webhook_secret()),
             host=settings.api_host,
             port=settings.api_port,
             access_log=False,  # paths carry case IDs only; the log stays free of requests

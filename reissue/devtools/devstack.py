@@ -92,7 +92,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
             )
             api = uvicorn.Server(
                 uvicorn.Config(
-                    build_api(reissue, pool),
+                    build_api(reissue, pool, webhook_secret=settings.webhook_secret()),
                     host=settings.api_host,
                     port=settings.api_port,
                     access_log=False,

@@ -20,3 +20,9 @@ CREATE TABLE api_idempotency (
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (key_id, idem_key)
 );
+
+-- Signatures of payment webhooks already delivered: a replay is refused.
+CREATE TABLE api_webhooks_seen (
+    signature   text PRIMARY KEY,
+    seen_at     timestamptz NOT NULL DEFAULT now()
+);

@@ -12,10 +12,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reissue.schemas.codec import KeyRing
 
-__all__ = ["DATABASE_URL_FILE", "DEV_HASH_SECRET", "Settings"]
+__all__ = ["DATABASE_URL_FILE", "DEV_HASH_SECRET", "DEV_WEBHOOK_SECRET", "Settings"]
 
 # Only for the embedded dev stack and tests; production must configure its own.
 DEV_HASH_SECRET = "dev-only-case-id-secret"
+DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"
 # A running `reissue dev` writes its embedded database's URL here, under data_dir.
 DATABASE_URL_FILE = "database-url"
 
@@ -84,6 +85,11 @@ class Settings(BaseSettings):
     codec_port: int = Field(default=8234, validation_alias="REISSUE_CODEC_PORT")
     api_host: str = Field(default="127.0.0.1", validation_alias="REISSUE_API_HOST")
     api_port: int = Field(default=8300, validation_alias="REISSUE_API_PORT")
+    payment_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias="REISSUE_PAYMENT_WEBHOOK_SECRET",
+        description="The secret the payment platform signs its webhooks with.",
+    )
     codec_tokens: SecretStr | None = Field(
         default=None,
         validation_alias="REISSUE_CODEC_TOKENS",
@@ -150,6 +156,14 @@ class Settings(BaseSettings):
                     f.write(secrets.token_urlsafe(24))
             return [path.read_text().strip()]
         raise SystemExit("REISSUE_CODEC_TOKENS must be set for the codec server in production")
+
+    def webhook_secret(self) -> str:
+        """The payment platform's webhook signing secret."""
+        if self.payment_webhook_secret is not None:
+            return self.payment_webhook_secret.get_secret_value()
+        if self.environment == "dev":
+            return DEV_WEBHOOK_SECRET
+        raise SystemExit("REISSUE_PAYMENT_WEBHOOK_SECRET must be set when REISSUE_ENV=production")
 
     def case_secret(self) -> str:
         """The HMAC secret behind workflow IDs and person keys."""

@@ -19,6 +19,12 @@ def test_openapi_is_3_1_with_the_v1_calls() -> None:
     assert set(doc["paths"]) == {
         "/v1/cases",
         "/v1/cases/{case_id}",
+        "/v1/cases/{case_id}/materials",
+        "/v1/cases/{case_id}/formal",
+        "/v1/cases/{case_id}/affiliation",
+        "/v1/cases/{case_id}/card-produced",
+        "/v1/cases/{case_id}/collected",
         "/v1/cases/{case_id}/card-found",
         "/v1/cases/{case_id}/cancel",
+        "/v1/payments",
     }

@@ -4,8 +4,11 @@ refusal is a problem+json naming the rule, and writes nothing anywhere."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -13,10 +16,12 @@ import pytest
 import uvicorn
 from temporalio.service import RPCError
 
-from reissue.api.app import PROBLEM, build_app
+from reissue.api.app import PROBLEM, build_app, webhook_signature
 from reissue.api.credentials import create_key, revoke_key
 from reissue.schemas.enums import Stage
-from tests.support import Stack, random_resident_id
+from tests.support import EMPLOYER, Stack, materials, random_resident_id
+
+WEBHOOK_SECRET = "test-webhook-secret"
 
 
 @pytest.fixture
@@ -25,7 +30,11 @@ async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(build_app(stack.client, stack.pool), port=port, log_level="warning")
+        uvicorn.Config(
+            build_app(stack.client, stack.pool, webhook_secret=WEBHOOK_SECRET),
+            port=port,
+            log_level="warning",
+        )
     )
     serving = asyncio.create_task(server.serve())
     for _ in range(500):
@@ -143,11 +152,14 @@ async def test_operations_cancel_as_themselves_and_refusals_are_problems(
     assert (
         await api.post(f"/v1/cases/{case}/cancel", json={"reason": "duplicate"}, headers=hotline)
     ).status_code == 403
-    r = await api.post(
+    chosen = await api.post(
         f"/v1/cases/{case}/cancel",
-        json={"reason": "entered twice", "operator": "someone-else"},  # ignored: not theirs to say
+        json={"reason": "entered twice", "operator": "someone-else"},  # not theirs to say
         headers=ops,
     )
+    assert chosen.status_code == 422
+    assert [e["field"] for e in chosen.json()["errors"]] == ["operator"]
+    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "entered twice"}, headers=ops)
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == Stage.CANCELLED.value
     st = await stack.status(case)
@@ -184,3 +196,113 @@ async def test_the_registry_refusing_a_report_is_a_problem_naming_its_rule(
         await stack.one("SELECT count(*) FROM loss_reports WHERE card_number = $1", app.card_number)
         == 0
     )
+
+
+def _signed(
+    body: dict[str, Any], *, at: float | None = None, secret: str = WEBHOOK_SECRET
+) -> tuple[bytes, dict[str, str]]:
+    raw = json.dumps(body).encode()
+    ts = str(int(time.time() if at is None else at))
+    return raw, {
+        "X-Reissue-Timestamp": ts,
+        "X-Reissue-Signature": webhook_signature(secret, ts, raw),
+        "Content-Type": "application/json",
+    }
+
+
+async def test_a_case_end_to_end_through_the_front_door(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app = await stack.application(affiliation=EMPLOYER)
+    counter = await _key(stack, "counter")
+    st = (await api.post("/v1/cases", json=app.model_dump(mode="json"), headers=counter)).json()
+    case = st["case_id"].split(":")[0]
+    r = await api.post(
+        f"/v1/cases/{case}/materials",
+        json=materials(st["loss_report_number"]).model_dump(mode="json"),
+        headers=counter,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["stage"] == Stage.AWAITING_AFFILIATION.value
+    await stack.notice_sent(st["case_id"], "affiliation_request")
+    answer = {"confirmed": True, "responder": "hr-01"}
+    other_unit = await _key(stack, "unit_portal", org_code="91350100M000100Y43")
+    refused = await api.post(f"/v1/cases/{case}/affiliation", json=answer, headers=other_unit)
+    assert refused.status_code == 403, refused.text
+    assert (await stack.status(case)).affiliation_status == "requested"  # nothing delivered
+    unit = await _key(stack, "unit_portal", org_code=EMPLOYER["credit_code"])
+    r = await api.post(f"/v1/cases/{case}/affiliation", json=answer, headers=unit)
+    assert r.status_code == 200, r.text
+    await stack.wait_for(case, Stage.UNDER_REVIEW)
+    st2 = await stack.approve(case)
+    st2 = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
+    assert st2.fee is not None
+    notice = {
+        "case_id": case,
+        "payment": {
+            "order_id": st2.fee.order_id,
+            "amount_fen": st2.fee.amount_fen,
+            "payment_ref": "PAY-API-1",
+            "paid_at": datetime.now(UTC).isoformat(),
+        },
+    }
+    platform = await _key(stack, "payment_platform")
+    raw, signed = _signed(notice)
+    r = await api.post("/v1/payments", content=raw, headers=platform | signed)
+    assert r.status_code == 200, r.text
+    st3 = await stack.wait_for(case, Stage.CARD_PRODUCTION)
+    new_card = await stack.one("SELECT next_card_number()")
+    bureau = await _key(stack, "card_bureau")
+    produced = {
+        "order_id": st3.production_order_id,
+        "new_card_number": new_card,
+        "produced_at": datetime.now(UTC).isoformat(),
+    }
+    r = await api.post(f"/v1/cases/{case}/card-produced", json=produced, headers=bureau)
+    assert r.status_code == 200, r.text
+    await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+    handed = {"new_card_number": new_card, "handed_over_by": "counter-01"}
+    r = await api.post(f"/v1/cases/{case}/collected", json=handed, headers=counter)
+    assert r.status_code == 200, r.text
+    assert (await stack.client.result(case)).outcome is Stage.COMPLETED
+    assert await stack.card_status(new_card) == "active"
+
+
+async def test_a_payment_webhook_unsigned_stale_replayed_or_foreign_writes_nothing(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    _, case, _ = await stack.open_case()
+    notice = {
+        "case_id": case,
+        "payment": {
+            "order_id": "PO00000000000001",
+            "amount_fen": 2500,
+            "payment_ref": "PAY-API-2",
+            "paid_at": datetime.now(UTC).isoformat(),
+        },
+    }
+    platform = await _key(stack, "payment_platform")
+    raw, good = _signed(notice)
+
+    async def payments() -> int:
+        return int(await stack.one("SELECT count(*) FROM payments WHERE payment_ref = 'PAY-API-2'"))
+
+    _, forged = _signed(notice, secret="not-the-secret")
+    r = await api.post("/v1/payments", content=raw, headers=platform | forged)
+    assert r.status_code == 401 and r.json()["type"] == "urn:reissue:problem:bad-signature"
+    stale_raw, stale = _signed(notice, at=time.time() - 3600)
+    r = await api.post("/v1/payments", content=stale_raw, headers=platform | stale)
+    assert r.status_code == 401 and r.json()["type"] == "urn:reissue:problem:stale-webhook"
+    r = await api.post("/v1/payments", content=raw, headers=await _key(stack, "hotline") | good)
+    assert r.status_code == 403
+    assert await payments() == 0
+    r = await api.post("/v1/payments", content=raw, headers=platform | good)
+    assert r.status_code == 200, r.text
+    for _ in range(100):  # recorded in the ledger (and refunded: nothing was owed)
+        if await payments():
+            break
+        await asyncio.sleep(0.1)
+    assert await payments() == 1
+    again = await api.post("/v1/payments", content=raw, headers=platform | good)
+    assert again.status_code == 409
+    assert again.json()["type"] == "urn:reissue:problem:replayed-webhook"
