@@ -24,7 +24,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from reissue.api.credentials import Credential, authenticate
+from reissue.api.credentials import Credential, TokenVerifier, authenticate
 from reissue.client import ReissueClient
 from reissue.schemas import errors
 from reissue.schemas.case import CaseInput, CaseStatus
@@ -120,7 +120,16 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def build_app(client: ReissueClient, pool: asyncpg.Pool, *, webhook_secret: str = "") -> FastAPI:
+def build_app(
+    client: ReissueClient,
+    pool: asyncpg.Pool,
+    *,
+    webhook_secret: str = "",
+    tokens: TokenVerifier | None = None,
+    api_keys: bool = True,
+) -> FastAPI:
+    """The app. Production verifies OAuth2 access tokens (`tokens`) and takes no API
+    keys; dev and tests take the hashed API keys."""
     app = FastAPI(
         title="Card reissue orchestrator — partner API",
         version="1",
@@ -152,8 +161,14 @@ def build_app(client: ReissueClient, pool: asyncpg.Pool, *, webhook_secret: str 
             raise ApiProblem(
                 401, "unauthenticated", "Not authenticated", "send Authorization: Bearer <key>"
             )
-        async with pool.acquire() as conn:
-            found = await authenticate(conn, key.strip())
+        key = key.strip()
+        found = None
+        if key.startswith("rk_"):
+            if api_keys:
+                async with pool.acquire() as conn:
+                    found = await authenticate(conn, key)
+        elif tokens is not None:
+            found = await tokens.verify(key)
         if found is None:
             raise ApiProblem(401, "unauthenticated", "Not authenticated", "the key is not valid")
         return found

@@ -3,14 +3,24 @@ scopes by partner kind (least privilege) and, for portals, their own org code.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 
+import jwt
+
 from reissue.activities.db import Connection
 
-__all__ = ["PARTNER_SCOPES", "Credential", "authenticate", "create_key", "revoke_key"]
+__all__ = [
+    "PARTNER_SCOPES",
+    "Credential",
+    "TokenVerifier",
+    "authenticate",
+    "create_key",
+    "revoke_key",
+]
 
 # What each kind of partner may do (the issue's table); `status` is reading a case.
 PARTNER_SCOPES: dict[str, frozenset[str]] = {
@@ -82,3 +92,40 @@ async def authenticate(conn: Connection, key: str) -> Credential | None:
     if row is None or not hmac.compare_digest(row["key_sha256"], _sha256(secret)):
         return None
     return Credential(key_id, row["partner"], frozenset(row["scopes"]), row["org_code"])
+
+
+class TokenVerifier:
+    """OAuth2 client-credentials access tokens (JWTs), verified against the identity
+    provider's JWKS: signature, expiry, issuer and audience. The partner kind comes
+    from the `partner` claim; scopes are those granted (`scope`) that the kind may
+    have at all (least privilege whatever the provider grants); portals carry
+    `org_code`."""
+
+    def __init__(self, jwks_url: str, *, issuer: str, audience: str) -> None:
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300)
+        self._issuer, self._audience = issuer, audience
+
+    async def verify(self, token: str) -> Credential | None:
+        try:
+            key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=["RS256", "ES256"],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        partner = claims.get("partner")
+        if partner not in PARTNER_SCOPES:
+            return None
+        granted = frozenset(str(claims.get("scope", "")).split())
+        org_code = claims.get("org_code")
+        return Credential(
+            key_id=str(claims["sub"]),
+            partner=partner,
+            scopes=granted & PARTNER_SCOPES[partner],
+            org_code=str(org_code) if org_code else None,
+        )

@@ -8,6 +8,7 @@ import uvicorn
 
 from reissue.activities.db import create_pool
 from reissue.api.app import build_app
+from reissue.api.credentials import TokenVerifier
 from reissue.client import ReissueClient
 from reissue.workers.settings import Settings
 from reissue.workers.worker import connect_client
@@ -17,6 +18,15 @@ __all__ = ["serve_api"]
 
 async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Serve `/v1` until SIGTERM/SIGINT (or `stop`)."""
+    tokens = None
+    if settings.api_jwks_url:
+        tokens = TokenVerifier(
+            settings.api_jwks_url,
+            issuer=settings.api_jwt_issuer,
+            audience=settings.api_jwt_audience,
+        )
+    elif settings.environment == "production":
+        raise SystemExit("REISSUE_API_JWKS_URL must be set when REISSUE_ENV=production")
     temporal = await connect_client(settings)
     pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_size)
     client = ReissueClient(
@@ -24,7 +34,14 @@ async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) ->
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            build_app(client, pool, webhook_secret=settings.webhook_secret()),
+            build_app(
+                client,
+                pool,
+                webhook_secret=settings.webhook_secret(),
+                tokens=tokens,
+                # Production takes OAuth2 access tokens only; API keys are for dev.
+                api_keys=settings.environment != "production",
+            ),
             host=settings.api_host,
             port=settings.api_port,
             access_log=False,  # paths carry case IDs only; the log stays free of requests

@@ -12,7 +12,7 @@ CREATE TABLE api_credentials (
 );
 
 CREATE TABLE api_idempotency (
-    key_id        text NOT NULL REFERENCES api_credentials (key_id),
+    key_id        text NOT NULL,          -- the API key's ID, or the token's subject
     idem_key      text NOT NULL,
     request_sha256 text NOT NULL,       -- method, path and body: the same key must mean the same call
     status        int NOT NULL,

@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     codec_port: int = Field(default=8234, validation_alias="REISSUE_CODEC_PORT")
     api_host: str = Field(default="127.0.0.1", validation_alias="REISSUE_API_HOST")
     api_port: int = Field(default=8300, validation_alias="REISSUE_API_PORT")
+    api_jwks_url: str | None = Field(
+        default=None,
+        validation_alias="REISSUE_API_JWKS_URL",
+        description="The identity provider's JWKS: partners call with OAuth2 access tokens.",
+    )
+    api_jwt_issuer: str = Field(default="", validation_alias="REISSUE_API_JWT_ISSUER")
+    api_jwt_audience: str = Field(
+        default="card-reissue", validation_alias="REISSUE_API_JWT_AUDIENCE"
+    )
     payment_webhook_secret: SecretStr | None = Field(
         default=None,
         validation_alias="REISSUE_PAYMENT_WEBHOOK_SECRET",

@@ -1,0 +1,122 @@
+"""Production authentication: OAuth2 client-credentials access tokens (JWTs) verified
+against the identity provider's JWKS, served here over HTTP. API keys are refused
+when the app takes tokens only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from reissue.api.app import build_app
+from reissue.api.credentials import TokenVerifier, create_key
+from tests.support import Stack
+
+ISSUER, AUDIENCE = "https://idp.example.test/", "card-reissue"
+SIGNING = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def jwks_url() -> Iterator[str]:
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SIGNING.public_key()))
+    body = json.dumps({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    server.shutdown()
+
+
+@pytest.fixture
+async def api(stack: Stack, jwks_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tokens = TokenVerifier(jwks_url, issuer=ISSUER, audience=AUDIENCE)
+    app = build_app(stack.client, stack.pool, tokens=tokens, api_keys=False)
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+        yield http
+    server.should_exit = True
+    await serving
+
+
+def _token(key: Any = SIGNING, **claims: Any) -> dict[str, str]:
+    now = int(time.time())
+    body = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "hotline-system",
+        "partner": "hotline",
+        "scope": "report status card_found",
+        "iat": now,
+        "exp": now + 300,
+    } | claims
+    token = jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_valid_token_acts_with_its_partner_scopes(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app = await stack.application()
+    r = await api.post("/v1/cases", json=app.model_dump(mode="json"), headers=_token())
+    assert r.status_code == 200, r.text
+    assert await stack.card_status(app.card_number) == "frozen"
+
+
+async def test_expired_forged_foreign_or_keyless_calls_are_refused_and_write_nothing(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app = await stack.application()
+    body = app.model_dump(mode="json")
+    async with stack.pool.acquire() as conn:
+        dev_key = await create_key(conn, "hotline")
+    refused = {
+        "expired": _token(exp=int(time.time()) - 60),
+        "signed by another key": _token(OTHER),
+        "for another audience": _token(aud="someone-else"),
+        "from another issuer": _token(iss="https://evil.example.test/"),
+        "no partner kind": _token(partner="root"),
+        "an API key": {"Authorization": f"Bearer {dev_key}"},
+        "not a token": {"Authorization": "Bearer abc.def.ghi"},
+    }
+    for why, headers in refused.items():
+        r = await api.post("/v1/cases", json=body, headers=headers)
+        assert r.status_code == 401, (why, r.text)
+    # Scopes beyond what the partner kind may have are not honoured.
+    bureau = _token(partner="card_bureau", scope="report card_produced")
+    r = await api.post("/v1/cases", json=body, headers=bureau)
+    assert r.status_code == 403, r.text
+    assert (
+        await stack.one("SELECT count(*) FROM loss_reports WHERE card_number = $1", app.card_number)
+        == 0
+    )
+    assert await stack.card_status(app.card_number) == "active"
