@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,12 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from temporalio.service import RPCError
 
 from reissue.api.app import PROBLEM, build_app, webhook_signature
 from reissue.api.credentials import create_key, revoke_key
 from reissue.schemas.enums import Stage
+from tests.api.conftest import serving
 from tests.support import EMPLOYER, Stack, materials, random_resident_id
 
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -26,25 +25,9 @@ WEBHOOK_SECRET = "test-webhook-secret"
 
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_app(stack.client, stack.pool, webhook_secret=WEBHOOK_SECRET),
-            port=port,
-            log_level="warning",
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+    app = build_app(stack.client, stack.pool, webhook_secret=WEBHOOK_SECRET)
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=60) as http:
         yield http
-    server.should_exit = True
-    await serving
 
 
 async def _key(stack: Stack, partner: str, **kw: Any) -> dict[str, str]:

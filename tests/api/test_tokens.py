@@ -4,9 +4,7 @@ when the app takes tokens only."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,11 +14,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from reissue.api.app import build_app
 from reissue.api.credentials import TokenVerifier, create_key
+from tests.api.conftest import serving
 from tests.support import Stack
 
 ISSUER, AUDIENCE = "https://idp.example.test/", "card-reissue"
@@ -51,21 +49,10 @@ def jwks_url() -> Iterator[str]:
 
 @pytest.fixture
 async def api(stack: Stack, jwks_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     tokens = TokenVerifier(jwks_url, issuer=ISSUER, audience=AUDIENCE)
     app = build_app(stack.client, stack.pool, tokens=tokens, api_keys=False)
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=60) as http:
         yield http
-    server.should_exit = True
-    await serving
 
 
 def _token(key: Any = SIGNING, **claims: Any) -> dict[str, str]:
