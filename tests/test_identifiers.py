@@ -68,8 +68,8 @@ def test_resident_id_lowercase_x_and_whitespace_normalised() -> None:
         ("11010519491231002Y", "17 digits followed by a digit or 'X'"),
         ("１１0105194912310024", "17 digits followed by a digit or 'X'"),  # full-width
         ("11010519491231002X".replace("1", "0", 1), "address code must not start with 0"),
-        ("110105194912310021", "check character must be 'X' for this number (ISO 7064 MOD 11-2)"),
-        ("440524188001010015", "check character must be '4'"),
+        ("110105194912310021", "check character does not match the number (ISO 7064 MOD 11-2)"),
+        ("440524188001010015", "check character does not match"),
     ],
 )
 def test_resident_id_rules(value: str, message: str) -> None:
@@ -82,15 +82,15 @@ def _with_check(first17: str) -> str:
 
 
 def test_resident_id_impossible_date() -> None:
-    with pytest.raises(ValueError, match="birth date 19990230 is not a real date"):
+    with pytest.raises(ValueError, match=r"birth date \(digits 7-14\) is not a real date"):
         _nid(_with_check("11010519990230001"))
-    with pytest.raises(ValueError, match="birth date 19991301 is not a real date"):
+    with pytest.raises(ValueError, match=r"birth date \(digits 7-14\) is not a real date"):
         _nid(_with_check("11010519991301001"))
 
 
 def test_resident_id_future_date_uses_explicit_today() -> None:
     value = _with_check("11010520250602001")
-    with pytest.raises(ValueError, match="birth date 20250602 is in the future"):
+    with pytest.raises(ValueError, match=r"birth date \(digits 7-14\) is in the future"):
         normalise_resident_id(value, today=datetime.date(2025, 6, 1))
     # Born on "today" is fine.
     assert normalise_resident_id(value, today=datetime.date(2025, 6, 2)) == value

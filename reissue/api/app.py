@@ -20,7 +20,7 @@ from fastapi import Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -28,6 +28,7 @@ from reissue.api.credentials import Credential, TokenVerifier, authenticate
 from reissue.client import ReissueClient
 from reissue.schemas import errors
 from reissue.schemas.case import CaseInput, CaseStatus
+from reissue.schemas.enums import Channel
 from reissue.schemas.events import (
     AffiliationResponse,
     CancelRequest,
@@ -41,6 +42,8 @@ from reissue.schemas.events import (
     Reason,
     ReportFormalisation,
 )
+from reissue.schemas.identifiers import ResidentId
+from reissue.schemas.text import PlainText
 
 __all__ = ["OPENAPI_FILE", "PROBLEM", "build_app", "openapi_document"]
 
@@ -67,6 +70,26 @@ class Cancellation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     reason: Reason
+
+
+class FoundCard(BaseModel):
+    """The person found the card; they show their ID (the report is lifted only for them)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    resident_id: ResidentId
+    channel: Channel
+    note: Annotated[PlainText, Field(max_length=500)] = ""
+
+
+_CARD_OWNER = (
+    "SELECT a.person_key FROM cards c JOIN insured_accounts a USING (account_id)"
+    " WHERE c.card_number = $1"
+)
+_OPEN_REPORT_OWNER = (
+    "SELECT a.person_key FROM loss_reports r JOIN cards c USING (card_number)"
+    " JOIN insured_accounts a USING (account_id)"
+    " WHERE split_part(r.case_id, ':', 1) = $1 AND r.status = 'open'"
+)
 
 
 class Accepted(BaseModel):
@@ -189,19 +212,31 @@ def build_app(
         key: str | None,
         answer: Callable[[], Awaitable[BaseModel]],
     ) -> JSONResponse:
-        """Answer a POST; with an Idempotency-Key, the first answer is kept and replayed."""
+        """Answer a POST; with an Idempotency-Key, the first answer is kept and replayed.
+
+        The key is reserved before anything is sent, so two requests with one key never
+        both run; a refusal or a failure frees it again (nothing was done)."""
         if key is None:
             return JSONResponse((await answer()).model_dump(mode="json"))
         digest = hashlib.sha256(
             f"{request.method} {request.url.path}\n".encode() + await request.body()
         ).hexdigest()
         async with pool.acquire() as conn:
-            kept = await conn.fetchrow(
-                "SELECT request_sha256, status, body FROM api_idempotency"
-                " WHERE key_id = $1 AND idem_key = $2",
+            reserved = await conn.fetchval(
+                "INSERT INTO api_idempotency (key_id, idem_key, request_sha256, status, body)"
+                " VALUES ($1, $2, $3, 0, 'null') ON CONFLICT DO NOTHING RETURNING true",
                 who.key_id,
                 key,
+                digest,
             )
+            kept = None
+            if not reserved:
+                kept = await conn.fetchrow(
+                    "SELECT request_sha256, status, body FROM api_idempotency"
+                    " WHERE key_id = $1 AND idem_key = $2",
+                    who.key_id,
+                    key,
+                )
         if kept is not None:
             if kept["request_sha256"] != digest:
                 raise ApiProblem(
@@ -210,24 +245,52 @@ def build_app(
                     "Idempotency-Key reused",
                     "Idempotency-Key: already used for a different request",
                 )
+            if kept["status"] == 0:
+                raise ApiProblem(
+                    409,
+                    "idempotency-key-in-flight",
+                    "Request in progress",
+                    "Idempotency-Key: the first request with this key is still being answered",
+                )
             return JSONResponse(json.loads(kept["body"]), status_code=kept["status"])
-        body = (await answer()).model_dump(mode="json")
+        try:
+            body = (await answer()).model_dump(mode="json")
+        except BaseException:
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "DELETE FROM api_idempotency"
+                    " WHERE key_id = $1 AND idem_key = $2 AND status = 0",
+                    who.key_id,
+                    key,
+                )
+            raise
         async with pool.acquire() as conn:
             await conn.execute(
-                "INSERT INTO api_idempotency (key_id, idem_key, request_sha256, status, body)"
-                " VALUES ($1, $2, $3, 200, $4) ON CONFLICT DO NOTHING",
+                "UPDATE api_idempotency SET status = 200, body = $3"
+                " WHERE key_id = $1 AND idem_key = $2",
                 who.key_id,
                 key,
-                digest,
                 json.dumps(body),
             )
         return JSONResponse(body)
+
+    async def owner_is(sql: str, arg: str, resident_id: str) -> bool | None:
+        """Whether the registry's owner (found by `sql`) is this person; None: not found."""
+        async with pool.acquire() as conn:
+            owner = await conn.fetchval(sql, arg)
+        if owner is None:
+            return None
+        return hmac.compare_digest(owner, client.person_key_for(resident_id))
 
     async def refused_as_problem(call: Awaitable[Any], case_id: str | None = None) -> Any:
         try:
             return await call
         except (WorkflowUpdateFailedError, WorkflowAlreadyStartedError) as e:
             raise _refusal(e) from None
+        except WorkflowQueryFailedError:  # the case was refused: it never opened
+            raise ApiProblem(
+                409, "case-not-opened", "The case did not open", "this case was refused"
+            ) from None
         except RPCError as e:
             if e.status is not RPCStatusCode.NOT_FOUND:
                 raise
@@ -259,6 +322,17 @@ def build_app(
         who: Annotated[Credential, Depends(scope("report"))],
         idempotency_key: idempotency = None,
     ) -> JSONResponse:
+        # Knowing a card's number is not enough to reach the case open for it: the
+        # applicant must be the card's owner (as the registry checks when a case opens).
+        resident_id = application.applicant.resident_id
+        if await owner_is(_CARD_OWNER, application.card_number, resident_id) is False:
+            raise ApiProblem(
+                422,
+                errors.CARD_OWNER_MISMATCH,
+                "Refused by the case",
+                "applicant.resident_id: the card does not belong to this person",
+            )
+
         async def answer() -> CaseStatus:
             status: CaseStatus = await refused_as_problem(client.report_loss_and_wait(application))
             return status
@@ -280,13 +354,23 @@ def build_app(
     )
     async def card_found(
         case_id: Annotated[str, CASE_ID],
-        found: CardFound,
+        found: FoundCard,
         request: Request,
         who: Annotated[Credential, Depends(scope("card_found"))],
         idempotency_key: idempotency = None,
     ) -> JSONResponse:
+        # Only the person whose card it is can withdraw the report (it unfreezes the card).
+        if not await owner_is(_OPEN_REPORT_OWNER, case_id, found.resident_id):
+            raise ApiProblem(
+                403,
+                "not-the-owner",
+                "Not allowed",
+                "resident_id: not the person who reported this card lost (or no open report)",
+            )
+        event = CardFound(channel=found.channel, note=found.note)
+
         async def answer() -> EventAck:
-            ack: EventAck = await refused_as_problem(client.card_found(case_id, found), case_id)
+            ack: EventAck = await refused_as_problem(client.card_found(case_id, event), case_id)
             return ack
 
         return await once(request, who, idempotency_key, answer)
@@ -430,7 +514,8 @@ def build_app(
     ) -> Accepted:
         raw = await request.body()
         expected = webhook_signature(webhook_secret, x_reissue_timestamp, raw)
-        if not webhook_secret or not hmac.compare_digest(expected, x_reissue_signature):
+        given = x_reissue_signature.encode("latin-1", "replace")
+        if not webhook_secret or not hmac.compare_digest(expected.encode(), given):
             raise ApiProblem(
                 401, "bad-signature", "Bad signature", "X-Reissue-Signature: does not match"
             )
@@ -466,7 +551,15 @@ def build_app(
             raise ApiProblem(
                 409, "replayed-webhook", "Replayed webhook", "this webhook was delivered before"
             )
-        await client.confirm_payment(notice.case_id, notice.payment)
+        try:
+            await client.confirm_payment(notice.case_id, notice.payment)
+        except BaseException:
+            # Not delivered: the platform's retry must get through (the money must arrive).
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "DELETE FROM api_webhooks_seen WHERE signature = $1", x_reissue_signature
+                )
+            raise
         return Accepted()
 
     return app

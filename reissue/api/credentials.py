@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -43,8 +44,13 @@ class Credential:
 
     @property
     def actor(self) -> str:
-        """Who the audit log records for calls made with this credential."""
-        return f"{self.partner}-{self.key_id}"
+        """Who the audit log records for calls made with this credential (a staff-ID
+        shaped name: the partner kind and the key's ID, or a digest of the token's
+        subject)."""
+        ident = self.key_id
+        if not re.fullmatch(r"[0-9a-f]{16}", ident):
+            ident = hashlib.sha256(ident.encode()).hexdigest()[:16]
+        return f"{self.partner.replace('_', '')[:15]}-{ident}"
 
 
 def _sha256(secret: str) -> str:
@@ -102,11 +108,17 @@ class TokenVerifier:
     `org_code`."""
 
     def __init__(self, jwks_url: str, *, issuer: str, audience: str) -> None:
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300)
+        # The key set is fetched again after `lifespan` (a withdrawn key stops working),
+        # never for long (`timeout`), and not per token (`cache_jwk_set`).
+        self._jwks = jwt.PyJWKClient(
+            jwks_url, cache_keys=False, cache_jwk_set=True, lifespan=300, timeout=5
+        )
         self._issuer, self._audience = issuer, audience
 
     async def verify(self, token: str) -> Credential | None:
         try:
+            if not jwt.get_unverified_header(token).get("kid"):
+                return None
             key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
             claims = jwt.decode(
                 token,

@@ -37,7 +37,7 @@ from reissue.schemas.events import (
     ReviewOutcome,
     ReviewRelease,
 )
-from reissue.schemas.hashing import case_workflow_id
+from reissue.schemas.hashing import case_workflow_id, person_key
 from reissue.schemas.identifiers import mask_card_number
 
 __all__ = ["WORKFLOW_TYPE", "CaseRef", "ReissueClient"]
@@ -92,6 +92,10 @@ class ReissueClient:
     def case_id_for(self, card_number: str) -> str:
         """The workflow ID of the case for a card."""
         return case_workflow_id(card_number, secret=self._secret)
+
+    def person_key_for(self, resident_id: str) -> str:
+        """How the registry knows a person (never by the resident ID itself)."""
+        return person_key(resident_id, secret=self._secret)
 
     def handle(self, case: str) -> WorkflowHandle[Any, CaseResult]:
         """The case: its workflow ID (the card's current case), or its case ID

@@ -129,15 +129,15 @@ def normalise_resident_id(value: str, *, today: datetime.date) -> str:
     try:
         birth_date = datetime.date(int(birth[:4]), int(birth[4:6]), int(birth[6:]))
     except ValueError:
-        raise ValueError(f"resident ID birth date {birth} is not a real date") from None
+        raise ValueError("resident ID birth date (digits 7-14) is not a real date") from None
     if birth_date < _EARLIEST_BIRTH_DATE:
-        raise ValueError(f"resident ID birth date {birth} is before 1800-01-01")
+        raise ValueError("resident ID birth date (digits 7-14) is before 1800-01-01")
     if birth_date > today:
-        raise ValueError(f"resident ID birth date {birth} is in the future")
+        raise ValueError("resident ID birth date (digits 7-14) is in the future")
     expected = resident_id_check_char(v[:17])
     if v[17] != expected:
         raise ValueError(
-            f"resident ID check character must be {expected!r} for this number (ISO 7064 MOD 11-2)"
+            "resident ID check character does not match the number (ISO 7064 MOD 11-2)"
         )
     return v
 

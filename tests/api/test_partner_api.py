@@ -155,9 +155,11 @@ async def test_operations_cancel_as_themselves_and_refusals_are_problems(
     assert again.status_code == 409
     assert again.json()["type"] == "urn:reissue:problem:CaseEnding"
     found = await api.post(
-        f"/v1/cases/{case}/card-found", json={"channel": "hotline_12333"}, headers=hotline
+        f"/v1/cases/{case}/card-found",
+        json={"channel": "hotline_12333", "resident_id": app.applicant.resident_id},
+        headers=hotline,
     )
-    assert found.status_code == 409
+    assert found.status_code == 403  # no open report any more
     missing = await api.get("/v1/cases/reissue-0000000000000000", headers=hotline)
     assert missing.status_code == 404
     assert (await api.get("/v1/cases/not-a-case-id", headers=hotline)).status_code == 422
@@ -289,3 +291,42 @@ async def test_a_payment_webhook_unsigned_stale_replayed_or_foreign_writes_nothi
     again = await api.post("/v1/payments", content=raw, headers=platform | good)
     assert again.status_code == 409
     assert again.json()["type"] == "urn:reissue:problem:replayed-webhook"
+
+
+async def test_knowing_a_card_number_does_not_reach_its_open_case(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    """A stranger with the lost card's number can neither find the case nor withdraw
+    the report (which would unfreeze the card)."""
+    app, case, _ = await stack.open_case()
+    hotline = await _key(stack, "hotline")
+    stranger = app.model_dump(mode="json")
+    stranger["applicant"]["resident_id"] = random_resident_id()
+    r = await api.post("/v1/cases", json=stranger, headers=hotline)
+    assert r.status_code == 422, r.text
+    assert r.json()["type"] == "urn:reissue:problem:CardOwnerMismatch"
+    assert case not in r.text
+    found = {"channel": "hotline_12333", "resident_id": stranger["applicant"]["resident_id"]}
+    r = await api.post(f"/v1/cases/{case}/card-found", json=found, headers=hotline)
+    assert r.status_code == 403, r.text
+    assert await stack.card_status(app.card_number) == "frozen"
+    assert (await stack.status(case)).stage is Stage.AWAITING_MATERIALS
+    found["resident_id"] = app.applicant.resident_id  # the owner, who did find it
+    r = await api.post(f"/v1/cases/{case}/card-found", json=found, headers=hotline)
+    assert r.status_code == 200, r.text
+    assert r.json()["stage"] == Stage.WITHDRAWN.value
+    assert await stack.card_status(app.card_number) == "active"
+
+
+async def test_the_status_of_a_refused_case_is_a_problem_not_an_error(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    app = await stack.application()
+    unknown = app.model_dump(mode="json") | {"card_number": "Z" + app.card_number[1:]}
+    hotline = await _key(stack, "hotline")
+    r = await api.post("/v1/cases", json=unknown, headers=hotline)
+    assert r.status_code == 422 and r.json()["type"] == "urn:reissue:problem:CardNotFound"
+    case = stack.client.case_id_for(unknown["card_number"])
+    r = await api.get(f"/v1/cases/{case}", headers=hotline)
+    assert r.status_code == 409, r.text
+    assert r.json()["type"] == "urn:reissue:problem:case-not-opened"

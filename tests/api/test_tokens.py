@@ -107,3 +107,18 @@ async def test_expired_forged_foreign_or_keyless_calls_are_refused_and_write_not
         == 0
     )
     assert await stack.card_status(app.card_number) == "active"
+
+
+async def test_an_operations_token_cancels_as_its_subject(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    _, case, _ = await stack.open_case()
+    ops = _token(partner="operations", scope="cancel status", sub="svc-ops@clients.example")
+    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "entered twice"}, headers=ops)
+    assert r.status_code == 200, r.text
+    st = await stack.status(case)
+    reason = await stack.one(
+        "SELECT detail->>'reason' FROM case_events WHERE case_id = $1 AND event_type = 'case_closed'",
+        st.case_id,
+    )
+    assert reason.startswith("cancelled by operations-") and "@" not in reason
