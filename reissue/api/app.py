@@ -424,19 +424,27 @@ def build_app(
             endpoint
         )
 
-    async def own_case(case_id: str, who: Credential) -> None:
-        """A portal answers only for cases that asked its own unit or school."""
+    async def own_case(case_id: str, who: Credential) -> str:
+        """A portal answers only the case open now that asked its own unit (an employer
+        portal) or school (a school portal); returns that case's run to signal."""
+        try:
+            run_id = (await client.handle(case_id).describe()).run_id
+        except RPCError:
+            run_id = None
+        kind = "employer" if who.partner == "unit_portal" else "school"
         async with pool.acquire() as conn:
-            asked = await conn.fetchval(
+            asked = run_id is not None and await conn.fetchval(
                 "SELECT true FROM affiliation_requests"
-                " WHERE split_part(case_id, ':', 1) = $1 AND org_code = $2 LIMIT 1",
-                case_id,
+                " WHERE case_id = $1 AND org_code = $2 AND kind = $3 LIMIT 1",
+                f"{case_id}:{run_id}",
                 who.org_code,
+                kind,
             )
         if not asked:
             raise ApiProblem(
                 403, "forbidden", "Not allowed", "this case did not ask your unit or school"
             )
+        return f"{case_id}:{run_id}"
 
     async def submit(case_id: str, body: MaterialsSubmission, who: Credential) -> BaseModel:
         return await client.submit_materials(case_id, body)
@@ -445,8 +453,8 @@ def build_app(
         return await client.make_report_formal(case_id, body)
 
     async def affiliation(case_id: str, body: AffiliationResponse, who: Credential) -> None:
-        await own_case(case_id, who)
-        await client.respond_affiliation(case_id, body)
+        # Signalled to that run only: a later case for the card is not reached.
+        await client.respond_affiliation(await own_case(case_id, who), body)
 
     async def produced(case_id: str, body: CardProduced, who: Credential) -> None:
         await client.card_produced(case_id, body)

@@ -214,6 +214,9 @@ async def test_a_case_end_to_end_through_the_front_door(
     other_unit = await _key(stack, "unit_portal", org_code="91350100M000100Y43")
     refused = await api.post(f"/v1/cases/{case}/affiliation", json=answer, headers=other_unit)
     assert refused.status_code == 403, refused.text
+    school = await _key(stack, "school_portal", org_code=EMPLOYER["credit_code"])
+    refused = await api.post(f"/v1/cases/{case}/affiliation", json=answer, headers=school)
+    assert refused.status_code == 403, refused.text  # the same code, but asked as an employer
     assert (await stack.status(case)).affiliation_status == "requested"  # nothing delivered
     unit = await _key(stack, "unit_portal", org_code=EMPLOYER["credit_code"])
     r = await api.post(f"/v1/cases/{case}/affiliation", json=answer, headers=unit)
