@@ -347,55 +347,6 @@ def build_app(
         status: CaseStatus = await refused_as_problem(client.status(case_id), case_id)
         return status
 
-    @app.post(
-        "/v1/cases/{case_id}/card-found",
-        response_model=EventAck,
-        summary="The person found the card: lift the temporary report and end the case",
-    )
-    async def card_found(
-        case_id: Annotated[str, CASE_ID],
-        found: FoundCard,
-        request: Request,
-        who: Annotated[Credential, Depends(scope("card_found"))],
-        idempotency_key: idempotency = None,
-    ) -> JSONResponse:
-        # Only the person whose card it is can withdraw the report (it unfreezes the card).
-        if not await owner_is(_OPEN_REPORT_OWNER, case_id, found.resident_id):
-            raise ApiProblem(
-                403,
-                "not-the-owner",
-                "Not allowed",
-                "resident_id: not the person who reported this card lost (or no open report)",
-            )
-        event = CardFound(channel=found.channel, note=found.note)
-
-        async def answer() -> EventAck:
-            ack: EventAck = await refused_as_problem(client.card_found(case_id, event), case_id)
-            return ack
-
-        return await once(request, who, idempotency_key, answer)
-
-    @app.post(
-        "/v1/cases/{case_id}/cancel",
-        response_model=EventAck,
-        summary="Operations end the case; a paid fee is refunded",
-    )
-    async def cancel(
-        case_id: Annotated[str, CASE_ID],
-        cancel: Cancellation,
-        request: Request,
-        who: Annotated[Credential, Depends(scope("cancel"))],
-        idempotency_key: idempotency = None,
-    ) -> JSONResponse:
-        # The acting identity is the credential, never a field of the request.
-        request_ = CancelRequest(operator=who.actor, reason=cancel.reason)
-
-        async def answer() -> EventAck:
-            ack: EventAck = await refused_as_problem(client.cancel(case_id, request_), case_id)
-            return ack
-
-        return await once(request, who, idempotency_key, answer)
-
     def post_event(
         path: str,
         needed: str,
@@ -462,6 +413,21 @@ def build_app(
     async def collected(case_id: str, body: CardCollected, who: Credential) -> None:
         await client.card_collected(case_id, body)
 
+    async def found(case_id: str, body: FoundCard, who: Credential) -> BaseModel:
+        # Only the person whose card it is can withdraw the report (it unfreezes the card).
+        if not await owner_is(_OPEN_REPORT_OWNER, case_id, body.resident_id):
+            raise ApiProblem(
+                403,
+                "not-the-owner",
+                "Not allowed",
+                "resident_id: not the person who reported this card lost (or no open report)",
+            )
+        return await client.card_found(case_id, CardFound(channel=body.channel, note=body.note))
+
+    async def cancel(case_id: str, body: Cancellation, who: Credential) -> BaseModel:
+        # The acting identity is the credential, never a field of the request.
+        return await client.cancel(case_id, CancelRequest(operator=who.actor, reason=body.reason))
+
     post_event(
         "materials",
         "submit",
@@ -501,6 +467,22 @@ def build_app(
         "The counter handed the new card over",
         collected,
         Accepted,
+    )
+    post_event(
+        "card-found",
+        "card_found",
+        FoundCard,
+        "The person found the card: lift the temporary report and end the case",
+        found,
+        EventAck,
+    )
+    post_event(
+        "cancel",
+        "cancel",
+        Cancellation,
+        "Operations end the case; a paid fee is refunded",
+        cancel,
+        EventAck,
     )
 
     @app.post(
