@@ -28,7 +28,7 @@ from reissue.api.credentials import Credential, TokenVerifier, authenticate
 from reissue.client import ReissueClient
 from reissue.schemas import errors
 from reissue.schemas.case import CaseInput, CaseStatus
-from reissue.schemas.enums import Channel
+from reissue.schemas.enums import Channel, Stage
 from reissue.schemas.events import (
     AffiliationResponse,
     CancelRequest,
@@ -375,6 +375,20 @@ def build_app(
             endpoint
         )
 
+    async def expecting(
+        case_id: str, stage: Stage, waiting: Callable[[CaseStatus], bool] = lambda _: True
+    ) -> None:
+        """A partner's signal goes only to a case waiting for it: anything else is refused
+        here, and never reaches the case (nor grows its history, however often sent)."""
+        st: CaseStatus = await refused_as_problem(client.status(case_id), case_id)
+        if st.stage is not stage or not waiting(st):
+            raise ApiProblem(
+                409,
+                errors.WRONG_STAGE,
+                "Refused by the case",
+                f"the case is not waiting for this (stage {st.stage.value})",
+            )
+
     async def own_case(case_id: str, who: Credential) -> str:
         """A portal answers only the case open now that asked its own unit (an employer
         portal) or school (a school portal); returns that case's run to signal."""
@@ -404,13 +418,19 @@ def build_app(
         return await client.make_report_formal(case_id, body)
 
     async def affiliation(case_id: str, body: AffiliationResponse, who: Credential) -> None:
+        run = await own_case(case_id, who)
+        await expecting(
+            run, Stage.AWAITING_AFFILIATION, lambda st: st.affiliation_status == "requested"
+        )
         # Signalled to that run only: a later case for the card is not reached.
-        await client.respond_affiliation(await own_case(case_id, who), body)
+        await client.respond_affiliation(run, body)
 
     async def produced(case_id: str, body: CardProduced, who: Credential) -> None:
+        await expecting(case_id, Stage.CARD_PRODUCTION, lambda st: st.new_card_masked is None)
         await client.card_produced(case_id, body)
 
     async def collected(case_id: str, body: CardCollected, who: Credential) -> None:
+        await expecting(case_id, Stage.READY_FOR_PICKUP)
         await client.card_collected(case_id, body)
 
     async def found(case_id: str, body: FoundCard, who: Credential) -> BaseModel:

@@ -333,3 +333,30 @@ async def test_the_status_of_a_refused_case_is_a_problem_not_an_error(
     r = await api.get(f"/v1/cases/{case}", headers=hotline)
     assert r.status_code == 409, r.text
     assert r.json()["type"] == "urn:reissue:problem:case-not-opened"
+
+
+async def test_signals_a_case_is_not_waiting_for_are_refused_and_reach_nothing(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    """A partner repeating an event cannot grow a case's history: only a case waiting
+    for it gets it."""
+    app, case, _ = await stack.open_case()
+    before = len([e async for e in stack.client.handle(case).fetch_history_events()])
+    bureau = await _key(stack, "card_bureau")
+    produced = {
+        "order_id": "CP00000000000001",
+        "new_card_number": "A00000001",
+        "produced_at": datetime.now(UTC).isoformat(),
+    }
+    counter = await _key(stack, "counter")
+    handed = {"new_card_number": "A00000001", "handed_over_by": "counter-01"}
+    for _ in range(5):
+        r = await api.post(f"/v1/cases/{case}/card-produced", json=produced, headers=bureau)
+        assert r.status_code == 409 and r.json()["type"] == "urn:reissue:problem:WrongStage"
+        r = await api.post(f"/v1/cases/{case}/collected", json=handed, headers=counter)
+        assert r.status_code == 409
+    st = await stack.status(case)
+    assert st.ignored_events == [] and st.stage is Stage.AWAITING_MATERIALS
+    after = len([e async for e in stack.client.handle(case).fetch_history_events()])
+    assert after == before
+    assert app.card_number
