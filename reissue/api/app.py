@@ -324,8 +324,17 @@ def build_app(
     ) -> JSONResponse:
         # Knowing a card's number is not enough to reach the case open for it: the
         # applicant must be the card's owner (as the registry checks when a case opens).
+        # A refused report writes nothing anywhere, not even a refused case in Temporal.
         resident_id = application.applicant.resident_id
-        if await owner_is(_CARD_OWNER, application.card_number, resident_id) is False:
+        owner = await owner_is(_CARD_OWNER, application.card_number, resident_id)
+        if owner is None:
+            raise ApiProblem(
+                422,
+                errors.CARD_NOT_FOUND,
+                "Refused by the case",
+                "card_number: no card with this number in the registry",
+            )
+        if owner is False:
             raise ApiProblem(
                 422,
                 errors.CARD_OWNER_MISMATCH,

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
 from reissue.api.app import PROBLEM, build_app, webhook_signature
@@ -325,11 +326,17 @@ async def test_the_status_of_a_refused_case_is_a_problem_not_an_error(
     stack: Stack, api: httpx.AsyncClient
 ) -> None:
     app = await stack.application()
-    unknown = app.model_dump(mode="json") | {"card_number": "Z" + app.card_number[1:]}
+    unknown = app.model_copy(update={"card_number": "Z" + app.card_number[1:]})
     hotline = await _key(stack, "hotline")
-    r = await api.post("/v1/cases", json=unknown, headers=hotline)
+    r = await api.post("/v1/cases", json=unknown.model_dump(mode="json"), headers=hotline)
     assert r.status_code == 422 and r.json()["type"] == "urn:reissue:problem:CardNotFound"
-    case = stack.client.case_id_for(unknown["card_number"])
+    case = stack.client.case_id_for(unknown.card_number)
+    with pytest.raises(RPCError):  # refused by the API: not even a refused case exists
+        await stack.client.handle(case).describe()
+    # A trusted service starting it directly gets a case the registry refuses.
+    await stack.client.report_loss(unknown)
+    with pytest.raises(WorkflowFailureError):
+        await stack.client.result(case)
     r = await api.get(f"/v1/cases/{case}", headers=hotline)
     assert r.status_code == 409, r.text
     assert r.json()["type"] == "urn:reissue:problem:case-not-opened"
