@@ -1,19 +1,39 @@
-"""Serving the partner API: the process behind `reissue api`."""
+"""Serving the front door: the partner API (`/v1`) and the staff console
+(`/console`), the process behind `reissue api`."""
 
 from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import uvicorn
+from fastapi import FastAPI
 
 from reissue.activities.db import create_pool
 from reissue.api.app import build_app
 from reissue.api.credentials import TokenVerifier
 from reissue.client import ReissueClient
+from reissue.console.app import ConsoleConfig, build_console
 from reissue.workers.settings import Settings
 from reissue.workers.worker import connect_client
 
-__all__ = ["serve_api"]
+__all__ = ["front_door", "serve_api"]
+
+
+def front_door(
+    client: ReissueClient, pool: asyncpg.Pool, settings: Settings, *, tokens: TokenVerifier | None
+) -> FastAPI:
+    """The partner API with the staff console mounted at `/console`."""
+    app = build_app(
+        client,
+        pool,
+        webhook_secret=settings.webhook_secret(),
+        tokens=tokens,
+        # Production takes OAuth2 access tokens only; API keys are for dev.
+        api_keys=settings.environment != "production",
+    )
+    app.mount("/console", build_console(client, pool, ConsoleConfig.from_settings(settings)))
+    return app
 
 
 async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -34,14 +54,7 @@ async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) ->
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            build_app(
-                client,
-                pool,
-                webhook_secret=settings.webhook_secret(),
-                tokens=tokens,
-                # Production takes OAuth2 access tokens only; API keys are for dev.
-                api_keys=settings.environment != "production",
-            ),
+            front_door(client, pool, settings, tokens=tokens),
             host=settings.api_host,
             port=settings.api_port,
             access_log=False,  # paths carry case IDs only; the log stays free of requests

@@ -22,6 +22,7 @@ app.add_typer(audit.audit_app, name="audit")
 app.add_typer(policy.policy_app, name="policy")
 app.add_typer(registry.registry_app, name="registry")
 app.add_typer(service.api_key_app, name="api-key")
+app.add_typer(service.staff_app, name="staff-user")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from contextlib import suppress
 from typing import Annotated
 
@@ -94,12 +95,16 @@ def setup_namespace() -> None:
 
 @commands.command()
 def api() -> None:
-    """Serve the partner HTTP API (/v1, OpenAPI at /docs) until SIGTERM."""
+    """Serve the front door until SIGTERM: the partner HTTP API (/v1, OpenAPI at /docs)
+    and the staff console (/console)."""
     from reissue.api.server import serve_api
 
     settings = _settings()
     configure_logging(fmt=settings.log_format)
-    console.print(f"Partner API on http://{settings.api_host}:{settings.api_port}/docs")
+    console.print(
+        f"Partner API on http://{settings.api_host}:{settings.api_port}/docs, "
+        f"staff console on http://{settings.api_host}:{settings.api_port}/console/"
+    )
     asyncio.run(serve_api(settings))
 
 
@@ -136,3 +141,51 @@ def api_key_create(
         err_console.print(f"[red]Invalid input:[/] {e}")
         raise typer.Exit(2) from None
     console.print(key)
+
+
+staff_app = typer.Typer(
+    help="Local staff accounts of the console (dev; production logs in through OIDC).",
+    no_args_is_help=True,
+)
+
+
+@staff_app.command("add")
+def staff_add(
+    user_id: Annotated[str, typer.Argument(help="The staff ID (what the audit log records).")],
+    role: Annotated[
+        list[str],
+        typer.Option("--role", help="reviewer, supervisor, operations or auditor (repeatable)."),
+    ],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input (else prompted).")
+    ] = False,
+) -> None:
+    """Add a staff member (or change their roles and password)."""
+    from reissue.activities.db import create_pool
+    from reissue.console.staff import Role, add_user
+
+    try:
+        roles = [Role(r) for r in role]
+    except ValueError:
+        err_console.print("[red]Invalid input:[/] role: one of " + ", ".join(r.value for r in Role))
+        raise typer.Exit(2) from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def go() -> None:
+        pool = await create_pool(_settings().require_database_url())
+        try:
+            async with pool.acquire() as conn:
+                await add_user(conn, user_id, roles=roles, password=password, display_name=name)
+        finally:
+            await pool.close()
+
+    try:
+        _run(go())
+    except ValueError as e:
+        err_console.print(f"[red]Invalid input:[/] {e}")
+        raise typer.Exit(2) from None
+    console.print(f"{user_id}: {', '.join(r.value for r in roles)}")

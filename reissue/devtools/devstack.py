@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
 from contextlib import suppress
 
@@ -10,10 +11,11 @@ import structlog
 import uvicorn
 from rich.console import Console
 
-from reissue.activities.db import create_pool
-from reissue.api.app import build_app as build_api
+from reissue.activities.db import Connection, create_pool
 from reissue.api.credentials import create_key
+from reissue.api.server import front_door
 from reissue.client import ReissueClient
+from reissue.console.staff import Role, add_user
 from reissue.devtools.demo import run_demo
 from reissue.devtools.stack import (
     DEV_DATABASE,
@@ -27,7 +29,26 @@ from reissue.workers.codec_server import build_app, serve
 from reissue.workers.settings import DATABASE_URL_FILE, Settings
 from reissue.workers.worker import build_worker, connect_client
 
-__all__ = ["run_dev"]
+__all__ = ["DEV_STAFF", "run_dev", "seed_staff"]
+
+# The dev users `reissue dev` seeds: two reviewers (for four eyes), a supervisor,
+# operations and an auditor.
+DEV_STAFF: dict[str, list[Role]] = {
+    "reviewer-01": [Role.REVIEWER],
+    "reviewer-02": [Role.REVIEWER],
+    "supervisor-01": [Role.SUPERVISOR],
+    "ops-01": [Role.OPERATIONS],
+    "auditor-01": [Role.AUDITOR],
+}
+
+
+async def seed_staff(conn: Connection) -> str:
+    """The dev users, with one new random password for all of them (shown once)."""
+    password = secrets.token_urlsafe(12)
+    for user_id, roles in DEV_STAFF.items():
+        await add_user(conn, user_id, roles=roles, password=password)
+    return password
+
 
 log = structlog.get_logger(__name__)
 
@@ -92,7 +113,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
             )
             api = uvicorn.Server(
                 uvicorn.Config(
-                    build_api(reissue, pool, webhook_secret=settings.webhook_secret()),
+                    front_door(reissue, pool, settings, tokens=None),
                     host=settings.api_host,
                     port=settings.api_port,
                     access_log=False,
@@ -104,10 +125,16 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                 api_keys = {
                     p: await create_key(conn, p) for p in ("hotline", "counter", "operations")
                 }
+                password = await seed_staff(conn)
             console.print(
                 f"Partner API on http://{settings.api_host}:{settings.api_port}/docs; dev keys "
                 "(shown once, stored hashed):\n"
                 + "\n".join(f"  {partner:<10} {key}" for partner, key in api_keys.items())
+            )
+            console.print(
+                f"[bold green]Staff console:[/] http://localhost:{settings.api_port}/console/ "
+                f"— dev users {', '.join(DEV_STAFF)}, password [bold]{password}[/] "
+                "(stored argon2-hashed)"
             )
             if demo:
                 cases = await run_demo(

@@ -65,6 +65,7 @@ class CaseFilter:
     overdue: bool = False
     sla_breached: bool | None = None
     older_than_days: int | None = None
+    review_due_before: datetime | None = None
     include_closed: bool = False
     task_queue: str | None = None
 
@@ -89,6 +90,8 @@ class CaseFilter:
             parts.append(f"NextDeadline < '{_ts(now)}'")
         if self.sla_breached is not None:
             parts.append(f"SlaBreached = {'true' if self.sla_breached else 'false'}")
+        if self.review_due_before is not None:
+            parts.append(f"ReviewDueAt < '{_ts(self.review_due_before)}'")
         if self.older_than_days is not None:
             parts.append(f"StartTime < '{_ts(now - timedelta(days=self.older_than_days))}'")
         return " AND ".join(parts)

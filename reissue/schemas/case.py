@@ -197,6 +197,9 @@ class StageEntry(_Model):
 class MaterialCheck(_Model):
     type: DocumentType
     received: bool
+    doc_ids: list[str] = Field(
+        default_factory=list, description="The counter system's references of the documents."
+    )
 
 
 class FeeStatus(_Model):
@@ -248,6 +251,10 @@ class CaseStatus(_Model):
     new_card_masked: str | None
     sla_breached: bool
     assigned_to: str | None = None
+    received_by: list[str] = Field(
+        default_factory=list,
+        description="The clerks who received the accepted materials (none of them may review).",
+    )
     claim_expires_at: datetime | None = None
     review_due_at: datetime | None = None
     flags: list[str]

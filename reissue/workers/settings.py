@@ -94,6 +94,28 @@ class Settings(BaseSettings):
     api_jwt_audience: str = Field(
         default="card-reissue", validation_alias="REISSUE_API_JWT_AUDIENCE"
     )
+    console_session_idle_minutes: int = Field(
+        default=30, ge=1, validation_alias="REISSUE_CONSOLE_SESSION_IDLE_MINUTES"
+    )
+    console_session_hours: int = Field(
+        default=8, ge=1, le=24, validation_alias="REISSUE_CONSOLE_SESSION_HOURS"
+    )
+    console_secure_cookies: bool = Field(
+        default=True,
+        validation_alias="REISSUE_CONSOLE_SECURE_COOKIES",
+        description="Secure cookies (browsers accept them over http only on localhost).",
+    )
+    oidc_issuer: str | None = Field(default=None, validation_alias="REISSUE_OIDC_ISSUER")
+    oidc_client_id: str = Field(
+        default="card-reissue-console", validation_alias="REISSUE_OIDC_CLIENT_ID"
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="REISSUE_OIDC_CLIENT_SECRET"
+    )
+    oidc_roles_claim: str = Field(default="roles", validation_alias="REISSUE_OIDC_ROLES_CLAIM")
+    oidc_user_claim: str = Field(
+        default="preferred_username", validation_alias="REISSUE_OIDC_USER_CLAIM"
+    )
     payment_webhook_secret: SecretStr | None = Field(
         default=None,
         validation_alias="REISSUE_PAYMENT_WEBHOOK_SECRET",

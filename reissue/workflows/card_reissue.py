@@ -1117,6 +1117,7 @@ class CardReissueWorkflow:
             raise ValueError("review: this round has already been decided")
         if self.case.assignee is not None and self.case.assignee != decision.reviewer:
             raise ValueError(f"review: the case is claimed by {self.case.assignee}")
+        self._check_four_eyes("review", decision.reviewer)
 
     @workflow.update
     def claim_review(self, claim: ReviewClaim) -> ClaimState:
@@ -1131,6 +1132,15 @@ class CardReissueWorkflow:
             raise ValueError("claim_review: this round has already been decided")
         if self.case.assignee is not None and self.case.assignee != claim.reviewer:
             raise ValueError(f"claim_review: the case is claimed by {self.case.assignee}")
+        self._check_four_eyes("claim_review", claim.reviewer)
+
+    def _check_four_eyes(self, name: str, reviewer: str) -> None:
+        """Four eyes: nobody reviews materials they received at the counter themselves.
+        (A validator: it never runs on replay, and a refusal writes no history.)"""
+        if any(sub.received_by == reviewer for sub in self.case.submissions):
+            raise ValueError(
+                f"{name}: {reviewer} received this case's materials; another reviewer must decide"
+            )
 
     @workflow.update
     async def release_review(self, release: ReviewRelease) -> ClaimState:

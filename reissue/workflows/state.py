@@ -212,7 +212,7 @@ class CaseState:
     def status(self) -> CaseStatus:
         policy = self.policy
         required = policy.materials_for(self.inp.insured_category) if policy else []
-        got = {d.type for d in self.submission.documents} if self.submission else set()
+        docs = self.submission.documents if self.submission else []
         fee = None
         if self.fee is not None:
             fee = FeeStatus(
@@ -240,7 +240,14 @@ class CaseState:
             report_formal=self.formal,
             card_frozen=self.card_frozen,
             bank_frozen=self.bank_frozen,
-            materials=[MaterialCheck(type=t, received=t in got) for t in required],
+            materials=[
+                MaterialCheck(
+                    type=t,
+                    received=any(d.type is t for d in docs),
+                    doc_ids=[d.doc_id for d in docs if d.type is t],
+                )
+                for t in required
+            ],
             correction_round=self.correction_round,
             correction_reasons=self.correction_reasons,
             affiliation_status=self.affiliation_status,
@@ -249,6 +256,7 @@ class CaseState:
             new_card_masked=mask_card_number(self.new_card) if self.new_card else None,
             sla_breached=self.sla_breached,
             assigned_to=self.assignee,
+            received_by=list(dict.fromkeys(sub.received_by for sub in self.submissions)),
             claim_expires_at=self.claim_until,
             review_due_at=self.review_due,
             flags=self.flags,
