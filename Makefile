@@ -3,7 +3,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test install lint
+.PHONY: dev test install lint system-packages
+
+# Debian packages the browser tests need: Chromium (Playwright drives it; its own
+# browser download is not used) and a font with Chinese glyphs.
+SYSTEM_PACKAGES := chromium fonts-wqy-zenhei
 
 $(BIN)/reissue: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,8 +21,12 @@ install: $(BIN)/reissue
 dev: install
 	$(BIN)/reissue dev --demo
 
+system-packages:
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES); }
+
 ## Set up and run the whole test suite (lint, type check, tests).
-test: install
+test: install system-packages
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports

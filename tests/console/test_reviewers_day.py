@@ -57,7 +57,9 @@ async def test_a_reviewers_day(console: Console, browser: Browser) -> None:
     await _shot(reviewer, "2-waiver-refused")
     st = await stack.status(case)
     assert st.stage is Stage.UNDER_REVIEW and st.assigned_to == "reviewer-01"
-    assert await stack.one("SELECT count(*) FROM review_decisions WHERE case_id = $1", st.case_id) == 0
+    assert (
+        await stack.one("SELECT count(*) FROM review_decisions WHERE case_id = $1", st.case_id) == 0
+    )
 
     # 4. A second reviewer cannot act on the claimed case: no buttons, and a forged
     #    post is refused (the page's own form, sent anyway).
