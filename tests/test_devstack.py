@@ -12,6 +12,7 @@ import base64
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -124,6 +125,25 @@ async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) ->
             assert r.status_code == 200, r.text
             assert r.json()["stage"] == "UNDER_REVIEW"
             assert (await api.get(f"/v1/cases/{case}")).status_code == 401
+
+        # The staff console runs beside it, with dev users: a supervisor logs in and
+        # finds the breached case on the SLA-breached tab.
+        password = next(
+            line.split()[1] for line in seen.splitlines() if line.strip().startswith("password ")
+        )
+        async with httpx.AsyncClient(base_url=f"http://localhost:{api_port}/console") as web:
+            form = await web.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf is not None
+            web.cookies.set("reissue_login_csrf", form.cookies["reissue_login_csrf"])
+            r = await web.post(
+                "/login",
+                data={"user_id": "supervisor-01", "password": password, "csrf": csrf.group(1)},
+            )
+            assert r.status_code == 303 and "reissue_session" in r.cookies
+            web.cookies.set("reissue_session", r.cookies["reissue_session"])
+            tab = await web.get("/", params={"tab": "breached"})
+            assert tab.status_code == 200 and next(iter(breached)) in tab.text
 
         # The Web UI's view: payloads are ciphertext; the codec server decodes them for it.
         plain = await Client.connect(f"127.0.0.1:{port}")

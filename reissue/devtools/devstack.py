@@ -132,9 +132,10 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                 + "\n".join(f"  {partner:<10} {key}" for partner, key in api_keys.items())
             )
             console.print(
-                f"[bold green]Staff console:[/] http://localhost:{settings.api_port}/console/ "
-                f"— dev users {', '.join(DEV_STAFF)}, password [bold]{password}[/] "
-                "(stored argon2-hashed)"
+                f"Staff console on http://localhost:{settings.api_port}/console/; dev users "
+                "(password shown once, stored argon2-hashed):\n"
+                + "\n".join(f"  {user:<13} {', '.join(DEV_STAFF[user])}" for user in DEV_STAFF)
+                + f"\n  password      {password}"
             )
             if demo:
                 cases = await run_demo(
