@@ -22,6 +22,8 @@ async def test_small_benchmark_prints_figures(tmp_path: Path) -> None:
         "10",
         "--open-cases",
         "20",
+        "--front-door-samples",
+        "5",
         "--json",
         str(out),
         env=os.environ | {"COLUMNS": "160"},
@@ -40,6 +42,8 @@ async def test_small_benchmark_prints_figures(tmp_path: Path) -> None:
         "CPU s/case temporal",
         "worker peak RSS",
         "throughput ours/bare",
+        "make_report_formal update p50 / p95",
+        "status read p50 / p95",
     ):
         assert figure in text, figure
     result = json.loads(out.read_text(encoding="utf-8"))
@@ -53,3 +57,7 @@ async def test_small_benchmark_prints_figures(tmp_path: Path) -> None:
         == (result["bare"]["history"]["activities_per_case"])
     )
     assert result["open_cases"]["worker_peak_rss_mb"] > 0
+    door = result["front_door"]
+    assert door["samples"] == 5
+    for figure in ("update_direct", "update_http", "read_direct", "read_http"):
+        assert door[figure]["p50_ms"] > 0, figure

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 
 import asyncpg
 import uvicorn
@@ -12,6 +14,7 @@ from fastapi import FastAPI
 from reissue.activities.db import create_pool
 from reissue.api.app import build_app
 from reissue.api.credentials import TokenVerifier
+from reissue.api.housekeeping import prune_forever
 from reissue.client import ReissueClient
 from reissue.console.app import ConsoleConfig, build_console
 from reissue.workers.settings import Settings
@@ -33,6 +36,18 @@ def front_door(
         api_keys=settings.environment != "production",
     )
     app.mount("/console", build_console(client, pool, ConsoleConfig.from_settings(settings)))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pruning = asyncio.create_task(prune_forever(pool))
+        try:
+            yield
+        finally:
+            pruning.cancel()
+            with suppress(asyncio.CancelledError):
+                await pruning
+
+    app.router.lifespan_context = lifespan
     return app
 
 

@@ -150,6 +150,9 @@ def bench(
     activity_pollers: Annotated[int, typer.Option(help="Activity task pollers.")] = 5,
     max_cached: Annotated[int, typer.Option(help="Workflows a worker keeps cached.")] = 400,
     open_cases: Annotated[int, typer.Option(help="Then open this many cases, for memory.")] = 0,
+    front_door_samples: Annotated[
+        int, typer.Option(help="Then time this many updates and reads each way: direct, HTTP.")
+    ] = 50,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
     """Cases/s, latencies, history and CPU cost per case, beside a bare-Temporal reference."""
@@ -168,6 +171,7 @@ def bench(
         activity_task_pollers=activity_pollers,
         max_cached_workflows=max_cached,
         open_cases=open_cases,
+        front_door_samples=front_door_samples,
     )
     result = _run(run_bench(cfg))
     ours, bare = result["ours"], result["bare"]
@@ -205,6 +209,18 @@ def bench(
     if result["open_cases"]:
         o = result["open_cases"]
         console.print(f"{o['open_cases']} open cases: worker peak RSS {o['worker_peak_rss_mb']} MB")
+    if result["front_door"]:
+        d = result["front_door"]
+        door = Table("front door (one at a time)", "direct", "partner API (HTTP)", "added p50")
+        for kind, label in (("update", "make_report_formal update"), ("read", "status read")):
+            direct, http = d[f"{kind}_direct"], d[f"{kind}_http"]
+            door.add_row(
+                f"{label} p50 / p95 (ms)",
+                f"{direct['p50_ms']} / {direct['p95_ms']}",
+                f"{http['p50_ms']} / {http['p95_ms']}",
+                f"{d[f'{kind}_added_p50_ms']} ms",
+            )
+        console.print(door)
     if json_out:
         json_out.write_text(to_json(result), encoding="utf-8")
         console.print(f"Wrote {json_out}")

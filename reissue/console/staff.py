@@ -86,7 +86,7 @@ async def add_user(
         " VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (user_id) DO UPDATE SET display_name = EXCLUDED.display_name,"
         " roles = EXCLUDED.roles, password_argon2 = EXCLUDED.password_argon2,"
-        " disabled_at = NULL",
+        " disabled_at = NULL, failed_logins = 0, locked_until = NULL",
         user_id,
         display_name or user_id,
         sorted({Role(r).value for r in roles}),
@@ -94,23 +94,45 @@ async def add_user(
     )
 
 
+# After this many wrong passwords in a row an account takes no login for a while,
+# so a password cannot be guessed online.
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+
+
 async def check_password(
     conn: Connection, user_id: str, password: str
 ) -> tuple[str, frozenset[Role]] | None:
-    """(display name, roles) if this local account exists, is enabled and the password
-    is right; None otherwise, in the same time either way."""
+    """(display name, roles) if this local account exists, is enabled, is not locked
+    out and the password is right; None otherwise, in the same time either way."""
     row = await conn.fetchrow(
-        "SELECT display_name, roles, password_argon2 FROM staff_users"
-        " WHERE user_id = $1 AND disabled_at IS NULL",
+        "SELECT display_name, roles, password_argon2, locked_until > now() AS locked"
+        " FROM staff_users WHERE user_id = $1 AND disabled_at IS NULL",
         user_id,
     )
     stored = row["password_argon2"] if row is not None else None
     try:
         _HASHER.verify(stored or _DUMMY_HASH, password)
+        right = True
     except (VerificationError, InvalidHashError):
-        return None
+        right = False
     if row is None or stored is None:
         return None
+    if not right or row["locked"]:
+        if not row["locked"]:
+            await conn.execute(
+                "UPDATE staff_users SET failed_logins = failed_logins + 1,"
+                " locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + $3::interval"
+                " END WHERE user_id = $1",
+                user_id,
+                MAX_FAILED_LOGINS,
+                LOCKOUT,
+            )
+        return None
+    await conn.execute(
+        "UPDATE staff_users SET failed_logins = 0, locked_until = NULL WHERE user_id = $1",
+        user_id,
+    )
     return row["display_name"], frozenset(Role(r) for r in row["roles"])
 
 

@@ -61,6 +61,7 @@ class BenchConfig:
     max_cached_workflows: int = 400
     open_cases: int = 0
     history_sample: int = 20
+    front_door_samples: int = 50
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -139,7 +140,7 @@ class _Actors:
         return wid
 
 
-def _ours(stack: OwnStack, run_id: str) -> _Actors:
+def _ours(stack: OwnStack, run_id: str, *, channel: str = "counter") -> _Actors:
     client: ReissueClient = stack.client
     pool = stack.pool
 
@@ -160,7 +161,7 @@ def _ours(stack: OwnStack, run_id: str) -> _Actors:
                 "card_number": card,
                 "insured_category": "urban_employee",
                 "district": "500103",
-                "channel": "counter",
+                "channel": channel,
             }
         )
         return (await client.report_loss(app)).workflow_id
@@ -171,7 +172,7 @@ def _ours(stack: OwnStack, run_id: str) -> _Actors:
     async def materials(wid: str) -> Any:
         report = (await status(wid)).loss_report_number
         assert report is not None
-        return standard_submission(report, received_by="bench")
+        return standard_submission(report, received_by="bench-clerk")
 
     async def payment(wid: str) -> Any:
         fee = (await status(wid)).fee
@@ -377,6 +378,76 @@ async def _open_cases(
     }
 
 
+async def _front_door(stack: OwnStack, cfg: BenchConfig) -> dict[str, Any]:
+    """What the front door adds to a round trip: the same update (`make_report_formal`)
+    and the same read (`status`), sent directly through the client and through the
+    partner API over HTTP on this machine, one at a time (so the figures are the path's
+    own cost, not queueing), alternating between the two paths."""
+    import aiohttp
+    import uvicorn
+
+    from reissue.api.app import build_app
+    from reissue.api.credentials import create_key
+    from reissue.schemas.events import ReportFormalisation
+
+    client: ReissueClient = stack.client
+    actors = _ours(stack, "door", channel="hotline_12333")  # a temporary report
+    async with stack.pool.acquire() as conn:
+        key = await create_key(conn, "counter")
+    app = build_app(client, stack.pool, webhook_secret="bench")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    for _ in range(1000):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key}"}
+    times: dict[str, list[float]] = {
+        "update_direct": [],
+        "update_http": [],
+        "read_direct": [],
+        "read_http": [],
+    }
+    try:
+        async with aiohttp.ClientSession(base, headers=auth) as http:
+            for n in range(cfg.front_door_samples * 2):
+                wid = await actors.start(200_000 + n)
+                await actors.until(wid, "AWAITING_MATERIALS")
+                resident_id = synthetic_resident_id(random.Random(200_000 + n))
+                body = ReportFormalisation(resident_id=resident_id, received_by="bench-clerk")
+                sent = time.perf_counter()
+                if n % 2 == 0:
+                    await client.make_report_formal(wid, body)
+                    times["update_direct"].append(time.perf_counter() - sent)
+                else:
+                    async with http.post(
+                        f"/v1/cases/{wid}/formal",
+                        data=body.model_dump_json(),
+                        headers={"Content-Type": "application/json"},
+                    ) as r:
+                        assert r.status == 200, await r.text()
+                    times["update_http"].append(time.perf_counter() - sent)
+                for path in ("direct", "http"):
+                    sent = time.perf_counter()
+                    if path == "direct":
+                        await client.status(wid)
+                    else:
+                        async with http.get(f"/v1/cases/{wid}") as r:
+                            assert r.status == 200, await r.text()
+                    times[f"read_{path}"].append(time.perf_counter() - sent)
+    finally:
+        server.should_exit = True
+        await serving
+    figures: dict[str, Any] = {name: _summary(values) for name, values in times.items()}
+    for kind in ("update", "read"):
+        figures[f"{kind}_added_p50_ms"] = round(
+            figures[f"{kind}_http"]["p50_ms"] - figures[f"{kind}_direct"]["p50_ms"], 1
+        )
+    figures["samples"] = cfg.front_door_samples
+    return figures
+
+
 async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Run both phases on one stack; the figures as a dict (also what --json writes)."""
     run_id = uuid.uuid4().hex[:8]
@@ -388,6 +459,7 @@ async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             ours = await _phase(_ours(stack, run_id), cfg, stack, ours_workers)
             bare = await _phase(_bare(stack, bare_q, run_id), cfg, stack, bare_workers)
             opened = await _open_cases(stack, cfg, ours_workers) if cfg.open_cases else None
+            door = await _front_door(stack, cfg) if cfg.front_door_samples else None
         finally:
             for proc in ours_workers + bare_workers:
                 proc.terminate()
@@ -399,6 +471,7 @@ async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "bare": bare,
         "ratio_ours_to_bare_throughput": round(ours["cases_per_s"] / bare["cases_per_s"], 2),
         "open_cases": opened,
+        "front_door": door,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 

@@ -183,7 +183,7 @@ class ChaosDriver:
                     st.loss_report_number,
                     category=app.insured_category,
                     mode="instant" if program.instant else "standard",
-                    received_by="chaos",
+                    received_by="chaos-clerk",
                     n=st.correction_round,
                 )
                 await c.submit_materials(case, sub)

@@ -166,7 +166,7 @@ class _Driver:
             report,
             mode="instant" if instant else "standard",
             exemption="minimum_living_allowance" if exempt else None,
-            received_by="soak",
+            received_by="soak-clerk",
             n=n,
         )
 

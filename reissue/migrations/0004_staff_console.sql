@@ -8,6 +8,8 @@ CREATE TABLE staff_users (
         CHECK (cardinality(roles) > 0
                AND roles <@ ARRAY['reviewer', 'supervisor', 'operations', 'auditor']),
     password_argon2 text,                  -- argon2id hash; NULL: no local password (OIDC)
+    failed_logins   integer NOT NULL DEFAULT 0,  -- wrong passwords in a row
+    locked_until    timestamptz,           -- after too many, no login until then
     created_at      timestamptz NOT NULL DEFAULT now(),
     disabled_at     timestamptz
 );

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from temporalio.client import WorkflowUpdateFailedError
 
 from reissue.console.app import ConsoleConfig, build_console
+from reissue.console.staff import MAX_FAILED_LOGINS
 from reissue.schemas.enums import DocumentType, Stage
 from tests.api.conftest import serving
 from tests.console.conftest import PASSWORD, Console
@@ -105,6 +106,23 @@ async def test_login_sets_a_secure_httponly_strict_cookie_and_wrong_passwords_ar
             )
             == 0
         )  # only the secret's hash is kept
+
+
+async def test_wrong_passwords_lock_the_account_for_a_while(console: Console) -> None:
+    for _ in range(MAX_FAILED_LOGINS):
+        async with _login(console, "reviewer-02", "a wrong guess!") as http:
+            assert "reissue_session" not in http.cookies
+    async with _login(console, "reviewer-02") as http:  # the right password, now locked out
+        assert "reissue_session" not in http.cookies
+    async with _login(console, "reviewer-01") as http:  # others are not affected
+        assert "reissue_session" in http.cookies
+    async with console.stack.pool.acquire() as conn:  # the lockout runs out
+        await conn.execute(
+            "UPDATE staff_users SET locked_until = now() - interval '1 second'"
+            " WHERE user_id = 'reviewer-02'"
+        )
+    async with _login(console, "reviewer-02") as http:
+        assert "reissue_session" in http.cookies
 
 
 async def test_a_login_without_its_csrf_cookie_is_refused(console: Console) -> None:

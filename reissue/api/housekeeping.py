@@ -1,0 +1,61 @@
+"""What the front door keeps only for a while: idempotency answers, webhook
+signatures already seen, and ended console sessions. Pruned by the service
+itself, every few minutes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import asyncpg
+import structlog
+
+from reissue.activities.db import Connection
+
+__all__ = ["IDEMPOTENCY_KEPT", "prune", "prune_forever"]
+
+log = structlog.get_logger(__name__)
+
+# A repeated request with the same Idempotency-Key is answered the same way for a day.
+IDEMPOTENCY_KEPT = timedelta(hours=24)
+# A reservation whose request never finished (the process died) is freed after this.
+RESERVATION_KEPT = timedelta(hours=1)
+# A webhook older than its window is refused by its timestamp; its signature can go.
+WEBHOOKS_KEPT = timedelta(hours=1)
+# Ended or expired console sessions, kept a while for inquiries.
+SESSIONS_KEPT = timedelta(days=30)
+
+
+async def prune(conn: Connection) -> dict[str, int]:
+    """Delete what is past keeping; returns the rows deleted per table."""
+    done = {
+        "api_idempotency": await conn.execute(
+            "DELETE FROM api_idempotency WHERE created_at < now() - $1::interval"
+            " OR (status = 0 AND created_at < now() - $2::interval)",
+            IDEMPOTENCY_KEPT,
+            RESERVATION_KEPT,
+        ),
+        "api_webhooks_seen": await conn.execute(
+            "DELETE FROM api_webhooks_seen WHERE seen_at < now() - $1::interval", WEBHOOKS_KEPT
+        ),
+        "staff_sessions": await conn.execute(
+            "DELETE FROM staff_sessions WHERE least(expires_at, coalesce(ended_at, expires_at))"
+            " < now() - $1::interval",
+            SESSIONS_KEPT,
+        ),
+    }
+    return {table: int(tag.rsplit(" ", 1)[-1]) for table, tag in done.items()}
+
+
+async def prune_forever(pool: asyncpg.Pool, *, every: timedelta = timedelta(minutes=10)) -> None:
+    """`prune` every so often, until cancelled; a failure is logged and tried again."""
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                deleted = await prune(conn)
+        except (OSError, asyncpg.PostgresError) as e:
+            log.warning("front door pruning failed; trying again later", error=type(e).__name__)
+        else:
+            if any(deleted.values()):
+                log.info("front door pruned", **deleted)
+        await asyncio.sleep(every.total_seconds())

@@ -1,0 +1,57 @@
+"""The front door keeps idempotency answers, webhook signatures and ended sessions
+only for a while; the rest stays."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from reissue.api.housekeeping import prune
+
+
+async def test_prune_deletes_only_what_is_past_keeping(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        for key, status, age in (
+            ("old", 200, "25 hours"),
+            ("fresh", 200, "1 hour"),
+            ("stuck", 0, "2 hours"),
+            ("running", 0, "1 minute"),
+        ):
+            await conn.execute(
+                "INSERT INTO api_idempotency (key_id, idem_key, request_sha256, status, body,"
+                " created_at) VALUES ('k', $1, 'x', $2, 'null', now() - $3::interval)",
+                key,
+                status,
+                age,
+            )
+        for sig, age in (("sha256=old", "2 hours"), ("sha256=new", "1 minute")):
+            await conn.execute(
+                "INSERT INTO api_webhooks_seen (signature, seen_at) VALUES ($1, now() - $2::interval)",
+                sig,
+                age,
+            )
+        for sid, expires, ended in (
+            ("gone", "now() - interval '31 days'", "NULL"),
+            ("ended-long-ago", "now() + interval '1 hour'", "now() - interval '40 days'"),
+            ("recent", "now() - interval '1 day'", "NULL"),
+            ("live", "now() + interval '1 hour'", "NULL"),
+        ):
+            await conn.execute(
+                "INSERT INTO staff_sessions (session_sha256, user_id, display_name, roles,"
+                f" csrf_token, expires_at, ended_at) VALUES ($1, 'u', 'u', '{{reviewer}}', 't',"
+                f" {expires}, {ended})",
+                sid,
+            )
+        assert await prune(conn) == {
+            "api_idempotency": 2,
+            "api_webhooks_seen": 1,
+            "staff_sessions": 2,
+        }
+        assert await prune(conn) == {
+            "api_idempotency": 0,
+            "api_webhooks_seen": 0,
+            "staff_sessions": 0,
+        }
+        kept = await conn.fetch("SELECT idem_key FROM api_idempotency ORDER BY idem_key")
+        assert [r["idem_key"] for r in kept] == ["fresh", "running"]
+        sessions = await conn.fetch("SELECT session_sha256 FROM staff_sessions ORDER BY 1")
+        assert [r["session_sha256"] for r in sessions] == ["live", "recent"]
