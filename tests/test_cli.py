@@ -18,7 +18,7 @@ from tests.support import TEST_KEYS_SPEC, Stack, random_resident_id
 REISSUE = str(Path(sys.prefix) / "bin" / "reissue")
 
 
-async def reissue(stack: Stack, *args: str) -> tuple[int, str, str]:
+async def reissue(stack: Stack, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
     env = os.environ | {
         "TEMPORAL_ADDRESS": stack.env.client.service_client.config.target_host,
         "REISSUE_TASK_QUEUE": stack.settings.task_queue,
@@ -30,10 +30,11 @@ async def reissue(stack: Stack, *args: str) -> tuple[int, str, str]:
         REISSUE,
         *args,
         env=env,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -228,3 +229,48 @@ async def test_api_keys_are_shown_once_and_stored_hashed(stack: Stack) -> None:
     code, out, err = await reissue(stack, "api-key", "create", "root")
     assert code == 2 and "partner: one of" in err
     assert await stack.one("SELECT count(*) FROM api_credentials") == 1
+
+
+async def test_staff_users_are_added_with_hashed_passwords_and_disabled(stack: Stack) -> None:
+    password = b"a long staff password\n"
+    code, out, err = await reissue(
+        stack,
+        "staff-user",
+        "add",
+        "Li-Reviewer",
+        "--role",
+        "reviewer",
+        "--password-stdin",
+        stdin=password,
+    )
+    assert code == 0, err
+    assert out.strip() == "li-reviewer: reviewer"
+    row = await stack.rows("SELECT user_id, roles, password_argon2 FROM staff_users")
+    assert [(r["user_id"], r["roles"]) for r in row] == [("li-reviewer", ["reviewer"])]
+    assert row[0]["password_argon2"].startswith("$argon2id$")
+    assert b"long staff" not in row[0]["password_argon2"].encode()
+    code, _, err = await reissue(stack, "staff-user", "add", "x1", "--role", "root", "--sso")
+    assert code == 2 and "role: one of" in err
+    code, _, err = await reissue(
+        stack,
+        "staff-user",
+        "add",
+        "wang.sup",
+        "--role",
+        "supervisor",
+        "--sso",
+        "--oidc-subject",
+        "https://sso.internal.example/realms/staff 1234",
+    )
+    assert code == 0, err
+    assert await stack.one(
+        "SELECT password_argon2 IS NULL AND oidc_subject LIKE '% 1234'"
+        " FROM staff_users WHERE user_id = 'wang.sup'"
+    )
+    code, _, err = await reissue(stack, "staff-user", "disable", "LI-REVIEWER")
+    assert code == 0, err
+    code, _, err = await reissue(stack, "staff-user", "disable", "li-reviewer")
+    assert code == 1
+    assert await stack.one(
+        "SELECT disabled_at IS NOT NULL FROM staff_users WHERE user_id = 'li-reviewer'"
+    )

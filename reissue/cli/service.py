@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -16,6 +17,11 @@ from reissue.cli._common import (
     err_console,
 )
 from reissue.workers.logging import configure_logging
+
+if TYPE_CHECKING:
+    from reissue.activities.db import Connection
+
+T = TypeVar("T")
 
 commands = typer.Typer()
 
@@ -124,23 +130,12 @@ def api_key_create(
     ] = None,
 ) -> None:
     """Create a key; it is shown once, only its hash is kept."""
-    from reissue.activities.db import create_pool
     from reissue.api.credentials import create_key
 
-    async def go() -> str:
-        pool = await create_pool(_settings().require_database_url())
-        try:
-            async with pool.acquire() as conn:
-                return await create_key(conn, partner, org_code=org_code)
-        finally:
-            await pool.close()
+    async def go(conn: Connection) -> str:
+        return await create_key(conn, partner, org_code=org_code)
 
-    try:
-        key = _run(go())
-    except ValueError as e:
-        err_console.print(f"[red]Invalid input:[/] {e}")
-        raise typer.Exit(2) from None
-    console.print(key)
+    console.print(_with_database(go))
 
 
 staff_app = typer.Typer(
@@ -157,12 +152,18 @@ def staff_add(
         typer.Option("--role", help="reviewer, supervisor, operations or auditor (repeatable)."),
     ],
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    sso: Annotated[
+        bool, typer.Option(help="Logs in through OIDC only (no local password).")
+    ] = False,
+    oidc_subject: Annotated[
+        str | None,
+        typer.Option(help='With --sso: bind now to "<issuer> <sub>" (else at first login).'),
+    ] = None,
     password_stdin: Annotated[
         bool, typer.Option(help="Read the password from standard input (else prompted).")
     ] = False,
 ) -> None:
-    """Add a staff member (or change their roles and password)."""
-    from reissue.activities.db import create_pool
+    """Add a member of staff, or change their roles, name and login (their sessions end)."""
     from reissue.console.staff import Role, add_user
 
     try:
@@ -170,22 +171,59 @@ def staff_add(
     except ValueError:
         err_console.print("[red]Invalid input:[/] role: one of " + ", ".join(r.value for r in Role))
         raise typer.Exit(2) from None
-    if password_stdin:
+    if oidc_subject is not None and not sso:
+        err_console.print("[red]Invalid input:[/] oidc_subject: only with --sso")
+        raise typer.Exit(2)
+    password = None
+    if sso:
+        pass
+    elif password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
-    async def go() -> None:
+    async def go(conn: Connection) -> None:
+        await add_user(
+            conn,
+            user_id,
+            roles=roles,
+            password=password,
+            display_name=name,
+            oidc_subject=oidc_subject,
+        )
+
+    _with_database(go)
+    console.print(f"{user_id.lower()}: {', '.join(r.value for r in roles)}")
+
+
+@staff_app.command("disable")
+def staff_disable(user_id: Annotated[str, typer.Argument(help="The staff ID.")]) -> None:
+    """No more logins for this person; their sessions end at once."""
+    from reissue.console.staff import disable_user
+
+    async def go(conn: Connection) -> bool:
+        return await disable_user(conn, user_id)
+
+    if not _with_database(go):
+        err_console.print(f"[red]No enabled member of staff {user_id}[/]")
+        raise typer.Exit(1)
+    console.print(f"{user_id.lower()}: disabled")
+
+
+def _with_database(work: Callable[[Connection], Awaitable[T]]) -> T:
+    """Run `work` on a connection to the configured database; bad input exits 2."""
+    from reissue.activities.db import create_pool
+
+    async def go() -> T:
         pool = await create_pool(_settings().require_database_url())
         try:
             async with pool.acquire() as conn:
-                await add_user(conn, user_id, roles=roles, password=password, display_name=name)
+                return await work(conn)
         finally:
             await pool.close()
 
     try:
-        _run(go())
+        return _run(go())
     except ValueError as e:
         err_console.print(f"[red]Invalid input:[/] {e}")
         raise typer.Exit(2) from None
-    console.print(f"{user_id}: {', '.join(r.value for r in roles)}")

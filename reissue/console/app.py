@@ -27,6 +27,7 @@ from urllib.parse import quote
 import asyncpg
 import jinja2
 from fastapi import Depends, FastAPI, Form, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
@@ -40,10 +41,12 @@ from reissue.console.oidc import OidcConfig, OidcLogin
 from reissue.console.staff import (
     Role,
     StaffSession,
+    canonical,
     check_password,
     end_session,
     open_session,
     session_for,
+    sso_account,
 )
 from reissue.ops.audit import build_timeline
 from reissue.ops.operations import CaseFilter, CaseRow, list_cases
@@ -101,6 +104,8 @@ class ConsoleConfig:
             )
         elif settings.environment == "production":
             raise SystemExit("REISSUE_OIDC_ISSUER must be set when REISSUE_ENV=production")
+        if settings.environment == "production" and not settings.console_secure_cookies:
+            raise SystemExit("REISSUE_CONSOLE_SECURE_COOKIES=false is refused in production")
         return cls(
             session_idle=timedelta(minutes=settings.console_session_idle_minutes),
             session_lifetime=timedelta(hours=settings.console_session_hours),
@@ -205,6 +210,20 @@ def build_console(
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_form(request: Request, e: RequestValidationError) -> Response:
+        # The fields and their rules, never the values sent (a password, say).
+        rules = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or '(form)'}: {err['msg']}"
+            for err in e.errors()
+        )
+        return render(
+            _Page(request, translator(request), None, base_of(request)),
+            "message.html",
+            422,
+            error=rules,
+        )
+
     @app.exception_handler(_LoginNeeded)
     async def to_login(request: Request, _: _LoginNeeded) -> Response:
         target = request.url.path if request.method == "GET" else f"{base_of(request)}/"
@@ -294,7 +313,7 @@ def build_console(
                 f"{base_of(request)}/login?failed=1&next={quote(next)}", status_code=303
             )
         name, roles = found
-        return await start_session(request, user_id, name, roles, next)
+        return await start_session(request, canonical(user_id), name, roles, next)
 
     if oidc is not None:
 
@@ -306,9 +325,14 @@ def build_console(
         @app.get("/oidc/callback", name="oidc_callback")
         async def oidc_callback(request: Request) -> Response:
             who = await oidc.identify(request)
-            if who is None:
+            found = None
+            if who is not None:
+                user_id, subject, granted = who
+                async with pool.acquire() as conn:
+                    found = await sso_account(conn, user_id, subject, granted)
+            if who is None or found is None:
                 return RedirectResponse(f"{base_of(request)}/login?failed=1", status_code=303)
-            user_id, name, roles = who
+            name, roles = found
             return await start_session(
                 request, user_id, name, roles, str(request.session.pop("next", ""))
             )
@@ -453,7 +477,7 @@ def build_console(
         return RedirectResponse(f"{base_of(request)}/cases/{case_id}?done=1", status_code=303)
 
     def may_review(me: StaffSession, st: CaseStatus, t: Translator) -> None:
-        if me.user_id in st.received_by:
+        if _received(me, st):
             raise Refused(403, t("four_eyes"))
         if st.assigned_to not in (None, me.user_id) and not me.can(Role.SUPERVISOR):
             raise Refused(403, t("claimed_by_other", who=st.assigned_to or ""))
@@ -465,7 +489,7 @@ def build_console(
         t = translator(request)
 
         async def do(st: CaseStatus) -> None:
-            if me.user_id in st.received_by:
+            if _received(me, st):
                 raise Refused(403, t("four_eyes"))
             await client.claim_review(case_id, ReviewClaim(reviewer=me.user_id))
 
@@ -486,7 +510,11 @@ def build_console(
             if st.assigned_to != me.user_id and not me.can(Role.SUPERVISOR):
                 raise Refused(403, t("claimed_by_other", who=st.assigned_to or t("none")))
             why = reason.strip() or f"released by {me.user_id}"
-            await client.release_review(case_id, ReviewRelease(supervisor=me.user_id, reason=why))
+            # held_by: the case refuses if the claim changed hands since this page was read.
+            await client.release_review(
+                case_id,
+                ReviewRelease(supervisor=me.user_id, reason=why, held_by=st.assigned_to),
+            )
 
         return await act(request, me, case_id, csrf, _DECIDERS, do)
 
@@ -518,7 +546,11 @@ def build_console(
                 # A supervisor takes over a case another reviewer holds (on the record).
                 await client.release_review(
                     case_id,
-                    ReviewRelease(supervisor=me.user_id, reason="the supervisor decides"),
+                    ReviewRelease(
+                        supervisor=me.user_id,
+                        reason="the supervisor decides",
+                        held_by=st.assigned_to,
+                    ),
                 )
             await client.review(case_id, decision)
 
@@ -597,7 +629,7 @@ def build_console(
 
     @app.get("/cases/{case_id}/timeline.md")
     async def export(request: Request, me: Me, case_id: Annotated[str, CASE_ID]) -> Response:
-        if not me.can(Role.AUDITOR, Role.SUPERVISOR):
+        if not me.can(Role.AUDITOR):
             return await show_case(
                 request, me, case_id, status=403, error=translator(request)("forbidden_role")
             )
@@ -615,10 +647,15 @@ def build_console(
     return app
 
 
+def _received(me: StaffSession, st: CaseStatus) -> bool:
+    """Four eyes: did this person receive the case's materials at the counter?"""
+    return canonical(me.user_id) in {canonical(clerk) for clerk in st.received_by}
+
+
 def _permissions(me: StaffSession, st: CaseStatus) -> dict[str, bool]:
     """Which actions the page offers this user on this case (the handlers check again)."""
     reviewing = st.stage is Stage.UNDER_REVIEW
-    four_eyes = me.user_id in st.received_by
+    four_eyes = _received(me, st)
     decider = me.can(*_DECIDERS)
     supervisor = me.can(Role.SUPERVISOR)
     return {
@@ -635,6 +672,6 @@ def _permissions(me: StaffSession, st: CaseStatus) -> dict[str, bool]:
         and st.stage is Stage.AWAITING_AFFILIATION
         and "affiliation_escalated" in st.flags,
         "cancel": me.can(Role.OPERATIONS) and not st.stage.terminal,
-        "export": me.can(Role.AUDITOR, Role.SUPERVISOR),
+        "export": me.can(Role.AUDITOR),
         "unmask": me.can(Role.AUDITOR),
     }

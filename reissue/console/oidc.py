@@ -1,7 +1,8 @@
 """Single sign-on for the console in production: OpenID Connect (authorisation code
-flow, with PKCE) through authlib. The identity provider says who the person is
-and which console roles they hold (a claim, `roles` by default); the console
-keeps no password."""
+flow, with PKCE) through authlib. The identity provider says who the person is;
+the console decides whether they are staff and what they may do (their account
+here, narrowed to the roles the provider grants, if it names any). The console
+keeps no password for them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from authlib.integrations.base_client.errors import OAuthError  # type: ignore[import-untyped]
 from authlib.integrations.starlette_client import OAuth  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
+from joserfc.errors import JoseError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
@@ -19,7 +21,7 @@ from reissue.console.staff import Role
 
 __all__ = ["OidcConfig", "OidcLogin"]
 
-_USER_ID = re.compile(r"^[A-Za-z0-9._-]{2,32}$")
+_USER_ID = re.compile(r"^[a-z0-9._-]{2,32}$")
 
 
 @dataclass(frozen=True)
@@ -59,21 +61,23 @@ class OidcLogin:
         response: Response = await self._oauth.staff.authorize_redirect(request, callback_url)
         return response
 
-    async def identify(self, request: Request) -> tuple[str, str, frozenset[Role]] | None:
-        """(user ID, display name, console roles) from the provider's ID token; None if
-        the login failed or the person holds no console role."""
+    async def identify(self, request: Request) -> tuple[str, str, frozenset[Role] | None] | None:
+        """(staff ID, subject, roles granted) from the provider's ID token; None if the
+        login failed. The subject is "<issuer> <sub>", the provider's fixed name for the
+        person; the roles are None when the token carries no roles claim."""
         try:
             token: dict[str, Any] = await self._oauth.staff.authorize_access_token(request)
-        except OAuthError:
+        except (OAuthError, JoseError, ValueError, KeyError):  # refused, forged, expired
             return None
         claims = token.get("userinfo") or {}
-        user_id = str(claims.get(self._config.user_claim) or "")
-        if not _USER_ID.fullmatch(user_id):
+        user_id = str(claims.get(self._config.user_claim) or "").lower()
+        if not _USER_ID.fullmatch(user_id) or not claims.get("sub"):
             return None
+        subject = f"{claims.get('iss', self._config.issuer)} {claims['sub']}"
+        if self._config.roles_claim not in claims:
+            return user_id, subject, None
         granted = claims.get(self._config.roles_claim) or []
         if isinstance(granted, str):
             granted = granted.split()
-        roles = frozenset(Role(r) for r in granted if r in {x.value for x in Role})
-        if not roles:
-            return None
-        return user_id, str(claims.get("name") or user_id), roles
+        names = {r.value for r in Role}
+        return user_id, subject, frozenset(Role(r) for r in granted if r in names)

@@ -9,6 +9,7 @@ session's user, never a form field.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -25,10 +26,13 @@ __all__ = [
     "Role",
     "StaffSession",
     "add_user",
+    "canonical",
     "check_password",
+    "disable_user",
     "end_session",
     "open_session",
     "session_for",
+    "sso_account",
 ]
 
 _HASHER = PasswordHasher()
@@ -66,6 +70,11 @@ def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def canonical(user_id: str) -> str:
+    """Staff IDs compare case-insensitively: `Reviewer-01` is `reviewer-01`."""
+    return user_id.strip().lower()
+
+
 async def add_user(
     conn: Connection,
     user_id: str,
@@ -73,29 +82,58 @@ async def add_user(
     roles: list[Role],
     password: str | None,
     display_name: str | None = None,
+    oidc_subject: str | None = None,
 ) -> None:
-    """Create or update a local account (roles, name, password)."""
+    """Create or update an account (roles, name, password or single sign-on). Any
+    session the person has is ended: a changed password or role starts afresh."""
+    user_id = canonical(user_id)
     if not USER_ID.fullmatch(user_id):
         raise ValueError("user_id: 2-32 letters, digits, '.', '_' or '-'")
     if not roles:
         raise ValueError("roles: at least one of " + ", ".join(r.value for r in Role))
     if password is not None and len(password) < 12:
         raise ValueError("password: at least 12 characters")
+    if password is not None and oidc_subject is not None:
+        raise ValueError("password: an account logs in either locally or through OIDC")
+    hashed = await asyncio.to_thread(_HASHER.hash, password) if password is not None else None
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO staff_users (user_id, display_name, roles, password_argon2, oidc_subject)"
+            " VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (user_id) DO UPDATE SET display_name = EXCLUDED.display_name,"
+            " roles = EXCLUDED.roles, password_argon2 = EXCLUDED.password_argon2,"
+            " oidc_subject = EXCLUDED.oidc_subject,"
+            " disabled_at = NULL, failed_logins = 0, locked_until = NULL",
+            user_id,
+            display_name or user_id,
+            sorted({Role(r).value for r in roles}),
+            hashed,
+            oidc_subject,
+        )
+        await _end_sessions_of(conn, user_id)
+
+
+async def disable_user(conn: Connection, user_id: str) -> bool:
+    """No more logins, and every session ends now. True if there was such a user."""
+    async with conn.transaction():
+        done = await conn.execute(
+            "UPDATE staff_users SET disabled_at = now() WHERE user_id = $1 AND disabled_at IS NULL",
+            canonical(user_id),
+        )
+        await _end_sessions_of(conn, canonical(user_id))
+    return done.endswith(" 1")
+
+
+async def _end_sessions_of(conn: Connection, user_id: str) -> None:
     await conn.execute(
-        "INSERT INTO staff_users (user_id, display_name, roles, password_argon2)"
-        " VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (user_id) DO UPDATE SET display_name = EXCLUDED.display_name,"
-        " roles = EXCLUDED.roles, password_argon2 = EXCLUDED.password_argon2,"
-        " disabled_at = NULL, failed_logins = 0, locked_until = NULL",
+        "UPDATE staff_sessions SET ended_at = now() WHERE user_id = $1 AND ended_at IS NULL",
         user_id,
-        display_name or user_id,
-        sorted({Role(r).value for r in roles}),
-        _HASHER.hash(password) if password is not None else None,
     )
 
 
 # After this many wrong passwords in a row an account takes no login for a while,
-# so a password cannot be guessed online.
+# so a password cannot be guessed online (local accounts are for dev; production
+# logs in through OIDC, where the identity provider guards its passwords).
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 
@@ -104,36 +142,77 @@ async def check_password(
     conn: Connection, user_id: str, password: str
 ) -> tuple[str, frozenset[Role]] | None:
     """(display name, roles) if this local account exists, is enabled, is not locked
-    out and the password is right; None otherwise, in the same time either way."""
+    out and the password is right; None otherwise, in the same time either way.
+
+    Each attempt is counted before the password is checked (in one statement), so
+    guesses sent in parallel meet the lockout as guesses sent one by one do."""
     row = await conn.fetchrow(
-        "SELECT display_name, roles, password_argon2, locked_until > now() AS locked"
-        " FROM staff_users WHERE user_id = $1 AND disabled_at IS NULL",
-        user_id,
+        "UPDATE staff_users SET failed_logins = CASE WHEN locked_until <= now() THEN 1"
+        " ELSE failed_logins + 1 END, locked_until = NULL"
+        " WHERE user_id = $1 AND disabled_at IS NULL AND password_argon2 IS NOT NULL"
+        " AND (locked_until IS NULL OR locked_until <= now())"
+        " RETURNING display_name, roles, password_argon2, failed_logins",
+        canonical(user_id),
     )
-    stored = row["password_argon2"] if row is not None else None
+    counted = row is not None and row["failed_logins"] <= MAX_FAILED_LOGINS
+    stored = row["password_argon2"] if counted and row is not None else _DUMMY_HASH
     try:
-        _HASHER.verify(stored or _DUMMY_HASH, password)
-        right = True
+        # argon2 is slow on purpose: off the event loop, so logins never stall the service.
+        right: bool = await asyncio.to_thread(_HASHER.verify, stored, password)
     except (VerificationError, InvalidHashError):
         right = False
-    if row is None or stored is None:
+    if row is None:
         return None
-    if not right or row["locked"]:
-        if not row["locked"]:
+    if not counted or not right:
+        if row["failed_logins"] >= MAX_FAILED_LOGINS:
             await conn.execute(
-                "UPDATE staff_users SET failed_logins = failed_logins + 1,"
-                " locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + $3::interval"
-                " END WHERE user_id = $1",
-                user_id,
-                MAX_FAILED_LOGINS,
+                "UPDATE staff_users SET locked_until = now() + $2::interval"
+                " WHERE user_id = $1 AND locked_until IS NULL",
+                canonical(user_id),
                 LOCKOUT,
             )
         return None
     await conn.execute(
-        "UPDATE staff_users SET failed_logins = 0, locked_until = NULL WHERE user_id = $1",
-        user_id,
+        "UPDATE staff_users SET failed_logins = 0 WHERE user_id = $1", canonical(user_id)
     )
     return row["display_name"], frozenset(Role(r) for r in row["roles"])
+
+
+async def sso_account(
+    conn: Connection, user_id: str, subject: str, granted: frozenset[Role] | None
+) -> tuple[str, frozenset[Role]] | None:
+    """(display name, roles) of the single sign-on account the provider vouches for.
+
+    The person must be on staff here: an enabled account without a local password.
+    It is bound to the provider's subject (issuer and `sub`) when it is added, or at
+    its first login; after that, a provider account renamed to it is refused. The
+    roles are the account's, narrowed to those the provider grants (`granted`) when
+    its token names any."""
+    user_id = canonical(user_id)
+    row = await conn.fetchrow(
+        "SELECT display_name, roles, oidc_subject FROM staff_users"
+        " WHERE user_id = $1 AND disabled_at IS NULL AND password_argon2 IS NULL",
+        user_id,
+    )
+    if row is None:
+        return None
+    if row["oidc_subject"] is None:
+        bound = await conn.fetchval(
+            "UPDATE staff_users SET oidc_subject = $2"
+            " WHERE user_id = $1 AND oidc_subject IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM staff_users WHERE oidc_subject = $2)"
+            " RETURNING true",
+            user_id,
+            subject,
+        )
+        if not bound:
+            return None
+    elif row["oidc_subject"] != subject:
+        return None
+    roles = frozenset(Role(r) for r in row["roles"])
+    if granted is not None:
+        roles &= granted
+    return (row["display_name"], roles) if roles else None
 
 
 async def open_session(
@@ -162,16 +241,19 @@ async def open_session(
 
 async def session_for(conn: Connection, secret: str, *, idle: timedelta) -> StaffSession | None:
     """The live session this cookie opens (and it is seen now); None once logged out,
-    past its absolute end, or idle longer than `idle`."""
+    past its absolute end, idle longer than `idle`, or once the person is disabled.
+    Its roles are those granted at login that the person still holds now."""
     row = await conn.fetchrow(
-        "UPDATE staff_sessions SET last_seen_at = now()"
-        " WHERE session_sha256 = $1 AND ended_at IS NULL AND expires_at > now()"
-        " AND last_seen_at > now() - $2::interval"
-        " RETURNING user_id, display_name, roles, csrf_token, expires_at",
+        "UPDATE staff_sessions s SET last_seen_at = now() FROM staff_users u"
+        " WHERE s.session_sha256 = $1 AND s.ended_at IS NULL AND s.expires_at > now()"
+        " AND s.last_seen_at > now() - $2::interval"
+        " AND u.user_id = s.user_id AND u.disabled_at IS NULL"
+        " RETURNING s.user_id, u.display_name, s.csrf_token, s.expires_at,"
+        " ARRAY(SELECT unnest(s.roles) INTERSECT SELECT unnest(u.roles)) AS roles",
         _sha256(secret),
         idle,
     )
-    if row is None:
+    if row is None or not row["roles"]:
         return None
     return StaffSession(
         user_id=row["user_id"],

@@ -282,12 +282,33 @@ def _when(value: Any) -> str:
         return str(value)
 
 
-def _event_input(arg: Any) -> str:
+# Personal data an event may carry, and how each is masked in a timeline.
+_MASKS = {
+    "resident_id": mask_resident_id,
+    "name": mask_name,
+    "mobile": mask_mobile,
+    "card_number": mask_card_number,
+    "new_card_number": mask_card_number,
+}
+
+
+def _masked(value: Any) -> Any:
+    """`value` with every personal field masked, however deep."""
+    if isinstance(value, dict):
+        return {k: _MASKS[k](str(v)) if k in _MASKS and v else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _event_input(arg: Any, *, unmask: bool = False) -> str:
+    """An update's or signal's input as a timeline shows it: personal data masked
+    (unless an auditor unmasked it), documents by type."""
     if not isinstance(arg, dict):
         return "(payload not readable without the decryption key)"
     shown = {k: v for k, v in arg.items() if k not in ("documents", "letter")}
-    if "new_card_number" in shown:
-        shown["new_card_number"] = _card(shown["new_card_number"])
+    if not unmask:
+        shown = _masked(shown)
     if "documents" in arg:
         shown["documents"] = [d.get("type") for d in arg["documents"]]
     return json.dumps(shown, ensure_ascii=False, default=str)
@@ -387,7 +408,9 @@ async def build_timeline(
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             signal = ev.workflow_execution_signaled_event_attributes
             arg = await dec.one(signal.input.payloads)
-            add(ev, _actor_of(arg), f"Signal {signal.signal_name}", _event_input(arg))
+            add(
+                ev, _actor_of(arg), f"Signal {signal.signal_name}", _event_input(arg, unmask=unmask)
+            )
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             req = ev.workflow_execution_update_accepted_event_attributes.accepted_request
             updates[req.meta.update_id] = req.input.name
@@ -396,7 +419,7 @@ async def build_timeline(
                 ev,
                 _actor_of(arg),
                 f"Update {req.input.name} accepted",
-                _event_input(arg),
+                _event_input(arg, unmask=unmask),
             )
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
             answered = ev.workflow_execution_update_completed_event_attributes
@@ -409,7 +432,9 @@ async def build_timeline(
                     ev,
                     "system",
                     f"Update {name} answered",
-                    json.dumps(result, ensure_ascii=False, default=str),
+                    json.dumps(
+                        result if unmask else _masked(result), ensure_ascii=False, default=str
+                    ),
                 )
         elif t == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = ev.upsert_workflow_search_attributes_event_attributes.search_attributes

@@ -174,6 +174,11 @@ class ReviewRelease(_Event):
 
     supervisor: StaffId
     reason: Reason
+    held_by: StaffId | None = Field(
+        default=None,
+        description="Who the caller saw holding the claim; if given and the claim has "
+        "changed hands since, the release is refused.",
+    )
 
 
 class ClaimState(_Event):

@@ -1137,7 +1137,8 @@ class CardReissueWorkflow:
     def _check_four_eyes(self, name: str, reviewer: str) -> None:
         """Four eyes: nobody reviews materials they received at the counter themselves.
         (A validator: it never runs on replay, and a refusal writes no history.)"""
-        if any(sub.received_by == reviewer for sub in self.case.submissions):
+        # Staff IDs compare case-insensitively (`Clerk-07` is `clerk-07`).
+        if any(sub.received_by.lower() == reviewer.lower() for sub in self.case.submissions):
             raise ValueError(
                 f"{name}: {reviewer} received this case's materials; another reviewer must decide"
             )
@@ -1157,6 +1158,10 @@ class CardReissueWorkflow:
         self._require_stage("release_review", Stage.UNDER_REVIEW)
         if self.case.assignee is None:
             raise ValueError("release_review: nobody holds this case")
+        if release.held_by is not None and release.held_by != self.case.assignee:
+            raise ValueError(
+                f"release_review: the claim has changed hands (now {self.case.assignee})"
+            )
 
     @workflow.update
     async def registration(self) -> CaseStatus:

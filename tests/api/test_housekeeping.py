@@ -3,6 +3,8 @@ only for a while; the rest stays."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 
 from reissue.api.housekeeping import prune
@@ -11,10 +13,10 @@ from reissue.api.housekeeping import prune
 async def test_prune_deletes_only_what_is_past_keeping(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         for key, status, age in (
-            ("old", 200, "25 hours"),
-            ("fresh", 200, "1 hour"),
-            ("stuck", 0, "2 hours"),
-            ("running", 0, "1 minute"),
+            ("old", 200, timedelta(hours=25)),
+            ("fresh", 200, timedelta(hours=1)),
+            ("stuck", 0, timedelta(hours=2)),
+            ("running", 0, timedelta(minutes=1)),
         ):
             await conn.execute(
                 "INSERT INTO api_idempotency (key_id, idem_key, request_sha256, status, body,"
@@ -23,7 +25,10 @@ async def test_prune_deletes_only_what_is_past_keeping(pool: asyncpg.Pool) -> No
                 status,
                 age,
             )
-        for sig, age in (("sha256=old", "2 hours"), ("sha256=new", "1 minute")):
+        for sig, age in (
+            ("sha256=old", timedelta(hours=2)),
+            ("sha256=new", timedelta(minutes=1)),
+        ):
             await conn.execute(
                 "INSERT INTO api_webhooks_seen (signature, seen_at) VALUES ($1, now() - $2::interval)",
                 sig,

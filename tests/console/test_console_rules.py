@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from temporalio.client import WorkflowUpdateFailedError
 
 from reissue.console.app import ConsoleConfig, build_console
-from reissue.console.staff import MAX_FAILED_LOGINS
+from reissue.console.staff import MAX_FAILED_LOGINS, disable_user
 from reissue.schemas.enums import DocumentType, Stage
 from tests.api.conftest import serving
 from tests.console.conftest import PASSWORD, Console
@@ -109,20 +109,20 @@ async def test_login_sets_a_secure_httponly_strict_cookie_and_wrong_passwords_ar
 
 
 async def test_wrong_passwords_lock_the_account_for_a_while(console: Console) -> None:
+    async def logged_in(user: str, password: str = PASSWORD) -> bool:
+        async with _login(console, user, password) as http:
+            return (await http.get("/")).status_code == 200
+
     for _ in range(MAX_FAILED_LOGINS):
-        async with _login(console, "reviewer-02", "a wrong guess!") as http:
-            assert "reissue_session" not in http.cookies
-    async with _login(console, "reviewer-02") as http:  # the right password, now locked out
-        assert "reissue_session" not in http.cookies
-    async with _login(console, "reviewer-01") as http:  # others are not affected
-        assert "reissue_session" in http.cookies
+        assert not await logged_in("reviewer-02", "a wrong guess!")
+    assert not await logged_in("reviewer-02")  # the right password, now locked out
+    assert await logged_in("reviewer-01")  # others are not affected
     async with console.stack.pool.acquire() as conn:  # the lockout runs out
         await conn.execute(
             "UPDATE staff_users SET locked_until = now() - interval '1 second'"
             " WHERE user_id = 'reviewer-02'"
         )
-    async with _login(console, "reviewer-02") as http:
-        assert "reissue_session" in http.cookies
+    assert await logged_in("reviewer-02")
 
 
 async def test_a_login_without_its_csrf_cookie_is_refused(console: Console) -> None:
@@ -188,7 +188,7 @@ async def test_each_role_does_only_its_part_and_refusals_change_nothing(console:
 
 async def test_the_clerk_who_received_the_materials_cannot_review_them(console: Console) -> None:
     stack = console.stack
-    case, case_id = await _in_review(stack, received_by="reviewer-02")
+    case, case_id = await _in_review(stack, received_by="Reviewer-02")  # IDs ignore case
     async with _login(console, "reviewer-02") as clerk:
         page = await clerk.get(f"/cases/{case}")
         assert 'data-testid="claim"' not in page.text and 'data-testid="decide"' not in page.text
@@ -282,6 +282,14 @@ async def test_an_auditor_exports_masked_and_unmasks_only_with_a_logged_reason(
     stack = console.stack
     app, case, _ = await stack.open_case()
     resident_id, card = app.applicant.resident_id, app.card_number
+    # The counter checks the ID: the update's input carries the full ID number.
+    await stack.client.make_report_formal(
+        case, {"resident_id": resident_id, "received_by": "counter-01"}
+    )
+    async with _login(console, "ops-01") as ops:
+        page = await ops.get(f"/cases/{case}")
+        assert "make_report_formal" in page.text
+        assert resident_id not in page.text and card not in page.text
     async with _login(console, "auditor-01") as auditor:
         page = await auditor.get(f"/cases/{case}")
         assert page.status_code == 200
@@ -358,3 +366,50 @@ async def test_english_on_request_with_times_in_beijing_time(console: Console) -
         assert '<html lang="en">' in page.text
         bad = await http.get("/lang/en", params={"next": "//elsewhere.example/"})
         assert bad.headers["location"] == "/console/"
+
+
+async def test_a_malformed_form_is_a_page_naming_the_field_never_echoing_it(
+    console: Console,
+) -> None:
+    case, _ = await _in_review(console.stack)
+    async with _login(console, "reviewer-01") as http:
+        r = await http.post(
+            f"/cases/{case}/decide", data={"csrf": await _csrf(http), "verdict": "bogus-verdict"}
+        )
+        assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+        assert "verdict" in r.text and "bogus-verdict" not in r.text
+        long = "p" * 300 + "-secret"
+        r = await http.post("/login", data={"user_id": "x", "password": long, "csrf": "x"})
+        assert r.status_code == 422 and long not in r.text and "password" in r.text
+        r = await http.get("/cases/not-a-case-id")
+        assert r.status_code == 422 and "not-a-case-id" not in r.text
+    assert (await console.stack.status(case)).stage is Stage.UNDER_REVIEW
+
+
+async def test_disabling_someone_or_taking_a_role_away_acts_at_once(console: Console) -> None:
+    stack = console.stack
+    async with _login(console, "supervisor-01") as sup, _login(console, "reviewer-01") as rev:
+        assert (await sup.get("/")).status_code == 200
+        assert (await rev.get("/")).status_code == 200
+        async with stack.pool.acquire() as conn:
+            await disable_user(conn, "supervisor-01")
+            await conn.execute(
+                "UPDATE staff_users SET roles = '{auditor}' WHERE user_id = 'reviewer-01'"
+            )
+        assert (await sup.get("/")).status_code == 303  # sent to the login page
+        assert (await rev.get("/")).status_code == 303  # no role it logged in with is left
+    async with _login(console, "supervisor-01") as again:
+        assert (await again.get("/")).status_code == 303  # a disabled account cannot log in
+
+
+async def test_a_release_is_refused_once_the_claim_changed_hands(console: Console) -> None:
+    stack = console.stack
+    case, _ = await _in_review(stack)
+    await stack.client.claim_review(case, {"reviewer": "reviewer-02"})
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await stack.client.release_review(
+            case,
+            {"supervisor": "reviewer-01", "reason": "mine, I thought", "held_by": "reviewer-01"},
+        )
+    assert "changed hands" in str(err.value.cause)
+    assert (await stack.status(case)).assigned_to == "reviewer-02"

@@ -5,6 +5,7 @@ opens nothing."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from reissue.console.app import ConsoleConfig, build_console
 from reissue.console.oidc import OidcConfig
+from reissue.console.staff import Role, add_user
 from tests.api.conftest import serving
 from tests.support import Stack
 
@@ -35,6 +37,7 @@ class Provider:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.url = ""
         self.next_user: dict[str, Any] = {}
+        self.signing_key: rsa.RSAPrivateKey | None = None  # another key: a forged token
         self.codes: dict[str, dict[str, Any]] = {}
         self.app = FastAPI()
         app = self.app
@@ -71,7 +74,7 @@ class Provider:
             now = int(time.time())
             id_token = jwt.encode(
                 {"iss": self.url, "aud": CLIENT_ID, "iat": now, "exp": now + 300, **claims},
-                self.key,
+                self.signing_key or self.key,
                 algorithm="RS256",
                 headers={"kid": "k1"},
             )
@@ -117,28 +120,51 @@ async def test_staff_log_in_through_oidc_with_the_roles_the_provider_gives(
                 await http.get("/oidc/login", params={"next": "/console/?tab=mine"})
                 yield http
 
-        async with sign_in(
-            {
-                "sub": "u-1",
-                "preferred_username": "li.reviewer",
-                "name": "李审核",
-                "roles": ["reviewer"],
-            }
-        ) as http:
-            page = await http.get("/", params={"tab": "mine"})
-            assert page.status_code == 200
-            assert "李审核 (li.reviewer)" in page.text and "审核员" in page.text
-            # No local password form in production; the single sign-on link instead.
-            login = await http.get("/login")
+        async def session_of(user: dict[str, Any]) -> str | None:
+            """Who the console shows as logged in after this provider login, if anyone."""
+            async with sign_in(user) as http:
+                page = await http.get("/", params={"tab": "mine"}, follow_redirects=False)
+                if page.status_code != 200:
+                    return None
+                found = re.search(r'data-testid="who">([^<]+)<', page.text)
+                assert found is not None
+                return " ".join(found.group(1).split())
+
+        async with stack.pool.acquire() as conn:  # on staff, logging in through OIDC only
+            await add_user(
+                conn,
+                "li.reviewer",
+                roles=[Role.REVIEWER, Role.SUPERVISOR],
+                password=None,
+                display_name="李审核",
+            )
+            await add_user(conn, "reviewer-01", roles=[Role.REVIEWER], password="a local password")
+        li = {"sub": "u-1", "preferred_username": "li.reviewer", "roles": ["reviewer"]}
+        # Roles: the account's, narrowed to what the provider grants (bound to sub u-1).
+        assert await session_of(li) == "李审核 (li.reviewer) · 审核员"
+        assert await session_of(li | {"roles": ["reviewer", "supervisor"]}) == (
+            "李审核 (li.reviewer) · 审核员, 主管"
+        )
+        # Another provider account renamed to li.reviewer is not li.reviewer.
+        assert await session_of(li | {"sub": "u-666"}) is None
+        # Not on staff here; a local account; no console role granted: no session.
+        assert await session_of({"sub": "u-2", "preferred_username": "visitor"}) is None
+        assert await session_of({"sub": "u-3", "preferred_username": "reviewer-01"}) is None
+        assert await session_of(li | {"roles": ["library"]}) is None
+        # A token signed with a key that is not the provider's: refused, not a 500.
+        provider.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        assert await session_of(li) is None
+        provider.signing_key = None
+        async with sign_in(li) as http:
+            login = await http.get("/login")  # no local password form in production
             assert 'name="password"' not in login.text and "/oidc/login" in login.text
-        async with sign_in(
-            {"sub": "u-2", "preferred_username": "visitor", "roles": ["library"]}
-        ) as http:
-            assert "reissue_session" not in http.cookies
-            assert (await http.get("/", follow_redirects=False)).status_code == 303
         async with httpx.AsyncClient(base_url=f"{base}/console") as forged:
             r = await forged.get("/oidc/callback", params={"code": "x", "state": "y"})
             assert r.status_code == 303 and "reissue_session" not in r.cookies
         async with stack.pool.acquire() as conn:
             sessions = await conn.fetch("SELECT user_id, roles FROM staff_sessions")
-        assert [(s["user_id"], s["roles"]) for s in sessions] == [("li.reviewer", ["reviewer"])]
+        assert sorted((s["user_id"], tuple(s["roles"])) for s in sessions) == [
+            ("li.reviewer", ("reviewer",)),
+            ("li.reviewer", ("reviewer",)),
+            ("li.reviewer", ("reviewer", "supervisor")),
+        ]
