@@ -41,6 +41,7 @@ TEMPLATES: Mapping[str, str] = {
     "rejected": "您的补卡申请未获通过：{reasons}。原卡已挂失作废，不能恢复使用。" + APPEAL_RIGHTS,
     "cancelled": "您的补卡申请已撤销（{reason}）。{refund_note}",
     "refund_issued": "补卡费 {amount} 元已原路退回（订单 {order}）。",
+    "notification_dead_letter": "通知发送失败（案件 {case}，已尝试 {n} 次，{error}），已转入死信，请人工处理。",
     "payment_returned": "您支付的 {amount} 元未能用于补卡费（金额或订单不符、已缴清或已无需缴费），已原路退回。",
 }
 

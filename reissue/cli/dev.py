@@ -62,6 +62,31 @@ def demo() -> None:
 
 
 @commands.command()
+def simulator(
+    system: Annotated[str, typer.Argument(help="notifications or payments.")],
+    port: Annotated[int, typer.Option(help="Port to listen on.")],
+    state: Annotated[Path, typer.Option(help="SQLite file the simulator keeps its records in.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    latency_ms: Annotated[int, typer.Option(help="Every call waits this long.")] = 0,
+    down: Annotated[bool, typer.Option(help="Every call fails with 503.")] = False,
+    error_rate: Annotated[float, typer.Option(help="Share of calls failing with 503.")] = 0.0,
+    lost_answer_rate: Annotated[
+        float, typer.Option(help="Share of calls done but answered 504.")
+    ] = 0.0,
+) -> None:
+    """Run a partner-system simulator (knobs also at run time: PUT /_knobs)."""
+    from reissue.devtools.simulators import SYSTEMS, Knobs, serve_simulator
+
+    if system not in SYSTEMS:
+        err_console.print(f"[red]Invalid input:[/] system: one of {', '.join(SYSTEMS)}")
+        raise typer.Exit(2)
+    knobs = Knobs(
+        latency_ms=latency_ms, down=down, error_rate=error_rate, lost_answer_rate=lost_answer_rate
+    )
+    asyncio.run(serve_simulator(system, state, host=host, port=port, knobs=knobs))
+
+
+@commands.command()
 def bureau() -> None:
     """Play the card bureau: produce every pending standard order and report it."""
     from reissue.activities.db import create_pool

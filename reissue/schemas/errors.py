@@ -25,6 +25,8 @@ __all__ = [
     "MATERIALS_INCOMPLETE",
     "NO_POLICY_IN_FORCE",
     "ORDER_STATE",
+    "PARTNER_REFUSED",
+    "PARTNER_UNAVAILABLE",
     "PAYMENT_MISMATCH",
     "PLAINTEXT_PAYLOAD",
     "REGISTRATION_REFUSALS",
@@ -55,6 +57,7 @@ REGISTRATION_REFUSALS = frozenset(
 # Business failures of single steps.
 CARD_NUMBER_CONFLICT = "CardNumberConflict"
 FEE_SCHEDULE_UNKNOWN = "FeeScheduleUnknown"
+PARTNER_REFUSED = "PartnerRefused"  # a partner system refused the call itself (4xx)
 PAYMENT_MISMATCH = "PaymentMismatch"
 ORDER_STATE = "OrderStateConflict"
 
@@ -68,6 +71,7 @@ REPORT_FORMAL = "ReportFormal"
 
 # Retryable: operations fix these, the step then goes through.
 BANK_UNAVAILABLE = "BankUnavailable"
+PARTNER_UNAVAILABLE = "PartnerUnavailable"  # a partner system is down, slow or unanswered
 NO_POLICY_IN_FORCE = "NoPolicyInForce"
 
 

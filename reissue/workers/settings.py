@@ -116,6 +116,16 @@ class Settings(BaseSettings):
     oidc_user_claim: str = Field(
         default="preferred_username", validation_alias="REISSUE_OIDC_USER_CLAIM"
     )
+    payment_platform_url: str | None = Field(
+        default=None,
+        validation_alias="REISSUE_PAYMENT_PLATFORM_URL",
+        description="The payment platform's API (refunds); unset: the in-database stand-in.",
+    )
+    notification_gateway_url: str | None = Field(
+        default=None,
+        validation_alias="REISSUE_NOTIFICATION_GATEWAY_URL",
+        description="The SMS/app-message gateway; unset: the outbox is not delivered.",
+    )
     payment_webhook_secret: SecretStr | None = Field(
         default=None,
         validation_alias="REISSUE_PAYMENT_WEBHOOK_SECRET",

@@ -18,7 +18,9 @@ from temporalio.worker import Interceptor, Worker
 
 from reissue.activities import all_activities
 from reissue.activities.db import create_pool
+from reissue.activities.partners import HttpNotificationGateway, HttpPaymentPlatform
 from reissue.schemas.converter import data_converter
+from reissue.workers.dispatcher import dispatch_forever
 from reissue.workers.logging import CaseLogInterceptor
 from reissue.workers.settings import Settings
 from reissue.workers.telemetry import runtime
@@ -88,7 +90,15 @@ def build_worker(
         client,
         settings,
         workflows=WORKFLOWS,
-        activities=all_activities(pool, hash_secret=settings.case_secret()),
+        activities=all_activities(
+            pool,
+            hash_secret=settings.case_secret(),
+            payment_platform=(
+                HttpPaymentPlatform(settings.payment_platform_url)
+                if settings.payment_platform_url
+                else None
+            ),
+        ),
         task_queue=task_queue,
         interceptors=[CaseLogInterceptor()],
     )
@@ -155,6 +165,10 @@ async def run_worker(
             "worker started", task_queue=settings.task_queue, namespace=settings.temporal_namespace
         )
         run = asyncio.create_task(worker.run())
+        dispatcher = None
+        if pool is not None and settings.notification_gateway_url:
+            gateway = HttpNotificationGateway(settings.notification_gateway_url)
+            dispatcher = asyncio.create_task(dispatch_forever(pool, gateway))
         health = await _serve_health(settings, client, pool, run)
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -162,6 +176,10 @@ async def run_worker(
             log.info("worker shutting down")
             await worker.shutdown()
         await run
+        if dispatcher is not None:
+            dispatcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await dispatcher
         if health is not None:
             await health.cleanup()
     finally:

@@ -1,0 +1,118 @@
+"""Delivering the notification outbox through the notification gateway.
+
+At least once: a message is marked sent only after the gateway answered, in the
+same transaction that held it, so a crash or a lost answer means it is sent
+again; the gateway deduplicates by message ID, so the recipient sees it once.
+Failures back off (`BACKOFF` doubling, at most `MAX_BACKOFF`); after
+`MAX_ATTEMPTS` the message goes to the dead letter and operations are told (a
+message to operations that dies is not told about again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Protocol
+
+import asyncpg
+from temporalio.exceptions import ApplicationError
+
+from reissue.activities.db import Connection
+from reissue.activities.notifications import render
+
+__all__ = [
+    "BACKOFF",
+    "MAX_ATTEMPTS",
+    "MAX_BACKOFF",
+    "NotificationGateway",
+    "deliver_due",
+    "message_id",
+]
+
+BACKOFF = timedelta(seconds=5)
+MAX_BACKOFF = timedelta(minutes=30)
+MAX_ATTEMPTS = 8
+
+
+class NotificationGateway(Protocol):
+    async def send(self, *, message_id: str, to: str, text: str) -> str: ...
+
+
+def message_id(dedupe_key: str) -> str:
+    """The message's ID at the gateway: fixed by the outbox row, the same on every try."""
+    return "m-" + hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
+
+
+async def deliver_due(
+    pool: asyncpg.Pool,
+    gateway: NotificationGateway,
+    *,
+    batch: int = 20,
+    max_attempts: int = MAX_ATTEMPTS,
+    backoff: timedelta = BACKOFF,
+) -> tuple[int, int]:
+    """Try the messages that are due, oldest first; returns (sent, failed). Safe to
+    run in several processes at once: each takes rows the others have not locked."""
+    sent = failed = 0
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT id, dedupe_key, case_id, recipient, recipient_ref, message, attempts"
+            " FROM notifications WHERE sent_at IS NULL AND dead_at IS NULL"
+            " AND next_attempt_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            batch,
+        )
+        for row in rows:
+            try:
+                receipt = await gateway.send(
+                    message_id=message_id(row["dedupe_key"]),
+                    # The gateway resolves the address from the reference (no personal data here).
+                    to=f"{row['recipient']}:{row['recipient_ref']}",
+                    text=row["message"],
+                )
+            except ApplicationError as e:
+                failed += 1
+                await _failed(conn, row, e.type or "error", max_attempts, backoff)
+            else:
+                sent += 1
+                await conn.execute(
+                    "UPDATE notifications SET sent_at = now(), receipt = $2,"
+                    " attempts = attempts + 1, last_error = NULL WHERE id = $1",
+                    row["id"],
+                    receipt,
+                )
+    return sent, failed
+
+
+async def _failed(
+    conn: Connection, row: asyncpg.Record, error: str, max_attempts: int, backoff: timedelta
+) -> None:
+    attempts = row["attempts"] + 1
+    if attempts < max_attempts:
+        wait = min(backoff * 2 ** (attempts - 1), MAX_BACKOFF)
+        await conn.execute(
+            "UPDATE notifications SET attempts = $2, last_error = $3,"
+            " next_attempt_at = now() + $4::interval WHERE id = $1",
+            row["id"],
+            attempts,
+            error,
+            wait,
+        )
+        return
+    await conn.execute(
+        "UPDATE notifications SET attempts = $2, last_error = $3, dead_at = now() WHERE id = $1",
+        row["id"],
+        attempts,
+        error,
+    )
+    if row["recipient"] != "operations":
+        await conn.execute(
+            "INSERT INTO notifications (dedupe_key, case_id, recipient, recipient_ref, template,"
+            " message, created_at) VALUES ($1, $2, 'operations', 'operations',"
+            " 'notification_dead_letter', $3, now()) ON CONFLICT (dedupe_key) DO NOTHING",
+            f"dead-letter:{row['id']}",
+            row["case_id"],
+            render(
+                "notification_dead_letter",
+                {"case": row["case_id"].partition(":")[0], "n": str(attempts), "error": error},
+            ),
+        )

@@ -1,0 +1,82 @@
+"""Adapters to the partner systems over HTTP (httpx): explicit timeouts, an
+idempotency key on every call that changes anything, and typed failures — a
+system that is down, slow or does not answer is retryable (`PartnerUnavailable`:
+the activity's retry policy tries again with the same key, and the partner
+answers the repeat with what it did the first time); a call the system refuses
+as such is not (`PartnerRefused`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio.exceptions import ApplicationError
+
+from reissue.activities.db import Connection
+from reissue.schemas.errors import PARTNER_REFUSED, PARTNER_UNAVAILABLE, business_error
+
+__all__ = ["TIMEOUT", "HttpNotificationGateway", "HttpPaymentPlatform", "PartnerClient"]
+
+# Connect fast or not at all; a call that needs longer than this is treated as lost
+# (and repeated with the same idempotency key).
+TIMEOUT = httpx.Timeout(connect=2.0, read=10.0, write=5.0, pool=2.0)
+
+
+class PartnerClient:
+    """One partner system's base URL, with the failure typing every adapter shares."""
+
+    def __init__(self, name: str, base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> None:
+        self.name = name
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+
+    async def post(self, path: str, body: dict[str, Any], *, key: str) -> dict[str, Any]:
+        """POST with `Idempotency-Key: key`; the partner's JSON answer."""
+        try:
+            r = await self._http.post(path, json=body, headers={"Idempotency-Key": key})
+        except httpx.TransportError as e:  # refused, reset, timed out: it may or may not have run
+            raise ApplicationError(
+                f"{self.name}: no answer ({type(e).__name__})", type=PARTNER_UNAVAILABLE
+            ) from None
+        if r.status_code >= 500 or r.status_code == 429:
+            raise ApplicationError(
+                f"{self.name}: unavailable (HTTP {r.status_code})", type=PARTNER_UNAVAILABLE
+            )
+        if r.status_code >= 400:
+            raise business_error(PARTNER_REFUSED, f"{self.name}: refused (HTTP {r.status_code})")
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class HttpPaymentPlatform:
+    """Refunds at the payment platform (`POST /v1/refunds`, keyed by our refund ID)."""
+
+    def __init__(self, base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> None:
+        self._client = PartnerClient("payment platform", base_url, timeout=timeout)
+
+    async def refund(
+        self, conn: Connection, *, refund_id: str, payment_ref: str, amount_fen: int
+    ) -> str:
+        answer = await self._client.post(
+            "/v1/refunds",
+            {"refund_id": refund_id, "payment_ref": payment_ref, "amount_fen": amount_fen},
+            key=refund_id,
+        )
+        return str(answer["platform_ref"])
+
+
+class HttpNotificationGateway:
+    """SMS and app messages through the notification gateway (`POST /v1/messages`,
+    keyed by the message ID: a message sent twice reaches its recipient once)."""
+
+    def __init__(self, base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> None:
+        self._client = PartnerClient("notification gateway", base_url, timeout=timeout)
+
+    async def send(self, *, message_id: str, to: str, text: str) -> str:
+        """Deliver; returns the gateway's delivery receipt."""
+        answer = await self._client.post(
+            "/v1/messages", {"message_id": message_id, "to": to, "text": text}, key=message_id
+        )
+        return str(answer["receipt"])

@@ -1,0 +1,225 @@
+"""Simulators of the partner systems, each a small HTTP service run as its own process
+(`reissue simulator <system>`), started by `reissue dev` and by the tests.
+
+Each keeps its own state in a SQLite file (so a killed and restarted simulator
+remembers what it did, as the real system would) and has knobs, set at start or
+at run time through `PUT /_knobs`:
+
+- `latency_ms`: every call waits this long first;
+- `down`: every call fails with 503 (the system is unavailable);
+- `error_rate`: this share of calls fails with 503 before doing anything;
+- `lost_answer_rate`: this share of calls does its work, then answers 504 (the
+  caller cannot tell it from a failure: it must retry with the same key).
+
+Systems: `notifications` (the SMS/app-message gateway: `POST /v1/messages`,
+deduplicated by message ID; `GET /_inbox` is what recipients saw) and `payments`
+(the payment platform: `POST /v1/refunds`, deduplicated by refund ID,
+`GET /v1/refunds/{id}`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import secrets
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["SYSTEMS", "Knobs", "build_simulator", "serve_simulator"]
+
+
+@dataclass
+class Knobs:
+    latency_ms: int = 0
+    down: bool = False
+    error_rate: float = 0.0
+    lost_answer_rate: float = 0.0
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class _Store:
+    """The simulator's own records, in a SQLite file (autocommit, one writer)."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(schema)
+
+    def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        self.db.row_factory = sqlite3.Row
+        row: sqlite3.Row | None = self.db.execute(sql, args).fetchone()
+        return row
+
+    def all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        self.db.row_factory = sqlite3.Row
+        return [dict(r) for r in self.db.execute(sql, args).fetchall()]
+
+    def write(self, sql: str, *args: Any) -> None:
+        self.db.execute(sql, args)
+
+
+def _notifications(app: web.Application, store: _Store) -> None:
+    store.db.executescript(
+        "CREATE TABLE IF NOT EXISTS messages (message_id TEXT PRIMARY KEY, recipient TEXT,"
+        " text TEXT, receipt TEXT, received_at TEXT)"
+    )
+
+    async def send(request: web.Request) -> web.Response:
+        body = await request.json()
+        message_id, recipient, text = body["message_id"], body["to"], body["text"]
+        if request.headers.get("Idempotency-Key") != message_id:
+            return web.json_response(
+                {"error": "Idempotency-Key must be the message ID"}, status=400
+            )
+        seen = store.one("SELECT receipt FROM messages WHERE message_id = ?", message_id)
+        if seen is None:  # delivered once per message ID, however often it is sent
+            receipt = "RCPT-" + secrets.token_hex(8)
+            store.write(
+                "INSERT INTO messages VALUES (?, ?, ?, ?, ?)",
+                message_id,
+                recipient,
+                text,
+                receipt,
+                _now(),
+            )
+        else:
+            receipt = seen["receipt"]
+        return web.json_response({"message_id": message_id, "receipt": receipt})
+
+    async def inbox(request: web.Request) -> web.Response:
+        to = request.query.get("to")
+        rows = store.all(
+            "SELECT * FROM messages WHERE (? IS NULL OR recipient = ?) ORDER BY received_at",
+            to,
+            to,
+        )
+        return web.json_response(rows)
+
+    app.router.add_post("/v1/messages", send)
+    app.router.add_get("/_inbox", inbox)
+
+
+def _payments(app: web.Application, store: _Store) -> None:
+    store.db.executescript(
+        "CREATE TABLE IF NOT EXISTS refunds (refund_id TEXT PRIMARY KEY, payment_ref TEXT,"
+        " amount_fen INTEGER, platform_ref TEXT, refunded_at TEXT)"
+    )
+
+    def shown(row: sqlite3.Row) -> dict[str, Any]:
+        return dict(row)
+
+    async def refund(request: web.Request) -> web.Response:
+        body = await request.json()
+        refund_id = body["refund_id"]
+        if request.headers.get("Idempotency-Key") != refund_id:
+            return web.json_response({"error": "Idempotency-Key must be the refund ID"}, status=400)
+        seen = store.one("SELECT * FROM refunds WHERE refund_id = ?", refund_id)
+        if seen is not None:
+            if (seen["payment_ref"], seen["amount_fen"]) != (
+                body["payment_ref"],
+                body["amount_fen"],
+            ):
+                return web.json_response(
+                    {"error": "refund_id: already used for another refund"}, status=409
+                )
+            return web.json_response(shown(seen))
+        store.write(
+            "INSERT INTO refunds VALUES (?, ?, ?, ?, ?)",
+            refund_id,
+            body["payment_ref"],
+            int(body["amount_fen"]),
+            "PP-" + secrets.token_hex(8),
+            _now(),
+        )
+        row = store.one("SELECT * FROM refunds WHERE refund_id = ?", refund_id)
+        assert row is not None
+        return web.json_response(shown(row))
+
+    async def get_refund(request: web.Request) -> web.Response:
+        row = store.one("SELECT * FROM refunds WHERE refund_id = ?", request.match_info["id"])
+        if row is None:
+            return web.json_response({"error": "no such refund"}, status=404)
+        return web.json_response(shown(row))
+
+    async def all_refunds(_: web.Request) -> web.Response:
+        return web.json_response(store.all("SELECT * FROM refunds ORDER BY refunded_at"))
+
+    app.router.add_post("/v1/refunds", refund)
+    app.router.add_get("/v1/refunds/{id}", get_refund)
+    app.router.add_get("/_refunds", all_refunds)
+
+
+SYSTEMS: dict[str, Callable[[web.Application, _Store], None]] = {
+    "notifications": _notifications,
+    "payments": _payments,
+}
+
+
+def build_simulator(system: str, state: Path, knobs: Knobs | None = None) -> web.Application:
+    """The simulator of `system`, keeping its records in `state`."""
+    if system not in SYSTEMS:
+        raise ValueError(f"system: one of {', '.join(SYSTEMS)}")
+    knobs = knobs or Knobs()
+    store = _Store(state, "")
+    chance = random.Random()
+
+    @web.middleware
+    async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_"):
+            return await handler(request)
+        if knobs.latency_ms:
+            await asyncio.sleep(knobs.latency_ms / 1000)
+        if knobs.down or chance.random() < knobs.error_rate:
+            return web.json_response({"error": "unavailable"}, status=503)
+        response = await handler(request)
+        if response.status < 300 and chance.random() < knobs.lost_answer_rate:
+            return web.json_response({"error": "gateway timeout"}, status=504)  # done, unanswered
+        return response
+
+    async def get_knobs(_: web.Request) -> web.Response:
+        return web.json_response(asdict(knobs))
+
+    async def put_knobs(request: web.Request) -> web.Response:
+        for name, value in (await request.json()).items():
+            if name not in asdict(knobs):
+                return web.json_response({"error": f"{name}: no such knob"}, status=400)
+            setattr(knobs, name, type(getattr(knobs, name))(value))
+        return web.json_response(asdict(knobs))
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"system": system})
+
+    app = web.Application(middlewares=[faults])
+    app.router.add_get("/_health", health)
+    app.router.add_get("/_knobs", get_knobs)
+    app.router.add_put("/_knobs", put_knobs)
+    SYSTEMS[system](app, store)
+    return app
+
+
+async def serve_simulator(
+    system: str, state: Path, *, host: str, port: int, knobs: Knobs | None = None
+) -> None:
+    """Serve until cancelled (or the process is stopped)."""
+    runner = web.AppRunner(build_simulator(system, state, knobs), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    print(json.dumps({"system": system, "port": port}), flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

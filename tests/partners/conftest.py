@@ -1,0 +1,87 @@
+"""Partner-system simulators as real processes (`reissue simulator …`), which a test
+can slow down, break, kill and restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REISSUE = str(Path(sys.prefix) / "bin" / "reissue")
+
+
+class Simulator:
+    """One simulator process on a fixed port and state file (so a restart resumes it)."""
+
+    def __init__(self, system: str, state: Path) -> None:
+        self.system, self.state = system, state
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, **knobs: Any) -> None:
+        args = [
+            f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')}={v}"
+            for k, v in knobs.items()
+        ]
+        self.proc = await asyncio.create_subprocess_exec(
+            REISSUE,
+            "simulator",
+            self.system,
+            "--port",
+            str(self.port),
+            "--state",
+            str(self.state),
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout=30)
+        assert json.loads(line)["port"] == self.port, line
+
+    async def kill(self) -> None:
+        """SIGKILL: the process dies wherever it is, mid-call or not."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+        self.proc = None
+
+    async def knobs(self, **knobs: Any) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            r = await http.put("/_knobs", json=knobs)
+            assert r.status_code == 200, r.text
+
+    async def get(self, path: str, **params: Any) -> Any:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            r = await http.get(path, params=params)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+
+@pytest.fixture
+async def simulator(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Simulator]]]:
+    started: list[Simulator] = []
+
+    async def start(system: str, **knobs: Any) -> Simulator:
+        sim = Simulator(system, tmp_path / f"{system}.sqlite")
+        await sim.start(**knobs)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        if sim.proc is not None:
+            sim.proc.terminate()
+            await sim.proc.wait()
