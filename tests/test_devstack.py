@@ -60,12 +60,14 @@ async def _run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
 
 async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) -> None:
     port, ui_port, codec_port, api_port = _free_port(), _free_port(), _free_port(), _free_port()
+    sim_port = _free_port()  # and the next one: the notification gateway, the payment platform
     env = os.environ | {
         "REISSUE_DATA_DIR": str(tmp_path / "data"),
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "REISSUE_UI_PORT": str(ui_port),
         "REISSUE_CODEC_PORT": str(codec_port),
         "REISSUE_API_PORT": str(api_port),
+        "REISSUE_SIMULATOR_PORT_BASE": str(sim_port),
         "REISSUE_LOG_FORMAT": "json",
         "REISSUE_DEMO_PACE_SECONDS": str(PACE_SECONDS),
         "COLUMNS": "200",
@@ -125,6 +127,19 @@ async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) ->
             assert r.status_code == 200, r.text
             assert r.json()["stage"] == "UNDER_REVIEW"
             assert (await api.get(f"/v1/cases/{case}")).status_code == 401
+
+        # The outbox is delivered through the notification gateway's simulator.
+        found = re.search(r"notification gateway (http://\S+)", seen)
+        assert found is not None, seen
+        gateway = found.group(1)
+        async with httpx.AsyncClient(base_url=gateway) as sim:
+            for _ in range(100):
+                inbox = (await sim.get("/_inbox")).json()
+                if len(inbox) >= 5:
+                    break
+                await asyncio.sleep(0.2)
+            assert len(inbox) >= 5 and all(m["receipt"].startswith("RCPT-") for m in inbox)
+            assert len({m["message_id"] for m in inbox}) == len(inbox)
 
         # The staff console runs beside it, with dev users: a supervisor logs in and
         # finds the breached case on the SLA-breached tab.

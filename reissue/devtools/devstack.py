@@ -12,11 +12,13 @@ import uvicorn
 from rich.console import Console
 
 from reissue.activities.db import Connection, create_pool
+from reissue.activities.partners import HttpNotificationGateway
 from reissue.api.credentials import create_key
 from reissue.api.server import front_door
 from reissue.client import ReissueClient
 from reissue.console.staff import Role, add_user
 from reissue.devtools.demo import run_demo
+from reissue.devtools.simulators import spawn
 from reissue.devtools.stack import (
     DEV_DATABASE,
     EmbeddedPostgres,
@@ -26,6 +28,7 @@ from reissue.devtools.stack import (
 )
 from reissue.schemas.codec import EncryptionCodec
 from reissue.workers.codec_server import build_app, serve
+from reissue.workers.dispatcher import dispatch_forever
 from reissue.workers.settings import DATABASE_URL_FILE, Settings
 from reissue.workers.worker import build_worker, connect_client
 
@@ -71,6 +74,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         extra_args=["--ui-codec-endpoint", codec_url],
     )
     postgres: EmbeddedPostgres | None = None
+    simulators: list[asyncio.subprocess.Process] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,6 +103,26 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
             # Where CLI commands in other terminals find it (see Settings.require_database_url).
             (data_dir / DATABASE_URL_FILE).write_text(dsn + "\n", encoding="utf-8")
         dsn = settings.require_database_url()
+        # The partner systems: each simulator a process of its own, its records in the data folder.
+        urls = {}
+        for offset, system in enumerate(("notifications", "payments")):
+            sim_port = settings.simulator_port_base + offset
+            simulators.append(
+                await spawn(system, port=sim_port, state=data_dir / f"simulator-{system}.sqlite")
+            )
+            urls[system] = f"http://127.0.0.1:{sim_port}"
+        settings = settings.model_copy(
+            update={
+                "notification_gateway_url": settings.notification_gateway_url
+                or urls["notifications"],
+                "payment_platform_url": settings.payment_platform_url or urls["payments"],
+            }
+        )
+        console.print(
+            f"Partner simulators: notification gateway {urls['notifications']} "
+            f"(what recipients saw: {urls['notifications']}/_inbox), "
+            f"payment platform {urls['payments']}"
+        )
         applied = await migrate(dsn)
         console.print(f"Migrations applied: {', '.join(applied) or 'none pending'}")
         await server.wait_ready()
@@ -107,6 +131,10 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         try:
             worker = build_worker(client, pool, settings)
             worker_task = asyncio.create_task(worker.run())
+            assert settings.notification_gateway_url is not None
+            dispatcher = asyncio.create_task(
+                dispatch_forever(pool, HttpNotificationGateway(settings.notification_gateway_url))
+            )
             console.print(f"Worker polling task queue [bold]{settings.task_queue}[/]")
             reissue = ReissueClient(
                 client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
@@ -163,6 +191,9 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                 )
             api.should_exit = True
             await api_task
+            dispatcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await dispatcher
             if worker_task not in done:
                 await worker.shutdown()
             await worker_task
@@ -171,6 +202,9 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
     finally:
         server.stop()
         await codec.cleanup()
+        for proc in simulators:
+            proc.terminate()
+            await proc.wait()
         if postgres is not None:
             postgres.stop()
         console.print("Stopped.")

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import secrets
 import sqlite3
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -32,7 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["SYSTEMS", "Knobs", "build_simulator", "serve_simulator"]
+__all__ = ["SYSTEMS", "Knobs", "build_simulator", "serve_simulator", "spawn"]
 
 
 @dataclass
@@ -223,3 +225,31 @@ async def serve_simulator(
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
+
+
+async def spawn(
+    system: str, *, port: int, state: Path, **knobs: float | int | bool
+) -> asyncio.subprocess.Process:
+    """Start `reissue simulator <system>` as a process of its own; returns once it listens."""
+    flags = [
+        f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')}={v}"
+        for k, v in knobs.items()
+        if v is not False
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "reissue"),
+        "simulator",
+        system,
+        "--port",
+        str(port),
+        "--state",
+        str(state),
+        *flags,
+        stdout=asyncio.subprocess.PIPE,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+    if not line:
+        raise RuntimeError(f"the {system} simulator did not start (exit {await proc.wait()})")
+    return proc

@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         validation_alias="REISSUE_NOTIFICATION_GATEWAY_URL",
         description="The SMS/app-message gateway; unset: the outbox is not delivered.",
     )
+    simulator_port_base: int = Field(
+        default=8310,
+        validation_alias="REISSUE_SIMULATOR_PORT_BASE",
+        description="`reissue dev`: the partner simulators listen from this port up.",
+    )
     payment_webhook_secret: SecretStr | None = Field(
         default=None,
         validation_alias="REISSUE_PAYMENT_WEBHOOK_SECRET",

@@ -4,8 +4,6 @@ can slow down, break, kill and restart."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import socket
 import sys
@@ -15,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from reissue.devtools.simulators import spawn
 
 REISSUE = str(Path(sys.prefix) / "bin" / "reissue")
 
@@ -31,25 +31,7 @@ class Simulator:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, **knobs: Any) -> None:
-        args = [
-            f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')}={v}"
-            for k, v in knobs.items()
-        ]
-        self.proc = await asyncio.create_subprocess_exec(
-            REISSUE,
-            "simulator",
-            self.system,
-            "--port",
-            str(self.port),
-            "--state",
-            str(self.state),
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
-        )
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout=30)
-        assert json.loads(line)["port"] == self.port, line
+        self.proc = await spawn(self.system, port=self.port, state=self.state, **knobs)
 
     async def kill(self) -> None:
         """SIGKILL: the process dies wherever it is, mid-call or not."""
