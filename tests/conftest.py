@@ -12,15 +12,18 @@ import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from temporalio.service import RPCError
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from reissue.activities.db import create_pool
 from reissue.client import ReissueClient
+from reissue.devtools.simulators import Knobs, spawn
 from reissue.devtools.stack import EmbeddedPostgres, ensure_database, migrate, temporal_binary
 from reissue.schemas.codec import EncryptionCodec
 from reissue.schemas.visibility import ALL_KEYS
@@ -102,9 +105,27 @@ async def codec_url() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
+@pytest.fixture(scope="session")
+async def bank_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """The bank: its simulator as a process of its own, one for the session (cards are
+    random, so tests never share an account)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = await spawn("bank", port=port, state=tmp_path_factory.mktemp("bank") / "bank.sqlite")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    await proc.wait()
+
+
 @pytest.fixture
-def settings(db_dsn: str) -> Settings:
-    return Settings(database_url=db_dsn, task_queue="tq-" + uuid.uuid4().hex[:12])
+async def settings(db_dsn: str, bank_url: str) -> Settings:
+    # The bank is shared by the session: every test starts with it up and quick.
+    async with httpx.AsyncClient(base_url=bank_url) as bank:
+        (await bank.put("/_knobs", json=asdict(Knobs()))).raise_for_status()
+    return Settings(
+        database_url=db_dsn, task_queue="tq-" + uuid.uuid4().hex[:12], bank_url=bank_url
+    )
 
 
 @pytest.fixture

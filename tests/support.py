@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 
@@ -108,6 +109,7 @@ class Stack:
                 district=district,
                 balance_fen=balance_fen,
                 bank="Test Bank" if bank else None,
+                bank_url=self.settings.bank_url,
                 card_number=random_card_number(),
             )
         return resident_id, card
@@ -264,7 +266,18 @@ class Stack:
         assert not await self.authorised(card)
 
     async def bank_status(self, card: str) -> str | None:
-        return await self.one("SELECT status FROM bank_accounts WHERE card_number = $1", card)
+        """The card's account as the bank (its simulator) has it; None: no account."""
+        async with httpx.AsyncClient(base_url=self.settings.require_bank_url()) as bank:
+            r = await bank.get(f"/v1/accounts/{card}")
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        return str(r.json()["status"])
+
+    async def bank_knobs(self, **knobs: Any) -> None:
+        """Slow the bank down or take it down (`down=True`), or bring it back."""
+        async with httpx.AsyncClient(base_url=self.settings.require_bank_url()) as bank:
+            (await bank.put("/_knobs", json=knobs)).raise_for_status()
 
     async def templates(self, case_id: str) -> list[str]:
         rows = await self.rows(

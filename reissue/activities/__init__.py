@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from reissue.activities.bank import BankActivities, BankGateway, PostgresBankGateway
+from reissue.activities.bank import BankActivities, BankGateway
 from reissue.activities.casework import CaseworkActivities
 from reissue.activities.payments import (
     InDatabasePaymentPlatform,
@@ -23,7 +23,6 @@ __all__ = [
     "InDatabasePaymentPlatform",
     "PaymentActivities",
     "PaymentPlatform",
-    "PostgresBankGateway",
     "RegistryActivities",
     "all_activities",
 ]
@@ -33,12 +32,12 @@ def all_activities(
     pool: asyncpg.Pool,
     *,
     hash_secret: str,
-    bank: BankGateway | None = None,
+    bank: BankGateway,
     payment_platform: PaymentPlatform | None = None,
 ) -> Sequence[Callable[..., Any]]:
     """Every activity a case worker registers, bound to its dependencies."""
     registry = RegistryActivities(pool, hash_secret=hash_secret)
-    banking = BankActivities(pool, bank or PostgresBankGateway())
+    banking = BankActivities(pool, bank)
     payments = PaymentActivities(pool, payment_platform)
     casework = CaseworkActivities(pool)
     return [
@@ -53,6 +52,7 @@ def all_activities(
         registry.activate_new_card,
         banking.freeze_bank_account,
         banking.unfreeze_bank_account,
+        banking.move_bank_account,
         payments.assess_fee,
         payments.create_payment_order,
         payments.receive_payment,

@@ -1,24 +1,24 @@
-"""The cooperating bank: a separate system that can be slow or down."""
+"""The cooperating bank: a separate system, reached over HTTP, that can be slow or down."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Protocol, TypeVar
 
 import asyncpg
-from temporalio.exceptions import ApplicationError
 
 from reissue.activities.db import Connection, Idempotency, idempotent
-from reissue.activities.repositories import audit, bank
+from reissue.activities.repositories import audit
 from reissue.schemas.activities import (
     FREEZE_BANK_ACCOUNT,
+    MOVE_BANK_ACCOUNT,
     UNFREEZE_BANK_ACCOUNT,
+    BankAccountMove,
     FreezeInput,
     FreezeResult,
+    MoveBankAccountInput,
 )
-from reissue.schemas.errors import BANK_UNAVAILABLE
 
-__all__ = ["BankActivities", "BankGateway", "PostgresBankGateway"]
+__all__ = ["BankActivities", "BankGateway"]
 
 T = TypeVar("T")
 
@@ -26,35 +26,18 @@ T = TypeVar("T")
 class BankGateway(Protocol):
     """What the case needs from the bank that carries a third-generation card's account."""
 
-    async def set_frozen(
-        self, conn: Connection, card_number: str, *, frozen: bool
-    ) -> tuple[str, bool]:
-        """Freeze or unfreeze; returns (status after, whether it changed)."""
+    async def set_frozen(self, card_number: str, *, frozen: bool, key: str) -> tuple[str, bool]:
+        """Freeze or unfreeze, keyed by `key`; returns (status after, whether it changed)."""
         ...
 
+    async def open_account(self, card_number: str, *, previous: str, key: str) -> str:
+        """An account for a new card on the same medical insurance account as `previous`;
+        returns how the bank did it (`migrated`, `opened` or `exists`)."""
+        ...
 
-class PostgresBankGateway:
-    """The bank's records kept in tables of their own, with an availability switch.
-
-    Stands in for the bank's interface: when `bank_service.available` is false
-    every call fails as a network error would, and `latency_ms` slows it down.
-    """
-
-    async def set_frozen(
-        self, conn: Connection, card_number: str, *, frozen: bool
-    ) -> tuple[str, bool]:
-        state = await bank.service_state(conn)
-        if state["latency_ms"]:
-            await asyncio.sleep(state["latency_ms"] / 1000)
-        if not state["available"]:
-            # Retryable: the bank comes back, and the activity's retry policy waits for it.
-            raise ApplicationError("the bank's interface is unavailable", type=BANK_UNAVAILABLE)
-        current = await bank.status_of(conn, card_number)
-        if current is None:
-            return "none", False  # not a third-generation card: no bank account to freeze
-        from_, to = ("active", "frozen") if frozen else ("frozen", "active")
-        changed = await bank.set_status(conn, card_number, from_=from_, to=to)
-        return (to if changed else current), changed
+    async def close_account(self, card_number: str, *, key: str) -> str:
+        """Close a card's account; returns its status after (`none`: there was none)."""
+        ...
 
 
 class BankActivities:
@@ -72,8 +55,31 @@ class BankActivities:
         """Unfreeze it again when a temporary report is lifted."""
         return await self._set(conn, req, frozen=False)
 
+    @idempotent(MOVE_BANK_ACCOUNT, heartbeat=True)
+    async def move_bank_account(
+        self, conn: Connection, req: MoveBankAccountInput
+    ) -> BankAccountMove:
+        """The new card gets its bank account (the old one's, migrated, or a new one on
+        the same medical insurance account, as the bank answers); the old card's closes."""
+        bank = await conn.fetchval(
+            "SELECT bank FROM cards WHERE card_number = $1", req.old_card_number
+        )
+        if bank is None:  # not a third-generation card: no bank account to move
+            return BankAccountMove(mode="none", old_account="none")
+        mode = await self._bank.open_account(
+            req.new_card_number, previous=req.old_card_number, key=f"{req.key}:open"
+        )
+        old = await self._bank.close_account(req.old_card_number, key=f"{req.key}:close")
+        await conn.execute(
+            "UPDATE cards SET bank = $2 WHERE card_number = $1", req.new_card_number, bank
+        )
+        await audit.record(
+            conn, req, "bank_account_moved", actor="bank", mode=mode, old_account=old
+        )
+        return BankAccountMove(mode=mode, old_account=old)
+
     async def _set(self, conn: Connection, req: FreezeInput, *, frozen: bool) -> FreezeResult:
-        status, changed = await self._bank.set_frozen(conn, req.card_number, frozen=frozen)
+        status, changed = await self._bank.set_frozen(req.card_number, frozen=frozen, key=req.key)
         await audit.record(
             conn,
             req,

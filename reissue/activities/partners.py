@@ -15,7 +15,13 @@ from temporalio.exceptions import ApplicationError
 from reissue.activities.db import Connection
 from reissue.schemas.errors import PARTNER_REFUSED, PARTNER_UNAVAILABLE, business_error
 
-__all__ = ["TIMEOUT", "HttpNotificationGateway", "HttpPaymentPlatform", "PartnerClient"]
+__all__ = [
+    "TIMEOUT",
+    "HttpBank",
+    "HttpNotificationGateway",
+    "HttpPaymentPlatform",
+    "PartnerClient",
+]
 
 # Connect fast or not at all; a call that needs longer than this is treated as lost
 # (and repeated with the same idempotency key).
@@ -31,6 +37,14 @@ class PartnerClient:
 
     async def post(self, path: str, body: dict[str, Any], *, key: str) -> dict[str, Any]:
         """POST with `Idempotency-Key: key`; the partner's JSON answer."""
+        answer = await self.post_or_none(path, body, key=key, missing_ok=False)
+        assert answer is not None
+        return answer
+
+    async def post_or_none(
+        self, path: str, body: dict[str, Any], *, key: str, missing_ok: bool = True
+    ) -> dict[str, Any] | None:
+        """As `post`; None when the partner answers 404 (it has no such thing)."""
         try:
             r = await self._http.post(path, json=body, headers={"Idempotency-Key": key})
         except httpx.TransportError as e:  # refused, reset, timed out: it may or may not have run
@@ -41,6 +55,8 @@ class PartnerClient:
             raise ApplicationError(
                 f"{self.name}: unavailable (HTTP {r.status_code})", type=PARTNER_UNAVAILABLE
             )
+        if r.status_code == 404 and missing_ok:
+            return None
         if r.status_code >= 400:
             raise business_error(PARTNER_REFUSED, f"{self.name}: refused (HTTP {r.status_code})")
         answer: dict[str, Any] = r.json()
@@ -80,3 +96,31 @@ class HttpNotificationGateway:
             "/v1/messages", {"message_id": message_id, "to": to, "text": text}, key=message_id
         )
         return str(answer["receipt"])
+
+
+class HttpBank:
+    """The cooperating bank: freeze and unfreeze a card's account (keyed by the case's
+    step, so a repeat is answered as the first call was). A card the bank holds no
+    account for is not a third-generation card: nothing to freeze (`none`)."""
+
+    def __init__(self, base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> None:
+        self._client = PartnerClient("bank", base_url, timeout=timeout)
+
+    async def set_frozen(self, card_number: str, *, frozen: bool, key: str) -> tuple[str, bool]:
+        action = "freeze" if frozen else "unfreeze"
+        answer = await self._client.post_or_none(
+            f"/v1/accounts/{card_number}/{action}", {}, key=key
+        )
+        if answer is None:
+            return "none", False
+        return str(answer["status"]), bool(answer["changed"])
+
+    async def open_account(self, card_number: str, *, previous: str, key: str) -> str:
+        answer = await self._client.post(
+            "/v1/accounts", {"card_number": card_number, "previous_card_number": previous}, key=key
+        )
+        return str(answer["mode"])
+
+    async def close_account(self, card_number: str, *, key: str) -> str:
+        answer = await self._client.post_or_none(f"/v1/accounts/{card_number}/close", {}, key=key)
+        return "none" if answer is None else str(answer["status"])

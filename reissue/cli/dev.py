@@ -50,6 +50,7 @@ def demo() -> None:
                     pool,
                     secret=settings.case_secret(),
                     pace_seconds=settings.demo_pace_seconds,
+                    bank_url=settings.require_bank_url(),
                 )
         finally:
             await pool.close()

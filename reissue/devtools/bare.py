@@ -62,7 +62,7 @@ class BareCaseWorkflow:
         self.stage = "READY_FOR_PICKUP"
         await self._acts(1)
         await self._until("collected")
-        await self._acts(3)
+        await self._acts(4)  # activate, move the bank account, notify, audit
         self.stage = "COMPLETED"
         await workflow.wait_condition(workflow.all_handlers_finished)
         return {"stage": self.stage}

@@ -162,6 +162,7 @@ async def _drive(
     plan: DemoCase,
     rng: random.Random,
     secret: str,
+    bank_url: str | None,
 ) -> tuple[str, Stage]:
     resident_id, name = _person(rng)
     async with pool.acquire() as conn:
@@ -172,6 +173,7 @@ async def _drive(
             insured_category=plan.category.value,
             district=plan.district,
             balance_fen=rng.randrange(0, 500_000),
+            bank_url=bank_url,
         )
     app = CaseInput.model_validate(
         {
@@ -312,11 +314,14 @@ async def run_demo(
     secret: str,
     seed: int | None = None,
     pace_seconds: float = 45.0,
+    bank_url: str | None = None,
 ) -> list[tuple[str, Stage]]:
     """Start the demo mix; returns (workflow ID, stage it was driven to) per case."""
     rng = random.Random(seed)
     await install_fast_policies(pool, pace_seconds)
-    results = await asyncio.gather(*(_drive(client, pool, plan, rng, secret) for plan in DEMO_PLAN))
+    results = await asyncio.gather(
+        *(_drive(client, pool, plan, rng, secret, bank_url) for plan in DEMO_PLAN)
+    )
     for case, stage in results:
         log.info("demo case", case_id=case, stage=stage.value)
     return list(results)

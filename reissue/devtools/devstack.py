@@ -29,7 +29,7 @@ from reissue.devtools.stack import (
 from reissue.schemas.codec import EncryptionCodec
 from reissue.workers.codec_server import build_app, serve
 from reissue.workers.dispatcher import dispatch_forever
-from reissue.workers.settings import DATABASE_URL_FILE, Settings
+from reissue.workers.settings import BANK_URL_FILE, DATABASE_URL_FILE, Settings
 from reissue.workers.worker import build_worker, connect_client
 
 __all__ = ["DEV_STAFF", "run_dev", "seed_staff"]
@@ -105,7 +105,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         dsn = settings.require_database_url()
         # The partner systems: each simulator a process of its own, its records in the data folder.
         urls = {}
-        for offset, system in enumerate(("notifications", "payments")):
+        for offset, system in enumerate(("notifications", "payments", "bank")):
             sim_port = settings.simulator_port_base + offset
             simulators.append(
                 await spawn(system, port=sim_port, state=data_dir / f"simulator-{system}.sqlite")
@@ -116,12 +116,14 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                 "notification_gateway_url": settings.notification_gateway_url
                 or urls["notifications"],
                 "payment_platform_url": settings.payment_platform_url or urls["payments"],
+                "bank_url": settings.bank_url or urls["bank"],
             }
         )
+        (data_dir / BANK_URL_FILE).write_text(urls["bank"] + "\n", encoding="utf-8")
         console.print(
             f"Partner simulators: notification gateway {urls['notifications']} "
             f"(what recipients saw: {urls['notifications']}/_inbox), "
-            f"payment platform {urls['payments']}"
+            f"payment platform {urls['payments']}, bank {urls['bank']}"
         )
         applied = await migrate(dsn)
         console.print(f"Migrations applied: {', '.join(applied) or 'none pending'}")
@@ -171,6 +173,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                     pool,
                     secret=settings.case_secret(),
                     pace_seconds=settings.demo_pace_seconds,
+                    bank_url=settings.require_bank_url(),
                 )
                 console.print(f"Demo: started {len(cases)} cases across every stage")
             console.print(

@@ -7,6 +7,8 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
+
 from reissue.activities.db import Connection
 from reissue.schemas.enums import DocumentType, InsuredCategory, ProductionMode
 from reissue.schemas.events import MaterialRef, MaterialsSubmission
@@ -36,9 +38,12 @@ async def enrol_person(
     district: str,
     balance_fen: int,
     bank: str | None = "Chongqing Rural Commercial Bank",
+    bank_url: str | None = None,
     card_number: str | None = None,
 ) -> str:
-    """An account with one active card (and, for third-generation cards, a bank account)."""
+    """An account with one active card. For a third-generation card (`bank`), the bank
+    (at `bank_url`, a simulator) enrols the card's account as it would have when it
+    issued the card; without `bank_url` the bank knows no account for it."""
     async with conn.transaction():
         card = card_number or await new_card_number(conn)
         account_id = "AC" + card
@@ -52,16 +57,15 @@ async def enrol_person(
             balance_fen,
         )
         await conn.execute(
-            "INSERT INTO cards (card_number, account_id, status) VALUES ($1, $2, 'active')",
+            "INSERT INTO cards (card_number, account_id, status, bank)"
+            " VALUES ($1, $2, 'active', $3)",
             card,
             account_id,
+            bank,
         )
-        if bank:
-            await conn.execute(
-                "INSERT INTO bank_accounts (card_number, bank, status) VALUES ($1, $2, 'active')",
-                card,
-                bank,
-            )
+        if bank and bank_url:
+            async with httpx.AsyncClient(base_url=bank_url, timeout=10) as http:
+                (await http.put(f"/_accounts/{card}")).raise_for_status()
     return card
 
 

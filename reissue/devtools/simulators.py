@@ -165,9 +165,105 @@ def _payments(app: web.Application, store: _Store) -> None:
     app.router.add_get("/_refunds", all_refunds)
 
 
+def _bank(app: web.Application, store: _Store) -> None:
+    """The cooperating bank: the financial accounts of third-generation cards.
+
+    Every change is keyed (`Idempotency-Key`): a repeated key gets the first answer."""
+    store.db.executescript(
+        "CREATE TABLE IF NOT EXISTS accounts (card_number TEXT PRIMARY KEY, account_ref TEXT,"
+        " status TEXT, updated_at TEXT);"
+        "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, status INTEGER, body TEXT)"
+    )
+
+    def account(card: str) -> dict[str, Any] | None:
+        row = store.one("SELECT * FROM accounts WHERE card_number = ?", card)
+        return dict(row) if row is not None else None
+
+    def keyed(
+        work: Callable[[web.Request, dict[str, Any]], tuple[int, dict[str, Any]]],
+    ) -> Handler:
+        async def handle(request: web.Request) -> web.Response:
+            key = request.headers.get("Idempotency-Key")
+            if not key:
+                return web.json_response({"error": "Idempotency-Key is required"}, status=400)
+            seen = store.one("SELECT status, body FROM answers WHERE key = ?", key)
+            if seen is not None:
+                return web.json_response(json.loads(seen["body"]), status=seen["status"])
+            body = await request.json() if request.can_read_body else {}
+            status, answer = work(request, body)
+            if status < 500:
+                store.write("INSERT INTO answers VALUES (?, ?, ?)", key, status, json.dumps(answer))
+            return web.json_response(answer, status=status)
+
+        return handle
+
+    def set_status(to: str, allowed_from: tuple[str, ...]) -> Handler:
+        def work(request: web.Request, _: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            card = request.match_info["card"]
+            found = account(card)
+            if found is None:
+                return 404, {"error": "no account for this card"}
+            changed = found["status"] in allowed_from
+            if changed:
+                store.write(
+                    "UPDATE accounts SET status = ?, updated_at = ? WHERE card_number = ?",
+                    to,
+                    _now(),
+                    card,
+                )
+            now = account(card)
+            assert now is not None
+            return 200, {"card_number": card, "status": now["status"], "changed": changed}
+
+        return keyed(work)
+
+    def open_account(_: web.Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        card, previous = body["card_number"], body.get("previous_card_number")
+        existing = account(card)
+        if existing is not None:
+            return 200, {
+                "card_number": card,
+                "account_ref": existing["account_ref"],
+                "mode": "exists",
+            }
+        old = account(previous) if previous else None
+        # The bank moves the old card's account to the new card when it still can;
+        # otherwise it opens a new account on the same medical insurance account.
+        mode = "migrated" if old is not None and old["status"] != "closed" else "opened"
+        ref = old["account_ref"] if mode == "migrated" and old else "BA-" + secrets.token_hex(6)
+        store.write("INSERT INTO accounts VALUES (?, ?, 'active', ?)", card, ref, _now())
+        return 200, {"card_number": card, "account_ref": ref, "mode": mode}
+
+    async def enrol(request: web.Request) -> web.Response:
+        """The bank's own enrolment of a card (seed data: not part of its API to us)."""
+        card = request.match_info["card"]
+        if account(card) is None:
+            store.write(
+                "INSERT INTO accounts VALUES (?, ?, 'active', ?)",
+                card,
+                "BA-" + secrets.token_hex(6),
+                _now(),
+            )
+        return web.json_response(account(card))
+
+    async def read(request: web.Request) -> web.Response:
+        found = account(request.match_info["card"])
+        if found is None:
+            return web.json_response({"error": "no account for this card"}, status=404)
+        return web.json_response(found)
+
+    app.router.add_put("/_accounts/{card}", enrol)
+    app.router.add_get("/v1/accounts/{card}", read)
+    app.router.add_post("/v1/accounts", keyed(open_account))
+    app.router.add_post("/v1/accounts/{card}/freeze", set_status("frozen", ("active",)))
+    app.router.add_post("/v1/accounts/{card}/unfreeze", set_status("active", ("frozen",)))
+    app.router.add_post("/v1/accounts/{card}/close", set_status("closed", ("active", "frozen")))
+
+
 SYSTEMS: dict[str, Callable[[web.Application, _Store], None]] = {
     "notifications": _notifications,
     "payments": _payments,
+    "bank": _bank,
 }
 
 

@@ -240,6 +240,7 @@ async def own_stack(*, worker: bool = True, **settings_overrides: Any) -> AsyncI
 
     from reissue.activities.db import create_pool
     from reissue.client import ReissueClient
+    from reissue.devtools.simulators import spawn
     from reissue.workers.settings import Settings
     from reissue.workers.worker import build_worker, connect_client
 
@@ -252,6 +253,8 @@ async def own_stack(*, worker: bool = True, **settings_overrides: Any) -> AsyncI
     )
     server.start(folder / "temporal.log")
     postgres = EmbeddedPostgres(folder / "pg")
+    bank_port = free_port()
+    bank = await spawn("bank", port=bank_port, state=folder / "bank.sqlite")
     try:
         dsn = postgres.dsn_for(DEV_DATABASE)
         await ensure_database(postgres.admin_dsn, dsn)
@@ -263,6 +266,7 @@ async def own_stack(*, worker: bool = True, **settings_overrides: Any) -> AsyncI
             database_url=dsn,
             codec_keys=f"k1:{key}",
             data_dir=folder,
+            bank_url=f"http://127.0.0.1:{bank_port}",
             **settings_overrides,
         )
         client = await connect_client(settings)
@@ -286,6 +290,8 @@ async def own_stack(*, worker: bool = True, **settings_overrides: Any) -> AsyncI
                 await running
             await pool.close()
     finally:
+        bank.terminate()
+        await bank.wait()
         server.stop()
         postgres.stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -117,6 +117,20 @@ class FreezeResult(BaseModel):
     changed: bool
 
 
+class MoveBankAccountInput(CaseStep):
+    old_card_number: str
+    new_card_number: str
+
+
+class BankAccountMove(BaseModel):
+    """What the bank did: `migrated` the old card's account to the new card, `opened` a
+    new one on the same medical insurance account, found it `exists`, or `none` (the
+    old card was not a third-generation card); and the old card's account after."""
+
+    mode: str
+    old_account: str
+
+
 class FormaliseInput(CaseStep):
     report_number: str
 
@@ -340,6 +354,7 @@ CANCEL_CARD_PRODUCTION = ActivityDef("cancel_card_production", OrderInput, Done)
 ACTIVATE_NEW_CARD = ActivityDef("activate_new_card", ActivateCardInput, ActivateCardResult)
 FREEZE_BANK_ACCOUNT = ActivityDef("freeze_bank_account", FreezeInput, FreezeResult)
 UNFREEZE_BANK_ACCOUNT = ActivityDef("unfreeze_bank_account", FreezeInput, FreezeResult)
+MOVE_BANK_ACCOUNT = ActivityDef("move_bank_account", MoveBankAccountInput, BankAccountMove)
 ASSESS_FEE = ActivityDef("assess_fee", AssessFeeInput, FeeAssessment)
 CREATE_PAYMENT_ORDER = ActivityDef("create_payment_order", CreatePaymentInput, PaymentOrder)
 RECEIVE_PAYMENT = ActivityDef("receive_payment", ReceivePaymentInput, PaymentReceipt)

@@ -12,13 +12,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reissue.schemas.codec import KeyRing
 
-__all__ = ["DATABASE_URL_FILE", "DEV_HASH_SECRET", "DEV_WEBHOOK_SECRET", "Settings"]
+__all__ = [
+    "BANK_URL_FILE",
+    "DATABASE_URL_FILE",
+    "DEV_HASH_SECRET",
+    "DEV_WEBHOOK_SECRET",
+    "Settings",
+]
 
 # Only for the embedded dev stack and tests; production must configure its own.
 DEV_HASH_SECRET = "dev-only-case-id-secret"
 DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"
 # A running `reissue dev` writes its embedded database's URL here, under data_dir.
 DATABASE_URL_FILE = "database-url"
+BANK_URL_FILE = "bank-url"
 
 
 class Settings(BaseSettings):
@@ -116,6 +123,11 @@ class Settings(BaseSettings):
     oidc_user_claim: str = Field(
         default="preferred_username", validation_alias="REISSUE_OIDC_USER_CLAIM"
     )
+    bank_url: str | None = Field(
+        default=None,
+        validation_alias="REISSUE_BANK_URL",
+        description="The cooperating bank's API (card accounts); a case worker needs it.",
+    )
     payment_platform_url: str | None = Field(
         default=None,
         validation_alias="REISSUE_PAYMENT_PLATFORM_URL",
@@ -172,6 +184,16 @@ class Settings(BaseSettings):
             if written.is_file():
                 return written.read_text(encoding="utf-8").strip()
         raise SystemExit("DATABASE_URL is not set (or start `reissue dev` for the embedded one)")
+
+    def require_bank_url(self) -> str:
+        """REISSUE_BANK_URL, or in dev mode the bank simulator a `reissue dev` stack runs."""
+        if self.bank_url:
+            return self.bank_url
+        if self.environment == "dev":
+            written = self.data_dir / BANK_URL_FILE
+            if written.is_file():
+                return written.read_text(encoding="utf-8").strip()
+        raise SystemExit("REISSUE_BANK_URL is not set (or start `reissue dev` for its simulator)")
 
     def keyring(self) -> KeyRing:
         """The payload encryption keys: from the environment, a key file, or (dev) the data folder."""

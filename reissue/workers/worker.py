@@ -18,7 +18,7 @@ from temporalio.worker import Interceptor, Worker
 
 from reissue.activities import all_activities
 from reissue.activities.db import create_pool
-from reissue.activities.partners import HttpNotificationGateway, HttpPaymentPlatform
+from reissue.activities.partners import HttpBank, HttpNotificationGateway, HttpPaymentPlatform
 from reissue.schemas.converter import data_converter
 from reissue.workers.dispatcher import dispatch_forever
 from reissue.workers.logging import CaseLogInterceptor
@@ -93,6 +93,7 @@ def build_worker(
         activities=all_activities(
             pool,
             hash_secret=settings.case_secret(),
+            bank=HttpBank(settings.require_bank_url()),
             payment_platform=(
                 HttpPaymentPlatform(settings.payment_platform_url)
                 if settings.payment_platform_url

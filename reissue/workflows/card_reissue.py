@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         FREEZE_CARD,
         LEGACY_REFUND_ORDER,
         LIFT_LOSS_REPORT,
+        MOVE_BANK_ACCOUNT,
         NOTIFY,
         ORDER_CARD_PRODUCTION,
         PRECHECK_MATERIALS,
@@ -65,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         FormaliseInput,
         FreezeInput,
         LiftLossInput,
+        MoveBankAccountInput,
         NotifyInput,
         OrderInput,
         PaymentReceipt,
@@ -136,6 +138,7 @@ with workflow.unsafe.imports_passed_through():
     from reissue.workflows.state import Asked, CaseState, Ending
 
 __all__ = [
+    "PATCH_BANK_ACCOUNT_MOVED",
     "PATCH_CASE_CLOSED_AUDIT",
     "PATCH_FINAL_PAYMENT_REMINDER",
     "PATCH_SYSTEM_OF_RECORD",
@@ -152,6 +155,7 @@ PATCH_CASE_CLOSED_AUDIT = "case-closed-audit"
 # the old card; deadlines are kept in visibility; updates answer after the move.
 PATCH_SYSTEM_OF_RECORD = "system-of-record-decides"
 PATCH_VOID_ON_FORMAL_END = "void-on-formal-end"
+PATCH_BANK_ACCOUNT_MOVED = "bank-account-moved"
 
 R = TypeVar("R", bound=BaseModel)
 M = TypeVar("M", bound=BaseModel)
@@ -764,6 +768,18 @@ class CardReissueWorkflow:
             summary=f"activate {new_masked}, replace {self.case.card_masked}",
         )
         self.case.card_frozen = False
+        # Added 2026-11: the bank moves the account to the new card and closes the old.
+        if workflow.patched(PATCH_BANK_ACCOUNT_MOVED):
+            await self._act(
+                MOVE_BANK_ACCOUNT,
+                MoveBankAccountInput(
+                    **self._step("move_bank_account"),
+                    old_card_number=self.case.inp.card_number,
+                    new_card_number=self.case.new_card,
+                ),
+                retry=BANK_RETRY,
+                summary=f"bank: account for {new_masked}, {self.case.card_masked}'s closed",
+            )
         await self._notify(Recipient.APPLICANT, "completed", card=new_masked)
         await self._record_closed(Stage.COMPLETED, done.reason)
         self._enter(Stage.COMPLETED, AwaitingParty.NONE, "done")

@@ -8,16 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 from pydantic import BaseModel
 
 from reissue.activities import (
     BankActivities,
     CaseworkActivities,
     PaymentActivities,
-    PostgresBankGateway,
     RegistryActivities,
     all_activities,
 )
+from reissue.activities.partners import HttpBank
 from reissue.devtools.seed import enrol_person
 from reissue.schemas import activities as a
 from reissue.schemas.enums import Channel, InsuredCategory, ProductionMode, Recipient, ReviewVerdict
@@ -31,7 +32,6 @@ AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 TABLES = [
     "insured_accounts",
     "cards",
-    "bank_accounts",
     "loss_reports",
     "affiliation_requests",
     "material_submissions",
@@ -84,7 +84,9 @@ class Twice:
         return first
 
 
-async def _person(pool: asyncpg.Pool) -> tuple[str, str]:
+async def _person(pool: asyncpg.Pool, bank_url: str | None = None) -> tuple[str, str]:
+    """A person with an active card; with `bank_url`, a third-generation card whose
+    account the bank (its simulator) holds."""
     resident_id = random_resident_id()
     async with pool.acquire() as conn:
         card = await enrol_person(
@@ -94,6 +96,7 @@ async def _person(pool: asyncpg.Pool) -> tuple[str, str]:
             insured_category="urban_employee",
             district="500103",
             balance_fen=10_000,
+            bank_url=bank_url,
             card_number=random_card_number(),
         )
     return resident_id, card
@@ -108,15 +111,15 @@ def case_of(card: str, run: str = "run-1") -> str:
     return f"{case_workflow_id(card, secret=DEV_HASH_SECRET)}:{run}"
 
 
-async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
+async def test_every_activity_is_idempotent(pool: asyncpg.Pool, bank_url: str) -> None:
     registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
-    bank = BankActivities(pool, PostgresBankGateway())
+    bank = BankActivities(pool, HttpBank(bank_url))
     pay = PaymentActivities(pool)
     work = CaseworkActivities(pool)
     twice = Twice(pool)
 
     # A case that runs to completion.
-    rid, card = await _person(pool)
+    rid, card = await _person(pool, bank_url)
     c = case_of(card)
     loss = await twice(
         registry.register_loss,
@@ -135,7 +138,10 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
         **_step(c, "freeze_card"), card_number=card, report_number=loss.report_number
     )
     await twice(registry.freeze_card, freeze)
-    await twice(bank.freeze_bank_account, freeze.model_copy(update={"step": "freeze_bank"}))
+    frozen = await twice(
+        bank.freeze_bank_account, freeze.model_copy(update={"step": "freeze_bank"})
+    )
+    assert frozen.status == "frozen" and frozen.changed  # the bank froze it, once
     await twice(
         registry.formalise_loss_report,
         a.FormaliseInput(**_step(c, "formalise"), report_number=loss.report_number),
@@ -259,6 +265,16 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
         ),
     )
     assert done.balance_fen == 10_000
+    moved = await twice(
+        bank.move_bank_account,
+        a.MoveBankAccountInput(
+            **_step(c, "move_bank_account"), old_card_number=card, new_card_number=new_card
+        ),
+    )
+    assert (moved.mode, moved.old_account) == ("migrated", "closed")  # at the bank, once
+    async with httpx.AsyncClient(base_url=bank_url) as sim:
+        assert (await sim.get(f"/v1/accounts/{new_card}")).json()["status"] == "active"
+        assert (await sim.get(f"/v1/accounts/{card}")).json()["status"] == "closed"
     await twice(
         work.notify,
         a.NotifyInput(
@@ -394,7 +410,10 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool) -> None:
             "void"
         )
 
-    registered = {activity_name(fn) for fn in all_activities(pool, hash_secret=DEV_HASH_SECRET)}
+    registered = {
+        activity_name(fn)
+        for fn in all_activities(pool, hash_secret=DEV_HASH_SECRET, bank=HttpBank(bank_url))
+    }
     assert registered - twice.covered == set(), "activities without an idempotency check"
 
 

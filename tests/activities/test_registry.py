@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
@@ -14,12 +15,13 @@ from temporalio.exceptions import ApplicationError
 from reissue.activities import (
     BankActivities,
     PaymentActivities,
-    PostgresBankGateway,
     RegistryActivities,
 )
+from reissue.activities.partners import HttpBank
 from reissue.schemas import activities as a
 from reissue.schemas.case import RECORDED, CaseInput
 from reissue.schemas.enums import Channel
+from reissue.schemas.errors import PARTNER_UNAVAILABLE
 from reissue.schemas.hashing import case_workflow_id
 from reissue.schemas.policy import CasePolicy
 from reissue.workers.settings import DEV_HASH_SECRET
@@ -240,24 +242,31 @@ async def test_payment_with_wrong_amount_is_refused(pool: asyncpg.Pool) -> None:
         )
 
 
-async def test_bank_outage_is_retryable_and_writes_nothing(pool: asyncpg.Pool) -> None:
-    bank = BankActivities(pool, PostgresBankGateway())
-    _, card = await _person(pool)
+async def test_bank_outage_is_retryable_and_writes_nothing(
+    pool: asyncpg.Pool, bank_url: str
+) -> None:
+    bank = BankActivities(pool, HttpBank(bank_url))
+    _, card = await _person(pool, bank_url)
     req = a.FreezeInput(**_step("c-bank", "freeze_bank"), card_number=card, report_number="LR1")
-    async with pool.acquire() as conn:
-        await conn.execute("UPDATE bank_service SET available = false")
-    before = await snapshot(pool)
-    with pytest.raises(ApplicationError) as err:
-        await bank.freeze_bank_account(req)
-    assert err.value.type == "BankUnavailable" and not err.value.non_retryable
-    assert await snapshot(pool) == before
-    async with pool.acquire() as conn:
-        await conn.execute("UPDATE bank_service SET available = true")
-    result = await bank.freeze_bank_account(req)
-    assert result.status == "frozen" and result.changed
+    async with httpx.AsyncClient(base_url=bank_url) as sim:
+        (await sim.put("/_knobs", json={"down": True})).raise_for_status()
+        before = await snapshot(pool)
+        try:
+            with pytest.raises(ApplicationError) as err:
+                await bank.freeze_bank_account(req)
+        finally:
+            (await sim.put("/_knobs", json={"down": False})).raise_for_status()
+        assert err.value.type == PARTNER_UNAVAILABLE and not err.value.non_retryable
+        assert await snapshot(pool) == before
+        assert (await sim.get(f"/v1/accounts/{card}")).json()["status"] == "active"
+        result = await bank.freeze_bank_account(req)
+        assert result.status == "frozen" and result.changed
+        assert (await sim.get(f"/v1/accounts/{card}")).json()["status"] == "frozen"
 
 
-async def test_card_without_bank_account_freezes_registry_only(pool: asyncpg.Pool) -> None:
+async def test_card_without_bank_account_freezes_registry_only(
+    pool: asyncpg.Pool, bank_url: str
+) -> None:
     from reissue.devtools.seed import enrol_person
 
     rid = random_resident_id()
@@ -270,9 +279,10 @@ async def test_card_without_bank_account_freezes_registry_only(pool: asyncpg.Poo
             district="500101",
             balance_fen=0,
             bank=None,
+            bank_url=bank_url,
             card_number="G00000001",
         )
-    bank = BankActivities(pool, PostgresBankGateway())
+    bank = BankActivities(pool, HttpBank(bank_url))
     result = await bank.freeze_bank_account(
         a.FreezeInput(**_step("c-nob", "freeze_bank"), card_number=card, report_number="LR1")
     )

@@ -130,6 +130,7 @@ async def test_the_images_command_runs_a_worker_with_health_and_metrics(
         "REISSUE_CODEC_KEYS": TEST_KEYS_SPEC,
         "REISSUE_HEALTH_PORT": str(health),
         "REISSUE_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
+        "REISSUE_BANK_URL": settings.require_bank_url(),
     }
     proc = await asyncio.create_subprocess_exec(
         str(BIN / command[0]),

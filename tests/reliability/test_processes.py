@@ -50,6 +50,7 @@ async def _worker_process(stack: Stack, **env: str) -> asyncio.subprocess.Proces
             "REISSUE_TASK_QUEUE": stack.settings.task_queue,
             "REISSUE_CODEC_KEYS": TEST_KEYS_SPEC,
             "REISSUE_LOG_FORMAT": "json",
+            "REISSUE_BANK_URL": stack.settings.require_bank_url(),
         }
         | env,
         stdout=asyncio.subprocess.DEVNULL,
@@ -64,8 +65,7 @@ async def _worker_process(stack: Stack, **env: str) -> asyncio.subprocess.Proces
 
 
 async def _bank_latency(stack: Stack, ms: int) -> None:
-    async with stack.pool.acquire() as conn:
-        await conn.execute("UPDATE bank_service SET latency_ms = $1", ms)
+    await stack.bank_knobs(latency_ms=ms)
 
 
 async def _bank_call_started(stack: Stack, case: str) -> None:
@@ -188,9 +188,12 @@ async def own_postgres(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedPostgres, 
 async def test_postgres_restart_while_activities_run(
     env,
     own_postgres: tuple[EmbeddedPostgres, str, Path],  # type: ignore[no-untyped-def]
+    bank_url: str,
 ) -> None:
     pg, dsn, data = own_postgres
-    settings = Settings(database_url=dsn, task_queue="tq-pg-restart-" + os.urandom(4).hex())
+    settings = Settings(
+        database_url=dsn, task_queue="tq-pg-restart-" + os.urandom(4).hex(), bank_url=bank_url
+    )
     pool = await create_pool(dsn, max_size=5)
     worker = build_worker(env.client, pool, settings)
     running = asyncio.create_task(worker.run())

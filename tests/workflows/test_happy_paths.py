@@ -88,6 +88,12 @@ async def _employee_case(stack: Stack, logs: LogCapture) -> None:
 
     assert await stack.card_status(app.card_number) == "replaced"
     assert await stack.card_status(new_card) == "active"
+    # At the bank: the new card has the account, the old card's is closed.
+    assert await stack.bank_status(new_card) == "active"
+    assert await stack.bank_status(app.card_number) == "closed"
+    assert await stack.one("SELECT bank FROM cards WHERE card_number = $1", new_card) == (
+        "Test Bank"
+    )
     accounts = await stack.rows(
         "SELECT account_id FROM cards WHERE card_number = ANY($1::text[])",
         [app.card_number, new_card],

@@ -67,8 +67,7 @@ async def test_overdue_production_escalates_then_pickup_reminders(stack: Stack) 
 
 
 async def test_bank_outage_holds_the_case_until_the_bank_answers(stack: Stack) -> None:
-    async with stack.pool.acquire() as conn:
-        await conn.execute("UPDATE bank_service SET available = false")
+    await stack.bank_knobs(down=True)
     app = await stack.application()
     case = (await stack.client.report_loss(app)).workflow_id
 
@@ -84,8 +83,7 @@ async def test_bank_outage_holds_the_case_until_the_bank_answers(stack: Stack) -
     assert st.stage is Stage.LOSS_REPORTED and st.bank_frozen is False
     assert await stack.card_status(app.card_number) == "frozen"  # the registry did not wait
 
-    async with stack.pool.acquire() as conn:
-        await conn.execute("UPDATE bank_service SET available = true")
+    await stack.bank_knobs(down=False)
     st = await stack.wait_for(case, Stage.AWAITING_MATERIALS, timeout=30)
     assert st.bank_frozen is True
     assert await stack.bank_status(app.card_number) == "frozen"
