@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -33,6 +34,8 @@ from reissue.workers.worker import build_worker
 from tests.support import CODEC_TOKEN, TEST_CONVERTER, TEST_KEYS, Stack
 
 TEMPLATE_DB = "reissue_template"
+# 100,000 new card numbers per test database (R01000000, R01100000, ...).
+_CARD_BLOCKS = itertools.count(1_000_000, 100_000)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +66,13 @@ async def template_dsn(pg: EmbeddedPostgres) -> str:
 async def db_dsn(pg: EmbeddedPostgres, template_dsn: str) -> str:
     dsn = pg.dsn_for("t_" + uuid.uuid4().hex[:12])
     await ensure_database(pg.admin_dsn, dsn, template=TEMPLATE_DB)
+    # New card numbers come from a block of their own in every test database: the bank
+    # simulator is shared by the session and must never meet one card number twice.
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT setval('card_number_seq', $1)", next(_CARD_BLOCKS))
+    finally:
+        await conn.close()
     return dsn
 
 
