@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import datetime
 
 import asyncpg
@@ -278,7 +279,10 @@ class RegistryActivities:
         new_card = None
         if req.mode is ProductionMode.INSTANT:
             new_card = await production.next_card_number(conn)
-            await cards.insert_new_card(conn, new_card, req.account_id)
+            # The counter's printer writes the card's identification code on the chip.
+            await cards.insert_new_card(
+                conn, new_card, req.account_id, card_id_code=secrets.token_hex(16).upper()
+            )
             await production.transition(
                 conn,
                 order["order_id"],
@@ -315,7 +319,13 @@ class RegistryActivities:
             raise business_error(ORDER_STATE, f"production order is {order['status']}")
         if await cards.find_card(conn, req.new_card_number) is not None:
             raise business_error(CARD_NUMBER_CONFLICT, "the new card number is already in use")
-        await cards.insert_new_card(conn, req.new_card_number, req.account_id)
+        await cards.insert_new_card(
+            conn,
+            req.new_card_number,
+            req.account_id,
+            # The bureau reports the code it wrote; cases recorded before it did get one here.
+            card_id_code=req.card_id_code or secrets.token_hex(16).upper(),
+        )
         await production.transition(
             conn,
             req.order_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -301,6 +302,7 @@ async def bureau_produce_pending(
                     "order_id": order["order_id"],
                     "new_card_number": card,
                     "produced_at": datetime.now(UTC),
+                    "card_id_code": secrets.token_hex(16).upper(),  # written on the chip
                 },
             )
             done += 1

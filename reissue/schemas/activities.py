@@ -222,6 +222,7 @@ class CardProducedInput(CaseStep):
     account_id: str
     new_card_number: str
     produced_at: datetime
+    card_id_code: str | None = None
 
 
 class ActivateCardInput(CaseStep):

@@ -212,6 +212,10 @@ class CardProduced(_Event):
     order_id: OrderId
     new_card_number: CardNumber
     produced_at: AwareDatetime
+    card_id_code: Annotated[str, Field(pattern=r"^[0-9A-Z]{32}$")] | None = Field(
+        default=None,
+        description="The card identification code (识别码, 32 characters) written on the chip.",
+    )
 
 
 class CardCollected(_Event):

@@ -716,6 +716,7 @@ class CardReissueWorkflow:
                         account_id=self._account_id,
                         new_card_number=self.case.produced.new_card_number,
                         produced_at=self.case.produced.produced_at,
+                        card_id_code=self.case.produced.card_id_code,
                     ),
                     summary="record the produced card in the registry",
                 )

@@ -75,10 +75,15 @@ async def _employee_case(stack: Stack, logs: LogCapture) -> None:
             "order_id": st.production_order_id,
             "new_card_number": new_card,
             "produced_at": datetime.now(UTC),
+            "card_id_code": "0" * 16 + "ABCDEF0123456789",
         },
     )
     await stack.wait_for(case, Stage.READY_FOR_PICKUP)
     assert await stack.card_status(new_card) == "inactive_new"
+    assert (
+        await stack.one("SELECT card_id_code FROM cards WHERE card_number = $1", new_card)
+        == "0" * 16 + "ABCDEF0123456789"
+    )  # as the bureau wrote it on the chip
 
     await stack.client.card_collected(
         case, {"new_card_number": new_card, "handed_over_by": "counter-01"}
@@ -179,6 +184,8 @@ async def test_resident_fee_exempt_instant_production(stack: Stack) -> None:
         st.case_id,
     )
     assert new_card and st.new_card_masked and st.new_card_masked.endswith(new_card[-4:])
+    code = await stack.one("SELECT card_id_code FROM cards WHERE card_number = $1", new_card)
+    assert code is not None and len(code) == 32  # printed at the counter with the card
 
     await stack.client.card_collected(
         case, {"new_card_number": new_card, "handed_over_by": "counter-02"}

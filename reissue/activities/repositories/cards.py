@@ -44,11 +44,15 @@ async def set_status(conn: Connection, card_number: str, *, from_: str, to: str)
     return bool(done)
 
 
-async def insert_new_card(conn: Connection, card_number: str, account_id: str) -> None:
+async def insert_new_card(
+    conn: Connection, card_number: str, account_id: str, *, card_id_code: str
+) -> None:
     await conn.execute(
-        "INSERT INTO cards (card_number, account_id, status) VALUES ($1, $2, 'inactive_new')",
+        "INSERT INTO cards (card_number, account_id, status, card_id_code)"
+        " VALUES ($1, $2, 'inactive_new', $3)",
         card_number,
         account_id,
+        card_id_code,
     )
 
 
