@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol, TypeVar
 
 import asyncpg
+from temporalio.exceptions import ApplicationError
 
 from reissue.activities.db import Connection, Idempotency, idempotent
 from reissue.activities.repositories import audit
@@ -17,6 +18,7 @@ from reissue.schemas.activities import (
     FreezeResult,
     MoveBankAccountInput,
 )
+from reissue.schemas.errors import PARTNER_UNAVAILABLE
 
 __all__ = ["BankActivities", "BankGateway"]
 
@@ -79,7 +81,17 @@ class BankActivities:
         return BankAccountMove(mode=mode, old_account=old)
 
     async def _set(self, conn: Connection, req: FreezeInput, *, frozen: bool) -> FreezeResult:
-        status, changed = await self._bank.set_frozen(req.card_number, frozen=frozen, key=req.key)
+        bank = await conn.fetchval("SELECT bank FROM cards WHERE card_number = $1", req.card_number)
+        if bank is None:  # not a third-generation card: no bank account, nothing to ask
+            status, changed = "none", False
+        else:
+            status, changed = await self._bank.set_frozen(
+                req.card_number, frozen=frozen, key=req.key
+            )
+        if bank is not None and status == "none":  # never taken as done
+            raise ApplicationError(
+                "bank: no account found for a third-generation card", type=PARTNER_UNAVAILABLE
+            )
         await audit.record(
             conn,
             req,

@@ -3,8 +3,10 @@
 At least once: a message is marked sent only after the gateway answered, in the
 same transaction that held it, so a crash or a lost answer means it is sent
 again; the gateway deduplicates by message ID, so the recipient sees it once.
-Failures back off (`BACKOFF` doubling, at most `MAX_BACKOFF`); after
-`MAX_ATTEMPTS` the message goes to the dead letter and operations are told (a
+Failures back off (`BACKOFF` doubling, at most `MAX_BACKOFF`). A message the
+gateway refuses goes to the dead letter at once; one it cannot take (down, slow)
+after `MAX_ATTEMPTS` and `GIVE_UP_AFTER` both. Operations are told through the
+outbox and, since the gateway may be what fails, in the log at error level (a
 message to operations that dies is not told about again).
 """
 
@@ -15,13 +17,18 @@ from datetime import timedelta
 from typing import Protocol
 
 import asyncpg
+import structlog
 from temporalio.exceptions import ApplicationError
 
 from reissue.activities.db import Connection
 from reissue.activities.notifications import render
+from reissue.schemas.errors import PARTNER_REFUSED
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "BACKOFF",
+    "GIVE_UP_AFTER",
     "MAX_ATTEMPTS",
     "MAX_BACKOFF",
     "NotificationGateway",
@@ -32,6 +39,7 @@ __all__ = [
 BACKOFF = timedelta(seconds=5)
 MAX_BACKOFF = timedelta(minutes=30)
 MAX_ATTEMPTS = 8
+GIVE_UP_AFTER = timedelta(hours=24)
 
 
 class NotificationGateway(Protocol):
@@ -50,13 +58,15 @@ async def deliver_due(
     batch: int = 20,
     max_attempts: int = MAX_ATTEMPTS,
     backoff: timedelta = BACKOFF,
+    give_up_after: timedelta = GIVE_UP_AFTER,
 ) -> tuple[int, int]:
     """Try the messages that are due, oldest first; returns (sent, failed). Safe to
     run in several processes at once: each takes rows the others have not locked."""
     sent = failed = 0
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            "SELECT id, dedupe_key, case_id, recipient, recipient_ref, message, attempts"
+            "SELECT id, dedupe_key, case_id, recipient, recipient_ref, message, attempts,"
+            " now() - created_at AS age"
             " FROM notifications WHERE sent_at IS NULL AND dead_at IS NULL"
             " AND next_attempt_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
             batch,
@@ -71,7 +81,10 @@ async def deliver_due(
                 )
             except ApplicationError as e:
                 failed += 1
-                await _failed(conn, row, e.type or "error", max_attempts, backoff)
+                await _failed(conn, row, e.type or "error", max_attempts, backoff, give_up_after)
+            except Exception as e:  # anything else about this message: its own failure only
+                failed += 1
+                await _failed(conn, row, type(e).__name__, max_attempts, backoff, give_up_after)
             else:
                 sent += 1
                 await conn.execute(
@@ -84,10 +97,17 @@ async def deliver_due(
 
 
 async def _failed(
-    conn: Connection, row: asyncpg.Record, error: str, max_attempts: int, backoff: timedelta
+    conn: Connection,
+    row: asyncpg.Record,
+    error: str,
+    max_attempts: int,
+    backoff: timedelta,
+    give_up_after: timedelta,
 ) -> None:
     attempts = row["attempts"] + 1
-    if attempts < max_attempts:
+    # A gateway that is down is waited for (a day); one that refuses the message is not.
+    refused = error == PARTNER_REFUSED
+    if not refused and (attempts < max_attempts or row["age"] < give_up_after):
         wait = min(backoff * 2 ** (attempts - 1), MAX_BACKOFF)
         await conn.execute(
             "UPDATE notifications SET attempts = $2, last_error = $3,"
@@ -104,6 +124,7 @@ async def _failed(
         attempts,
         error,
     )
+    log.error("notification in the dead letter", case_id=row["case_id"], error=error)
     if row["recipient"] != "operations":
         await conn.execute(
             "INSERT INTO notifications (dedupe_key, case_id, recipient, recipient_ref, template,"

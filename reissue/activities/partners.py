@@ -26,6 +26,18 @@ __all__ = [
 # Connect fast or not at all; a call that needs longer than this is treated as lost
 # (and repeated with the same idempotency key).
 TIMEOUT = httpx.Timeout(connect=2.0, read=10.0, write=5.0, pool=2.0)
+# What a partner refuses as such (the request itself is wrong): retrying cannot help.
+# Everything else that is not a success is retried with the same key: 5xx, 429, 408,
+# 409 (the same key still being processed), 425, and 401/403 during a key rotation.
+_REFUSED = frozenset({400, 404, 405, 410, 413, 415, 422})
+
+
+def _text(answer: dict[str, Any], field: str, partner: str) -> str:
+    """A field the partner must have answered with, as a non-empty string."""
+    value = answer.get(field)
+    if not isinstance(value, str) or not value:
+        raise ApplicationError(f"{partner}: answer without {field}", type=PARTNER_UNAVAILABLE)
+    return value
 
 
 class PartnerClient:
@@ -47,19 +59,26 @@ class PartnerClient:
         """As `post`; None when the partner answers 404 (it has no such thing)."""
         try:
             r = await self._http.post(path, json=body, headers={"Idempotency-Key": key})
-        except httpx.TransportError as e:  # refused, reset, timed out: it may or may not have run
+        except httpx.HTTPError as e:  # refused, reset, timed out: it may or may not have run
             raise ApplicationError(
                 f"{self.name}: no answer ({type(e).__name__})", type=PARTNER_UNAVAILABLE
             ) from None
-        if r.status_code >= 500 or r.status_code == 429:
+        if r.status_code == 404 and missing_ok:
+            return None
+        if r.status_code in _REFUSED:
+            raise business_error(PARTNER_REFUSED, f"{self.name}: refused (HTTP {r.status_code})")
+        if not r.is_success:  # 5xx, 429, 408, 409 (the same key still running), 401/403 …
             raise ApplicationError(
                 f"{self.name}: unavailable (HTTP {r.status_code})", type=PARTNER_UNAVAILABLE
             )
-        if r.status_code == 404 and missing_ok:
-            return None
-        if r.status_code >= 400:
-            raise business_error(PARTNER_REFUSED, f"{self.name}: refused (HTTP {r.status_code})")
-        answer: dict[str, Any] = r.json()
+        try:
+            answer = r.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):  # not the partner's answer: try again later
+            raise ApplicationError(
+                f"{self.name}: an answer that is not its JSON", type=PARTNER_UNAVAILABLE
+            )
         return answer
 
     async def aclose(self) -> None:
@@ -80,7 +99,7 @@ class HttpPaymentPlatform:
             {"refund_id": refund_id, "payment_ref": payment_ref, "amount_fen": amount_fen},
             key=refund_id,
         )
-        return str(answer["platform_ref"])
+        return _text(answer, "platform_ref", "payment platform")
 
 
 class HttpNotificationGateway:
@@ -95,7 +114,7 @@ class HttpNotificationGateway:
         answer = await self._client.post(
             "/v1/messages", {"message_id": message_id, "to": to, "text": text}, key=message_id
         )
-        return str(answer["receipt"])
+        return _text(answer, "receipt", "notification gateway")
 
 
 class HttpBank:
@@ -113,14 +132,19 @@ class HttpBank:
         )
         if answer is None:
             return "none", False
-        return str(answer["status"]), bool(answer["changed"])
+        status, changed = _text(answer, "status", "bank"), answer.get("changed")
+        if status not in (("frozen", "closed") if frozen else ("active",)) or not isinstance(
+            changed, bool
+        ):
+            raise ApplicationError(f"bank: the account is {status}", type=PARTNER_UNAVAILABLE)
+        return status, changed
 
     async def open_account(self, card_number: str, *, previous: str, key: str) -> str:
         answer = await self._client.post(
             "/v1/accounts", {"card_number": card_number, "previous_card_number": previous}, key=key
         )
-        return str(answer["mode"])
+        return _text(answer, "mode", "bank")
 
     async def close_account(self, card_number: str, *, key: str) -> str:
         answer = await self._client.post_or_none(f"/v1/accounts/{card_number}/close", {}, key=key)
-        return "none" if answer is None else str(answer["status"])
+        return "none" if answer is None else _text(answer, "status", "bank")

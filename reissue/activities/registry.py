@@ -319,12 +319,17 @@ class RegistryActivities:
             raise business_error(ORDER_STATE, f"production order is {order['status']}")
         if await cards.find_card(conn, req.new_card_number) is not None:
             raise business_error(CARD_NUMBER_CONFLICT, "the new card number is already in use")
+        code = req.card_id_code or secrets.token_hex(16).upper()
+        if await conn.fetchval("SELECT true FROM cards WHERE card_id_code = $1", code):
+            raise business_error(
+                CARD_NUMBER_CONFLICT, "card_id_code: already on another card in the registry"
+            )
         await cards.insert_new_card(
             conn,
             req.new_card_number,
             req.account_id,
             # The bureau reports the code it wrote; cases recorded before it did get one here.
-            card_id_code=req.card_id_code or secrets.token_hex(16).upper(),
+            card_id_code=code,
         )
         await production.transition(
             conn,

@@ -41,9 +41,9 @@ async def enrol_person(
     bank_url: str | None = None,
     card_number: str | None = None,
 ) -> str:
-    """An account with one active card. For a third-generation card (`bank`), the bank
-    (at `bank_url`, a simulator) enrols the card's account as it would have when it
-    issued the card; without `bank_url` the bank knows no account for it."""
+    """An account with one active card. With `bank` and `bank_url` (a simulator) it is a
+    third-generation card: the bank enrols its account as it did when it issued the
+    card. Without a bank to enrol it at, the card has no bank account."""
     async with conn.transaction():
         card = card_number or await new_card_number(conn)
         account_id = "AC" + card
@@ -61,7 +61,7 @@ async def enrol_person(
             " VALUES ($1, $2, 'active', $3)",
             card,
             account_id,
-            bank,
+            bank if bank_url else None,
         )
         if bank and bank_url:
             async with httpx.AsyncClient(base_url=bank_url, timeout=10) as http:

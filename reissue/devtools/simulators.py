@@ -136,7 +136,7 @@ def _payments(app: web.Application, store: _Store) -> None:
                 body["amount_fen"],
             ):
                 return web.json_response(
-                    {"error": "refund_id: already used for another refund"}, status=409
+                    {"error": "refund_id: already used for another refund"}, status=422
                 )
             return web.json_response(shown(seen))
         store.write(
@@ -172,7 +172,8 @@ def _bank(app: web.Application, store: _Store) -> None:
     store.db.executescript(
         "CREATE TABLE IF NOT EXISTS accounts (card_number TEXT PRIMARY KEY, account_ref TEXT,"
         " status TEXT, updated_at TEXT);"
-        "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, status INTEGER, body TEXT)"
+        "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, asked TEXT, status INTEGER,"
+        " body TEXT)"
     )
 
     def account(card: str) -> dict[str, Any] | None:
@@ -186,13 +187,25 @@ def _bank(app: web.Application, store: _Store) -> None:
             key = request.headers.get("Idempotency-Key")
             if not key:
                 return web.json_response({"error": "Idempotency-Key is required"}, status=400)
-            seen = store.one("SELECT status, body FROM answers WHERE key = ?", key)
-            if seen is not None:
-                return web.json_response(json.loads(seen["body"]), status=seen["status"])
             body = await request.json() if request.can_read_body else {}
+            # No await from here on: one request at a time does the check and the work.
+            asked = f"{request.method} {request.path} {json.dumps(body, sort_keys=True)}"
+            seen = store.one("SELECT asked, status, body FROM answers WHERE key = ?", key)
+            if seen is not None:
+                if seen["asked"] != asked:
+                    return web.json_response(
+                        {"error": "Idempotency-Key: already used for another request"}, status=422
+                    )
+                return web.json_response(json.loads(seen["body"]), status=seen["status"])
             status, answer = work(request, body)
             if status < 500:
-                store.write("INSERT INTO answers VALUES (?, ?, ?)", key, status, json.dumps(answer))
+                store.write(
+                    "INSERT INTO answers VALUES (?, ?, ?, ?)",
+                    key,
+                    asked,
+                    status,
+                    json.dumps(answer),
+                )
             return web.json_response(answer, status=status)
 
         return handle

@@ -22,7 +22,7 @@ async def dispatch_forever(
     while True:
         try:
             sent, failed = await deliver_due(pool, gateway)
-        except (OSError, asyncpg.PostgresError) as e:
+        except Exception as e:  # the database away, say: the loop must outlive it
             log.warning("outbox delivery failed; trying again", error=type(e).__name__)
             sent = failed = 0
         if failed:

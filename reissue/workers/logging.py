@@ -107,6 +107,9 @@ def configure_logging(
     root.setLevel(level)
     # Keep Temporal's own loggers (workflow.logger, activity.logger) flowing through here.
     logging.getLogger("temporalio").disabled = False
+    # HTTP clients log every request line, and partner URLs name cards: not at INFO.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
 
 
 class _ActivityLogContext(ActivityInboundInterceptor):

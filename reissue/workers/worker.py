@@ -86,6 +86,9 @@ def build_worker(
     """A worker for the case workflows and every activity they call."""
     if pool is None:
         raise ValueError("a case worker needs the system-of-record database")
+    if settings.environment == "production" and not settings.payment_platform_url:
+        # Never a refund recorded as made that the platform was not asked for.
+        raise SystemExit("REISSUE_PAYMENT_PLATFORM_URL must be set when REISSUE_ENV=production")
     return tuned_worker(
         client,
         settings,
@@ -167,6 +170,11 @@ async def run_worker(
         )
         run = asyncio.create_task(worker.run())
         dispatcher = None
+        if pool is not None and settings.environment == "production":
+            if not settings.notification_gateway_url:
+                raise SystemExit(
+                    "REISSUE_NOTIFICATION_GATEWAY_URL must be set when REISSUE_ENV=production"
+                )
         if pool is not None and settings.notification_gateway_url:
             gateway = HttpNotificationGateway(settings.notification_gateway_url)
             dispatcher = asyncio.create_task(dispatch_forever(pool, gateway))

@@ -64,7 +64,9 @@ async def test_an_undeliverable_message_goes_to_the_dead_letter_and_operations_a
     _, case, _ = await stack.open_case()
     gateway = HttpNotificationGateway(sim.url)
     for _ in range(3):
-        await deliver_due(stack.pool, gateway, max_attempts=3, backoff=NO_WAIT)
+        await deliver_due(
+            stack.pool, gateway, max_attempts=3, backoff=NO_WAIT, give_up_after=NO_WAIT
+        )
     dead = await stack.rows(
         "SELECT template, attempts, last_error FROM notifications WHERE dead_at IS NOT NULL"
     )
@@ -78,7 +80,9 @@ async def test_an_undeliverable_message_goes_to_the_dead_letter_and_operations_a
     assert case in told[0]["message"]
     # The notice to operations dies too while the gateway is down, and is not told of again.
     for _ in range(3):
-        await deliver_due(stack.pool, gateway, max_attempts=3, backoff=NO_WAIT)
+        await deliver_due(
+            stack.pool, gateway, max_attempts=3, backoff=NO_WAIT, give_up_after=NO_WAIT
+        )
     assert (
         await stack.one(
             "SELECT count(*) FROM notifications WHERE template = 'notification_dead_letter'"
@@ -103,3 +107,21 @@ async def test_a_gateway_killed_mid_call_and_restarted_delivers_once(
     saw = await _recipients_saw(sim)
     assert len(saw) == 1 and all(len(texts) == 1 for texts in saw.values())
     assert await stack.one("SELECT attempts FROM notifications") == 2
+
+
+class _Broken:
+    """A gateway whose answers make no sense (a proxy's error page, say)."""
+
+    async def send(self, *, message_id: str, to: str, text: str) -> str:
+        raise KeyError("receipt")
+
+
+async def test_a_nonsense_answer_fails_that_message_only_and_delivery_goes_on(
+    stack: Stack,
+) -> None:
+    await stack.open_case()
+    assert await deliver_due(stack.pool, _Broken(), backoff=NO_WAIT) == (0, 1)
+    rows = await stack.rows("SELECT attempts, last_error, sent_at, dead_at FROM notifications")
+    assert [(r["attempts"], r["last_error"], r["sent_at"], r["dead_at"]) for r in rows] == [
+        (1, "KeyError", None, None)
+    ]
