@@ -28,6 +28,7 @@ from temporalio.client import Client
 from reissue.devtools.demo import DEMO_PLAN
 from reissue.schemas.codec import KeyRing
 from reissue.schemas.converter import data_converter
+from tests.console.conftest import log_in
 
 REISSUE = str(Path(sys.prefix) / "bin" / "reissue")
 PACE_SECONDS = 3
@@ -147,16 +148,8 @@ async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) ->
             line.split()[1] for line in seen.splitlines() if line.strip().startswith("password ")
         )
         async with httpx.AsyncClient(base_url=f"http://localhost:{api_port}/console") as web:
-            form = await web.get("/login")
-            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-            assert csrf is not None
-            web.cookies.set("reissue_login_csrf", form.cookies["reissue_login_csrf"])
-            r = await web.post(
-                "/login",
-                data={"user_id": "supervisor-01", "password": password, "csrf": csrf.group(1)},
-            )
-            assert r.status_code == 303 and "reissue_session" in r.cookies
-            web.cookies.set("reissue_session", r.cookies["reissue_session"])
+            r = await log_in(web, "supervisor-01", password)
+            assert "reissue_session" in r.cookies
             tab = await web.get("/", params={"tab": "breached"})
             assert tab.status_code == 200 and next(iter(breached)) in tab.text
 

@@ -20,7 +20,7 @@ from reissue.console.app import ConsoleConfig, build_console
 from reissue.workers.settings import Settings
 from reissue.workers.worker import connect_client
 
-__all__ = ["front_door", "serve_api"]
+__all__ = ["front_door", "front_door_server", "serve_api"]
 
 
 def front_door(
@@ -51,6 +51,22 @@ def front_door(
     return app
 
 
+def front_door_server(
+    client: ReissueClient, pool: asyncpg.Pool, settings: Settings, *, tokens: TokenVerifier | None
+) -> uvicorn.Server:
+    """The front door on the configured address, writing no access log (paths carry case
+    IDs only; the log stays free of requests)."""
+    return uvicorn.Server(
+        uvicorn.Config(
+            front_door(client, pool, settings, tokens=tokens),
+            host=settings.api_host,
+            port=settings.api_port,
+            access_log=False,
+            log_level="warning",
+        )
+    )
+
+
 async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Serve `/v1` until SIGTERM/SIGINT (or `stop`)."""
     tokens = None
@@ -67,15 +83,7 @@ async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) ->
     client = ReissueClient(
         temporal, task_queue=settings.task_queue, hash_secret=settings.case_secret()
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            front_door(client, pool, settings, tokens=tokens),
-            host=settings.api_host,
-            port=settings.api_port,
-            access_log=False,  # paths carry case IDs only; the log stays free of requests
-            log_level="warning",
-        )
-    )
+    server = front_door_server(client, pool, settings, tokens=tokens)
     try:
         if stop is None:
             await server.serve()

@@ -18,7 +18,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Any
@@ -129,13 +129,12 @@ class _LoginNeeded(Exception):
 
 @dataclass
 class _Page:
-    """What a template gets besides its own values."""
+    """What every template gets."""
 
     request: Request
     t: Translator
     me: StaffSession | None
     base: str
-    values: dict[str, Any] = field(default_factory=dict)
 
 
 def _templates() -> jinja2.Environment:
@@ -181,7 +180,7 @@ def build_console(
 
     def render(page: _Page, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         body = templates.get_template(template).render(
-            t=page.t, me=page.me, base=page.base, Role=Role, **page.values, **values
+            t=page.t, me=page.me, base=page.base, Role=Role, **values
         )
         return HTMLResponse(body, status_code=status)
 

@@ -10,6 +10,7 @@ session's user, never a form field.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import secrets
@@ -36,9 +37,15 @@ __all__ = [
 ]
 
 _HASHER = PasswordHasher()
+
+
 # Verifying against this when the user does not exist costs the same as a real check,
 # so the answer's timing does not tell which user IDs exist.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
+
 USER_ID = re.compile(r"^[A-Za-z0-9._-]{2,32}$")
 
 
@@ -155,7 +162,7 @@ async def check_password(
         canonical(user_id),
     )
     counted = row is not None and row["failed_logins"] <= MAX_FAILED_LOGINS
-    stored = row["password_argon2"] if counted and row is not None else _DUMMY_HASH
+    stored = row["password_argon2"] if counted and row is not None else _dummy_hash()
     try:
         # argon2 is slow on purpose: off the event loop, so logins never stall the service.
         right: bool = await asyncio.to_thread(_HASHER.verify, stored, password)

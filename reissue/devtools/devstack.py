@@ -8,13 +8,12 @@ import signal
 from contextlib import suppress
 
 import structlog
-import uvicorn
 from rich.console import Console
 
 from reissue.activities.db import Connection, create_pool
 from reissue.activities.partners import HttpNotificationGateway
 from reissue.api.credentials import create_key
-from reissue.api.server import front_door
+from reissue.api.server import front_door_server
 from reissue.client import ReissueClient
 from reissue.console.staff import Role, add_user
 from reissue.devtools.demo import run_demo
@@ -141,15 +140,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
             reissue = ReissueClient(
                 client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
             )
-            api = uvicorn.Server(
-                uvicorn.Config(
-                    front_door(reissue, pool, settings, tokens=None),
-                    host=settings.api_host,
-                    port=settings.api_port,
-                    access_log=False,
-                    log_level="warning",
-                )
-            )
+            api = front_door_server(reissue, pool, settings, tokens=None)
             api_task = asyncio.create_task(api.serve())
             async with pool.acquire() as conn:
                 api_keys = {

@@ -55,11 +55,10 @@ def _now() -> str:
 class _Store:
     """The simulator's own records, in a SQLite file (autocommit, one writer)."""
 
-    def __init__(self, path: Path, schema: str) -> None:
+    def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(schema)
 
     def one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         self.db.row_factory = sqlite3.Row
@@ -285,7 +284,7 @@ def build_simulator(system: str, state: Path, knobs: Knobs | None = None) -> web
     if system not in SYSTEMS:
         raise ValueError(f"system: one of {', '.join(SYSTEMS)}")
     knobs = knobs or Knobs()
-    store = _Store(state, "")
+    store = _Store(state)
     chance = random.Random()
 
     @web.middleware

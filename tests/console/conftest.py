@@ -3,10 +3,12 @@ real browser (Debian's Chromium driven by Playwright)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright
 
@@ -39,6 +41,23 @@ CHROMIUM_FLAGS = [
 class Console:
     stack: Stack
     url: str  # the console's root, e.g. http://localhost:1234/console
+
+
+async def log_in(http: httpx.AsyncClient, user: str, password: str, **form: str) -> httpx.Response:
+    """Fill in the console's login form as a browser would (its CSRF cookie and field);
+    the session cookie, if any, is kept by hand: httpx keeps Secure cookies for https
+    only, and the console sets them Secure."""
+    page = await http.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    http.cookies.set("reissue_login_csrf", page.cookies["reissue_login_csrf"])
+    r = await http.post(
+        "/login", data={"user_id": user, "password": password, "csrf": csrf.group(1), **form}
+    )
+    assert r.status_code == 303, r.text
+    if "reissue_session" in r.cookies:
+        http.cookies.set("reissue_session", r.cookies["reissue_session"])
+    return r
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from reissue.console.app import ConsoleConfig, build_console
 from reissue.console.staff import MAX_FAILED_LOGINS, disable_user
 from reissue.schemas.enums import DocumentType, Stage
 from tests.api.conftest import serving
-from tests.console.conftest import PASSWORD, Console
+from tests.console.conftest import PASSWORD, Console, log_in
 from tests.support import Stack, doc, materials
 
 SCHOOL = {"kind": "school", "name": "重庆市第一中学", "code": "4150010611"}
@@ -29,19 +29,9 @@ SCHOOL = {"kind": "school", "name": "重庆市第一中学", "code": "4150010611
 async def _login(
     console: Console, user: str, password: str = PASSWORD
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """A client logged in as `user` (the session cookie set by hand: httpx keeps
-    Secure cookies for https only, and the console sets them Secure)."""
+    """A client logged in as `user` (or not, if the login is refused)."""
     async with httpx.AsyncClient(base_url=console.url, timeout=60) as http:
-        form = await http.get("/login")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-        assert csrf is not None
-        http.cookies.set("reissue_login_csrf", form.cookies["reissue_login_csrf"])
-        r = await http.post(
-            "/login", data={"user_id": user, "password": password, "csrf": csrf.group(1)}
-        )
-        assert r.status_code == 303, r.text
-        if "reissue_session" in r.cookies:
-            http.cookies.set("reissue_session", r.cookies["reissue_session"])
+        await log_in(http, user, password)
         yield http
 
 
@@ -76,19 +66,7 @@ async def test_login_sets_a_secure_httponly_strict_cookie_and_wrong_passwords_ar
             assert (await refused.get("/")).status_code == 303  # still not logged in
 
     async with httpx.AsyncClient(base_url=console.url) as http:
-        form = await http.get("/login")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-        assert csrf is not None
-        http.cookies.set("reissue_login_csrf", form.cookies["reissue_login_csrf"])
-        r = await http.post(
-            "/login",
-            data={
-                "user_id": "reviewer-01",
-                "password": PASSWORD,
-                "csrf": csrf.group(1),
-                "next": "https://elsewhere.example/steal",
-            },
-        )
+        r = await log_in(http, "reviewer-01", PASSWORD, next="https://elsewhere.example/steal")
     assert r.status_code == 303
     assert r.headers["location"] == "/console/"  # never an open redirect
     cookie = r.headers["set-cookie"]
