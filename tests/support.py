@@ -268,7 +268,7 @@ class Stack:
     async def bank_status(self, card: str) -> str | None:
         """The card's account as the bank (its simulator) has it; None: no account."""
         async with httpx.AsyncClient(base_url=self.settings.require_bank_url()) as bank:
-            r = await bank.get(f"/v1/accounts/{card}")
+            r = await bank.get(f"/_accounts/{card}")
         if r.status_code == 404:
             return None
         r.raise_for_status()

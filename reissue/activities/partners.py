@@ -128,7 +128,7 @@ class HttpBank:
     async def set_frozen(self, card_number: str, *, frozen: bool, key: str) -> tuple[str, bool]:
         action = "freeze" if frozen else "unfreeze"
         answer = await self._client.post_or_none(
-            f"/v1/accounts/{card_number}/{action}", {}, key=key
+            f"/v1/accounts/{action}", {"card_number": card_number}, key=key
         )
         if answer is None:
             return "none", False
@@ -146,5 +146,7 @@ class HttpBank:
         return _text(answer, "mode", "bank")
 
     async def close_account(self, card_number: str, *, key: str) -> str:
-        answer = await self._client.post_or_none(f"/v1/accounts/{card_number}/close", {}, key=key)
+        answer = await self._client.post_or_none(
+            "/v1/accounts/close", {"card_number": card_number}, key=key
+        )
         return "none" if answer is None else _text(answer, "status", "bank")

@@ -210,8 +210,8 @@ def _bank(app: web.Application, store: _Store) -> None:
         return handle
 
     def set_status(to: str, allowed_from: tuple[str, ...]) -> Handler:
-        def work(request: web.Request, _: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-            card = request.match_info["card"]
+        def work(_: web.Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            card = body["card_number"]
             found = account(card)
             if found is None:
                 return 404, {"error": "no account for this card"}
@@ -259,17 +259,19 @@ def _bank(app: web.Application, store: _Store) -> None:
         return web.json_response(account(card))
 
     async def read(request: web.Request) -> web.Response:
+        """What the bank has for a card (for tests and operators looking at the simulator)."""
         found = account(request.match_info["card"])
         if found is None:
             return web.json_response({"error": "no account for this card"}, status=404)
         return web.json_response(found)
 
+    # Card numbers travel in bodies, never in URLs (URLs end up in logs).
     app.router.add_put("/_accounts/{card}", enrol)
-    app.router.add_get("/v1/accounts/{card}", read)
+    app.router.add_get("/_accounts/{card}", read)
     app.router.add_post("/v1/accounts", keyed(open_account))
-    app.router.add_post("/v1/accounts/{card}/freeze", set_status("frozen", ("active",)))
-    app.router.add_post("/v1/accounts/{card}/unfreeze", set_status("active", ("frozen",)))
-    app.router.add_post("/v1/accounts/{card}/close", set_status("closed", ("active", "frozen")))
+    app.router.add_post("/v1/accounts/freeze", set_status("frozen", ("active",)))
+    app.router.add_post("/v1/accounts/unfreeze", set_status("active", ("frozen",)))
+    app.router.add_post("/v1/accounts/close", set_status("closed", ("active", "frozen")))
 
 
 SYSTEMS: dict[str, Callable[[web.Application, _Store], None]] = {

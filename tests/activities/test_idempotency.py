@@ -273,8 +273,8 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool, bank_url: str) -
     )
     assert (moved.mode, moved.old_account) == ("migrated", "closed")  # at the bank, once
     async with httpx.AsyncClient(base_url=bank_url) as sim:
-        assert (await sim.get(f"/v1/accounts/{new_card}")).json()["status"] == "active"
-        assert (await sim.get(f"/v1/accounts/{card}")).json()["status"] == "closed"
+        assert (await sim.get(f"/_accounts/{new_card}")).json()["status"] == "active"
+        assert (await sim.get(f"/_accounts/{card}")).json()["status"] == "closed"
     await twice(
         work.notify,
         a.NotifyInput(

@@ -258,10 +258,10 @@ async def test_bank_outage_is_retryable_and_writes_nothing(
             (await sim.put("/_knobs", json={"down": False})).raise_for_status()
         assert err.value.type == PARTNER_UNAVAILABLE and not err.value.non_retryable
         assert await snapshot(pool) == before
-        assert (await sim.get(f"/v1/accounts/{card}")).json()["status"] == "active"
+        assert (await sim.get(f"/_accounts/{card}")).json()["status"] == "active"
         result = await bank.freeze_bank_account(req)
         assert result.status == "frozen" and result.changed
-        assert (await sim.get(f"/v1/accounts/{card}")).json()["status"] == "frozen"
+        assert (await sim.get(f"/_accounts/{card}")).json()["status"] == "frozen"
 
 
 async def test_card_without_bank_account_freezes_registry_only(
