@@ -60,18 +60,25 @@ async def deliver_due(
     backoff: timedelta = BACKOFF,
     give_up_after: timedelta = GIVE_UP_AFTER,
 ) -> tuple[int, int]:
-    """Try the messages that are due, oldest first; returns (sent, failed). Safe to
-    run in several processes at once: each takes rows the others have not locked."""
+    """Try up to `batch` messages that are due, oldest first; returns (sent, failed).
+    Each message is tried once per call, held (its row locked) only while it is
+    sent, and its outcome commits on its own; several processes share the work
+    (each skips rows another holds)."""
     sent = failed = 0
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            "SELECT id, dedupe_key, case_id, recipient, recipient_ref, message, attempts,"
-            " now() - created_at AS age"
-            " FROM notifications WHERE sent_at IS NULL AND dead_at IS NULL"
-            " AND next_attempt_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-            batch,
-        )
-        for row in rows:
+    tried: list[int] = []  # each message once per call, however soon it is due again
+    for _ in range(batch):
+        async with pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT id, dedupe_key, case_id, recipient, recipient_ref, message, attempts,"
+                " now() - created_at AS age"
+                " FROM notifications WHERE sent_at IS NULL AND dead_at IS NULL"
+                " AND next_attempt_at <= now() AND id <> ALL($1::bigint[])"
+                " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                tried,
+            )
+            if row is None:
+                break
+            tried.append(row["id"])
             try:
                 receipt = await gateway.send(
                     message_id=message_id(row["dedupe_key"]),
@@ -79,12 +86,10 @@ async def deliver_due(
                     to=f"{row['recipient']}:{row['recipient_ref']}",
                     text=row["message"],
                 )
-            except ApplicationError as e:
+            except Exception as e:  # this message's failure only, whatever it is
                 failed += 1
-                await _failed(conn, row, e.type or "error", max_attempts, backoff, give_up_after)
-            except Exception as e:  # anything else about this message: its own failure only
-                failed += 1
-                await _failed(conn, row, type(e).__name__, max_attempts, backoff, give_up_after)
+                error = (e.type if isinstance(e, ApplicationError) else None) or type(e).__name__
+                await _failed(conn, row, error, max_attempts, backoff, give_up_after)
             else:
                 sent += 1
                 await conn.execute(
