@@ -13,7 +13,6 @@ import itertools
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 import asyncpg
@@ -24,7 +23,7 @@ from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from reissue.activities.db import create_pool
 from reissue.client import ReissueClient
-from reissue.devtools.simulators import Knobs, spawn
+from reissue.devtools.simulators import partner_simulators
 from reissue.devtools.stack import EmbeddedPostgres, ensure_database, migrate, temporal_binary
 from reissue.schemas.codec import EncryptionCodec
 from reissue.schemas.visibility import ALL_KEYS
@@ -116,25 +115,33 @@ async def codec_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def bank_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """The bank: its simulator as a process of its own, one for the session (cards are
-    random, so tests never share an account)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = await spawn("bank", port=port, state=tmp_path_factory.mktemp("bank") / "bank.sqlite")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    await proc.wait()
+async def partner_urls(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, str]]:
+    """The partner systems a case worker calls (bank, payment platform, card bureau): a
+    simulator of each as a process of its own, one set for the session, emptied before
+    each test (`settings`). The bureau reports to no front door here: tests report for
+    it, or run a bureau of their own."""
+    async with partner_simulators(tmp_path_factory.mktemp("partners")) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def bank_url(partner_urls: dict[str, str]) -> str:
+    return partner_urls["bank"]
 
 
 @pytest.fixture
-async def settings(db_dsn: str, bank_url: str) -> Settings:
-    # The bank is shared by the session: every test starts with it up and quick.
-    async with httpx.AsyncClient(base_url=bank_url) as bank:
-        (await bank.put("/_knobs", json=asdict(Knobs()))).raise_for_status()
+async def settings(db_dsn: str, partner_urls: dict[str, str]) -> Settings:
+    # The partners are shared by the session: every test starts with them up, quick and
+    # knowing nothing (each test's database starts its order and refund numbers afresh).
+    for url in partner_urls.values():
+        async with httpx.AsyncClient(base_url=url) as partner:
+            (await partner.post("/_reset")).raise_for_status()
     return Settings(
-        database_url=db_dsn, task_queue="tq-" + uuid.uuid4().hex[:12], bank_url=bank_url
+        database_url=db_dsn,
+        task_queue="tq-" + uuid.uuid4().hex[:12],
+        bank_url=partner_urls["bank"],
+        payment_platform_url=partner_urls["payments"],
+        card_bureau_url=partner_urls["bureau"],
     )
 
 

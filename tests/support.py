@@ -6,7 +6,7 @@ import asyncio
 import base64
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +17,8 @@ import httpx
 from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 
+from reissue.activities import Partners
+from reissue.activities.partners import HttpBank, HttpCardBureau, HttpPaymentPlatform
 from reissue.activities.repositories import policies
 from reissue.client import ReissueClient
 from reissue.devtools.seed import enrol_person, scanned, standard_submission, synthetic_resident_id
@@ -267,7 +269,7 @@ class Stack:
 
     async def bank_status(self, card: str) -> str | None:
         """The card's account as the bank (its simulator) has it; None: no account."""
-        async with httpx.AsyncClient(base_url=self.settings.require_bank_url()) as bank:
+        async with httpx.AsyncClient(base_url=self.settings.require_partner_url("bank")) as bank:
             r = await bank.get(f"/_accounts/{card}")
         if r.status_code == 404:
             return None
@@ -276,7 +278,7 @@ class Stack:
 
     async def bank_knobs(self, **knobs: Any) -> None:
         """Slow the bank down or take it down (`down=True`), or bring it back."""
-        async with httpx.AsyncClient(base_url=self.settings.require_bank_url()) as bank:
+        async with httpx.AsyncClient(base_url=self.settings.require_partner_url("bank")) as bank:
             (await bank.put("/_knobs", json=knobs)).raise_for_status()
 
     async def templates(self, case_id: str) -> list[str]:
@@ -299,3 +301,12 @@ def doc(doc_type: DocumentType, n: int = 0, **extra: Any) -> MaterialRef:
 
 
 materials = standard_submission
+
+
+def http_partners(urls: Mapping[str, str]) -> Partners:
+    """The partner adapters over HTTP, at these simulators' URLs."""
+    return Partners(
+        bank=HttpBank(urls["bank"]),
+        payments=HttpPaymentPlatform(urls["payments"]),
+        bureau=HttpCardBureau(urls["bureau"]),
+    )

@@ -25,7 +25,7 @@ async def reissue(stack: Stack, *args: str, stdin: bytes | None = None) -> tuple
         "DATABASE_URL": stack.settings.require_database_url(),
         "COLUMNS": "200",
         "REISSUE_CODEC_KEYS": TEST_KEYS_SPEC,
-        "REISSUE_BANK_URL": stack.settings.require_bank_url(),
+        **stack.settings.partner_environment(),
     }
     proc = await asyncio.create_subprocess_exec(
         REISSUE,

@@ -47,8 +47,8 @@ def test_every_activity_is_defined_as_the_workflow_calls_it() -> None:
     from temporalio import activity
 
     from reissue.activities import all_activities
-    from reissue.activities.partners import HttpBank
     from reissue.schemas import activities as a
+    from tests.support import http_partners
 
     defs = {
         d.name: d
@@ -56,7 +56,8 @@ def test_every_activity_is_defined_as_the_workflow_calls_it() -> None:
         if isinstance(d, a.ActivityDef) and d is not a.LEGACY_REFUND_ORDER
     }
     registered = {}
-    for fn in all_activities(None, hash_secret="x", bank=HttpBank("http://unused")):  # type: ignore[arg-type]
+    unused = {system: "http://unused" for system in ("bank", "payments", "bureau")}
+    for fn in all_activities(None, hash_secret="x", partners=http_partners(unused)):  # type: ignore[arg-type]
         definition = activity._Definition.must_from_callable(fn)
         registered[definition.name] = definition
     assert set(registered) == set(defs)

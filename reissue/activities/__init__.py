@@ -1,26 +1,24 @@
-"""Side effects of a case, against the PostgreSQL system of record."""
+"""Side effects of a case, against the PostgreSQL system of record and the partner systems."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from reissue.activities.bank import BankActivities, BankGateway
 from reissue.activities.casework import CaseworkActivities
-from reissue.activities.payments import (
-    InDatabasePaymentPlatform,
-    PaymentActivities,
-    PaymentPlatform,
-)
-from reissue.activities.registry import RegistryActivities
+from reissue.activities.payments import PaymentActivities, PaymentPlatform
+from reissue.activities.registry import CardBureau, RegistryActivities
 
 __all__ = [
     "BankActivities",
     "BankGateway",
+    "CardBureau",
     "CaseworkActivities",
-    "InDatabasePaymentPlatform",
+    "Partners",
     "PaymentActivities",
     "PaymentPlatform",
     "RegistryActivities",
@@ -28,17 +26,29 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class Partners:
+    """The partner systems a case worker's activities call."""
+
+    bank: BankGateway
+    payments: PaymentPlatform
+    bureau: CardBureau
+
+    async def aclose(self) -> None:
+        """Close their connection pools (adapters that hold one)."""
+        for partner in (self.bank, self.payments, self.bureau):
+            close = getattr(partner, "aclose", None)
+            if close is not None:
+                await close()
+
+
 def all_activities(
-    pool: asyncpg.Pool,
-    *,
-    hash_secret: str,
-    bank: BankGateway,
-    payment_platform: PaymentPlatform | None = None,
+    pool: asyncpg.Pool, *, hash_secret: str, partners: Partners
 ) -> Sequence[Callable[..., Any]]:
     """Every activity a case worker registers, bound to its dependencies."""
-    registry = RegistryActivities(pool, hash_secret=hash_secret)
-    banking = BankActivities(pool, bank)
-    payments = PaymentActivities(pool, payment_platform)
+    registry = RegistryActivities(pool, hash_secret=hash_secret, bureau=partners.bureau)
+    banking = BankActivities(pool, partners.bank)
+    payments = PaymentActivities(pool, partners.payments)
     casework = CaseworkActivities(pool)
     return [
         registry.register_loss,
@@ -48,6 +58,7 @@ def all_activities(
         registry.void_old_card,
         registry.order_card_production,
         registry.record_card_produced,
+        registry.record_production_failed,
         registry.cancel_card_production,
         registry.activate_new_card,
         banking.freeze_bank_account,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import asyncpg
 from temporalio.exceptions import ApplicationError
 
-from reissue.activities.db import Connection, Idempotency, idempotent
+from reissue.activities.db import Connection, Idempotency, partner_step
 from reissue.activities.repositories import audit
 from reissue.schemas.activities import (
     FREEZE_BANK_ACCOUNT,
@@ -21,8 +21,6 @@ from reissue.schemas.activities import (
 from reissue.schemas.errors import PARTNER_UNAVAILABLE
 
 __all__ = ["BankActivities", "BankGateway"]
-
-T = TypeVar("T")
 
 
 class BankGateway(Protocol):
@@ -43,45 +41,63 @@ class BankGateway(Protocol):
 
 
 class BankActivities:
+    """The bank's steps: the bank is asked first (no transaction open while it answers,
+    the call keyed by the step), then its answer is recorded with the step's key."""
+
     def __init__(self, pool: asyncpg.Pool, gateway: BankGateway) -> None:
         self._once = Idempotency(pool)
         self._bank = gateway
 
-    @idempotent(FREEZE_BANK_ACCOUNT, heartbeat=True)
-    async def freeze_bank_account(self, conn: Connection, req: FreezeInput) -> FreezeResult:
+    @partner_step(FREEZE_BANK_ACCOUNT)
+    async def freeze_bank_account(self, req: FreezeInput) -> FreezeResult:
         """Freeze the card's bank account at the cooperating bank."""
-        return await self._set(conn, req, frozen=True)
+        return await self._set(req, frozen=True)
 
-    @idempotent(UNFREEZE_BANK_ACCOUNT, heartbeat=True)
-    async def unfreeze_bank_account(self, conn: Connection, req: FreezeInput) -> FreezeResult:
+    @partner_step(UNFREEZE_BANK_ACCOUNT)
+    async def unfreeze_bank_account(self, req: FreezeInput) -> FreezeResult:
         """Unfreeze it again when a temporary report is lifted."""
-        return await self._set(conn, req, frozen=False)
+        return await self._set(req, frozen=False)
 
-    @idempotent(MOVE_BANK_ACCOUNT, heartbeat=True)
-    async def move_bank_account(
-        self, conn: Connection, req: MoveBankAccountInput
-    ) -> BankAccountMove:
+    @partner_step(MOVE_BANK_ACCOUNT)
+    async def move_bank_account(self, req: MoveBankAccountInput) -> BankAccountMove:
         """The new card gets its bank account (the old one's, migrated, or a new one on
         the same medical insurance account, as the bank answers); the old card's closes."""
-        bank = await conn.fetchval(
-            "SELECT bank FROM cards WHERE card_number = $1", req.old_card_number
-        )
+        done = await self._once.stored(req.key, BankAccountMove)
+        if done is not None:
+            return done
+        bank = await self._bank_of(req.old_card_number)
         if bank is None:  # not a third-generation card: no bank account to move
-            return BankAccountMove(mode="none", old_account="none")
-        mode = await self._bank.open_account(
-            req.new_card_number, previous=req.old_card_number, key=f"{req.key}:open"
-        )
-        old = await self._bank.close_account(req.old_card_number, key=f"{req.key}:close")
-        await conn.execute(
-            "UPDATE cards SET bank = $2 WHERE card_number = $1", req.new_card_number, bank
-        )
-        await audit.record(
-            conn, req, "bank_account_moved", actor="bank", mode=mode, old_account=old
-        )
-        return BankAccountMove(mode=mode, old_account=old)
+            mode, old = "none", "none"
+        else:
+            mode = await self._bank.open_account(
+                req.new_card_number, previous=req.old_card_number, key=f"{req.key}:open"
+            )
+            old = await self._bank.close_account(req.old_card_number, key=f"{req.key}:close")
 
-    async def _set(self, conn: Connection, req: FreezeInput, *, frozen: bool) -> FreezeResult:
-        bank = await conn.fetchval("SELECT bank FROM cards WHERE card_number = $1", req.card_number)
+        async def record(conn: Connection) -> BankAccountMove:
+            if bank is not None:
+                await conn.execute(
+                    "UPDATE cards SET bank = $2 WHERE card_number = $1", req.new_card_number, bank
+                )
+                await audit.record(
+                    conn, req, "bank_account_moved", actor="bank", mode=mode, old_account=old
+                )
+            return BankAccountMove(mode=mode, old_account=old)
+
+        return await self._once.run(req.key, MOVE_BANK_ACCOUNT.name, BankAccountMove, record)
+
+    async def _bank_of(self, card_number: str) -> str | None:
+        bank: str | None = await self._once.pool.fetchval(
+            "SELECT bank FROM cards WHERE card_number = $1", card_number
+        )
+        return bank
+
+    async def _set(self, req: FreezeInput, *, frozen: bool) -> FreezeResult:
+        defn = FREEZE_BANK_ACCOUNT if frozen else UNFREEZE_BANK_ACCOUNT
+        done = await self._once.stored(req.key, FreezeResult)
+        if done is not None:
+            return done
+        bank = await self._bank_of(req.card_number)
         if bank is None:  # not a third-generation card: no bank account, nothing to ask
             status, changed = "none", False
         else:
@@ -92,12 +108,16 @@ class BankActivities:
             raise ApplicationError(
                 "bank: no account found for a third-generation card", type=PARTNER_UNAVAILABLE
             )
-        await audit.record(
-            conn,
-            req,
-            "bank_account_frozen" if frozen else "bank_account_unfrozen",
-            actor="bank",
-            status=status,
-            report_number=req.report_number,
-        )
-        return FreezeResult(card_number=req.card_number, status=status, changed=changed)
+
+        async def record(conn: Connection) -> FreezeResult:
+            await audit.record(
+                conn,
+                req,
+                "bank_account_frozen" if frozen else "bank_account_unfrozen",
+                actor="bank",
+                status=status,
+                report_number=req.report_number,
+            )
+            return FreezeResult(card_number=req.card_number, status=status, changed=changed)
+
+        return await self._once.run(req.key, defn.name, FreezeResult, record)

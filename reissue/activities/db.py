@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeAlias, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import asyncpg
 import structlog
@@ -14,7 +14,7 @@ from temporalio import activity
 
 from reissue.schemas.activities import ActivityDef, CaseStep
 
-__all__ = ["Connection", "Idempotency", "create_pool", "idempotent"]
+__all__ = ["Connection", "Idempotency", "create_pool", "idempotent", "partner_step"]
 
 # A connection of its own, or one borrowed from a pool: repositories take either.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -50,7 +50,12 @@ class Idempotency:
     """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+        self.pool = pool
+
+    async def stored(self, key: str, result_type: type[R]) -> R | None:
+        """The result of the step `key`, if it is done."""
+        raw = await self.pool.fetchval("SELECT result FROM activity_runs WHERE key = $1", key)
+        return None if raw is None else result_type.model_validate_json(raw)
 
     async def run(
         self,
@@ -59,7 +64,7 @@ class Idempotency:
         result_type: type[R],
         work: Callable[[Connection], Awaitable[R]],
     ) -> R:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(
                 "INSERT INTO activity_runs (key, activity) VALUES ($1, $2)"
                 " ON CONFLICT (key) DO NOTHING RETURNING true",
@@ -95,8 +100,7 @@ def idempotent(
     """Define the activity `defn` from a step that writes through one connection.
 
     The step runs inside the idempotency guard's transaction: run twice with the
-    same key, it changes the world once and returns the first result. Slow steps
-    (the bank) `heartbeat`, so Temporal notices a worker that died mid-call.
+    same key, it changes the world once and returns the first result.
     """
 
     def decorate(
@@ -108,14 +112,41 @@ def idempotent(
             )
             return await (_heartbeating(work) if heartbeat else work)
 
-        run.__name__, run.__qualname__ = step.__name__, step.__qualname__
-        run.__doc__, run.__module__ = step.__doc__, step.__module__
-        # What Temporal reads to decode the argument and encode the result.
-        run.__annotations__ = {"req": defn.arg, "return": defn.result}
-        defined: Callable[[S, In], Awaitable[R]] = activity.defn(name=defn.name)(run)
-        return defined
+        return _define(defn, run, like=step)
 
     return decorate
+
+
+def partner_step(
+    defn: ActivityDef[In, R],
+) -> Callable[[Callable[[S, In], Awaitable[R]]], Callable[[S, In], Awaitable[R]]]:
+    """Define the activity `defn` from a step that calls a partner system.
+
+    The step records what it needs in short transactions of its own (through its
+    `_once` guard) and holds no pooled connection while the partner answers: the
+    partner call is keyed, so a retry after a crash or a lost answer asks again with
+    the same key and gets the first answer. The step heartbeats, so Temporal notices
+    a worker that died mid-call.
+    """
+
+    def decorate(step: Callable[[S, In], Awaitable[R]]) -> Callable[[S, In], Awaitable[R]]:
+        async def run(self: S, req: In) -> R:
+            return await _heartbeating(step(self, req))
+
+        return _define(defn, run, like=step)
+
+    return decorate
+
+
+def _define(
+    defn: ActivityDef[In, R], run: Callable[[S, In], Awaitable[R]], *, like: Callable[..., Any]
+) -> Callable[[S, In], Awaitable[R]]:
+    run.__name__, run.__qualname__ = like.__name__, like.__qualname__
+    run.__doc__, run.__module__ = like.__doc__, like.__module__
+    # What Temporal reads to decode the argument and encode the result.
+    run.__annotations__ = {"req": defn.arg, "return": defn.result}
+    defined: Callable[[S, In], Awaitable[R]] = activity.defn(name=defn.name)(run)
+    return defined
 
 
 async def _heartbeating(work: Awaitable[T], *, every: float = 1.0) -> T:

@@ -32,6 +32,8 @@ TEMPLATES: Mapping[str, str] = {
     "fee_waived": "您的补卡费已免除（{ground}）。",
     "production_ordered": "新卡已提交制卡（订单 {order}），制成后将通知您领取。",
     "production_overdue": "制卡逾期（案件 {case}，订单 {order}，{district}）。请与制卡中心核实。",
+    "production_failed": "制卡中心已 {failures} 次制卡失败（案件 {case}，最近订单 {order}：{reason}）。"
+    "请主管决定重新下单或撤销案件。",
     "ready_for_pickup": "您的新医保卡 {card} 已制成，请携带身份证和领卡凭条到网点领取。",
     "pickup_reminder": "提醒（第 {n} 次）：您的新医保卡 {card} 尚未领取。",
     "completed": "新医保卡 {card} 已激活，原卡已注销，账户余额不变。",

@@ -12,12 +12,12 @@ from typing import Any
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from reissue.activities.db import Connection
 from reissue.schemas.errors import PARTNER_REFUSED, PARTNER_UNAVAILABLE, business_error
 
 __all__ = [
     "TIMEOUT",
     "HttpBank",
+    "HttpCardBureau",
     "HttpNotificationGateway",
     "HttpPaymentPlatform",
     "PartnerClient",
@@ -91,9 +91,10 @@ class HttpPaymentPlatform:
     def __init__(self, base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> None:
         self._client = PartnerClient("payment platform", base_url, timeout=timeout)
 
-    async def refund(
-        self, conn: Connection, *, refund_id: str, payment_ref: str, amount_fen: int
-    ) -> str:
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def refund(self, *, refund_id: str, payment_ref: str, amount_fen: int) -> str:
         answer = await self._client.post(
             "/v1/refunds",
             {"refund_id": refund_id, "payment_ref": payment_ref, "amount_fen": amount_fen},
@@ -108,6 +109,9 @@ class HttpNotificationGateway:
 
     def __init__(self, base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> None:
         self._client = PartnerClient("notification gateway", base_url, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
     async def send(self, *, message_id: str, to: str, text: str) -> str:
         """Deliver; returns the gateway's delivery receipt."""
@@ -124,6 +128,9 @@ class HttpBank:
 
     def __init__(self, base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> None:
         self._client = PartnerClient("bank", base_url, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
     async def set_frozen(self, card_number: str, *, frozen: bool, key: str) -> tuple[str, bool]:
         action = "freeze" if frozen else "unfreeze"
@@ -150,3 +157,37 @@ class HttpBank:
             "/v1/accounts/close", {"card_number": card_number}, key=key
         )
         return "none" if answer is None else _text(answer, "status", "bank")
+
+
+class HttpCardBureau:
+    """The card bureau: production orders (`POST /v1/orders`, keyed by our order ID) and
+    their cancellation. It reports back through the front door (`card_produced`,
+    `production_failed`), not in these answers."""
+
+    def __init__(self, base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> None:
+        self._client = PartnerClient("card bureau", base_url, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def order(self, *, order_id: str, case_id: str, account_id: str, district: str) -> None:
+        answer = await self._client.post(
+            "/v1/orders",
+            {
+                "order_id": order_id,
+                "case_id": case_id,
+                "account_id": account_id,
+                "district": district,
+            },
+            key=order_id,
+        )
+        if _text(answer, "order_id", "card bureau") != order_id:
+            raise ApplicationError(
+                "card bureau: answered for another order", type=PARTNER_UNAVAILABLE
+            )
+
+    async def cancel(self, order_id: str, *, key: str) -> str:
+        answer = await self._client.post_or_none(
+            "/v1/orders/cancel", {"order_id": order_id}, key=key
+        )
+        return "none" if answer is None else _text(answer, "status", "card bureau")

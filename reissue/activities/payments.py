@@ -10,7 +10,7 @@ from typing import Protocol
 
 import asyncpg
 
-from reissue.activities.db import Connection, Idempotency, idempotent
+from reissue.activities.db import Connection, Idempotency, idempotent, partner_step
 from reissue.activities.repositories import audit, ledger, payments
 from reissue.schemas.activities import (
     ASSESS_FEE,
@@ -37,27 +37,15 @@ from reissue.schemas.errors import (
     business_error,
 )
 
-__all__ = ["InDatabasePaymentPlatform", "PaymentActivities", "PaymentPlatform"]
+__all__ = ["PaymentActivities", "PaymentPlatform"]
 
 
 class PaymentPlatform(Protocol):
     """What the case needs from the payment platform that collected the fee."""
 
-    async def refund(
-        self, conn: Connection, *, refund_id: str, payment_ref: str, amount_fen: int
-    ) -> str:
+    async def refund(self, *, refund_id: str, payment_ref: str, amount_fen: int) -> str:
         """Return a payment to its payer; idempotent per `refund_id`. Returns the platform's reference."""
         ...
-
-
-class InDatabasePaymentPlatform:
-    """Stands in for the payment platform until it is reached over HTTP: the refund is
-    recorded in the ledger's own transaction and answered at once."""
-
-    async def refund(
-        self, conn: Connection, *, refund_id: str, payment_ref: str, amount_fen: int
-    ) -> str:
-        return f"PP-{refund_id}"
 
 
 def _order(row: asyncpg.Record) -> PaymentOrder:
@@ -70,9 +58,9 @@ def _order(row: asyncpg.Record) -> PaymentOrder:
 
 
 class PaymentActivities:
-    def __init__(self, pool: asyncpg.Pool, platform: PaymentPlatform | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, platform: PaymentPlatform) -> None:
         self._once = Idempotency(pool)
-        self._platform = platform or InDatabasePaymentPlatform()
+        self._platform = platform
 
     @idempotent(ASSESS_FEE)
     async def assess_fee(self, conn: Connection, req: AssessFeeInput) -> FeeAssessment:
@@ -184,10 +172,51 @@ class PaymentActivities:
             order=order,
         )
 
-    @idempotent(REFUND_PAYMENT)
-    async def refund_payment(self, conn: Connection, req: RefundInput) -> RefundResult:
+    @partner_step(REFUND_PAYMENT)
+    async def refund_payment(self, req: RefundInput) -> RefundResult:
         """Return a payment to its payer through the payment platform; an applied
-        payment's order becomes refunded."""
+        payment's order becomes refunded.
+
+        The refund is written down first (pending, its ID the payment's), then the
+        platform is asked with that ID as the key, no transaction open while it
+        answers, then its answer is recorded: a retry at any point asks the platform
+        for the same refund, never for a second one."""
+        asked = await self._once.run(
+            req.key,
+            REFUND_PAYMENT.name,
+            RefundResult,
+            lambda conn: self._write_refund_down(conn, req),
+        )
+        if asked.status != "pending":
+            return asked
+        async with self._once.pool.acquire() as conn:
+            status = await conn.fetchval(
+                "SELECT status FROM refunds WHERE refund_id = $1", asked.refund_id
+            )
+        if status == "pending":
+            platform_ref = await self._platform.refund(
+                refund_id=asked.refund_id,
+                payment_ref=asked.payment_ref,
+                amount_fen=asked.amount_fen,
+            )
+            async with self._once.pool.acquire() as conn, conn.transaction():
+                refund = await ledger.mark_refunded(
+                    conn, asked.refund_id, platform_ref=platform_ref, at=req.at
+                )
+                if refund is not None:  # (None: a concurrent attempt recorded it first)
+                    await audit.record(
+                        conn,
+                        req,
+                        "payment_refunded",
+                        actor="payments",
+                        order_id=asked.order_id,
+                        payment_ref=asked.payment_ref,
+                        amount_fen=refund["amount_fen"],
+                        reason=refund["reason"],
+                    )
+        return asked.model_copy(update={"status": "refunded"})
+
+    async def _write_refund_down(self, conn: Connection, req: RefundInput) -> RefundResult:
         ref = req.payment_ref
         if ref is None:  # cases started before the ledger refund an order's payment
             row = await payments.get_order(conn, req.order_id or "")
@@ -212,26 +241,6 @@ class PaymentActivities:
             order_id = payment["order_id"]
             await payments.transition(
                 conn, order_id, from_="paid", to="refunded", at=req.at, reason=req.reason
-            )
-        if refund["status"] == "pending":
-            platform_ref = await self._platform.refund(
-                conn,
-                refund_id=refund["refund_id"],
-                payment_ref=ref,
-                amount_fen=refund["amount_fen"],
-            )
-            refund = await ledger.mark_refunded(
-                conn, refund["refund_id"], platform_ref=platform_ref, at=req.at
-            )
-            await audit.record(
-                conn,
-                req,
-                "payment_refunded",
-                actor="payments",
-                order_id=order_id,
-                payment_ref=ref,
-                amount_fen=refund["amount_fen"],
-                reason=refund["reason"],
             )
         return RefundResult(
             refund_id=refund["refund_id"],

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Protocol
 
 import asyncpg
 import structlog
 from temporalio.exceptions import ApplicationError
 
-from reissue.activities.db import Connection, Idempotency, idempotent
+from reissue.activities.db import Connection, Idempotency, idempotent, partner_step
 from reissue.activities.repositories import audit, cards, policies, production
 from reissue.schemas.activities import (
     ACTIVATE_NEW_CARD,
@@ -20,6 +21,7 @@ from reissue.schemas.activities import (
     LIFT_LOSS_REPORT,
     ORDER_CARD_PRODUCTION,
     RECORD_CARD_PRODUCED,
+    RECORD_PRODUCTION_FAILED,
     REGISTER_LOSS,
     VOID_OLD_CARD,
     ActivateCardInput,
@@ -31,6 +33,7 @@ from reissue.schemas.activities import (
     FreezeResult,
     LiftLossInput,
     OrderInput,
+    ProductionFailedInput,
     ProductionInput,
     ProductionOrder,
     RegisterLossInput,
@@ -50,13 +53,14 @@ from reissue.schemas.errors import (
     INVALID_CASE_INPUT,
     NO_POLICY_IN_FORCE,
     ORDER_STATE,
+    PARTNER_UNAVAILABLE,
     business_error,
 )
 from reissue.schemas.hashing import case_workflow_id, person_key
 from reissue.schemas.identifiers import mask_card_number, normalise_district
 from reissue.schemas.policy import CasePolicy
 
-__all__ = ["RegistryActivities"]
+__all__ = ["CardBureau", "RegistryActivities"]
 
 
 def _check_reported_at(claimed: datetime, opened_at: datetime, policy: CasePolicy) -> None:
@@ -77,12 +81,33 @@ def _check_reported_at(claimed: datetime, opened_at: datetime, policy: CasePolic
 log = structlog.get_logger(__name__)
 
 
+class CardBureau(Protocol):
+    """What the case needs from the card bureau that makes standard cards. The bureau
+    reports back through the front door (`card_produced`, `production_failed`)."""
+
+    async def order(self, *, order_id: str, case_id: str, account_id: str, district: str) -> None:
+        """Send a production order; idempotent per `order_id`."""
+        ...
+
+    async def cancel(self, order_id: str, *, key: str) -> str:
+        """Stop an order; the order's status at the bureau after (`none`: it has none)."""
+        ...
+
+
 class RegistryActivities:
     """The social-security side of the card: one method per activity."""
 
-    def __init__(self, pool: asyncpg.Pool, *, hash_secret: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, hash_secret: str, bureau: CardBureau | None = None
+    ) -> None:
         self._once = Idempotency(pool)
         self._secret = hash_secret
+        self._bureau = bureau
+
+    def _the_bureau(self) -> CardBureau:
+        if self._bureau is None:  # a worker set up without it: retried once it is
+            raise ApplicationError("no card bureau configured", type=PARTNER_UNAVAILABLE)
+        return self._bureau
 
     @idempotent(REGISTER_LOSS)
     async def register_loss(self, conn: Connection, req: RegisterLossInput) -> RegisterLossResult:
@@ -262,11 +287,33 @@ class RegistryActivities:
         )
         return Done(changed=closed or voided)
 
-    @idempotent(ORDER_CARD_PRODUCTION)
-    async def order_card_production(
-        self, conn: Connection, req: ProductionInput
-    ) -> ProductionOrder:
-        """Order the new card; an instant order prints it at once."""
+    @partner_step(ORDER_CARD_PRODUCTION)
+    async def order_card_production(self, req: ProductionInput) -> ProductionOrder:
+        """Order the new card: an instant order prints it at once; a standard order is
+        written down, then sent to the card bureau (keyed by the order ID)."""
+        order = await self._once.run(
+            req.key,
+            ORDER_CARD_PRODUCTION.name,
+            ProductionOrder,
+            lambda conn: self._write_order_down(conn, req),
+        )
+        if order.mode is ProductionMode.STANDARD:
+            unsent = await self._once.pool.fetchval(
+                "SELECT status = 'ordered' AND sent_at IS NULL FROM production_orders"
+                " WHERE order_id = $1",
+                order.order_id,
+            )
+            if unsent:
+                await self._the_bureau().order(
+                    order_id=order.order_id,
+                    case_id=req.case_id.split(":", 1)[0],
+                    account_id=req.account_id,
+                    district=req.district,
+                )
+                await production.mark_sent(self._once.pool, order.order_id)
+        return order
+
+    async def _write_order_down(self, conn: Connection, req: ProductionInput) -> ProductionOrder:
         order = await production.create_order(
             conn,
             case_id=req.case_id,
@@ -349,9 +396,47 @@ class RegistryActivities:
         )
         return Done(changed=True)
 
-    @idempotent(CANCEL_CARD_PRODUCTION)
-    async def cancel_card_production(self, conn: Connection, req: OrderInput) -> Done:
-        """Compensation: stop an order, void a produced card nobody collected."""
+    @idempotent(RECORD_PRODUCTION_FAILED)
+    async def record_production_failed(self, conn: Connection, req: ProductionFailedInput) -> Done:
+        """The bureau could not make the card: the order ends as failed."""
+        order = await production.get_order(conn, req.order_id)
+        if order is None or order["case_id"] != req.case_id:
+            raise business_error(ORDER_STATE, "no such production order for this case")
+        changed = await production.mark_failed(
+            conn, req.order_id, reason=req.reason, at=req.failed_at
+        )
+        if not changed and order["status"] != "failed":
+            raise business_error(ORDER_STATE, f"production order is {order['status']}")
+        await audit.record(
+            conn,
+            req,
+            "production_failed",
+            actor="card-bureau",
+            order_id=req.order_id,
+            reason=req.reason,
+        )
+        return Done(changed=changed)
+
+    @partner_step(CANCEL_CARD_PRODUCTION)
+    async def cancel_card_production(self, req: OrderInput) -> Done:
+        """Compensation: stop an order (at the bureau too), void a produced card nobody
+        collected."""
+        before = await self._once.pool.fetchrow(
+            "SELECT status, sent_at FROM production_orders WHERE order_id = $1", req.order_id
+        )
+        done = await self._once.run(
+            req.key,
+            CANCEL_CARD_PRODUCTION.name,
+            Done,
+            lambda conn: self._cancel_order(conn, req),
+        )
+        if before is not None and before["sent_at"] is not None and before["status"] == "ordered":
+            # The bureau may be making it: stop it there (it may answer that it already did;
+            # the card is void here either way).
+            await self._the_bureau().cancel(req.order_id, key=req.key)
+        return done
+
+    async def _cancel_order(self, conn: Connection, req: OrderInput) -> Done:
         order_id = req.order_id
         order = await production.get_order(conn, order_id)
         if order is None:

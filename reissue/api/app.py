@@ -39,6 +39,7 @@ from reissue.schemas.events import (
     MaterialsAccepted,
     MaterialsSubmission,
     PaymentConfirmation,
+    ProductionFailed,
     Reason,
     ReportFormalisation,
 )
@@ -438,6 +439,10 @@ def build_app(
         await expecting(case_id, Stage.CARD_PRODUCTION, lambda st: st.new_card_masked is None)
         await client.card_produced(case_id, body)
 
+    async def production_failed(case_id: str, body: ProductionFailed, who: Credential) -> None:
+        await expecting(case_id, Stage.CARD_PRODUCTION, lambda st: st.new_card_masked is None)
+        await client.production_failed(case_id, body)
+
     async def collected(case_id: str, body: CardCollected, who: Credential) -> None:
         await expecting(case_id, Stage.READY_FOR_PICKUP)
         await client.card_collected(case_id, body)
@@ -487,6 +492,15 @@ def build_app(
         CardProduced,
         "The card bureau made the new card",
         produced,
+        Accepted,
+    )
+    post_event(
+        "production-failed",
+        "production_failed",
+        ProductionFailed,
+        "The card bureau could not make the card (the case orders it again, up to its policy's"
+        " limit)",
+        production_failed,
         Accepted,
     )
     post_event(

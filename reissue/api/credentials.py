@@ -30,7 +30,7 @@ PARTNER_SCOPES: dict[str, frozenset[str]] = {
     "unit_portal": frozenset({"affiliation"}),
     "school_portal": frozenset({"affiliation"}),
     "payment_platform": frozenset({"payment"}),
-    "card_bureau": frozenset({"card_produced"}),
+    "card_bureau": frozenset({"card_produced", "production_failed"}),
     "operations": frozenset({"cancel", "status"}),
 }
 

@@ -50,7 +50,7 @@ def demo() -> None:
                     pool,
                     secret=settings.case_secret(),
                     pace_seconds=settings.demo_pace_seconds,
-                    bank_url=settings.require_bank_url(),
+                    bank_url=settings.require_partner_url("bank"),
                 )
         finally:
             await pool.close()
@@ -64,7 +64,7 @@ def demo() -> None:
 
 @commands.command()
 def simulator(
-    system: Annotated[str, typer.Argument(help="notifications or payments.")],
+    system: Annotated[str, typer.Argument(help="notifications, payments, bank or bureau.")],
     port: Annotated[int, typer.Option(help="Port to listen on.")],
     state: Annotated[Path, typer.Option(help="SQLite file the simulator keeps its records in.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -74,6 +74,13 @@ def simulator(
     lost_answer_rate: Annotated[
         float, typer.Option(help="Share of calls done but answered 504.")
     ] = 0.0,
+    production_delay_ms: Annotated[
+        int, typer.Option(help="Bureau: how long making a card takes before it reports.")
+    ] = 1000,
+    failure_rate: Annotated[
+        float, typer.Option(help="Bureau: share of orders whose production fails.")
+    ] = 0.0,
+    fail_next: Annotated[int, typer.Option(help="Bureau: the next this many orders fail.")] = 0,
 ) -> None:
     """Run a partner-system simulator (knobs also at run time: PUT /_knobs)."""
     from reissue.devtools.simulators import SYSTEMS, Knobs, serve_simulator
@@ -82,26 +89,15 @@ def simulator(
         err_console.print(f"[red]Invalid input:[/] system: one of {', '.join(SYSTEMS)}")
         raise typer.Exit(2)
     knobs = Knobs(
-        latency_ms=latency_ms, down=down, error_rate=error_rate, lost_answer_rate=lost_answer_rate
+        latency_ms=latency_ms,
+        down=down,
+        error_rate=error_rate,
+        lost_answer_rate=lost_answer_rate,
+        production_delay_ms=production_delay_ms,
+        failure_rate=failure_rate,
+        fail_next=fail_next,
     )
     asyncio.run(serve_simulator(system, state, host=host, port=port, knobs=knobs))
-
-
-@commands.command()
-def bureau() -> None:
-    """Play the card bureau: produce every pending standard order and report it."""
-    from reissue.activities.db import create_pool
-    from reissue.devtools.demo import bureau_produce_pending
-
-    async def go() -> int:
-        pool = await create_pool(_settings().require_database_url())
-        try:
-            async with _client() as client:
-                return await bureau_produce_pending(client, pool)
-        finally:
-            await pool.close()
-
-    console.print(f"Produced {_run(go())} card(s).")
 
 
 # ----------------------------------------------------------------------------- case actions

@@ -67,7 +67,7 @@ def registry_enrol(
                     district=where,
                     balance_fen=balance_fen,
                     bank="Chongqing Rural Commercial Bank" if bank else None,
-                    bank_url=settings.require_bank_url() if bank else None,
+                    bank_url=settings.require_partner_url("bank") if bank else None,
                     card_number=number,
                 )
         finally:

@@ -31,6 +31,8 @@ from reissue.schemas.events import (
     MaterialsAccepted,
     MaterialsSubmission,
     PaymentConfirmation,
+    ProductionFailed,
+    ProductionReorder,
     ReportFormalisation,
     ReviewClaim,
     ReviewDecision,
@@ -243,6 +245,16 @@ class ReissueClient:
 
     async def card_produced(self, case: str, produced: CardProduced | Mapping[str, Any]) -> None:
         await self._signal(case, c.CARD_PRODUCED, produced)
+
+    async def production_failed(
+        self, case: str, failed: ProductionFailed | Mapping[str, Any]
+    ) -> None:
+        await self._signal(case, c.PRODUCTION_FAILED, failed)
+
+    async def reorder_card(
+        self, case: str, reorder: ProductionReorder | Mapping[str, Any]
+    ) -> EventAck:
+        return await self._update(case, c.REORDER_CARD, reorder)
 
     async def card_collected(self, case: str, collected: CardCollected | Mapping[str, Any]) -> None:
         await self._signal(case, c.CARD_COLLECTED, collected)

@@ -56,6 +56,7 @@ from reissue.schemas.events import (
     AffiliationOverride,
     CancelRequest,
     MaterialRef,
+    ProductionReorder,
     ReviewClaim,
     ReviewDecision,
     ReviewRelease,
@@ -579,6 +580,21 @@ def build_console(
 
         return await act(request, me, case_id, csrf, (Role.SUPERVISOR,), do)
 
+    @app.post("/cases/{case_id}/reorder")
+    async def reorder(
+        request: Request,
+        me: Me,
+        case_id: Annotated[str, CASE_ID],
+        csrf: Annotated[str, Form()],
+        reason: Annotated[str, Form(max_length=500)],
+    ) -> Response:
+        async def do(st: CaseStatus) -> None:
+            await client.reorder_card(
+                case_id, ProductionReorder(supervisor=me.user_id, reason=reason.strip())
+            )
+
+        return await act(request, me, case_id, csrf, (Role.SUPERVISOR,), do)
+
     @app.post("/cases/{case_id}/cancel")
     async def cancel(
         request: Request,
@@ -670,6 +686,9 @@ def _permissions(me: StaffSession, st: CaseStatus) -> dict[str, bool]:
         "override": supervisor
         and st.stage is Stage.AWAITING_AFFILIATION
         and "affiliation_escalated" in st.flags,
+        "reorder": supervisor
+        and st.stage is Stage.CARD_PRODUCTION
+        and "production_failed" in st.flags,
         "cancel": me.can(Role.OPERATIONS) and not st.stage.terminal,
         "export": me.can(Role.AUDITOR),
         "unmask": me.can(Role.AUDITOR),

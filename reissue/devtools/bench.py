@@ -154,7 +154,7 @@ def _ours(stack: OwnStack, run_id: str, *, channel: str = "counter") -> _Actors:
                 insured_category="urban_employee",
                 district="500103",
                 balance_fen=10_000,
-                bank_url=stack.settings.require_bank_url(),
+                bank_url=stack.settings.require_partner_url("bank"),
             )
         app = CaseInput.model_validate(
             {
@@ -304,7 +304,7 @@ async def _spawn(
         "REISSUE_TASK_QUEUE": task_queue,
         "REISSUE_DATA_DIR": str(stack.folder),
         "REISSUE_LOG_FORMAT": "json",
-        "REISSUE_BANK_URL": s.require_bank_url(),
+        **s.partner_environment(),
         "REISSUE_MAX_CONCURRENT_WORKFLOW_TASKS": str(cfg.max_concurrent_workflow_tasks),
         "REISSUE_MAX_CONCURRENT_ACTIVITIES": str(cfg.max_concurrent_activities),
         "REISSUE_WORKFLOW_TASK_POLLERS": str(cfg.workflow_task_pollers),

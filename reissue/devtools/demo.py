@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,6 @@ from reissue.schemas.policy import CasePolicy
 
 __all__ = [
     "DEMO_PLAN",
-    "bureau_produce_pending",
     "fast_policy",
     "install_fast_policies",
     "run_demo",
@@ -122,7 +120,12 @@ DEMO_PLAN: list[DemoCase] = [
         exemption="minimum_living_allowance",
     ),
     DemoCase(
-        Stage.COMPLETED, InsuredCategory.URBAN_EMPLOYEE, "500116", "counter", affiliation=_UNIT
+        Stage.COMPLETED,
+        InsuredCategory.URBAN_EMPLOYEE,
+        "500116",
+        "counter",
+        affiliation=_UNIT,
+        mode="instant",
     ),
     DemoCase(Stage.WITHDRAWN, InsuredCategory.RETIREE, "500117", "hotline_12333"),
     DemoCase(Stage.REJECTED, InsuredCategory.URBAN_EMPLOYEE, "500118", "counter"),
@@ -192,11 +195,11 @@ async def _drive(
     )
     case = (await client.report_loss(app)).workflow_id
 
-    async def at(stage: Stage) -> None:
+    async def at(stage: Stage, timeout: float = 30) -> None:
         async def probe() -> bool:
             return (await client.status(case)).stage is stage
 
-        await _until(probe)
+        await _until(probe, timeout)
 
     await at(Stage.AWAITING_MATERIALS)
     target = plan.target
@@ -251,14 +254,13 @@ async def _drive(
                 "paid_at": datetime.now(UTC),
             },
         )
-        await at(Stage.CARD_PRODUCTION)
+        # (an instant card is printed at once: its case passes CARD_PRODUCTION)
+        await at(Stage.CARD_PRODUCTION if plan.mode == "standard" else Stage.READY_FOR_PICKUP)
     if target is Stage.CANCELLED:
         await client.cancel(case, {"operator": "ops-demo", "reason": "申请人撤回申请 (withdrawn)"})
         return case, target
     if target is Stage.CARD_PRODUCTION:
         return case, target
-    if plan.mode == "standard":
-        await bureau_produce_pending(client, pool, only_case=case)
     await at(Stage.READY_FOR_PICKUP)
     if target is Stage.READY_FOR_PICKUP:
         return case, target
@@ -279,34 +281,6 @@ async def _new_card(pool: asyncpg.Pool, case_id: str) -> str:
                 case_id,
             )
         )
-
-
-async def bureau_produce_pending(
-    client: ReissueClient, pool: asyncpg.Pool, *, only_case: str | None = None
-) -> int:
-    """Play the card bureau: produce every pending standard order and report it to its case."""
-    async with pool.acquire() as conn:
-        orders = await conn.fetch(
-            "SELECT order_id, case_id FROM production_orders"
-            " WHERE status = 'ordered' AND mode = 'standard' ORDER BY ordered_at"
-        )
-        done = 0
-        for order in orders:
-            workflow_id = order["case_id"].split(":", 1)[0]
-            if only_case and workflow_id != only_case:
-                continue
-            card = str(await conn.fetchval("SELECT next_card_number()"))
-            await client.card_produced(
-                workflow_id,
-                {
-                    "order_id": order["order_id"],
-                    "new_card_number": card,
-                    "produced_at": datetime.now(UTC),
-                    "card_id_code": secrets.token_hex(16).upper(),  # written on the chip
-                },
-            )
-            done += 1
-    return done
 
 
 async def run_demo(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
-from contextlib import suppress
+from contextlib import AsyncExitStack, suppress
 
+import httpx
 import structlog
 from rich.console import Console
 
@@ -17,7 +18,7 @@ from reissue.api.server import front_door_server
 from reissue.client import ReissueClient
 from reissue.console.staff import Role, add_user
 from reissue.devtools.demo import run_demo
-from reissue.devtools.simulators import spawn
+from reissue.devtools.simulators import PARTNERS, partner_simulators
 from reissue.devtools.stack import (
     DEV_DATABASE,
     EmbeddedPostgres,
@@ -28,7 +29,7 @@ from reissue.devtools.stack import (
 from reissue.schemas.codec import EncryptionCodec
 from reissue.workers.codec_server import build_app, serve
 from reissue.workers.dispatcher import dispatch_forever
-from reissue.workers.settings import BANK_URL_FILE, DATABASE_URL_FILE, Settings
+from reissue.workers.settings import DATABASE_URL_FILE, Settings, partner_url_file
 from reissue.workers.worker import build_worker, connect_client
 
 __all__ = ["DEV_STAFF", "run_dev", "seed_staff"]
@@ -55,6 +56,12 @@ async def seed_staff(conn: Connection) -> str:
 log = structlog.get_logger(__name__)
 
 
+def _bureau_delay_ms(settings: Settings) -> int:
+    """How long the dev stack's card bureau takes to make a card: 20 demo paces, at least
+    two minutes (15 minutes at the default pace)."""
+    return int(max(20 * settings.demo_pace_seconds, 120) * 1000)
+
+
 async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
     """Temporal dev server + Web UI, PostgreSQL, migrations, a worker, and optionally demo cases."""
     data_dir = settings.data_dir.resolve()
@@ -73,7 +80,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         extra_args=["--ui-codec-endpoint", codec_url],
     )
     postgres: EmbeddedPostgres | None = None
-    simulators: list[asyncio.subprocess.Process] = []
+    simulators = AsyncExitStack()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -103,26 +110,33 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
             (data_dir / DATABASE_URL_FILE).write_text(dsn + "\n", encoding="utf-8")
         dsn = settings.require_database_url()
         # The partner systems: each simulator a process of its own, its records in the data folder.
-        urls = {}
-        for offset, system in enumerate(("notifications", "payments", "bank")):
-            sim_port = settings.simulator_port_base + offset
-            simulators.append(
-                await spawn(system, port=sim_port, state=data_dir / f"simulator-{system}.sqlite")
+        urls = await simulators.enter_async_context(
+            partner_simulators(
+                data_dir,
+                systems=("notifications", *PARTNERS),
+                port_base=settings.simulator_port_base,
+                # The bureau takes a while to make a card (the demo's standard order waits
+                # for it at CARD_PRODUCTION), then reports it through the front door.
+                knobs={"bureau": {"production_delay_ms": _bureau_delay_ms(settings)}},
             )
-            urls[system] = f"http://127.0.0.1:{sim_port}"
+        )
+        for system in ("notifications", *PARTNERS):
+            # Where the worker and CLI commands in other terminals find it.
+            (data_dir / partner_url_file(system)).write_text(urls[system] + "\n", encoding="utf-8")
         settings = settings.model_copy(
             update={
                 "notification_gateway_url": settings.notification_gateway_url
                 or urls["notifications"],
                 "payment_platform_url": settings.payment_platform_url or urls["payments"],
                 "bank_url": settings.bank_url or urls["bank"],
+                "card_bureau_url": settings.card_bureau_url or urls["bureau"],
             }
         )
-        (data_dir / BANK_URL_FILE).write_text(urls["bank"] + "\n", encoding="utf-8")
         console.print(
             f"Partner simulators: notification gateway {urls['notifications']} "
             f"(what recipients saw: {urls['notifications']}/_inbox), "
-            f"payment platform {urls['payments']}, bank {urls['bank']}"
+            f"payment platform {urls['payments']}, bank {urls['bank']}, "
+            f"card bureau {urls['bureau']} (its orders: {urls['bureau']}/_orders)"
         )
         applied = await migrate(dsn)
         console.print(f"Migrations applied: {', '.join(applied) or 'none pending'}")
@@ -147,6 +161,18 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                     p: await create_key(conn, p) for p in ("hotline", "counter", "operations")
                 }
                 password = await seed_staff(conn)
+                bureau_key = await create_key(conn, "card_bureau")
+            # The bureau reports the cards it made (and its failures) through the front door.
+            async with httpx.AsyncClient() as http:
+                (
+                    await http.put(
+                        f"{settings.require_partner_url('bureau')}/_report_to",
+                        json={
+                            "report_url": f"http://127.0.0.1:{settings.api_port}",
+                            "api_key": bureau_key,
+                        },
+                    )
+                ).raise_for_status()
             console.print(
                 f"Partner API on http://{settings.api_host}:{settings.api_port}/docs; dev keys "
                 "(shown once, stored hashed):\n"
@@ -164,7 +190,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                     pool,
                     secret=settings.case_secret(),
                     pace_seconds=settings.demo_pace_seconds,
-                    bank_url=settings.require_bank_url(),
+                    bank_url=settings.require_partner_url("bank"),
                 )
                 console.print(f"Demo: started {len(cases)} cases across every stage")
             console.print(
@@ -196,9 +222,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
     finally:
         server.stop()
         await codec.cleanup()
-        for proc in simulators:
-            proc.terminate()
-            await proc.wait()
+        await simulators.aclose()
         if postgres is not None:
             postgres.stop()
         console.print("Stopped.")

@@ -3,7 +3,8 @@
 
 Each keeps its own state in a SQLite file (so a killed and restarted simulator
 remembers what it did, as the real system would) and has knobs, set at start or
-at run time through `PUT /_knobs`:
+at run time through `PUT /_knobs` (`POST /_reset` forgets every record and resets
+the knobs):
 
 - `latency_ms`: every call waits this long first;
 - `down`: every call fails with 503 (the system is unavailable);
@@ -11,10 +12,17 @@ at run time through `PUT /_knobs`:
 - `lost_answer_rate`: this share of calls does its work, then answers 504 (the
   caller cannot tell it from a failure: it must retry with the same key).
 
+The card bureau has three more: `production_delay_ms` (how long it takes to make
+a card before it reports: the delayed callback), `failure_rate` (this share of
+orders fails production) and `fail_next` (the next this many orders fail).
+
 Systems: `notifications` (the SMS/app-message gateway: `POST /v1/messages`,
-deduplicated by message ID; `GET /_inbox` is what recipients saw) and `payments`
+deduplicated by message ID; `GET /_inbox` is what recipients saw), `payments`
 (the payment platform: `POST /v1/refunds`, deduplicated by refund ID,
-`GET /v1/refunds/{id}`).
+`GET /v1/refunds/{id}`), `bank` (card accounts: freeze, unfreeze, open, close) and
+`bureau` (the card bureau: `POST /v1/orders`, `POST /v1/orders/cancel`; it reports
+each card made, or a failure, to the front door it is pointed at with
+`PUT /_report_to`, retrying until the front door takes the report).
 """
 
 from __future__ import annotations
@@ -24,17 +32,30 @@ import json
 import os
 import random
 import secrets
+import socket
 import sqlite3
+import string
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-__all__ = ["SYSTEMS", "Knobs", "build_simulator", "serve_simulator", "spawn"]
+__all__ = [
+    "PARTNERS",
+    "SYSTEMS",
+    "Knobs",
+    "build_simulator",
+    "free_port",
+    "partner_simulators",
+    "serve_simulator",
+    "spawn",
+]
 
 
 @dataclass
@@ -43,9 +64,14 @@ class Knobs:
     down: bool = False
     error_rate: float = 0.0
     lost_answer_rate: float = 0.0
+    production_delay_ms: int = 1000
+    failure_rate: float = 0.0
+    fail_next: int = 0
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A keyed change: (HTTP status, answer) for a request and its JSON body.
+Work = Callable[[web.Request, dict[str, Any]], tuple[int, dict[str, Any]]]
 
 
 def _now() -> str:
@@ -71,6 +97,13 @@ class _Store:
 
     def write(self, sql: str, *args: Any) -> None:
         self.db.execute(sql, args)
+
+    def forget_everything(self) -> None:
+        """Empty every table (a fresh system, for tests that share one simulator)."""
+        for (table,) in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        ).fetchall():
+            self.db.execute(f'DELETE FROM "{table}"')
 
 
 def _notifications(app: web.Application, store: _Store) -> None:
@@ -164,24 +197,15 @@ def _payments(app: web.Application, store: _Store) -> None:
     app.router.add_get("/_refunds", all_refunds)
 
 
-def _bank(app: web.Application, store: _Store) -> None:
-    """The cooperating bank: the financial accounts of third-generation cards.
-
-    Every change is keyed (`Idempotency-Key`): a repeated key gets the first answer."""
+def _keyed(store: _Store) -> Callable[[Work], Handler]:
+    """A handler of keyed changes (`Idempotency-Key`): a repeated key gets the first
+    answer; a key used for another request is refused."""
     store.db.executescript(
-        "CREATE TABLE IF NOT EXISTS accounts (card_number TEXT PRIMARY KEY, account_ref TEXT,"
-        " status TEXT, updated_at TEXT);"
         "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, asked TEXT, status INTEGER,"
         " body TEXT)"
     )
 
-    def account(card: str) -> dict[str, Any] | None:
-        row = store.one("SELECT * FROM accounts WHERE card_number = ?", card)
-        return dict(row) if row is not None else None
-
-    def keyed(
-        work: Callable[[web.Request, dict[str, Any]], tuple[int, dict[str, Any]]],
-    ) -> Handler:
+    def keyed(work: Work) -> Handler:
         async def handle(request: web.Request) -> web.Response:
             key = request.headers.get("Idempotency-Key")
             if not key:
@@ -208,6 +232,23 @@ def _bank(app: web.Application, store: _Store) -> None:
             return web.json_response(answer, status=status)
 
         return handle
+
+    return keyed
+
+
+def _bank(app: web.Application, store: _Store) -> None:
+    """The cooperating bank: the financial accounts of third-generation cards.
+
+    Every change is keyed (`Idempotency-Key`): a repeated key gets the first answer."""
+    store.db.executescript(
+        "CREATE TABLE IF NOT EXISTS accounts (card_number TEXT PRIMARY KEY, account_ref TEXT,"
+        " status TEXT, updated_at TEXT);"
+    )
+    keyed = _keyed(store)
+
+    def account(card: str) -> dict[str, Any] | None:
+        row = store.one("SELECT * FROM accounts WHERE card_number = ?", card)
+        return dict(row) if row is not None else None
 
     def set_status(to: str, allowed_from: tuple[str, ...]) -> Handler:
         def work(_: web.Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -274,10 +315,177 @@ def _bank(app: web.Application, store: _Store) -> None:
     app.router.add_post("/v1/accounts/close", set_status("closed", ("active", "frozen")))
 
 
-SYSTEMS: dict[str, Callable[[web.Application, _Store], None]] = {
-    "notifications": _notifications,
-    "payments": _payments,
-    "bank": _bank,
+def _bureau(app: web.Application, store: _Store, knobs: Knobs) -> None:
+    """The card bureau: makes the card of each order after `production_delay_ms` (or
+    fails to, as the knobs say) and reports it to the front door, retrying until the
+    front door takes it; a killed and restarted bureau carries on where it was."""
+    store.db.executescript(
+        "CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, case_id TEXT,"
+        " account_id TEXT, district TEXT, status TEXT, due_at REAL, new_card_number TEXT,"
+        " card_id_code TEXT, reason TEXT, updated_at TEXT);"
+        "CREATE TABLE IF NOT EXISTS reports (order_id TEXT PRIMARY KEY, case_id TEXT,"
+        " event TEXT, body TEXT, attempts INTEGER DEFAULT 0, next_at REAL DEFAULT 0,"
+        " answer INTEGER, delivered_at TEXT);"
+        "CREATE TABLE IF NOT EXISTS config (name TEXT PRIMARY KEY, value TEXT)"
+    )
+    keyed = _keyed(store)
+    chance = random.Random()
+
+    def order(_: web.Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        order_id = body.get("order_id")
+        if not isinstance(order_id, str) or not body.get("case_id"):
+            return 422, {"error": "order_id and case_id are required"}
+        if store.one("SELECT 1 FROM orders WHERE order_id = ?", order_id) is None:
+            store.write(
+                "INSERT INTO orders (order_id, case_id, account_id, district, status, due_at,"
+                " updated_at) VALUES (?, ?, ?, ?, 'ordered', ?, ?)",
+                order_id,
+                body["case_id"],
+                body.get("account_id"),
+                body.get("district"),
+                time.time() + knobs.production_delay_ms / 1000,
+                _now(),
+            )
+        return 200, {"order_id": order_id, "status": "accepted"}
+
+    def cancel(_: web.Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        order_id = body.get("order_id")
+        found = store.one("SELECT status FROM orders WHERE order_id = ?", order_id)
+        if found is None:
+            return 404, {"error": "no such order"}
+        if found["status"] == "ordered":
+            store.write(
+                "UPDATE orders SET status = 'cancelled', updated_at = ? WHERE order_id = ?",
+                _now(),
+                order_id,
+            )
+        now = store.one("SELECT status FROM orders WHERE order_id = ?", order_id)
+        assert now is not None
+        return 200, {"order_id": order_id, "status": now["status"]}
+
+    def make_due_cards() -> None:
+        for due in store.all(
+            "SELECT * FROM orders WHERE status = 'ordered' AND due_at <= ? ORDER BY due_at",
+            time.time(),
+        ):
+            failed = knobs.fail_next > 0 or chance.random() < knobs.failure_rate
+            knobs.fail_next = max(0, knobs.fail_next - 1)
+            if failed:
+                reason = "chip personalisation failed (芯片个人化失败)"
+                store.write(
+                    "UPDATE orders SET status = 'failed', reason = ?, updated_at = ?"
+                    " WHERE order_id = ?",
+                    reason,
+                    _now(),
+                    due["order_id"],
+                )
+                event, report = "production-failed", {"reason": reason, "failed_at": _now()}
+            else:
+                card = "B" + "".join(chance.choices(string.digits + string.ascii_uppercase, k=8))
+                code = secrets.token_hex(16).upper()
+                store.write(
+                    "UPDATE orders SET status = 'produced', new_card_number = ?, card_id_code = ?,"
+                    " updated_at = ? WHERE order_id = ?",
+                    card,
+                    code,
+                    _now(),
+                    due["order_id"],
+                )
+                event = "card-produced"
+                report = {"new_card_number": card, "card_id_code": code, "produced_at": _now()}
+            store.write(
+                "INSERT INTO reports (order_id, case_id, event, body) VALUES (?, ?, ?, ?)",
+                due["order_id"],
+                due["case_id"],
+                event,
+                json.dumps({"order_id": due["order_id"], **report}),
+            )
+
+    async def deliver_reports(http: ClientSession) -> None:
+        url = store.one("SELECT value FROM config WHERE name = 'report_url'")
+        key = store.one("SELECT value FROM config WHERE name = 'api_key'")
+        if url is None or key is None:
+            return  # nobody to report to yet: the reports wait
+        for report in store.all(
+            "SELECT * FROM reports WHERE delivered_at IS NULL AND next_at <= ? ORDER BY rowid",
+            time.time(),
+        ):
+            try:
+                async with http.post(
+                    f"{url['value']}/v1/cases/{report['case_id']}/{report['event']}",
+                    data=report["body"],
+                    headers={
+                        "Authorization": f"Bearer {key['value']}",
+                        "Content-Type": "application/json",
+                        "Idempotency-Key": f"{report['event']}:{report['order_id']}",
+                    },
+                ) as answer:
+                    status = answer.status
+            except (ClientError, TimeoutError):
+                status = 0
+            # Taken (2xx) or refused for good (4xx but 401/403/408/409/429): done with it.
+            final = 200 <= status < 300 or (
+                400 <= status < 500 and status not in (401, 403, 408, 409, 429)
+            )
+            attempts = report["attempts"] + 1
+            store.write(
+                "UPDATE reports SET attempts = ?, answer = ?, next_at = ?, delivered_at = ?"
+                " WHERE order_id = ?",
+                attempts,
+                status,
+                time.time() + min(2.0**attempts, 30.0),
+                _now() if final else None,
+                report["order_id"],
+            )
+
+    async def work(app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            async with ClientSession(timeout=ClientTimeout(total=10)) as http:
+                while True:
+                    try:
+                        make_due_cards()
+                        await deliver_reports(http)
+                    except Exception as e:  # keep making cards whatever one report does
+                        print(json.dumps({"bureau_error": repr(e)}), file=sys.stderr, flush=True)
+                    await asyncio.sleep(0.1)
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+
+    async def report_to(request: web.Request) -> web.Response:
+        body = await request.json()
+        for name in ("report_url", "api_key"):
+            if not isinstance(body.get(name), str):
+                return web.json_response({"error": f"{name}: required"}, status=400)
+            store.write("INSERT OR REPLACE INTO config VALUES (?, ?)", name, body[name])
+        return web.json_response({"report_url": body["report_url"]})
+
+    async def orders(_: web.Request) -> web.Response:
+        return web.json_response(store.all("SELECT * FROM orders ORDER BY rowid"))
+
+    async def reports(_: web.Request) -> web.Response:
+        return web.json_response(store.all("SELECT * FROM reports ORDER BY rowid"))
+
+    app.cleanup_ctx.append(work)
+    app.router.add_post("/v1/orders", keyed(order))
+    app.router.add_post("/v1/orders/cancel", keyed(cancel))
+    app.router.add_put("/_report_to", report_to)
+    app.router.add_get("/_orders", orders)
+    app.router.add_get("/_reports", reports)
+
+
+def _without_knobs(
+    system: Callable[[web.Application, _Store], None],
+) -> Callable[[web.Application, _Store, Knobs], None]:
+    return lambda app, store, _: system(app, store)
+
+
+SYSTEMS: dict[str, Callable[[web.Application, _Store, Knobs], None]] = {
+    "notifications": _without_knobs(_notifications),
+    "payments": _without_knobs(_payments),
+    "bank": _without_knobs(_bank),
+    "bureau": _bureau,
 }
 
 
@@ -315,11 +523,18 @@ def build_simulator(system: str, state: Path, knobs: Knobs | None = None) -> web
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"system": system})
 
+    async def reset(_: web.Request) -> web.Response:
+        store.forget_everything()
+        for name, value in asdict(Knobs()).items():
+            setattr(knobs, name, value)
+        return web.json_response(asdict(knobs))
+
     app = web.Application(middlewares=[faults])
     app.router.add_get("/_health", health)
     app.router.add_get("/_knobs", get_knobs)
     app.router.add_put("/_knobs", put_knobs)
-    SYSTEMS[system](app, store)
+    app.router.add_post("/_reset", reset)
+    SYSTEMS[system](app, store, knobs)
     return app
 
 
@@ -363,3 +578,46 @@ async def spawn(
     if not line:
         raise RuntimeError(f"the {system} simulator did not start (exit {await proc.wait()})")
     return proc
+
+
+# The partner systems a case worker calls (the notification gateway is the dispatcher's).
+PARTNERS = ("bank", "payments", "bureau")
+
+
+@asynccontextmanager
+async def partner_simulators(
+    folder: Path,
+    *,
+    systems: Sequence[str] = PARTNERS,
+    port_base: int | None = None,
+    knobs: Mapping[str, Mapping[str, float | int | bool]] | None = None,
+) -> AsyncIterator[dict[str, str]]:
+    """Run a simulator of each system (ports from `port_base` up, or free ones), their
+    records under `folder`; yields each system's URL, stops them all on exit."""
+    procs: list[asyncio.subprocess.Process] = []
+    urls: dict[str, str] = {}
+    try:
+        for offset, system in enumerate(systems):
+            port = port_base + offset if port_base is not None else free_port()
+            procs.append(
+                await spawn(
+                    system,
+                    port=port,
+                    state=folder / f"simulator-{system}.sqlite",
+                    **(knobs or {}).get(system, {}),
+                )
+            )
+            urls[system] = f"http://127.0.0.1:{port}"
+        yield urls
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+            await proc.wait()
+
+
+def free_port() -> int:
+    """A port nothing listens on now (on 127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from temporalio.common import SearchAttributeIndexedValueType
 
+from reissue.devtools.simulators import free_port, partner_simulators
 from reissue.migrations import apply_migrations
 from reissue.schemas.visibility import ALL_KEYS
 
@@ -212,12 +213,6 @@ async def migrate(dsn: str) -> list[str]:
         await conn.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class OwnStack:
     """A throwaway stack in a temporary folder: dev server, PostgreSQL, one worker."""
@@ -240,7 +235,6 @@ async def own_stack(*, worker: bool = True, **settings_overrides: Any) -> AsyncI
 
     from reissue.activities.db import create_pool
     from reissue.client import ReissueClient
-    from reissue.devtools.simulators import spawn
     from reissue.workers.settings import Settings
     from reissue.workers.worker import build_worker, connect_client
 
@@ -253,45 +247,44 @@ async def own_stack(*, worker: bool = True, **settings_overrides: Any) -> AsyncI
     )
     server.start(folder / "temporal.log")
     postgres = EmbeddedPostgres(folder / "pg")
-    bank_port = free_port()
-    bank = await spawn("bank", port=bank_port, state=folder / "bank.sqlite")
     try:
-        dsn = postgres.dsn_for(DEV_DATABASE)
-        await ensure_database(postgres.admin_dsn, dsn)
-        await migrate(dsn)
-        await server.wait_ready()
-        key = base64.b64encode(secrets.token_bytes(32)).decode()
-        settings = Settings(
-            temporal_address=server.address,
-            database_url=dsn,
-            codec_keys=f"k1:{key}",
-            data_dir=folder,
-            bank_url=f"http://127.0.0.1:{bank_port}",
-            **settings_overrides,
-        )
-        client = await connect_client(settings)
-        pool = await create_pool(dsn, max_size=settings.db_pool_size)
-        in_process = build_worker(client, pool, settings) if worker else None
-        running = asyncio.create_task(in_process.run()) if in_process else None
-        try:
-            yield OwnStack(
-                client=ReissueClient(
-                    client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
-                ),
-                pool=pool,
-                settings=settings,
-                server=server,
-                postgres=postgres,
-                folder=folder,
+        async with partner_simulators(folder) as urls:
+            dsn = postgres.dsn_for(DEV_DATABASE)
+            await ensure_database(postgres.admin_dsn, dsn)
+            await migrate(dsn)
+            await server.wait_ready()
+            key = base64.b64encode(secrets.token_bytes(32)).decode()
+            settings = Settings(
+                temporal_address=server.address,
+                database_url=dsn,
+                codec_keys=f"k1:{key}",
+                data_dir=folder,
+                bank_url=urls["bank"],
+                payment_platform_url=urls["payments"],
+                card_bureau_url=urls["bureau"],
+                **settings_overrides,
             )
-        finally:
-            if in_process is not None and running is not None:
-                await in_process.shutdown()
-                await running
-            await pool.close()
+            client = await connect_client(settings)
+            pool = await create_pool(dsn, max_size=settings.db_pool_size)
+            in_process = build_worker(client, pool, settings) if worker else None
+            running = asyncio.create_task(in_process.run()) if in_process else None
+            try:
+                yield OwnStack(
+                    client=ReissueClient(
+                        client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
+                    ),
+                    pool=pool,
+                    settings=settings,
+                    server=server,
+                    postgres=postgres,
+                    folder=folder,
+                )
+            finally:
+                if in_process is not None and running is not None:
+                    await in_process.shutdown()
+                    await running
+                await pool.close()
     finally:
-        bank.terminate()
-        await bank.wait()
         server.stop()
         postgres.stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -46,6 +46,7 @@ __all__ = [
     "PaymentReceipt",
     "PrecheckInput",
     "PrecheckResult",
+    "ProductionFailedInput",
     "ProductionInput",
     "ProductionOrder",
     "ReceivePaymentInput",
@@ -225,6 +226,12 @@ class CardProducedInput(CaseStep):
     card_id_code: str | None = None
 
 
+class ProductionFailedInput(CaseStep):
+    order_id: str
+    reason: str
+    failed_at: datetime
+
+
 class ActivateCardInput(CaseStep):
     old_card_number: str
     new_card_number: str
@@ -342,6 +349,9 @@ class ActivityDef(Generic[In, Out]):
     name: str
     arg: type[In]
     result: type[Out]
+    # Calls a partner system, which may be slow or down for hours: retried with a
+    # longer backoff, and heartbeating (`reissue.activities.db.partner_step`).
+    partner: bool = False
 
 
 REGISTER_LOSS = ActivityDef("register_loss", RegisterLossInput, RegisterLossResult)
@@ -349,19 +359,26 @@ FREEZE_CARD = ActivityDef("freeze_card", FreezeInput, FreezeResult)
 FORMALISE_LOSS_REPORT = ActivityDef("formalise_loss_report", FormaliseInput, Done)
 LIFT_LOSS_REPORT = ActivityDef("lift_loss_report", LiftLossInput, Done)
 VOID_OLD_CARD = ActivityDef("void_old_card", VoidCardInput, Done)
-ORDER_CARD_PRODUCTION = ActivityDef("order_card_production", ProductionInput, ProductionOrder)
+ORDER_CARD_PRODUCTION = ActivityDef(
+    "order_card_production", ProductionInput, ProductionOrder, partner=True
+)
 RECORD_CARD_PRODUCED = ActivityDef("record_card_produced", CardProducedInput, Done)
-CANCEL_CARD_PRODUCTION = ActivityDef("cancel_card_production", OrderInput, Done)
+CANCEL_CARD_PRODUCTION = ActivityDef("cancel_card_production", OrderInput, Done, partner=True)
+RECORD_PRODUCTION_FAILED = ActivityDef("record_production_failed", ProductionFailedInput, Done)
 ACTIVATE_NEW_CARD = ActivityDef("activate_new_card", ActivateCardInput, ActivateCardResult)
-FREEZE_BANK_ACCOUNT = ActivityDef("freeze_bank_account", FreezeInput, FreezeResult)
-UNFREEZE_BANK_ACCOUNT = ActivityDef("unfreeze_bank_account", FreezeInput, FreezeResult)
-MOVE_BANK_ACCOUNT = ActivityDef("move_bank_account", MoveBankAccountInput, BankAccountMove)
+FREEZE_BANK_ACCOUNT = ActivityDef("freeze_bank_account", FreezeInput, FreezeResult, partner=True)
+UNFREEZE_BANK_ACCOUNT = ActivityDef(
+    "unfreeze_bank_account", FreezeInput, FreezeResult, partner=True
+)
+MOVE_BANK_ACCOUNT = ActivityDef(
+    "move_bank_account", MoveBankAccountInput, BankAccountMove, partner=True
+)
 ASSESS_FEE = ActivityDef("assess_fee", AssessFeeInput, FeeAssessment)
 CREATE_PAYMENT_ORDER = ActivityDef("create_payment_order", CreatePaymentInput, PaymentOrder)
 RECEIVE_PAYMENT = ActivityDef("receive_payment", ReceivePaymentInput, PaymentReceipt)
 RECORD_PAYMENT = ActivityDef("record_payment", RecordPaymentInput, PaymentOrder)
 CANCEL_PAYMENT_ORDER = ActivityDef("cancel_payment_order", OrderInput, PaymentOrder)
-REFUND_PAYMENT = ActivityDef("refund_payment", RefundInput, RefundResult)
+REFUND_PAYMENT = ActivityDef("refund_payment", RefundInput, RefundResult, partner=True)
 REQUEST_AFFILIATION_CONFIRMATION = ActivityDef(
     "request_affiliation_confirmation", AffiliationRequestInput, Done
 )

@@ -248,6 +248,9 @@ class CaseStatus(_Model):
     affiliation_status: str
     fee: FeeStatus | None
     production_order_id: str | None
+    failed_production_orders: list[str] = Field(
+        default_factory=list, description="Orders the card bureau reported it could not make."
+    )
     new_card_masked: str | None
     sla_breached: bool
     assigned_to: str | None = None

@@ -29,6 +29,8 @@ from reissue.schemas.events import (
     MaterialsAccepted,
     MaterialsSubmission,
     PaymentConfirmation,
+    ProductionFailed,
+    ProductionReorder,
     ReportFormalisation,
     ReviewClaim,
     ReviewDecision,
@@ -102,6 +104,8 @@ RELEASE_REVIEW = Update("release_review", ReviewRelease, ClaimState)
 REVIEW = Update("review", ReviewDecision, ReviewOutcome)
 PAYMENT_CONFIRMED = Signal("payment_confirmed", PaymentConfirmation)
 CARD_PRODUCED = Signal("card_produced", CardProduced)
+PRODUCTION_FAILED = Signal("production_failed", ProductionFailed)
+REORDER_CARD = Update("reorder_card", ProductionReorder, EventAck)
 CARD_COLLECTED = Signal("card_collected", CardCollected)
 CARD_FOUND = Update("card_found", CardFound, EventAck)
 CANCEL = Update("cancel", CancelRequest, EventAck)
@@ -143,6 +147,8 @@ CONTRACT = _entries(
     REVIEW,
     PAYMENT_CONFIRMED,
     CARD_PRODUCED,
+    PRODUCTION_FAILED,
+    REORDER_CARD,
     CARD_COLLECTED,
     CARD_FOUND,
     CANCEL,

@@ -33,6 +33,8 @@ __all__ = [
     "MaterialsAccepted",
     "MaterialsSubmission",
     "PaymentConfirmation",
+    "ProductionFailed",
+    "ProductionReorder",
     "ReportFormalisation",
     "ReviewClaim",
     "ReviewDecision",
@@ -216,6 +218,22 @@ class CardProduced(_Event):
         default=None,
         description="The card identification code (识别码, 32 characters) written on the chip.",
     )
+
+
+class ProductionFailed(_Event):
+    """The card bureau's report that it could not make the card (signal `production_failed`)."""
+
+    order_id: OrderId
+    reason: Annotated[PlainText, Field(min_length=2, max_length=200)]
+    failed_at: AwareDatetime
+
+
+class ProductionReorder(_Event):
+    """A supervisor orders the card again after the bureau failed as often as the
+    policy allows (update `reorder_card`)."""
+
+    supervisor: StaffId
+    reason: Reason
 
 
 class CardCollected(_Event):

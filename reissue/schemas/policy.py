@@ -89,6 +89,13 @@ class CasePolicy(BaseModel):
     production_overdue_after: PositiveDuration = Field(
         default=timedelta(days=30), description="Standard production: escalate after this."
     )
+    max_production_reorders: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Standard production: orders placed again after the bureau reports a"
+        " failure, before a supervisor must decide.",
+    )
     pickup_reminder_interval: PositiveDuration = timedelta(days=7)
     max_pickup_reminders: int = Field(default=3, ge=0, le=20)
     photo_min_width_px: int = Field(default=295, ge=1, description="One-inch photo at 300 dpi.")

@@ -13,11 +13,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from reissue.schemas.codec import KeyRing
 
 __all__ = [
-    "BANK_URL_FILE",
     "DATABASE_URL_FILE",
     "DEV_HASH_SECRET",
     "DEV_WEBHOOK_SECRET",
+    "Partner",
     "Settings",
+    "partner_url_file",
 ]
 
 # Only for the embedded dev stack and tests; production must configure its own.
@@ -25,7 +26,20 @@ DEV_HASH_SECRET = "dev-only-case-id-secret"
 DEV_WEBHOOK_SECRET = "dev-only-webhook-secret"
 # A running `reissue dev` writes its embedded database's URL here, under data_dir.
 DATABASE_URL_FILE = "database-url"
-BANK_URL_FILE = "bank-url"
+
+Partner = Literal["bank", "payments", "bureau", "notifications"]
+# Each partner system: its Settings field and environment variable.
+_PARTNER_URLS: dict[str, tuple[str, str]] = {
+    "bank": ("bank_url", "REISSUE_BANK_URL"),
+    "payments": ("payment_platform_url", "REISSUE_PAYMENT_PLATFORM_URL"),
+    "bureau": ("card_bureau_url", "REISSUE_CARD_BUREAU_URL"),
+    "notifications": ("notification_gateway_url", "REISSUE_NOTIFICATION_GATEWAY_URL"),
+}
+
+
+def partner_url_file(system: str) -> str:
+    """Where `reissue dev` writes a simulator's URL for commands in other terminals."""
+    return f"{system}-url"
 
 
 class Settings(BaseSettings):
@@ -131,12 +145,17 @@ class Settings(BaseSettings):
     payment_platform_url: str | None = Field(
         default=None,
         validation_alias="REISSUE_PAYMENT_PLATFORM_URL",
-        description="The payment platform's API (refunds); unset: the in-database stand-in.",
+        description="The payment platform's API (refunds); a case worker needs it.",
+    )
+    card_bureau_url: str | None = Field(
+        default=None,
+        validation_alias="REISSUE_CARD_BUREAU_URL",
+        description="The card bureau's API (production orders); a case worker needs it.",
     )
     notification_gateway_url: str | None = Field(
         default=None,
         validation_alias="REISSUE_NOTIFICATION_GATEWAY_URL",
-        description="The SMS/app-message gateway; unset: the outbox is not delivered.",
+        description="The SMS/app-message gateway; unset (dev only): the outbox is not delivered.",
     )
     simulator_port_base: int = Field(
         default=8310,
@@ -185,15 +204,25 @@ class Settings(BaseSettings):
                 return written.read_text(encoding="utf-8").strip()
         raise SystemExit("DATABASE_URL is not set (or start `reissue dev` for the embedded one)")
 
-    def require_bank_url(self) -> str:
-        """REISSUE_BANK_URL, or in dev mode the bank simulator a `reissue dev` stack runs."""
-        if self.bank_url:
-            return self.bank_url
+    def require_partner_url(self, system: Partner) -> str:
+        """The partner system's URL, or in dev mode its simulator's a `reissue dev` stack runs."""
+        field, variable = _PARTNER_URLS[system]
+        url: str | None = getattr(self, field)
+        if url:
+            return url
         if self.environment == "dev":
-            written = self.data_dir / BANK_URL_FILE
+            written = self.data_dir / partner_url_file(system)
             if written.is_file():
                 return written.read_text(encoding="utf-8").strip()
-        raise SystemExit("REISSUE_BANK_URL is not set (or start `reissue dev` for its simulator)")
+        raise SystemExit(f"{variable} is not set (or start `reissue dev` for its simulator)")
+
+    def partner_environment(self) -> dict[str, str]:
+        """The partner URLs configured here, as the environment of another process."""
+        return {
+            variable: url
+            for field, variable in _PARTNER_URLS.values()
+            if (url := getattr(self, field))
+        }
 
     def keyring(self) -> KeyRing:
         """The payload encryption keys: from the environment, a key file, or (dev) the data folder."""

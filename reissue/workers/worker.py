@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
@@ -16,9 +16,14 @@ from temporalio.client import Client
 from temporalio.service import TLSConfig
 from temporalio.worker import Interceptor, Worker
 
-from reissue.activities import all_activities
+from reissue.activities import Partners, all_activities
 from reissue.activities.db import create_pool
-from reissue.activities.partners import HttpBank, HttpNotificationGateway, HttpPaymentPlatform
+from reissue.activities.partners import (
+    HttpBank,
+    HttpCardBureau,
+    HttpNotificationGateway,
+    HttpPaymentPlatform,
+)
 from reissue.schemas.converter import data_converter
 from reissue.workers.dispatcher import dispatch_forever
 from reissue.workers.logging import CaseLogInterceptor
@@ -26,7 +31,14 @@ from reissue.workers.settings import Settings
 from reissue.workers.telemetry import runtime
 from reissue.workflows import WORKFLOWS
 
-__all__ = ["WorkerFactory", "build_worker", "connect_client", "run_worker", "tuned_worker"]
+__all__ = [
+    "WorkerFactory",
+    "build_worker",
+    "connect_client",
+    "partners_over_http",
+    "run_worker",
+    "tuned_worker",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -80,15 +92,26 @@ def tuned_worker(
     )
 
 
+def partners_over_http(settings: Settings) -> Partners:
+    """The partner systems at their configured URLs (a case worker needs every one)."""
+    return Partners(
+        bank=HttpBank(settings.require_partner_url("bank")),
+        payments=HttpPaymentPlatform(settings.require_partner_url("payments")),
+        bureau=HttpCardBureau(settings.require_partner_url("bureau")),
+    )
+
+
 def build_worker(
-    client: Client, pool: asyncpg.Pool | None, settings: Settings, *, task_queue: str | None = None
+    client: Client,
+    pool: asyncpg.Pool | None,
+    settings: Settings,
+    *,
+    task_queue: str | None = None,
+    partners: Partners | None = None,
 ) -> Worker:
     """A worker for the case workflows and every activity they call."""
     if pool is None:
         raise ValueError("a case worker needs the system-of-record database")
-    if settings.environment == "production" and not settings.payment_platform_url:
-        # Never a refund recorded as made that the platform was not asked for.
-        raise SystemExit("REISSUE_PAYMENT_PLATFORM_URL must be set when REISSUE_ENV=production")
     return tuned_worker(
         client,
         settings,
@@ -96,12 +119,7 @@ def build_worker(
         activities=all_activities(
             pool,
             hash_secret=settings.case_secret(),
-            bank=HttpBank(settings.require_bank_url()),
-            payment_platform=(
-                HttpPaymentPlatform(settings.payment_platform_url)
-                if settings.payment_platform_url
-                else None
-            ),
+            partners=partners or partners_over_http(settings),
         ),
         task_queue=task_queue,
         interceptors=[CaseLogInterceptor()],
@@ -157,6 +175,7 @@ async def run_worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    closing: list[Callable[[], Awaitable[None]]] = []
     pool = (
         await create_pool(settings.require_database_url(), max_size=settings.db_pool_size)
         if database
@@ -164,7 +183,12 @@ async def run_worker(
     )
     try:
         client = await connect_client(settings)
-        worker = build(client, pool, settings)
+        if build is build_worker:  # (its partner adapters are closed at the end)
+            partners = partners_over_http(settings)
+            closing.append(partners.aclose)
+            worker = build_worker(client, pool, settings, partners=partners)
+        else:
+            worker = build(client, pool, settings)
         log.info(
             "worker started", task_queue=settings.task_queue, namespace=settings.temporal_namespace
         )
@@ -178,6 +202,7 @@ async def run_worker(
         if pool is not None and settings.notification_gateway_url:
             gateway = HttpNotificationGateway(settings.notification_gateway_url)
             dispatcher = asyncio.create_task(dispatch_forever(pool, gateway))
+            closing.append(gateway.aclose)
         health = await _serve_health(settings, client, pool, run)
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -192,5 +217,7 @@ async def run_worker(
         if health is not None:
             await health.cleanup()
     finally:
+        for close in closing:
+            await close()
         if pool is not None:
             await pool.close()

@@ -23,8 +23,8 @@ from reissue.schemas.events import PaymentConfirmation
 
 __all__ = [
     "ATTEMPT_TIMEOUT",
-    "BANK_HEARTBEAT",
-    "BANK_RETRY",
+    "PARTNER_HEARTBEAT",
+    "PARTNER_RETRY",
     "REGISTRY_RETRY",
     "call",
     "return_payment",
@@ -41,31 +41,25 @@ REGISTRY_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
 )
-# The bank is someone else's and may be down for hours: back off further. Its calls
-# heartbeat, so a worker that dies mid-call is noticed in seconds.
-BANK_RETRY = RetryPolicy(
+# Partner systems (the bank, the card bureau, the payment platform) are someone
+# else's and may be down for hours: back off further. Their calls heartbeat, so a
+# worker that dies mid-call is noticed in seconds.
+PARTNER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=10),
 )
-BANK_HEARTBEAT = timedelta(seconds=5)
+PARTNER_HEARTBEAT = timedelta(seconds=5)
 
 
-async def call(
-    activity: ActivityDef[In, R],
-    arg: In,
-    *,
-    retry: RetryPolicy = REGISTRY_RETRY,
-    summary: str | None = None,
-) -> R:
-    heartbeat = BANK_HEARTBEAT if retry is BANK_RETRY else None
+async def call(activity: ActivityDef[In, R], arg: In, *, summary: str | None = None) -> R:
     result: R = await workflow.execute_activity(
         activity.name,
         arg,
         result_type=activity.result,
         start_to_close_timeout=ATTEMPT_TIMEOUT,
-        heartbeat_timeout=heartbeat,
-        retry_policy=retry,
+        heartbeat_timeout=PARTNER_HEARTBEAT if activity.partner else None,
+        retry_policy=PARTNER_RETRY if activity.partner else REGISTRY_RETRY,
         summary=summary,
     )
     return result

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         RECEIVE_PAYMENT,
         RECORD_CARD_PRODUCED,
         RECORD_PAYMENT,
+        RECORD_PRODUCTION_FAILED,
         RECORD_REVIEW_DECISION,
         REFUND_PAYMENT,
         REGISTER_LOSS,
@@ -71,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         OrderInput,
         PaymentReceipt,
         PrecheckInput,
+        ProductionFailedInput,
         ProductionInput,
         ReceivePaymentInput,
         RecordPaymentInput,
@@ -125,6 +127,8 @@ with workflow.unsafe.imports_passed_through():
         MaterialsAccepted,
         MaterialsSubmission,
         PaymentConfirmation,
+        ProductionFailed,
+        ProductionReorder,
         ReportFormalisation,
         ReviewClaim,
         ReviewDecision,
@@ -134,11 +138,12 @@ with workflow.unsafe.imports_passed_through():
     from reissue.schemas.identifiers import mask_card_number
     from reissue.schemas.policy import CasePolicy
     from reissue.schemas.precheck import precheck_problems
-    from reissue.workflows.calls import BANK_RETRY, REGISTRY_RETRY, call, return_payment
+    from reissue.workflows.calls import call, return_payment
     from reissue.workflows.state import Asked, CaseState, Ending
 
 __all__ = [
     "PATCH_BANK_ACCOUNT_MOVED",
+    "PATCH_BUREAU_FAILURES",
     "PATCH_CASE_CLOSED_AUDIT",
     "PATCH_FINAL_PAYMENT_REMINDER",
     "PATCH_SYSTEM_OF_RECORD",
@@ -156,6 +161,9 @@ PATCH_CASE_CLOSED_AUDIT = "case-closed-audit"
 PATCH_SYSTEM_OF_RECORD = "system-of-record-decides"
 PATCH_VOID_ON_FORMAL_END = "void-on-formal-end"
 PATCH_BANK_ACCOUNT_MOVED = "bank-account-moved"
+# Added 2026-11: the bureau may report a failed production; the card is ordered
+# again up to the policy's limit, then a supervisor decides.
+PATCH_BUREAU_FAILURES = "bureau-failures"
 
 R = TypeVar("R", bound=BaseModel)
 M = TypeVar("M", bound=BaseModel)
@@ -355,7 +363,6 @@ class CardReissueWorkflow:
             self._act(
                 FREEZE_BANK_ACCOUNT,
                 freeze.model_copy(update={"step": "freeze_bank_account"}),
-                retry=BANK_RETRY,
                 summary="freeze the card's bank account",
             ),
         )
@@ -671,32 +678,20 @@ class CardReissueWorkflow:
     async def _produce_card(self) -> None:
         assert self.case.submission is not None
         mode = self.case.submission.production_mode
-        self.case.production = await self._act(
-            ORDER_CARD_PRODUCTION,
-            ProductionInput(
-                **self._step("order_card_production"),
-                account_id=self._account_id,
-                old_card_number=self.case.inp.card_number,
-                mode=mode,
-                district=self.case.inp.district,
-            ),
-            summary=f"order {mode.value} card production",
-        )
+        await self._order_card(mode, "order_card_production")
         if mode is ProductionMode.INSTANT:
             self._enter(Stage.CARD_PRODUCTION, AwaitingParty.SYSTEM, "instant card printing")
             return
-        overdue_at = workflow.now() + self.policy.production_overdue_after
-        self._enter(
-            Stage.CARD_PRODUCTION,
-            AwaitingParty.BUREAU,
-            f"card bureau to produce the card (order {self.case.production.order_id})",
-            overdue_at,
-        )
+        overdue_at = self._await_bureau()
         while True:
-            produced = lambda: self.case.produced is not None  # noqa: E731
-            if not await self._wait(produced, overdue_at, "production overdue"):
+
+            def settled() -> bool:  # the bureau reported the card made, or a failure
+                return self.case.produced is not None or self.case.production_failed is not None
+
+            if not await self._wait(settled, overdue_at, "production overdue"):
                 if "production_overdue" not in self.case.flags:
                     self.case.flags.append("production_overdue")
+                    assert self.case.production is not None
                     await self._notify(
                         Recipient.SUPERVISOR,
                         "production_overdue",
@@ -705,7 +700,11 @@ class CardReissueWorkflow:
                         order=self.case.production.order_id,
                         district=self.case.inp.district,
                     )
-                await self._wait(produced, None)
+                await self._wait(settled, None)
+            if self.case.production_failed is not None:
+                await self._production_failed(self.case.production_failed)
+                overdue_at = self._await_bureau()
+                continue
             assert self.case.produced is not None
             try:
                 await self._act(
@@ -727,6 +726,80 @@ class CardReissueWorkflow:
                 self.case.produced = None
                 continue
             return
+
+    async def _order_card(self, mode: ProductionMode, step: str) -> None:
+        self.case.production = await self._act(
+            ORDER_CARD_PRODUCTION,
+            ProductionInput(
+                **self._step(step),
+                account_id=self._account_id,
+                old_card_number=self.case.inp.card_number,
+                mode=mode,
+                district=self.case.inp.district,
+            ),
+            summary=f"order {mode.value} card production",
+        )
+
+    def _await_bureau(self) -> datetime:
+        """Wait for the bureau's report on the current order; when it is overdue."""
+        assert self.case.production is not None
+        overdue_at = workflow.now() + self.policy.production_overdue_after
+        self._enter(
+            Stage.CARD_PRODUCTION,
+            AwaitingParty.BUREAU,
+            f"card bureau to produce the card (order {self.case.production.order_id})",
+            overdue_at,
+        )
+        return overdue_at
+
+    async def _production_failed(self, failed: ProductionFailed) -> None:
+        """The bureau could not make the card: order it again, up to the policy's limit;
+        past it, a supervisor is told and decides (`reorder_card`, or a cancellation)."""
+        workflow.patched(PATCH_BUREAU_FAILURES)  # (no case before it had a failure report)
+        self.case.production_failed = None
+        self.case.failed_orders.append(failed.order_id)
+        await self._act(
+            RECORD_PRODUCTION_FAILED,
+            ProductionFailedInput(
+                **self._step(f"record_production_failed:{failed.order_id}"),
+                order_id=failed.order_id,
+                reason=failed.reason,
+                failed_at=failed.failed_at,
+            ),
+            summary=f"the bureau could not make the card: {failed.reason}",
+        )
+        self.case.produced = None
+        if "production_overdue" in self.case.flags:  # the new order has its own time
+            self.case.flags.remove("production_overdue")
+        failures, limit = len(self.case.failed_orders), self.policy.max_production_reorders
+        if failures > limit + self.case.reorders_allowed:
+            if "production_failed" not in self.case.flags:
+                self.case.flags.append("production_failed")
+            self._enter(
+                Stage.CARD_PRODUCTION,
+                AwaitingParty.STAFF,
+                f"supervisor to decide: the bureau failed {failures} times"
+                " (reorder_card, or cancel the case)",
+            )
+            await self._notify(
+                Recipient.SUPERVISOR,
+                "production_failed",
+                ref=self.case.inp.district,
+                step=f"production_failed:{failures}",
+                case=workflow.info().workflow_id,
+                order=failed.order_id,
+                failures=str(failures),
+                reason=failed.reason,
+            )
+            await self._wait(lambda: self.case.reorder is not None, None)
+            self.case.reorders_allowed += 1
+            self.case.reorder = None
+            if "production_failed" in self.case.flags:
+                self.case.flags.remove("production_failed")
+        assert self.case.submission is not None
+        await self._order_card(
+            self.case.submission.production_mode, f"order_card_production:{failures + 1}"
+        )
 
     async def _hand_over(self) -> CaseResult:
         assert self.case.new_card is not None and self.case.report is not None
@@ -778,7 +851,6 @@ class CardReissueWorkflow:
                     old_card_number=self.case.inp.card_number,
                     new_card_number=self.case.new_card,
                 ),
-                retry=BANK_RETRY,
                 summary=f"bank: account for {new_masked}, {self.case.card_masked}'s closed",
             )
         await self._notify(Recipient.APPLICANT, "completed", card=new_masked)
@@ -872,7 +944,6 @@ class CardReissueWorkflow:
                     card_number=self.case.inp.card_number,
                     report_number=report,
                 ),
-                retry=BANK_RETRY,
                 summary="unfreeze the card's bank account",
             )
             self.case.card_frozen = self.case.bank_frozen = False
@@ -1369,6 +1440,44 @@ class CardReissueWorkflow:
             return
         self.case.produced = produced
 
+    @workflow.signal(name="production_failed")
+    async def production_failed(self, raw: RawValue) -> None:
+        """The card bureau reports it could not make the card (`ProductionFailed`)."""
+        failed = await self._signal_arg("production_failed", raw, ProductionFailed)
+        if failed is None or self._case is None:
+            return
+        awaited = (
+            self.case.stage is Stage.CARD_PRODUCTION
+            and self.case.awaiting is AwaitingParty.BUREAU
+            and self.case.production is not None
+            and self.case.produced is None
+            and self.case.production_failed is None
+        )
+        if not awaited or self.case.production is None:
+            await self._ignore("production_failed", f"order={failed.order_id}")
+            return
+        if failed.order_id != self.case.production.order_id:
+            self.case.anomalies.append(f"production_failed for another order {failed.order_id}")
+            await self._audit("production_anomaly", "card-bureau", {"order_id": failed.order_id})
+            return
+        self.case.production_failed = failed
+
+    @workflow.update
+    async def reorder_card(self, reorder: ProductionReorder) -> EventAck:
+        """A supervisor orders the card again after the bureau failed past the limit."""
+        self.case.reorder = reorder
+        await self._audit("production_reordered", reorder.supervisor, {"reason": reorder.reason})
+        await workflow.wait_condition(lambda: self.case.reorder is None or self.case.stage.terminal)
+        return EventAck(stage=self.case.stage, at=workflow.now())
+
+    @reorder_card.validator
+    def _check_reorder(self, reorder: ProductionReorder) -> None:
+        self._require_stage("reorder_card", Stage.CARD_PRODUCTION)
+        if "production_failed" not in self.case.flags or self.case.reorder is not None:
+            raise ValueError(
+                "reorder_card: allowed only after the bureau failed as often as the policy allows"
+            )
+
     @workflow.signal(name="card_collected")
     async def card_collected(self, raw: RawValue) -> None:
         """The counter handed the new card over (`CardCollected`)."""
@@ -1640,13 +1749,12 @@ class CardReissueWorkflow:
         activity: ActivityDef[In, R],
         arg: In,
         *,
-        retry: RetryPolicy = REGISTRY_RETRY,
         summary: str | None = None,
     ) -> R:
         # Before every step of the main path: an early end accepted while the
         # previous one ran is honoured before anything further happens.
         self._checkpoint()
-        return await call(activity, arg, retry=retry, summary=summary)
+        return await call(activity, arg, summary=summary)
 
     async def _notify(
         self,

@@ -41,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
         CardProduced,
         MaterialsSubmission,
         PaymentConfirmation,
+        ProductionFailed,
+        ProductionReorder,
         ReviewDecision,
     )
     from reissue.schemas.identifiers import mask_card_number
@@ -117,6 +119,10 @@ class CaseState:
     refunds: list[RefundResult] = field(default_factory=list)
     production: ProductionOrder | None = None
     produced: CardProduced | None = None
+    production_failed: ProductionFailed | None = None  # a failure report to act on
+    failed_orders: list[str] = field(default_factory=list)
+    reorders_allowed: int = 0  # by a supervisor, past the policy's limit
+    reorder: ProductionReorder | None = None  # a supervisor's reorder to act on
     collected: CardCollected | None = None
     ending: Ending | None = None  # an end accepted (found, cancel, lapse, ...)
     closing: Ending | None = None  # what the case is doing to close, COMPLETED included
@@ -253,6 +259,7 @@ class CaseState:
             affiliation_status=self.affiliation_status,
             fee=fee,
             production_order_id=self.production.order_id if self.production else None,
+            failed_production_orders=self.failed_orders,
             new_card_masked=mask_card_number(self.new_card) if self.new_card else None,
             sla_breached=self.sla_breached,
             assigned_to=self.assignee,

@@ -18,14 +18,13 @@ from reissue.activities import (
     RegistryActivities,
     all_activities,
 )
-from reissue.activities.partners import HttpBank
 from reissue.devtools.seed import enrol_person
 from reissue.schemas import activities as a
 from reissue.schemas.enums import Channel, InsuredCategory, ProductionMode, Recipient, ReviewVerdict
 from reissue.schemas.hashing import case_workflow_id
 from reissue.schemas.policy import CasePolicy
 from reissue.workers.settings import DEV_HASH_SECRET
-from tests.support import materials, random_card_number, random_resident_id
+from tests.support import http_partners, materials, random_card_number, random_resident_id
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -111,10 +110,14 @@ def case_of(card: str, run: str = "run-1") -> str:
     return f"{case_workflow_id(card, secret=DEV_HASH_SECRET)}:{run}"
 
 
-async def test_every_activity_is_idempotent(pool: asyncpg.Pool, bank_url: str) -> None:
-    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
-    bank = BankActivities(pool, HttpBank(bank_url))
-    pay = PaymentActivities(pool)
+async def test_every_activity_is_idempotent(
+    pool: asyncpg.Pool, partner_urls: dict[str, str]
+) -> None:
+    partners = http_partners(partner_urls)
+    bank_url = partner_urls["bank"]
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET, bureau=partners.bureau)
+    bank = BankActivities(pool, partners.bank)
+    pay = PaymentActivities(pool, partners.payments)
     work = CaseworkActivities(pool)
     twice = Twice(pool)
 
@@ -339,6 +342,30 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool, bank_url: str) -
         ),
     )
     assert refund.status == "refunded" and refund.order_id == paid_order.order_id
+    # The bureau could not make a standard card: the order fails, once.
+    failing = await twice(
+        registry.order_card_production,
+        a.ProductionInput(
+            **_step(c2, "order_card_production"),
+            account_id=loss2.account_id,
+            old_card_number=card2,
+            mode=ProductionMode.STANDARD,
+            district="500103",
+        ),
+    )
+    await twice(
+        registry.record_production_failed,
+        a.ProductionFailedInput(
+            **_step(c2, "record_production_failed"),
+            order_id=failing.order_id,
+            reason="chip personalisation failed",
+            failed_at=AT,
+        ),
+    )
+    async with httpx.AsyncClient(base_url=partner_urls["bureau"]) as bureau:
+        orders = (await bureau.get("/_orders")).json()
+    sent = [o["order_id"] for o in orders if o["order_id"] in (prod.order_id, failing.order_id)]
+    assert sorted(sent) == sorted([prod.order_id, failing.order_id]), "each order sent once"
     instant = await twice(
         registry.order_card_production,
         a.ProductionInput(
@@ -412,7 +439,7 @@ async def test_every_activity_is_idempotent(pool: asyncpg.Pool, bank_url: str) -
 
     registered = {
         activity_name(fn)
-        for fn in all_activities(pool, hash_secret=DEV_HASH_SECRET, bank=HttpBank(bank_url))
+        for fn in all_activities(pool, hash_secret=DEV_HASH_SECRET, partners=partners)
     }
     assert registered - twice.covered == set(), "activities without an idempotency check"
 

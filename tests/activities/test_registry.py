@@ -17,7 +17,7 @@ from reissue.activities import (
     PaymentActivities,
     RegistryActivities,
 )
-from reissue.activities.partners import HttpBank
+from reissue.activities.partners import HttpBank, HttpPaymentPlatform
 from reissue.schemas import activities as a
 from reissue.schemas.case import RECORDED, CaseInput
 from reissue.schemas.enums import Channel
@@ -217,8 +217,10 @@ async def test_lift_only_a_temporary_report_and_never_revive_a_card(pool: asyncp
     assert again.formal and again.reported_at == loss.reported_at
 
 
-async def test_payment_with_wrong_amount_is_refused(pool: asyncpg.Pool) -> None:
-    pay = PaymentActivities(pool)
+async def test_payment_with_wrong_amount_is_refused(
+    pool: asyncpg.Pool, partner_urls: dict[str, str]
+) -> None:
+    pay = PaymentActivities(pool, HttpPaymentPlatform(partner_urls["payments"]))
     order = await pay.create_payment_order(
         a.CreatePaymentInput(**_step("c-pay", "create"), amount_fen=2500, due_at=AT)
     )
@@ -339,8 +341,10 @@ async def test_migration_closes_what_earlier_code_left_open(pg: Any) -> None:
         await conn.close()
 
 
-async def test_a_refund_asks_the_platform_once_under_the_payment_s_id(pool: asyncpg.Pool) -> None:
-    pay = PaymentActivities(pool)
+async def test_a_refund_asks_the_platform_once_under_the_payment_s_id(
+    pool: asyncpg.Pool, partner_urls: dict[str, str]
+) -> None:
+    pay = PaymentActivities(pool, HttpPaymentPlatform(partner_urls["payments"]))
     _, card = await _person(pool)
     case = case_of(card)
     order = await pay.create_payment_order(

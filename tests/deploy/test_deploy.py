@@ -130,9 +130,8 @@ async def test_the_images_command_runs_a_worker_with_health_and_metrics(
         "REISSUE_CODEC_KEYS": TEST_KEYS_SPEC,
         "REISSUE_HEALTH_PORT": str(health),
         "REISSUE_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
-        "REISSUE_BANK_URL": settings.require_bank_url(),
-        # Production refuses to run without them (nothing here calls them).
-        "REISSUE_PAYMENT_PLATFORM_URL": "http://127.0.0.1:9",
+        **settings.partner_environment(),
+        # Production refuses to run without it (nothing here sends a notice).
         "REISSUE_NOTIFICATION_GATEWAY_URL": "http://127.0.0.1:9",
     }
     proc = await asyncio.create_subprocess_exec(

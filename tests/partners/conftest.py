@@ -45,6 +45,12 @@ class Simulator:
             r = await http.put("/_knobs", json=knobs)
             assert r.status_code == 200, r.text
 
+    async def put(self, path: str, **body: Any) -> Any:
+        async with httpx.AsyncClient(base_url=self.url) as http:
+            r = await http.put(path, json=body)
+            assert r.status_code == 200, r.text
+            return r.json()
+
     async def get(self, path: str, **params: Any) -> Any:
         async with httpx.AsyncClient(base_url=self.url) as http:
             r = await http.get(path, params=params)

@@ -82,15 +82,15 @@ async def test_a_refund_that_times_out_is_repeated_and_happens_once(platform: Si
     await platform.knobs(latency_ms=1500)
     slow = HttpPaymentPlatform(platform.url, timeout=httpx.Timeout(0.5))
     with pytest.raises(ApplicationError) as err:
-        await slow.refund(None, refund_id="RF-1", payment_ref="BANK-T", amount_fen=2500)  # type: ignore[arg-type]
+        await slow.refund(refund_id="RF-1", payment_ref="BANK-T", amount_fen=2500)
     assert err.value.type == PARTNER_UNAVAILABLE and not err.value.non_retryable
     await asyncio.sleep(1.5)  # the platform finishes what it was asked
     await platform.knobs(latency_ms=0)
-    ref = await slow.refund(None, refund_id="RF-1", payment_ref="BANK-T", amount_fen=2500)  # type: ignore[arg-type]
-    again = await slow.refund(None, refund_id="RF-1", payment_ref="BANK-T", amount_fen=2500)  # type: ignore[arg-type]
+    ref = await slow.refund(refund_id="RF-1", payment_ref="BANK-T", amount_fen=2500)
+    again = await slow.refund(refund_id="RF-1", payment_ref="BANK-T", amount_fen=2500)
     assert ref == again
     assert [r["refund_id"] for r in await platform.get("/_refunds")] == ["RF-1"]
     # The same refund ID for another refund is refused as such, not retried.
     with pytest.raises(ApplicationError) as refused:
-        await slow.refund(None, refund_id="RF-1", payment_ref="BANK-X", amount_fen=1)  # type: ignore[arg-type]
+        await slow.refund(refund_id="RF-1", payment_ref="BANK-X", amount_fen=1)
     assert refused.value.non_retryable

@@ -50,7 +50,7 @@ async def _worker_process(stack: Stack, **env: str) -> asyncio.subprocess.Proces
             "REISSUE_TASK_QUEUE": stack.settings.task_queue,
             "REISSUE_CODEC_KEYS": TEST_KEYS_SPEC,
             "REISSUE_LOG_FORMAT": "json",
-            "REISSUE_BANK_URL": stack.settings.require_bank_url(),
+            **stack.settings.partner_environment(),
         }
         | env,
         stdout=asyncio.subprocess.DEVNULL,
@@ -188,11 +188,11 @@ async def own_postgres(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedPostgres, 
 async def test_postgres_restart_while_activities_run(
     env,
     own_postgres: tuple[EmbeddedPostgres, str, Path],  # type: ignore[no-untyped-def]
-    bank_url: str,
+    settings: Settings,
 ) -> None:
     pg, dsn, data = own_postgres
-    settings = Settings(
-        database_url=dsn, task_queue="tq-pg-restart-" + os.urandom(4).hex(), bank_url=bank_url
+    settings = settings.model_copy(
+        update={"database_url": dsn, "task_queue": "tq-pg-restart-" + os.urandom(4).hex()}
     )
     pool = await create_pool(dsn, max_size=5)
     worker = build_worker(env.client, pool, settings)

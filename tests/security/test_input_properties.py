@@ -103,6 +103,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "new_card_number": "R00000001",
         "produced_at": "2026-11-25T08:00:00Z",
     },
+    "ProductionFailed": {
+        "order_id": "PD20261125000001",
+        "reason": "chip personalisation failed",
+        "failed_at": "2026-11-25T08:00:00Z",
+    },
+    "ProductionReorder": {"supervisor": "supervisor-1", "reason": "the bureau fixed its printer"},
     "CardCollected": {"new_card_number": "R00000001", "handed_over_by": "counter-1"},
     "CardFound": {"channel": "counter", "note": "in a drawer"},
     "CancelRequest": {"operator": "ops-1", "reason": "moved away"},

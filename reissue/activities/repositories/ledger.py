@@ -79,13 +79,12 @@ async def create_refund(
 
 async def mark_refunded(
     conn: Connection, refund_id: str, *, platform_ref: str, at: datetime
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
+) -> asyncpg.Record | None:
+    """The platform made a pending refund; None when it was recorded already."""
+    return await conn.fetchrow(
         "UPDATE refunds SET status = 'refunded', refunded_at = $2, platform_ref = $3"
-        " WHERE refund_id = $1 RETURNING *",
+        " WHERE refund_id = $1 AND status = 'pending' RETURNING *",
         refund_id,
         at,
         platform_ref,
     )
-    assert row is not None
-    return row

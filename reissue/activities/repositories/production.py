@@ -8,7 +8,14 @@ import asyncpg
 
 from reissue.activities.db import Connection
 
-__all__ = ["create_order", "get_order", "next_card_number", "pending_orders", "transition"]
+__all__ = [
+    "create_order",
+    "get_order",
+    "mark_failed",
+    "mark_sent",
+    "next_card_number",
+    "transition",
+]
 
 
 async def next_card_number(conn: Connection) -> str:
@@ -72,10 +79,21 @@ async def transition(
     return bool(done)
 
 
-async def pending_orders(conn: Connection, *, limit: int = 100) -> list[asyncpg.Record]:
-    """Standard orders the card bureau has yet to produce, oldest first."""
-    return await conn.fetch(
-        "SELECT order_id, case_id, district, ordered_at FROM production_orders"
-        " WHERE status = 'ordered' AND mode = 'standard' ORDER BY ordered_at LIMIT $1",
-        limit,
+async def mark_sent(conn: Connection | asyncpg.Pool, order_id: str) -> None:
+    """The bureau accepted the order."""
+    await conn.execute(
+        "UPDATE production_orders SET sent_at = now() WHERE order_id = $1 AND sent_at IS NULL",
+        order_id,
     )
+
+
+async def mark_failed(conn: Connection, order_id: str, *, reason: str, at: datetime) -> bool:
+    """The bureau could not make the card of an open order."""
+    done = await conn.fetchval(
+        "UPDATE production_orders SET status = 'failed', failed_at = $2, failure_reason = $3"
+        " WHERE order_id = $1 AND status = 'ordered' RETURNING true",
+        order_id,
+        at,
+        reason,
+    )
+    return bool(done)

@@ -1,0 +1,195 @@
+"""The card bureau as a real process: it takes standard orders over HTTP, makes the card
+after a while (or fails to) and reports back through the front door, as a partner
+would. Failures are ordered again up to the policy's limit, then a supervisor decides;
+a cancelled case stops its order at the bureau; a bureau killed after accepting an
+order reports the card once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from reissue.api.app import build_app
+from reissue.api.credentials import create_key
+from reissue.client import ReissueClient
+from reissue.schemas.case import CaseStatus
+from reissue.schemas.enums import AwaitingParty, Stage
+from reissue.workers.settings import DEV_HASH_SECRET
+from reissue.workers.worker import build_worker
+from tests.api.conftest import serving
+from tests.partners.conftest import Simulator
+from tests.support import Stack
+
+
+@pytest.fixture
+async def bureau(simulator: Callable[..., Awaitable[Simulator]]) -> Simulator:
+    return await simulator("bureau", production_delay_ms=300)
+
+
+@pytest.fixture
+async def ordering(stack: Stack, bureau: Simulator) -> AsyncIterator[Stack]:
+    """The stack with a worker that orders cards from this bureau, and a front door the
+    bureau reports to with its own key."""
+    settings = stack.settings.model_copy(
+        update={"card_bureau_url": bureau.url, "task_queue": stack.settings.task_queue + "-cb"}
+    )
+    worker = build_worker(stack.env.client, stack.pool, settings)
+    task = asyncio.create_task(worker.run())
+    client = ReissueClient(
+        stack.env.client, task_queue=settings.task_queue, hash_secret=DEV_HASH_SECRET
+    )
+    async with stack.pool.acquire() as conn:
+        key = await create_key(conn, "card_bureau")
+    app = build_app(client, stack.pool, webhook_secret="unused-webhook-secret")
+    try:
+        async with serving(app) as front_door:
+            await bureau.put("/_report_to", report_url=front_door, api_key=key)
+            yield Stack(env=stack.env, pool=stack.pool, client=client, settings=settings)
+    finally:
+        await worker.shutdown()
+        await task
+
+
+async def _in_production(stack: Stack) -> str:
+    _, case, report = await stack.open_case()
+    await stack.submit(case, report)
+    await stack.approve(case)
+    await stack.pay(case)
+    return case
+
+
+async def _until(
+    stack: Stack, case: str, seen: Callable[[CaseStatus], bool], timeout: float = 30
+) -> CaseStatus:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not seen(st := await stack.status(case)):
+        if loop.time() > deadline:
+            raise AssertionError(f"case {case} never got there: {st.stage} {st.pending_action}")
+        await asyncio.sleep(0.1)
+    return st
+
+
+async def _orders(bureau: Simulator, case: str) -> list[dict[str, Any]]:
+    return [o for o in await bureau.get("/_orders") if o["case_id"] == case]
+
+
+async def test_the_bureau_makes_the_card_and_reports_it_through_the_front_door(
+    ordering: Stack, bureau: Simulator
+) -> None:
+    stack = ordering
+    case = await _in_production(stack)
+    st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+    (made,) = await _orders(bureau, case)
+    assert made["order_id"] == st.production_order_id and made["status"] == "produced"
+    assert (
+        st.new_card_masked is not None and st.new_card_masked[-4:] == made["new_card_number"][-4:]
+    )
+    # The registry has the card the bureau made, with the code it wrote on the chip.
+    card = await stack.rows(
+        "SELECT status, card_id_code FROM cards WHERE card_number = $1", made["new_card_number"]
+    )
+    assert [(c["status"], c["card_id_code"]) for c in card] == [
+        ("inactive_new", made["card_id_code"])
+    ]
+    assert await stack.one(
+        "SELECT sent_at IS NOT NULL FROM production_orders WHERE order_id = $1", made["order_id"]
+    )
+    (report,) = [r for r in await bureau.get("/_reports") if r["order_id"] == made["order_id"]]
+    assert 200 <= report["answer"] < 300 and report["delivered_at"] is not None
+    assert await stack.violations() == []
+
+
+async def test_failed_productions_are_ordered_again_then_a_supervisor_decides(
+    ordering: Stack, bureau: Simulator
+) -> None:
+    stack = ordering
+    await stack.use_policy(max_production_reorders=1)
+    await bureau.knobs(fail_next=2)  # the first order and its reorder both fail
+    case = await _in_production(stack)
+    st = await _until(stack, case, lambda st: "production_failed" in st.flags)
+    assert st.stage is Stage.CARD_PRODUCTION and st.awaiting is AwaitingParty.STAFF
+    failed = await _orders(bureau, case)
+    assert [o["status"] for o in failed] == ["failed", "failed"]
+    assert st.failed_production_orders == [o["order_id"] for o in failed]
+    rows = await stack.rows(
+        "SELECT status, failure_reason FROM production_orders WHERE case_id = $1 ORDER BY order_id",
+        st.case_id,
+    )
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    assert all("chip personalisation failed" in r["failure_reason"] for r in rows)
+    # One notice to the supervisor, past the limit (none for the first failure).
+    notices = await stack.rows(
+        "SELECT recipient FROM notifications WHERE case_id = $1 AND template = 'production_failed'",
+        st.case_id,
+    )
+    assert [n["recipient"] for n in notices] == ["supervisor"]
+
+    await stack.client.reorder_card(
+        case, {"supervisor": "supervisor-01", "reason": "the bureau replaced its chip writer"}
+    )
+    st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+    orders = await _orders(bureau, case)
+    assert [o["status"] for o in orders] == ["failed", "failed", "produced"]
+    assert st.production_order_id == orders[-1]["order_id"] and "production_failed" not in st.flags
+    assert await stack.violations() == []
+
+
+async def test_a_reorder_is_refused_while_the_bureau_has_not_failed(
+    ordering: Stack, bureau: Simulator
+) -> None:
+    stack = ordering
+    await bureau.knobs(production_delay_ms=60_000)
+    case = await _in_production(stack)
+    await stack.wait_for(case, Stage.CARD_PRODUCTION)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await stack.client.reorder_card(case, {"supervisor": "supervisor-01", "reason": "why not"})
+    assert "allowed only after the bureau failed" in str(refused.value.cause)
+    assert len(await _orders(bureau, case)) == 1
+
+
+async def test_a_cancelled_case_stops_its_order_at_the_bureau(
+    ordering: Stack, bureau: Simulator
+) -> None:
+    stack = ordering
+    await bureau.knobs(production_delay_ms=60_000)
+    case = await _in_production(stack)
+    await stack.wait_for(case, Stage.CARD_PRODUCTION)
+    await _until_ordered(bureau, case)
+    await stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+    st = await stack.wait_for(case, Stage.CANCELLED)
+    assert [o["status"] for o in await _orders(bureau, case)] == ["cancelled"]
+    assert (
+        await stack.one("SELECT status FROM production_orders WHERE case_id = $1", st.case_id)
+        == "cancelled"
+    )
+    assert await stack.violations() == []
+
+
+async def _until_ordered(bureau: Simulator, case: str, timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await _orders(bureau, case):
+        assert loop.time() < deadline, "the order never reached the bureau"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_bureau_down_then_killed_after_accepting_still_delivers_once(
+    ordering: Stack, bureau: Simulator
+) -> None:
+    stack = ordering
+    await bureau.knobs(down=True, production_delay_ms=1500)
+    case = await _in_production(stack)
+    await stack.pending(case, "order_card_production")  # retried while the bureau is down
+    await bureau.knobs(down=False)
+    await _until_ordered(bureau, case)
+    await bureau.kill()  # accepted, not yet made: it dies with the order in its records
+    await bureau.start()
+    st = await stack.wait_for(case, Stage.READY_FOR_PICKUP, timeout=60)
+    (made,) = await _orders(bureau, case)
+    assert made["status"] == "produced" and st.production_order_id == made["order_id"]
+    assert await stack.violations() == []
