@@ -275,3 +275,33 @@ async def test_staff_users_are_added_with_hashed_passwords_and_disabled(stack: S
     assert await stack.one(
         "SELECT disabled_at IS NOT NULL FROM staff_users WHERE user_id = 'li-reviewer'"
     )
+
+
+async def test_a_failed_production_and_the_supervisor_s_reorder_from_the_command_line(
+    stack: Stack,
+) -> None:
+    await stack.use_policy(max_production_reorders=0)
+    _, case, report = await stack.open_case(channel="counter")
+    await stack.submit(case, report)
+    await stack.approve(case, waive_fee=True, waiver_reason="hardship")
+    order = (await stack.wait_for(case, Stage.CARD_PRODUCTION)).production_order_id
+    assert order is not None
+    code, _, err = await reissue(
+        stack, "case", "reorder", case, "--supervisor", "sup-1", "--reason", "early"
+    )
+    assert code == 3 and "allowed only after the bureau failed" in err
+    code, _, err = await reissue(
+        stack, "case", "production-failed", case, "--order", order, "--reason", "chip failed"
+    )
+    assert code == 0, err
+    for _ in range(300):
+        if "production_failed" in (await stack.status(case)).flags:
+            break
+        await asyncio.sleep(0.1)
+    code, out, err = await reissue(
+        stack, "case", "reorder", case, "--supervisor", "sup-1", "--reason", "printer fixed"
+    )
+    assert code == 0, err
+    assert "CARD_PRODUCTION" in out
+    st = await stack.status(case)
+    assert st.failed_production_orders == [order] and st.production_order_id != order

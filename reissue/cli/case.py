@@ -38,6 +38,8 @@ from reissue.schemas.events import (
     CardProduced,
     MaterialsSubmission,
     PaymentConfirmation,
+    ProductionFailed,
+    ProductionReorder,
     ReviewDecision,
 )
 
@@ -290,6 +292,36 @@ def case_produced(
     )
     _act(case, lambda c, wid: c.card_produced(wid, event))
     console.print("Sent.")
+
+
+@case_app.command("production-failed")
+def case_production_failed(
+    case: CaseArg,
+    order: Annotated[str, typer.Option(help="Production order ID.")],
+    reason: Annotated[str, typer.Option(help="What went wrong at the bureau.")],
+    json_file: JsonOpt = None,
+) -> None:
+    """The card bureau reports it could not make the card (signal)."""
+    event = _event(
+        ProductionFailed,
+        json_file,
+        {"order_id": order, "reason": reason, "failed_at": datetime.now(UTC)},
+    )
+    _act(case, lambda c, wid: c.production_failed(wid, event))
+    console.print("Sent.")
+
+
+@case_app.command("reorder")
+def case_reorder(
+    case: CaseArg,
+    supervisor: Annotated[str, typer.Option(help="Supervisor's staff ID.")],
+    reason: Annotated[str, typer.Option(help="Why the card is ordered again.")],
+    json_file: JsonOpt = None,
+) -> None:
+    """After the bureau failed past the policy's limit, order the card again (update)."""
+    event = _event(ProductionReorder, json_file, {"supervisor": supervisor, "reason": reason})
+    ack = _act(case, lambda c, wid: c.reorder_card(wid, event))
+    console.print(f"Accepted; case now {ack.stage.value}")
 
 
 @case_app.command("collected")

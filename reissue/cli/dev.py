@@ -136,6 +136,7 @@ def soak(
                 seed=seed,
                 secret=stack.settings.case_secret(),
                 task_queue=stack.settings.task_queue,
+                bank_url=stack.settings.require_partner_url("bank"),
             )
 
     result = _run(go())

@@ -14,6 +14,7 @@ from reissue.cli._common import (
     _run,
     _settings,
     console,
+    err_console,
 )
 from reissue.schemas.clock import beijing
 from reissue.schemas.enums import (
@@ -167,3 +168,31 @@ def check_invariants_command(
         table.add_row(v.rule, v.subject, v.detail)
     console.print(table)
     raise typer.Exit(1)
+
+
+@commands.command("confirm-legacy-bank-freezes")
+def confirm_legacy_bank_freezes() -> None:
+    """Once, at the switch to the real bank: freeze there every card of an open case whose
+    freeze only our old stand-in recorded. Safe to run again; exit 1 while any is left."""
+    from reissue.activities.db import create_pool
+    from reissue.activities.partners import HttpBank
+    from reissue.ops.bank_switch import LegacyFreezes, confirm_legacy_freezes
+
+    async def go() -> LegacyFreezes:
+        settings = _settings()
+        pool = await create_pool(settings.require_database_url())
+        bank = HttpBank(settings.require_partner_url("bank"))
+        try:
+            return await confirm_legacy_freezes(pool, bank)
+        finally:
+            await bank.aclose()
+            await pool.close()
+
+    found = _run(go())
+    console.print(f"Confirmed frozen at the bank: {len(found.confirmed)}")
+    for card in found.no_account:
+        err_console.print(f"[red]no account at the bank:[/] {card}")
+    for card in found.failed:
+        err_console.print(f"[yellow]the bank did not answer, run again:[/] {card}")
+    if not found.done:
+        raise typer.Exit(1)

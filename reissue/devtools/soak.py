@@ -108,8 +108,10 @@ class _Driver:
         rng: random.Random,
         secret: str,
         result: SoakResult,
+        bank_url: str | None = None,
     ) -> None:
         self.c, self.pool, self.rng, self.secret, self.result = client, pool, rng, secret, result
+        self.bank_url = bank_url
 
     async def twice(self, send: Any, *args: Any) -> None:
         """Send an event, and now and then send it again: duplicates must change nothing."""
@@ -141,6 +143,7 @@ class _Driver:
                 insured_category="urban_employee",
                 district=rng.choice(["500103", "500112"]),
                 balance_fen=rng.randrange(100_000),
+                bank_url=self.bank_url,  # a third-generation card, when a bank is given
             )
         return CaseInput.model_validate(
             {
@@ -267,6 +270,7 @@ async def run_soak(
     concurrency: int = 20,
     seed: int = 1,
     task_queue: str | None = None,
+    bank_url: str | None = None,
 ) -> SoakResult:
     """Drive `cases` cases, `concurrency` at a time, then check every invariant."""
     rng = random.Random(seed)
@@ -280,7 +284,9 @@ async def run_soak(
 
     async def one(path: str, n: int) -> None:
         async with gate:
-            driver = _Driver(client, pool, random.Random(seed * 100_003 + n), secret, result)
+            driver = _Driver(
+                client, pool, random.Random(seed * 100_003 + n), secret, result, bank_url
+            )
             try:
                 outcome = await driver.run(path)
             except Exception as e:  # reported, not raised: the soak counts every failure
@@ -337,6 +343,7 @@ async def run_chaos(
     concurrency: int = 20,
     seed: int = 1,
     task_queue: str | None = None,
+    bank_url: str | None = None,
 ) -> SoakResult:
     """Random programs of events (races, early ends, Temporal cancellation, wrong and late
     payments, intruders, plaintext, time passing) on `cases` cases; then every invariant."""
@@ -363,6 +370,7 @@ async def run_chaos(
                     insured_category="urban_employee",
                     district=district,
                     balance_fen=case_rng.randrange(100_000),
+                    bank_url=bank_url,
                 )
             app = CaseInput.model_validate(
                 {

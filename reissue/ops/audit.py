@@ -250,6 +250,12 @@ def _activity_line(kind: str, arg: dict[str, Any], result: Any) -> tuple[str, st
             )
         case "record_card_produced":
             return "card bureau", "Card produced", f"new card {_card(arg.get('new_card_number'))}"
+        case "record_production_failed":
+            return (
+                "card bureau",
+                "Card production failed",
+                f"order {arg.get('order_id')}: {arg.get('reason')}",
+            )
         case "cancel_card_production":
             return "card bureau", "Card production cancelled", f"order {arg.get('order_id')}"
         case "activate_new_card":
@@ -600,8 +606,12 @@ async def _facts(history: WorkflowHistory, converter: DataConverter) -> _Facts:
             elif kind == "record_card_produced":
                 facts.production_status[arg["order_id"]] = "produced"
                 facts.new_card = arg.get("new_card_number")
+            elif kind == "record_production_failed":
+                facts.production_status[arg["order_id"]] = "failed"
             elif kind == "cancel_card_production":
-                facts.production_status[arg["order_id"]] = "cancelled"
+                # (an order the bureau failed stays failed)
+                if facts.production_status.get(arg["order_id"]) != "failed":
+                    facts.production_status[arg["order_id"]] = "cancelled"
             elif kind == "notify":
                 facts.notices[f"{arg['case_id']}:{arg['step']}"] = arg["template"]
     return facts

@@ -130,14 +130,22 @@ WorkerFactory = Callable[[Client, asyncpg.Pool | None, Settings], Worker]
 
 
 async def _serve_health(
-    settings: Settings, client: Client, pool: asyncpg.Pool | None, run: asyncio.Task[None]
+    settings: Settings,
+    client: Client,
+    pool: asyncpg.Pool | None,
+    running: Sequence[asyncio.Task[None]],
 ) -> web.AppRunner | None:
-    """`/healthz` (the worker runs) and `/readyz` (it also reaches Temporal and PostgreSQL)."""
+    """`/healthz` (the worker and the outbox dispatcher beside it run) and `/readyz` (they
+    also reach Temporal and PostgreSQL)."""
+
+    def stopped() -> bool:
+        return any(task.done() for task in running)
+
     if settings.health_port is None:
         return None
 
     async def healthz(_: web.Request) -> web.Response:
-        return web.Response(status=503 if run.done() else 200, text="worker")
+        return web.Response(status=503 if stopped() else 200, text="worker")
 
     async def readyz(_: web.Request) -> web.Response:
         try:
@@ -147,7 +155,7 @@ async def _serve_health(
                     await conn.fetchval("SELECT 1")
         except Exception as e:  # any failure means: do not send traffic here yet
             return web.Response(status=503, text=f"not ready: {type(e).__name__}")
-        return web.Response(status=503 if run.done() else 200, text="ready")
+        return web.Response(status=503 if stopped() else 200, text="ready")
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
@@ -203,7 +211,9 @@ async def run_worker(
             gateway = HttpNotificationGateway(settings.notification_gateway_url)
             dispatcher = asyncio.create_task(dispatch_forever(pool, gateway))
             closing.append(gateway.aclose)
-        health = await _serve_health(settings, client, pool, run)
+        health = await _serve_health(
+            settings, client, pool, [run] if dispatcher is None else [run, dispatcher]
+        )
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if not run.done():

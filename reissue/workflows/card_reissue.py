@@ -1453,7 +1453,8 @@ class CardReissueWorkflow:
             and self.case.produced is None
             and self.case.production_failed is None
         )
-        if not awaited or self.case.production is None:
+        repeated = failed.order_id in self.case.failed_orders  # (the bureau retried its report)
+        if not awaited or repeated or self.case.production is None:
             await self._ignore("production_failed", f"order={failed.order_id}")
             return
         if failed.order_id != self.case.production.order_id:

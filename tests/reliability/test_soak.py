@@ -17,6 +17,7 @@ async def test_soak_100_cases_no_violations(stack: Stack) -> None:
         concurrency=25,
         seed=7,
         task_queue=stack.settings.task_queue,
+        bank_url=stack.settings.bank_url,  # third-generation cards, with bank accounts
     )
     print(
         f"\nsoak: {result.finished}/{result.cases} finished in {result.elapsed_s:.1f}s "
@@ -36,3 +37,9 @@ async def test_soak_100_cases_no_violations(stack: Stack) -> None:
     } <= set(result.outcomes)
     assert result.duplicates_sent > 0 and result.late_events_sent > 0
     assert result.violations == []
+    # Every new card in use carries its bank account (moved at completion, once).
+    moved = await stack.rows(
+        "SELECT c.bank FROM cards c JOIN production_orders p ON p.new_card_number = c.card_number"
+        " WHERE c.status = 'active'"
+    )
+    assert len(moved) >= 40 and all(r["bank"] for r in moved)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+from reissue.schemas.case import CaseStatus
 from reissue.schemas.enums import Stage
 from tests.support import Stack
 
@@ -87,3 +89,85 @@ async def test_bank_outage_holds_the_case_until_the_bank_answers(stack: Stack) -
     st = await stack.wait_for(case, Stage.AWAITING_MATERIALS, timeout=30)
     assert st.bank_frozen is True
     assert await stack.bank_status(app.card_number) == "frozen"
+
+
+async def test_failed_production_is_ordered_again_then_the_supervisor_decides(
+    stack: Stack,
+) -> None:
+    """Limit one reorder: the first failure is ordered again at once; the second goes to
+    a supervisor, who orders again; reports for other orders, and a second report for
+    a failed order, change nothing."""
+    await stack.use_policy(max_production_reorders=1)
+    _app, case, report = await stack.open_case(channel="counter")
+    await stack.submit(case, report)
+    await stack.approve(case, waive_fee=True, waiver_reason="disaster relief")
+    first = (await stack.wait_for(case, Stage.CARD_PRODUCTION)).production_order_id
+    assert first is not None
+
+    def failed(order: str) -> dict[str, object]:
+        return {
+            "order_id": order,
+            "reason": "chip personalisation failed",
+            "failed_at": datetime.now(UTC),
+        }
+
+    await stack.client.production_failed(case, failed("PD20990101999999"))  # not its order
+    await stack.client.production_failed(case, failed(first))
+    second = await _next_order(stack, case, after=first)
+    await stack.client.production_failed(case, failed(first))  # again: ignored
+    await stack.client.production_failed(case, failed(second))
+    st = await _flagged(stack, case)
+    assert st.awaiting.value == "staff" and st.failed_production_orders == [first, second]
+    assert st.anomalies == ["production_failed for another order PD20990101999999"]
+    assert st.ignored_events == [f"production_failed in CARD_PRODUCTION: order={first}"]
+    assert (
+        await stack.one(
+            "SELECT recipient FROM notifications WHERE case_id = $1 AND template = 'production_failed'",
+            st.case_id,
+        )
+        == "supervisor"
+    )
+
+    await stack.client.reorder_card(
+        case, {"supervisor": "supervisor-01", "reason": "the bureau replaced its chip writer"}
+    )
+    third = await _next_order(stack, case, after=second)
+    new_card = await stack.one("SELECT next_card_number()")
+    await stack.client.card_produced(
+        case, {"order_id": third, "new_card_number": new_card, "produced_at": datetime.now(UTC)}
+    )
+    st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+    assert "production_failed" not in st.flags
+    orders = await stack.rows(
+        "SELECT order_id, status FROM production_orders WHERE case_id = $1 ORDER BY order_id",
+        st.case_id,
+    )
+    assert [(o["order_id"], o["status"]) for o in orders] == [
+        (first, "failed"),
+        (second, "failed"),
+        (third, "produced"),
+    ]
+    await stack.client.card_collected(
+        case, {"new_card_number": new_card, "handed_over_by": "counter-01"}
+    )
+    assert (await stack.client.result(case)).outcome is Stage.COMPLETED
+    assert await stack.violations() == []
+
+
+async def _next_order(stack: Stack, case: str, *, after: str) -> str:
+    for _ in range(300):
+        st = await stack.status(case)
+        if st.production_order_id not in (None, after) and st.awaiting.value == "bureau":
+            assert st.production_order_id is not None
+            return st.production_order_id
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no new order after {after}")
+
+
+async def _flagged(stack: Stack, case: str) -> CaseStatus:
+    for _ in range(300):
+        st = await stack.status(case)
+        if "production_failed" in st.flags:
+            return st
+        await asyncio.sleep(0.1)
+    raise AssertionError("the supervisor was never asked")
