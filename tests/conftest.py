@@ -115,27 +115,33 @@ async def codec_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def partner_urls(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, str]]:
+async def partner_processes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[dict[str, str]]:
     """The partner systems a case worker calls (bank, payment platform, card bureau): a
-    simulator of each as a process of its own, one set for the session, emptied before
-    each test (`settings`). The bureau reports to no front door here: tests report for
-    it, or run a bureau of their own."""
+    simulator of each as a process of its own, one set for the session. The bureau
+    reports to no front door here: tests report for it, or run a bureau of their own."""
     async with partner_simulators(tmp_path_factory.mktemp("partners")) as urls:
         yield urls
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
+async def partner_urls(partner_processes: dict[str, str]) -> dict[str, str]:
+    """The session's partner simulators, up, quick and knowing nothing: each test's
+    database starts its order and refund numbers afresh, and so do they."""
+    for url in partner_processes.values():
+        async with httpx.AsyncClient(base_url=url) as partner:
+            (await partner.post("/_reset")).raise_for_status()
+    return partner_processes
+
+
+@pytest.fixture
 def bank_url(partner_urls: dict[str, str]) -> str:
     return partner_urls["bank"]
 
 
 @pytest.fixture
 async def settings(db_dsn: str, partner_urls: dict[str, str]) -> Settings:
-    # The partners are shared by the session: every test starts with them up, quick and
-    # knowing nothing (each test's database starts its order and refund numbers afresh).
-    for url in partner_urls.values():
-        async with httpx.AsyncClient(base_url=url) as partner:
-            (await partner.post("/_reset")).raise_for_status()
     return Settings(
         database_url=db_dsn,
         task_queue="tq-" + uuid.uuid4().hex[:12],

@@ -53,6 +53,7 @@ from reissue.schemas.errors import (
     INVALID_CASE_INPUT,
     NO_POLICY_IN_FORCE,
     ORDER_STATE,
+    PARTNER_REFUSED,
     PARTNER_UNAVAILABLE,
     business_error,
 )
@@ -304,13 +305,28 @@ class RegistryActivities:
                 order.order_id,
             )
             if unsent:
-                await self._the_bureau().order(
-                    order_id=order.order_id,
-                    case_id=req.case_id.split(":", 1)[0],
-                    account_id=req.account_id,
-                    district=req.district,
-                )
-                await production.mark_sent(self._once.pool, order.order_id)
+                try:
+                    await self._the_bureau().order(
+                        order_id=order.order_id,
+                        case_id=req.case_id.split(":", 1)[0],
+                        account_id=req.account_id,
+                        district=req.district,
+                    )
+                except ApplicationError as e:
+                    if e.type != PARTNER_REFUSED:
+                        raise  # down, slow, unanswered: asked again with the same key
+                    # Refused as such: the order failed; the case handles it as the
+                    # bureau's failure report (a reorder, then a supervisor).
+                    async with self._once.pool.acquire() as conn:
+                        await production.mark_failed(
+                            conn, order.order_id, reason=f"refused: {e.message}", at=req.at
+                        )
+                else:
+                    await production.mark_sent(self._once.pool, order.order_id)
+            status = await self._once.pool.fetchval(
+                "SELECT status FROM production_orders WHERE order_id = $1", order.order_id
+            )
+            return order.model_copy(update={"status": status})
         return order
 
     async def _write_order_down(self, conn: Connection, req: ProductionInput) -> ProductionOrder:
@@ -419,21 +435,37 @@ class RegistryActivities:
 
     @partner_step(CANCEL_CARD_PRODUCTION)
     async def cancel_card_production(self, req: OrderInput) -> Done:
-        """Compensation: stop an order (at the bureau too), void a produced card nobody
-        collected."""
-        before = await self._once.pool.fetchrow(
-            "SELECT status, sent_at FROM production_orders WHERE order_id = $1", req.order_id
-        )
+        """Compensation: stop an order (at the bureau too, once it was sent there), void a
+        produced card nobody collected."""
         done = await self._once.run(
             req.key,
             CANCEL_CARD_PRODUCTION.name,
             Done,
             lambda conn: self._cancel_order(conn, req),
         )
-        if before is not None and before["sent_at"] is not None and before["status"] == "ordered":
-            # The bureau may be making it: stop it there (it may answer that it already did;
-            # the card is void here either way).
-            await self._the_bureau().cancel(req.order_id, key=req.key)
+        sent = await self._once.pool.fetchval(
+            "SELECT sent_at IS NOT NULL FROM production_orders WHERE order_id = $1", req.order_id
+        )
+        if sent:
+            # Asked on every attempt until it answers (same key: the bureau answers a
+            # repeat as it did the first time). It may have made the card already: the
+            # card is void here either way, and its answer is on the case's record.
+            try:
+                at_bureau = await self._the_bureau().cancel(req.order_id, key=req.key)
+            except ApplicationError as e:
+                if e.type != PARTNER_REFUSED:
+                    raise
+                at_bureau = f"refused: {e.message}"
+            async with self._once.pool.acquire() as conn:
+                await audit.append(
+                    conn,
+                    dedupe_key=f"{req.key}:bureau",
+                    case_id=req.case_id,
+                    event_type="production_cancelled_at_bureau",
+                    actor="card-bureau",
+                    detail={"order_id": req.order_id, "bureau_status": at_bureau},
+                    at=req.at,
+                )
         return done
 
     async def _cancel_order(self, conn: Connection, req: OrderInput) -> Done:

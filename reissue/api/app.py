@@ -28,7 +28,7 @@ from reissue.api.credentials import Credential, TokenVerifier, authenticate
 from reissue.client import ReissueClient
 from reissue.schemas import errors
 from reissue.schemas.case import CaseInput, CaseStatus
-from reissue.schemas.enums import Channel, Stage
+from reissue.schemas.enums import AwaitingParty, Channel, Stage
 from reissue.schemas.events import (
     AffiliationResponse,
     CancelRequest,
@@ -435,12 +435,19 @@ def build_app(
         # Signalled to that run only: a later case for the card is not reached.
         await client.respond_affiliation(run, body)
 
+    def awaiting_the_bureau(st: CaseStatus) -> bool:
+        """No new card yet, and no new order being placed: while the case orders again
+        after a failure, a report waits (409; the bureau tries again) instead of landing
+        before the case knows the new order."""
+        placing = st.production_order_id in st.failed_production_orders
+        return st.new_card_masked is None and not (placing and st.awaiting is AwaitingParty.BUREAU)
+
     async def produced(case_id: str, body: CardProduced, who: Credential) -> None:
-        await expecting(case_id, Stage.CARD_PRODUCTION, lambda st: st.new_card_masked is None)
+        await expecting(case_id, Stage.CARD_PRODUCTION, awaiting_the_bureau)
         await client.card_produced(case_id, body)
 
     async def production_failed(case_id: str, body: ProductionFailed, who: Credential) -> None:
-        await expecting(case_id, Stage.CARD_PRODUCTION, lambda st: st.new_card_masked is None)
+        await expecting(case_id, Stage.CARD_PRODUCTION, awaiting_the_bureau)
         await client.production_failed(case_id, body)
 
     async def collected(case_id: str, body: CardCollected, who: Credential) -> None:

@@ -202,7 +202,7 @@ def _keyed(store: _Store) -> Callable[[Work], Handler]:
     answer; a key used for another request is refused."""
     store.db.executescript(
         "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, asked TEXT, status INTEGER,"
-        " body TEXT)"
+        " body TEXT, times INTEGER DEFAULT 0)"
     )
 
     def keyed(work: Work) -> Handler:
@@ -210,6 +210,8 @@ def _keyed(store: _Store) -> Callable[[Work], Handler]:
             key = request.headers.get("Idempotency-Key")
             if not key:
                 return web.json_response({"error": "Idempotency-Key is required"}, status=400)
+            # How often each key was asked (`GET /_requests`): what a test counts.
+            store.write("UPDATE answers SET times = times + 1 WHERE key = ?", key)
             body = await request.json() if request.can_read_body else {}
             # No await from here on: one request at a time does the check and the work.
             asked = f"{request.method} {request.path} {json.dumps(body, sort_keys=True)}"
@@ -223,7 +225,7 @@ def _keyed(store: _Store) -> Callable[[Work], Handler]:
             status, answer = work(request, body)
             if status < 500:
                 store.write(
-                    "INSERT INTO answers VALUES (?, ?, ?, ?)",
+                    "INSERT INTO answers VALUES (?, ?, ?, ?, 1)",
                     key,
                     asked,
                     status,
@@ -236,6 +238,17 @@ def _keyed(store: _Store) -> Callable[[Work], Handler]:
     return keyed
 
 
+def _requests(app: web.Application, store: _Store) -> None:
+    """`GET /_requests`: how often each idempotency key was asked."""
+
+    async def requests(_: web.Request) -> web.Response:
+        return web.json_response(
+            {r["key"]: r["times"] for r in store.all("SELECT key, times FROM answers")}
+        )
+
+    app.router.add_get("/_requests", requests)
+
+
 def _bank(app: web.Application, store: _Store) -> None:
     """The cooperating bank: the financial accounts of third-generation cards.
 
@@ -245,6 +258,7 @@ def _bank(app: web.Application, store: _Store) -> None:
         " status TEXT, updated_at TEXT);"
     )
     keyed = _keyed(store)
+    _requests(app, store)
 
     def account(card: str) -> dict[str, Any] | None:
         row = store.one("SELECT * FROM accounts WHERE card_number = ?", card)
@@ -329,6 +343,7 @@ def _bureau(app: web.Application, store: _Store, knobs: Knobs) -> None:
         "CREATE TABLE IF NOT EXISTS config (name TEXT PRIMARY KEY, value TEXT)"
     )
     keyed = _keyed(store)
+    _requests(app, store)
     chance = random.Random()
 
     def order(_: web.Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

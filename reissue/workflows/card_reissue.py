@@ -739,6 +739,12 @@ class CardReissueWorkflow:
             ),
             summary=f"order {mode.value} card production",
         )
+        if self.case.production.status == "failed":  # the bureau refused it as such
+            self.case.production_failed = ProductionFailed(
+                order_id=self.case.production.order_id,
+                reason="the card bureau refused the order",
+                failed_at=workflow.now(),
+            )
 
     def _await_bureau(self) -> datetime:
         """Wait for the bureau's report on the current order; when it is overdue."""
@@ -768,7 +774,6 @@ class CardReissueWorkflow:
             ),
             summary=f"the bureau could not make the card: {failed.reason}",
         )
-        self.case.produced = None
         if "production_overdue" in self.case.flags:  # the new order has its own time
             self.case.flags.remove("production_overdue")
         failures, limit = len(self.case.failed_orders), self.policy.max_production_reorders
@@ -1429,10 +1434,15 @@ class CardReissueWorkflow:
             self.case.stage is Stage.CARD_PRODUCTION
             and self.case.production is not None
             and self.case.produced is None
+            and self.case.production_failed is None  # (a failure report is being handled)
             and self.case.new_card is None
         )
         if not awaited or self.case.production is None:
             await self._ignore("card_produced", f"order={produced.order_id}")
+            return
+        if produced.order_id in self.case.failed_orders:  # the bureau contradicts itself
+            self.case.anomalies.append(f"card_produced for failed order {produced.order_id}")
+            await self._audit("production_anomaly", "card-bureau", {"order_id": produced.order_id})
             return
         if produced.order_id != self.case.production.order_id:
             self.case.anomalies.append(f"card_produced for another order {produced.order_id}")
@@ -1446,6 +1456,8 @@ class CardReissueWorkflow:
         failed = await self._signal_arg("production_failed", raw, ProductionFailed)
         if failed is None or self._case is None:
             return
+        if not workflow.patched(PATCH_BUREAU_FAILURES):
+            return  # (replaying a case whose worker did not know this report: it ignored it)
         awaited = (
             self.case.stage is Stage.CARD_PRODUCTION
             and self.case.awaiting is AwaitingParty.BUREAU

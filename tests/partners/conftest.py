@@ -29,6 +29,7 @@ class Simulator:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
+        self.report_url: str | None = None  # (the bureau: the front door it reports to)
 
     async def start(self, **knobs: Any) -> None:
         self.proc = await spawn(self.system, port=self.port, state=self.state, **knobs)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
@@ -19,7 +21,7 @@ from reissue.client import ReissueClient
 from reissue.schemas.case import CaseStatus
 from reissue.schemas.enums import AwaitingParty, Stage
 from reissue.workers.settings import DEV_HASH_SECRET
-from reissue.workers.worker import build_worker
+from reissue.workers.worker import build_worker, partners_over_http
 from tests.api.conftest import serving
 from tests.partners.conftest import Simulator
 from tests.support import Stack
@@ -37,7 +39,8 @@ async def ordering(stack: Stack, bureau: Simulator) -> AsyncIterator[Stack]:
     settings = stack.settings.model_copy(
         update={"card_bureau_url": bureau.url, "task_queue": stack.settings.task_queue + "-cb"}
     )
-    worker = build_worker(stack.env.client, stack.pool, settings)
+    partners = partners_over_http(settings)
+    worker = build_worker(stack.env.client, stack.pool, settings, partners=partners)
     task = asyncio.create_task(worker.run())
     client = ReissueClient(
         stack.env.client, task_queue=settings.task_queue, hash_secret=DEV_HASH_SECRET
@@ -48,10 +51,12 @@ async def ordering(stack: Stack, bureau: Simulator) -> AsyncIterator[Stack]:
     try:
         async with serving(app) as front_door:
             await bureau.put("/_report_to", report_url=front_door, api_key=key)
+            bureau.report_url = front_door
             yield Stack(env=stack.env, pool=stack.pool, client=client, settings=settings)
     finally:
         await worker.shutdown()
         await task
+        await partners.aclose()
 
 
 async def _in_production(stack: Stack) -> str:
@@ -193,3 +198,103 @@ async def test_a_bureau_down_then_killed_after_accepting_still_delivers_once(
     (made,) = await _orders(bureau, case)
     assert made["status"] == "produced" and st.production_order_id == made["order_id"]
     assert await stack.violations() == []
+
+
+async def test_a_cancel_the_bureau_cannot_take_at_first_is_asked_again(
+    ordering: Stack, bureau: Simulator
+) -> None:
+    stack = ordering
+    await bureau.knobs(production_delay_ms=60_000)
+    case = await _in_production(stack)
+    await stack.wait_for(case, Stage.CARD_PRODUCTION)
+    await _until_ordered(bureau, case)
+    await bureau.knobs(down=True)
+    cancelling = asyncio.create_task(
+        stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+    )
+    await stack.pending(case, "cancel_card_production")
+    await asyncio.sleep(3)  # a failed attempt or two
+    assert [o["status"] for o in await _orders(bureau, case)] == ["ordered"]
+    await bureau.knobs(down=False)
+    await cancelling
+    st = await stack.wait_for(case, Stage.CANCELLED)
+    assert [o["status"] for o in await _orders(bureau, case)] == ["cancelled"]
+    said = await stack.rows(
+        "SELECT detail->>'bureau_status' AS said FROM case_events"
+        " WHERE case_id = $1 AND event_type = 'production_cancelled_at_bureau'",
+        st.case_id,
+    )
+    assert [r["said"] for r in said] == ["cancelled"]
+    assert await stack.violations() == []
+
+
+async def test_a_report_while_the_case_orders_again_waits_for_the_new_order(
+    ordering: Stack, bureau: Simulator
+) -> None:
+    """The front door answers 409 (try again) while a reorder is being placed, so a
+    report is never taken before the case knows the order it is about."""
+    stack = ordering
+    await bureau.knobs(production_delay_ms=60_000)
+    case = await _in_production(stack)
+    first = (await stack.wait_for(case, Stage.CARD_PRODUCTION)).production_order_id
+    await _until_ordered(bureau, case)
+    await bureau.knobs(down=True)  # the reorder cannot be placed for now
+    async with stack.pool.acquire() as conn:
+        key = {"Authorization": f"Bearer {await create_key(conn, 'card_bureau')}"}
+    assert bureau.report_url is not None
+    async with httpx.AsyncClient(base_url=bureau.report_url) as api:
+        failed = {"order_id": first, "reason": "chip failed", "failed_at": _now()}
+        r = await api.post(f"/v1/cases/{case}/production-failed", json=failed, headers=key)
+        assert r.status_code == 200, r.text
+        await stack.pending(case, "order_card_production")
+        made = {"order_id": first, "new_card_number": "B12345678", "produced_at": _now()}
+        r = await api.post(f"/v1/cases/{case}/card-produced", json=made, headers=key)
+        assert r.status_code == 409, r.text
+    await bureau.knobs(down=False, production_delay_ms=300)
+    st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+    assert st.failed_production_orders == [first] and st.anomalies == []
+    assert st.production_order_id != first
+    assert await stack.violations() == []
+
+
+async def test_an_order_the_bureau_refuses_goes_to_the_supervisor(
+    stack: Stack, bank_url: str
+) -> None:
+    """A bureau that refuses the order as such (here: an address with no such API, 404)
+    is a failed production: with no reorder allowed, the supervisor decides at once."""
+    await stack.use_policy(max_production_reorders=0)
+    settings = stack.settings.model_copy(
+        update={"card_bureau_url": bank_url, "task_queue": stack.settings.task_queue + "-rf"}
+    )
+    partners = partners_over_http(settings)
+    worker = build_worker(stack.env.client, stack.pool, settings, partners=partners)
+    task = asyncio.create_task(worker.run())
+    refusing = Stack(
+        env=stack.env,
+        pool=stack.pool,
+        client=ReissueClient(
+            stack.env.client, task_queue=settings.task_queue, hash_secret=DEV_HASH_SECRET
+        ),
+        settings=settings,
+        policy=stack.policy,
+    )
+    try:
+        case = await _in_production(refusing)
+        st = await _until(refusing, case, lambda st: "production_failed" in st.flags)
+        assert st.awaiting is AwaitingParty.STAFF and len(st.failed_production_orders) == 1
+        reason = await refusing.one(
+            "SELECT failure_reason FROM production_orders WHERE case_id = $1", st.case_id
+        )
+        assert reason.startswith("refused: card bureau: refused (HTTP 404)")
+        await refusing.client.cancel(case, {"operator": "ops-1", "reason": "bureau refuses"})
+        st = await refusing.wait_for(case, Stage.CANCELLED)
+        assert st.money.refunded_fen == st.money.received_fen > 0
+        assert await refusing.violations() == []
+    finally:
+        await worker.shutdown()
+        await task
+        await partners.aclose()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

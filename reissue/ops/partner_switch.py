@@ -1,9 +1,13 @@
-"""The switch to the real bank: cases opened before the bank was reached over HTTP
-had their bank freeze recorded only in our own stand-in (`bank_accounts_legacy`).
-`confirm_legacy_freezes` asks the real bank to freeze each such card whose loss
-report is still open (keyed per report, so running it again changes nothing) and
-writes the answer to the case's audit log. When it reports nothing left to do, a
-later migration may drop the legacy table."""
+"""The switch to the real partner systems, for cases open at the switch.
+
+- The bank: cases opened before it was reached over HTTP had their bank freeze
+  recorded only in our own stand-in (`bank_accounts_legacy`). `confirm_legacy_freezes`
+  asks the real bank to freeze each such card whose loss report is still open (keyed
+  per report, so running it again changes nothing) and writes the answer to the case's
+  audit log. When nothing is left to do, a later migration may drop the legacy table.
+- The card bureau: standard orders still open at the switch were for the stand-in
+  that read our table; `send_unsent_orders` sends them to the bureau (keyed by the
+  order ID, as the case would have) and marks them sent."""
 
 from __future__ import annotations
 
@@ -14,10 +18,11 @@ import asyncpg
 from temporalio.exceptions import ApplicationError
 
 from reissue.activities.bank import BankGateway
-from reissue.activities.repositories import audit
+from reissue.activities.registry import CardBureau
+from reissue.activities.repositories import audit, production
 from reissue.schemas.identifiers import mask_card_number
 
-__all__ = ["LegacyFreezes", "confirm_legacy_freezes"]
+__all__ = ["LegacyFreezes", "UnsentOrders", "confirm_legacy_freezes", "send_unsent_orders"]
 
 
 @dataclass
@@ -70,4 +75,39 @@ async def confirm_legacy_freezes(pool: asyncpg.Pool, bank: BankGateway) -> Legac
                 at=datetime.now(UTC),
             )
         found.confirmed.append(mask_card_number(card))
+    return found
+
+
+@dataclass
+class UnsentOrders:
+    sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # not taken: run again, or see why
+
+    @property
+    def done(self) -> bool:
+        return not self.failed
+
+
+async def send_unsent_orders(pool: asyncpg.Pool, bureau: CardBureau) -> UnsentOrders:
+    """Send the bureau every open standard order it was never sent."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT order_id, case_id, account_id, district FROM production_orders"
+            " WHERE mode = 'standard' AND status = 'ordered' AND sent_at IS NULL"
+            " ORDER BY ordered_at"
+        )
+    found = UnsentOrders()
+    for row in rows:
+        try:
+            await bureau.order(
+                order_id=row["order_id"],
+                case_id=row["case_id"].split(":", 1)[0],
+                account_id=row["account_id"],
+                district=row["district"],
+            )
+        except ApplicationError as e:
+            found.failed.append(f"{row['order_id']} ({e.message})")
+            continue
+        await production.mark_sent(pool, row["order_id"])
+        found.sent.append(row["order_id"])
     return found

@@ -1,5 +1,6 @@
-"""The switch to the real bank: a case opened while our stand-in kept the bank freeze
-gets it confirmed at the bank, once, however often operations run the tool."""
+"""The switch to the real partner systems: a case opened while our stand-ins kept the
+bank freeze, or were to make the card, gets the freeze confirmed at the bank and its
+order sent to the bureau, once, however often operations run the tool."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 
-from reissue.activities.partners import HttpBank
+from reissue.activities.partners import HttpBank, HttpCardBureau
+from reissue.activities.repositories import production
 from reissue.devtools.seed import enrol_person
-from reissue.ops.bank_switch import confirm_legacy_freezes
+from reissue.ops.partner_switch import confirm_legacy_freezes, send_unsent_orders
 from reissue.schemas.identifiers import mask_card_number
 from reissue.workers.settings import DEV_HASH_SECRET
 from tests.support import random_card_number, random_resident_id
@@ -77,3 +79,34 @@ async def test_a_bank_that_does_not_answer_leaves_the_confirmation_to_do(
     found = await confirm_legacy_freezes(pool, HttpBank("http://127.0.0.1:9"))
     assert found.confirmed == [] and not found.done
     assert found.failed[0].startswith(mask_card_number(card))
+
+
+async def test_open_orders_of_the_old_stand_in_are_sent_to_the_bureau_once(
+    pool: asyncpg.Pool, partner_urls: dict[str, str]
+) -> None:
+    card = await _legacy_case(pool, 5, bank_url=None)
+    async with pool.acquire() as conn:
+        account = await conn.fetchval("SELECT account_id FROM cards WHERE card_number = $1", card)
+        order = await production.create_order(
+            conn,
+            case_id="reissue-legacy5:run",
+            account_id=account,
+            old_card_number=card,
+            mode="standard",
+            district="500103",
+            at=datetime.now(UTC),
+        )
+    bureau = HttpCardBureau(partner_urls["bureau"])
+    first = await send_unsent_orders(pool, bureau)
+    again = await send_unsent_orders(pool, bureau)
+    assert first.sent == [order["order_id"]] and again.sent == [] and first.done
+    async with httpx.AsyncClient(base_url=partner_urls["bureau"]) as sim:
+        at_bureau = (await sim.get("/_orders")).json()
+    assert [(o["order_id"], o["case_id"]) for o in at_bureau] == [
+        (order["order_id"], "reissue-legacy5")
+    ]
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT sent_at IS NOT NULL FROM production_orders WHERE order_id = $1",
+            order["order_id"],
+        )
