@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 
 .PHONY: dev test install lint system-packages
 
-# Debian packages the browser tests need: Chromium (Playwright drives it; its own
-# browser download is not used) and a font with Chinese glyphs.
-SYSTEM_PACKAGES := chromium fonts-wqy-zenhei
+# Debian packages the tests need: Chromium (Playwright drives it; its own
+# browser download is not used), a font with Chinese glyphs, and promtool (from
+# prometheus) for the alert rules and dashboard in deploy/observability.
+SYSTEM_PACKAGES := chromium fonts-wqy-zenhei prometheus
 
 $(BIN)/reissue: pyproject.toml
 	$(PY) -m venv $(VENV)

@@ -10,11 +10,13 @@ from contextlib import asynccontextmanager, suppress
 import asyncpg
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 
 from reissue.activities.db import create_pool
 from reissue.api.app import build_app
 from reissue.api.credentials import TokenVerifier
 from reissue.api.housekeeping import prune_forever
+from reissue.api.metrics import RequestMetrics
 from reissue.client import ReissueClient
 from reissue.console.app import ConsoleConfig, build_console
 from reissue.workers.settings import Settings
@@ -24,9 +26,15 @@ __all__ = ["front_door", "front_door_server", "serve_api"]
 
 
 def front_door(
-    client: ReissueClient, pool: asyncpg.Pool, settings: Settings, *, tokens: TokenVerifier | None
+    client: ReissueClient,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    *,
+    tokens: TokenVerifier | None,
+    metrics: RequestMetrics | None = None,
 ) -> FastAPI:
-    """The partner API with the staff console mounted at `/console`."""
+    """The partner API with the staff console mounted at `/console`; with `metrics`,
+    every request is counted there."""
     app = build_app(
         client,
         pool,
@@ -36,6 +44,8 @@ def front_door(
         api_keys=settings.environment != "production",
     )
     app.mount("/console", build_console(client, pool, ConsoleConfig.from_settings(settings)))
+    if metrics is not None:
+        metrics.install(app)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -52,13 +62,18 @@ def front_door(
 
 
 def front_door_server(
-    client: ReissueClient, pool: asyncpg.Pool, settings: Settings, *, tokens: TokenVerifier | None
+    client: ReissueClient,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    *,
+    tokens: TokenVerifier | None,
+    metrics: RequestMetrics | None = None,
 ) -> uvicorn.Server:
     """The front door on the configured address, writing no access log (paths carry case
     IDs only; the log stays free of requests)."""
     return uvicorn.Server(
         uvicorn.Config(
-            front_door(client, pool, settings, tokens=tokens),
+            front_door(client, pool, settings, tokens=tokens, metrics=metrics),
             host=settings.api_host,
             port=settings.api_port,
             access_log=False,
@@ -83,7 +98,11 @@ async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) ->
     client = ReissueClient(
         temporal, task_queue=settings.task_queue, hash_secret=settings.case_secret()
     )
-    server = front_door_server(client, pool, settings, tokens=tokens)
+    metrics = None
+    if settings.api_metrics_port is not None:
+        metrics = RequestMetrics()
+        start_http_server(settings.api_metrics_port, registry=metrics.registry)
+    server = front_door_server(client, pool, settings, tokens=tokens, metrics=metrics)
     try:
         if stop is None:
             await server.serve()

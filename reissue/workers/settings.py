@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         validation_alias="REISSUE_METRICS_ADDRESS",
         description="host:port where the worker serves the SDK's Prometheus metrics.",
     )
+    api_metrics_port: int | None = Field(
+        default=None,
+        validation_alias="REISSUE_API_METRICS_PORT",
+        description="`reissue api`: the port its request metrics are served on (Prometheus).",
+    )
     health_port: int | None = Field(default=None, validation_alias="REISSUE_HEALTH_PORT")
     task_queue: str = Field(default="card-reissue", validation_alias="REISSUE_TASK_QUEUE")
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")

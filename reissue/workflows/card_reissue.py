@@ -139,6 +139,7 @@ with workflow.unsafe.imports_passed_through():
     from reissue.schemas.policy import CasePolicy
     from reissue.schemas.precheck import precheck_problems
     from reissue.workflows.calls import call, return_payment
+    from reissue.workflows.metrics import CaseMetrics
     from reissue.workflows.state import Asked, CaseState, Ending
 
 __all__ = [
@@ -259,6 +260,7 @@ class CardReissueWorkflow:
         self._registry = asyncio.Lock()
         self._money = asyncio.Lock()
         self._main: asyncio.Task[CaseResult] | None = None
+        self._metrics = CaseMetrics()
 
     @property
     def case(self) -> CaseState:
@@ -369,6 +371,7 @@ class CardReissueWorkflow:
         self.case.card_frozen = registry.status in ("frozen", "void")
         self.case.bank_frozen = bank.status == "frozen"
         self.case.opened = True
+        self._metrics.opened(district=inp.district, channel=inp.channel.value)
         if self.case.ending is not None:  # found or cancelled while the freeze was under way
             raise self.case.ending
         note = (
@@ -551,6 +554,7 @@ class CardReissueWorkflow:
                 self._set_claim(None, reason="claim expired")
             if not self.case.sla_breached and now >= sla_due:
                 self.case.sla_breached = True
+                self._metrics.sla_breached(district=self.case.inp.district)
                 self._upsert_visibility()
                 await self._notify(
                     Recipient.SUPERVISOR,
@@ -722,7 +726,7 @@ class CardReissueWorkflow:
             except ActivityError as e:
                 # The bureau's report could not be applied (say, a card number
                 # already in use): keep it as an anomaly and wait for a good one.
-                self.case.anomalies.append(f"card_produced refused: {e.cause}")
+                self._anomaly(f"card_produced refused: {e.cause}")
                 self.case.produced = None
                 continue
             return
@@ -764,6 +768,7 @@ class CardReissueWorkflow:
         workflow.patched(PATCH_BUREAU_FAILURES)  # (no case before it had a failure report)
         self.case.production_failed = None
         self.case.failed_orders.append(failed.order_id)
+        self._metrics.production_failed(district=self.case.inp.district)
         await self._act(
             RECORD_PRODUCTION_FAILED,
             ProductionFailedInput(
@@ -940,7 +945,7 @@ class CardReissueWorkflow:
                 summary="lift the loss report and unfreeze the card",
             )
             if self._v2 and not lifted.changed:
-                self.case.anomalies.append("the loss report was not lifted: it is not temporary")
+                self._anomaly("lift_loss_report refused: the report is not temporary")
                 return
             await self._act(
                 UNFREEZE_BANK_ACCOUNT,
@@ -1347,9 +1352,7 @@ class CardReissueWorkflow:
             if receipt.applied and receipt.order is not None:
                 self.case.order, self.case.payment = receipt.order, payment
                 return
-            self.case.anomalies.append(
-                f"payment_confirmed not applied ({receipt.reason}): {detail}"
-            )
+            self._anomaly(f"payment_confirmed not applied ({receipt.reason}): {detail}")
             refund = await self._refund(payment.payment_ref, receipt.reason or "not applied")
             await self._notify(
                 Recipient.APPLICANT,
@@ -1369,7 +1372,7 @@ class CardReissueWorkflow:
                 "earlier": f"order={earlier.order_id} amount_fen={earlier.amount_fen}",
             },
         )
-        self.case.anomalies.append(f"payment_confirmed conflicts with an earlier one: {detail}")
+        self._anomaly(f"payment_confirmed conflicts with an earlier one: {detail}")
         if "payment_conflict" not in self.case.flags:
             self.case.flags.append("payment_conflict")
 
@@ -1416,7 +1419,7 @@ class CardReissueWorkflow:
             payment.order_id != self.case.order.order_id
             or payment.amount_fen != self.case.order.amount_fen
         ):
-            self.case.anomalies.append(
+            self._anomaly(
                 f"payment_confirmed not accepted: {detail}, expected order={self.case.order.order_id}"
                 f" amount_fen={self.case.order.amount_fen}"
             )
@@ -1441,11 +1444,11 @@ class CardReissueWorkflow:
             await self._ignore("card_produced", f"order={produced.order_id}")
             return
         if produced.order_id in self.case.failed_orders:  # the bureau contradicts itself
-            self.case.anomalies.append(f"card_produced for failed order {produced.order_id}")
+            self._anomaly(f"card_produced for failed order {produced.order_id}")
             await self._audit("production_anomaly", "card-bureau", {"order_id": produced.order_id})
             return
         if produced.order_id != self.case.production.order_id:
-            self.case.anomalies.append(f"card_produced for another order {produced.order_id}")
+            self._anomaly(f"card_produced for another order {produced.order_id}")
             await self._audit("production_anomaly", "card-bureau", {"order_id": produced.order_id})
             return
         self.case.produced = produced
@@ -1470,7 +1473,7 @@ class CardReissueWorkflow:
             await self._ignore("production_failed", f"order={failed.order_id}")
             return
         if failed.order_id != self.case.production.order_id:
-            self.case.anomalies.append(f"production_failed for another order {failed.order_id}")
+            self._anomaly(f"production_failed for another order {failed.order_id}")
             await self._audit("production_anomaly", "card-bureau", {"order_id": failed.order_id})
             return
         self.case.production_failed = failed
@@ -1501,7 +1504,7 @@ class CardReissueWorkflow:
             await self._ignore("card_collected", f"by={collected.handed_over_by}")
             return
         if collected.new_card_number != self.case.new_card:
-            self.case.anomalies.append("card_collected names a different card")
+            self._anomaly("card_collected names a different card")
             await self._audit("pickup_anomaly", collected.handed_over_by, {})
             return
         self.case.collected = collected
@@ -1670,6 +1673,11 @@ class CardReissueWorkflow:
     ) -> None:
         self._checkpoint()  # a stage is not entered once an early end was accepted
         if stage is not self.case.stage or not self.case.timeline:
+            if self.case.timeline:
+                left = self.case.timeline[-1]
+                self._metrics.left_stage(left.stage.value, workflow.now() - left.entered_at)
+            if stage.terminal:
+                self._metrics.closed(outcome=stage.value, district=self.case.inp.district)
             self.case.timeline.append(
                 StageEntry(stage=stage, entered_at=workflow.now(), note=action)
             )
@@ -1680,6 +1688,12 @@ class CardReissueWorkflow:
             deadline,
         )
         self._upsert_visibility()
+
+    def _anomaly(self, text: str) -> None:
+        """A partner's report the case could not accept: on the case, and counted by the
+        event it came with."""
+        self.case.anomalies.append(text)
+        self._metrics.anomaly(text.split(" ", 1)[0])
 
     def _set_deadline(self, deadline: datetime | None) -> None:
         """The deadline of a wait within a stage, shown in visibility (`NextDeadline`)."""
@@ -1804,6 +1818,7 @@ class CardReissueWorkflow:
     ) -> None:
         total = self.case.reminders.get(what, 0) + 1
         self.case.reminders[what] = total
+        self._metrics.reminded(what)
         workflow.set_current_details(self.case.details())
         await self._notify(
             recipient,

@@ -224,5 +224,9 @@ def test_lock_pins_every_runtime_dependency_and_examples_hold_no_secrets() -> No
         "compose/reissue.env.example",
         "compose/.gitignore",
         "README.md",
+        # tests/deploy/test_observability.py
+        "observability/alerts.yml",
+        "observability/alerts.test.yml",
+        "observability/dashboard.json",
     } | {f"k8s/{p.name}" for p in (ROOT / "deploy" / "k8s").glob("*.yaml")}
     assert deploy_files <= checked, f"files in deploy/ nothing checks: {deploy_files - checked}"
