@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
+from opentelemetry import trace
 from pydantic import BaseModel
 from temporalio import activity
 
@@ -24,6 +25,8 @@ In = TypeVar("In", bound=CaseStep)
 T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
+# A span per transaction of a step (a no-op without a tracer provider).
+_TRACER = trace.get_tracer("reissue.activities")
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
@@ -58,6 +61,20 @@ class Idempotency:
         return None if raw is None else result_type.model_validate_json(raw)
 
     async def run(
+        self,
+        key: str,
+        activity: str,
+        result_type: type[R],
+        work: Callable[[Connection], Awaitable[R]],
+    ) -> R:
+        with _TRACER.start_as_current_span(
+            f"postgresql {activity}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"db.system": "postgresql", "db.operation": activity},
+        ):
+            return await self._run(key, activity, result_type, work)
+
+    async def _run(
         self,
         key: str,
         activity: str,

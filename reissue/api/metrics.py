@@ -1,6 +1,7 @@
 """Request metrics of the front door (Prometheus): requests by method, route template
 and status, and their latency. Labels carry the route's template
-(`/v1/cases/{case_id}`), never a case ID or anything a caller sent."""
+(`/v1/cases/{case_id}`), never a case ID or anything a caller sent. (Trace spans of
+requests are FastAPI's own, through the OpenTelemetry API.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 __all__ = ["RequestMetrics"]
+
+
+def _route(request: Request) -> str:
+    """The route's template, under the mount it was found in (`/console`)."""
+    template = getattr(request.scope.get("route"), "path", None)
+    return request.scope.get("root_path", "") + template if template else "unmatched"
 
 
 class RequestMetrics:
@@ -46,8 +53,6 @@ class RequestMetrics:
                 status = response.status_code
                 return response
             finally:
-                # The route's template, under the mount it was found in (`/console`).
-                template = getattr(request.scope.get("route"), "path", None)
-                route = request.scope.get("root_path", "") + template if template else "unmatched"
+                route = _route(request)
                 self.requests.labels(request.method, route, str(status)).inc()
                 self.latency.labels(request.method, route).observe(time.perf_counter() - started)

@@ -93,7 +93,7 @@ async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) ->
         )
     elif settings.environment == "production":
         raise SystemExit("REISSUE_API_JWKS_URL must be set when REISSUE_ENV=production")
-    temporal = await connect_client(settings)
+    temporal = await connect_client(settings, service="api")
     pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_size)
     client = ReissueClient(
         temporal, task_queue=settings.task_queue, hash_secret=settings.case_secret()

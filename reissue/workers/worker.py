@@ -29,6 +29,7 @@ from reissue.workers.dispatcher import dispatch_forever
 from reissue.workers.logging import CaseLogInterceptor
 from reissue.workers.settings import Settings
 from reissue.workers.telemetry import runtime
+from reissue.workers.tracing import configure_tracing, tracing_interceptors
 from reissue.workflows import WORKFLOWS
 
 __all__ = [
@@ -43,8 +44,10 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 
-async def connect_client(settings: Settings) -> Client:
-    """A client for the configured cluster: plain, mTLS (self-hosted or Cloud) or API key."""
+async def connect_client(settings: Settings, *, service: str = "worker") -> Client:
+    """A client for the configured cluster: plain, mTLS (self-hosted or Cloud) or API key.
+    With an OTLP endpoint in the environment, its calls (and a worker's tasks) are
+    traced as `service`."""
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -64,6 +67,7 @@ async def connect_client(settings: Settings) -> Client:
         runtime=runtime(settings.metrics_address),
         tls=tls or api_key is not None,
         api_key=api_key,
+        interceptors=tracing_interceptors(configure_tracing(service)),
     )
 
 

@@ -112,16 +112,31 @@ def _get(url: str) -> tuple[int, str]:
         return r.status, r.read().decode()
 
 
-async def test_the_images_command_runs_a_worker_with_health_and_metrics(
+async def test_the_images_command_runs_a_worker_with_health_metrics_and_traces(
     env,
     pool,
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
+    from aiohttp import web
+
     from reissue.client import ReissueClient
 
     command, image_env = _image()
     assert command == ["reissue", "worker"] and image_env["REISSUE_ENV"] == "production"
-    health, metrics = _free_port(), _free_port()
+    health, metrics, otlp = _free_port(), _free_port(), _free_port()
+    exported: list[int] = []  # sizes of the trace batches a collector received
+    traces_came = asyncio.Event()
+
+    async def collect(request: web.Request) -> web.Response:
+        exported.append(len(await request.read()))
+        traces_came.set()
+        return web.Response(status=200)
+
+    collector = web.Application()
+    collector.router.add_post("/v1/traces", collect)
+    collecting = web.AppRunner(collector, access_log=None)
+    await collecting.setup()
+    await web.TCPSite(collecting, "127.0.0.1", otlp).start()
     deployment_env = {  # what the ConfigMap and Secret add, pointed at the test cluster
         "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "DATABASE_URL": settings.require_database_url(),
@@ -133,6 +148,9 @@ async def test_the_images_command_runs_a_worker_with_health_and_metrics(
         **settings.partner_environment(),
         # Production refuses to run without it (nothing here sends a notice).
         "REISSUE_NOTIFICATION_GATEWAY_URL": "http://127.0.0.1:9",
+        # Traces to an OpenTelemetry collector (here: one that counts what it gets).
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp}",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
     proc = await asyncio.create_subprocess_exec(
         str(BIN / command[0]),
@@ -177,9 +195,14 @@ async def test_the_images_command_runs_a_worker_with_health_and_metrics(
             "temporal_worker_task_slots_available",
         ):
             assert name in text, name
+        closed = [line for line in text.splitlines() if line.startswith("reissue_cases_closed{")]
+        assert len(closed) == 1 and 'outcome="COMPLETED"' in closed[0] and closed[0].endswith(" 1")
+        await asyncio.wait_for(traces_came.wait(), timeout=20)
+        assert all(size > 0 for size in exported)
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
+        await collecting.cleanup()
 
 
 def test_lock_pins_every_runtime_dependency_and_examples_hold_no_secrets() -> None:
