@@ -9,9 +9,6 @@ ALTER TABLE notifications
     ADD COLUMN receipt         text,                 -- the gateway's delivery receipt
     ADD COLUMN dead_at         timestamptz;          -- given up: in the dead letter
 
--- What the outbox held before it was delivered is history, not news: archived, never sent.
-UPDATE notifications SET sent_at = created_at, receipt = 'pre-gateway';
-
 ALTER TABLE notifications DROP CONSTRAINT notifications_recipient_check;
 ALTER TABLE notifications ADD CONSTRAINT notifications_recipient_check
     CHECK (recipient IN ('applicant', 'unit', 'supervisor', 'operations'));

@@ -341,6 +341,41 @@ async def test_migration_closes_what_earlier_code_left_open(pg: Any) -> None:
         await conn.close()
 
 
+async def test_only_the_outbox_from_before_the_gateway_is_archived(pg: Any) -> None:
+    """A database that ran 0005 (the gateway) before 0009: the notices written before the
+    gateway are archived, never sent; one written since is still to be delivered."""
+    from reissue.devtools.stack import ensure_database
+    from reissue.migrations import apply_migrations, available_migrations
+
+    dsn = pg.dsn_for("t_outbox_" + random_resident_id()[-6:])
+    await ensure_database(pg.admin_dsn, dsn)
+    conn = await asyncpg.connect(dsn)
+    try:
+        upto = [m for m in available_migrations() if m[0] <= "0005_partner_delivery"]
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version text PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, sql in upto[:-1]:
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())", version)
+        row = (
+            "INSERT INTO notifications (dedupe_key, case_id, recipient, recipient_ref, template,"
+            " message, created_at) VALUES ($1, 'c1:r1', 'applicant', 'k', 'card_frozen', 'm', $2)"
+        )
+        await conn.execute(row, "before", datetime.now(UTC) - timedelta(days=1))
+        version, sql = upto[-1]
+        await conn.execute(sql)
+        await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())", version)
+        await conn.execute(row, "since", datetime.now(UTC) + timedelta(seconds=1))
+        await apply_migrations(conn)
+        rows = await conn.fetch("SELECT dedupe_key, sent_at, receipt FROM notifications")
+        state = {r["dedupe_key"]: (r["sent_at"] is not None, r["receipt"]) for r in rows}
+        assert state == {"before": (True, "pre-gateway"), "since": (False, None)}
+    finally:
+        await conn.close()
+
+
 async def test_a_refund_asks_the_platform_once_under_the_payment_s_id(
     pool: asyncpg.Pool, partner_urls: dict[str, str]
 ) -> None:
