@@ -6,7 +6,7 @@ import asyncio
 import base64
 import random
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,10 +15,9 @@ from typing import Any
 import asyncpg
 import httpx
 from temporalio.api.common.v1 import Payload
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from reissue.activities import Partners
-from reissue.activities.partners import HttpBank, HttpCardBureau, HttpPaymentPlatform
 from reissue.activities.repositories import policies
 from reissue.client import ReissueClient
 from reissue.devtools.seed import enrol_person, scanned, standard_submission, synthetic_resident_id
@@ -30,6 +29,7 @@ from reissue.schemas.enums import DocumentType, InsuredCategory, Stage
 from reissue.schemas.events import MaterialRef
 from reissue.schemas.policy import CasePolicy
 from reissue.workers.settings import DEV_HASH_SECRET, Settings
+from reissue.workers.worker import build_worker, partners_over_http
 
 DEFAULT_BALANCE_FEN = 123_456
 EMPLOYER = {"kind": "employer", "name": "重庆某某科技有限公司", "credit_code": "91310110666007217T"}
@@ -86,6 +86,35 @@ class Stack:
     settings: Settings
     policy: CasePolicy = field(default_factory=CasePolicy)
     """The policy in force for this test's cases (the seeded CQ-2026.1 unless changed)."""
+
+    @asynccontextmanager
+    async def another_worker(
+        self, queue: str, *, client: Client | None = None, **settings: Any
+    ) -> AsyncIterator[Stack]:
+        """This stack with a worker of its own on the task queue `<ours>-<queue>`, set up
+        with these settings (say, another partner's URL) and on `client` (default: the
+        environment's); its cases are driven through the stack it yields."""
+        temporal = client or self.env.client
+        own = self.settings.model_copy(
+            update={"task_queue": f"{self.settings.task_queue}-{queue}", **settings}
+        )
+        partners = partners_over_http(own)
+        worker = build_worker(temporal, self.pool, own, partners=partners)
+        running = asyncio.create_task(worker.run())
+        try:
+            yield Stack(
+                env=self.env,
+                pool=self.pool,
+                client=ReissueClient(
+                    temporal, task_queue=own.task_queue, hash_secret=DEV_HASH_SECRET
+                ),
+                settings=own,
+                policy=self.policy,
+            )
+        finally:
+            await worker.shutdown()
+            await running
+            await partners.aclose()
 
     async def use_policy(self, **changes: Any) -> CasePolicy:
         """Put in force the seeded policy with these changes."""
@@ -301,12 +330,3 @@ def doc(doc_type: DocumentType, n: int = 0, **extra: Any) -> MaterialRef:
 
 
 materials = standard_submission
-
-
-def http_partners(urls: Mapping[str, str]) -> Partners:
-    """The partner adapters over HTTP, at these simulators' URLs."""
-    return Partners(
-        bank=HttpBank(urls["bank"]),
-        payments=HttpPaymentPlatform(urls["payments"]),
-        bureau=HttpCardBureau(urls["bureau"]),
-    )

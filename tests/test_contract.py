@@ -48,7 +48,8 @@ def test_every_activity_is_defined_as_the_workflow_calls_it() -> None:
 
     from reissue.activities import all_activities
     from reissue.schemas import activities as a
-    from tests.support import http_partners
+    from reissue.workers.settings import Settings
+    from reissue.workers.worker import partners_over_http
 
     defs = {
         d.name: d
@@ -56,8 +57,12 @@ def test_every_activity_is_defined_as_the_workflow_calls_it() -> None:
         if isinstance(d, a.ActivityDef) and d is not a.LEGACY_REFUND_ORDER
     }
     registered = {}
-    unused = {system: "http://unused" for system in ("bank", "payments", "bureau")}
-    for fn in all_activities(None, hash_secret="x", partners=http_partners(unused)):  # type: ignore[arg-type]
+    unused = Settings(
+        bank_url="http://unused",
+        payment_platform_url="http://unused",
+        card_bureau_url="http://unused",
+    )
+    for fn in all_activities(None, hash_secret="x", partners=partners_over_http(unused)):  # type: ignore[arg-type]
         definition = activity._Definition.must_from_callable(fn)
         registered[definition.name] = definition
     assert set(registered) == set(defs)

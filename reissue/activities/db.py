@@ -25,7 +25,6 @@ In = TypeVar("In", bound=CaseStep)
 T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
-# A span per transaction of a step (a no-op without a tracer provider).
 _TRACER = trace.get_tracer("reissue.activities")
 
 
@@ -67,37 +66,31 @@ class Idempotency:
         result_type: type[R],
         work: Callable[[Connection], Awaitable[R]],
     ) -> R:
+        # A span per transaction (a no-op without a tracer provider).
         with _TRACER.start_as_current_span(
             f"postgresql {activity}",
             kind=trace.SpanKind.CLIENT,
             attributes={"db.system": "postgresql", "db.operation": activity},
         ):
-            return await self._run(key, activity, result_type, work)
-
-    async def _run(
-        self,
-        key: str,
-        activity: str,
-        result_type: type[R],
-        work: Callable[[Connection], Awaitable[R]],
-    ) -> R:
-        async with self.pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO activity_runs (key, activity) VALUES ($1, $2)"
-                " ON CONFLICT (key) DO NOTHING RETURNING true",
-                key,
-                activity,
-            )
-            if not fresh:
-                stored = await conn.fetchval("SELECT result FROM activity_runs WHERE key = $1", key)
-                log.debug("step already done, returning its result", key=key)
-                return result_type.model_validate_json(stored)
-            result = await work(conn)
-            await conn.execute(
-                "UPDATE activity_runs SET result = $2 WHERE key = $1",
-                key,
-                result.model_dump_json(),
-            )
+            async with self.pool.acquire() as conn, conn.transaction():
+                fresh = await conn.fetchval(
+                    "INSERT INTO activity_runs (key, activity) VALUES ($1, $2)"
+                    " ON CONFLICT (key) DO NOTHING RETURNING true",
+                    key,
+                    activity,
+                )
+                if not fresh:
+                    stored = await conn.fetchval(
+                        "SELECT result FROM activity_runs WHERE key = $1", key
+                    )
+                    log.debug("step already done, returning its result", key=key)
+                    return result_type.model_validate_json(stored)
+                result = await work(conn)
+                await conn.execute(
+                    "UPDATE activity_runs SET result = $2 WHERE key = $1",
+                    key,
+                    result.model_dump_json(),
+                )
         log.debug("step done", key=key)
         return result
 

@@ -298,36 +298,34 @@ class RegistryActivities:
             ProductionOrder,
             lambda conn: self._write_order_down(conn, req),
         )
-        if order.mode is ProductionMode.STANDARD:
-            unsent = await self._once.pool.fetchval(
-                "SELECT status = 'ordered' AND sent_at IS NULL FROM production_orders"
-                " WHERE order_id = $1",
-                order.order_id,
-            )
-            if unsent:
-                try:
-                    await self._the_bureau().order(
-                        order_id=order.order_id,
-                        case_id=req.case_id.split(":", 1)[0],
-                        account_id=req.account_id,
-                        district=req.district,
+        if order.mode is not ProductionMode.STANDARD:
+            return order
+        row = await self._once.pool.fetchrow(
+            "SELECT status, sent_at FROM production_orders WHERE order_id = $1", order.order_id
+        )
+        assert row is not None  # (written down above)
+        status = row["status"]
+        if status == "ordered" and row["sent_at"] is None:
+            try:
+                await self._the_bureau().order(
+                    order_id=order.order_id,
+                    case_id=req.case_id.split(":", 1)[0],
+                    account_id=req.account_id,
+                    district=req.district,
+                )
+            except ApplicationError as e:
+                if e.type != PARTNER_REFUSED:
+                    raise  # down, slow, unanswered: asked again with the same key
+                # Refused as such: the order failed; the case handles it as the bureau's
+                # failure report (a reorder, then a supervisor).
+                async with self._once.pool.acquire() as conn:
+                    await production.mark_failed(
+                        conn, order.order_id, reason=f"refused: {e.message}", at=req.at
                     )
-                except ApplicationError as e:
-                    if e.type != PARTNER_REFUSED:
-                        raise  # down, slow, unanswered: asked again with the same key
-                    # Refused as such: the order failed; the case handles it as the
-                    # bureau's failure report (a reorder, then a supervisor).
-                    async with self._once.pool.acquire() as conn:
-                        await production.mark_failed(
-                            conn, order.order_id, reason=f"refused: {e.message}", at=req.at
-                        )
-                else:
-                    await production.mark_sent(self._once.pool, order.order_id)
-            status = await self._once.pool.fetchval(
-                "SELECT status FROM production_orders WHERE order_id = $1", order.order_id
-            )
-            return order.model_copy(update={"status": status})
-        return order
+                status = "failed"
+            else:
+                await production.mark_sent(self._once.pool, order.order_id)
+        return order.model_copy(update={"status": status})
 
     async def _write_order_down(self, conn: Connection, req: ProductionInput) -> ProductionOrder:
         order = await production.create_order(

@@ -7,16 +7,12 @@ endpoint nothing is traced and nothing is added to Temporal calls."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 
 from opentelemetry import trace
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-__all__ = ["configure_tracing", "span", "tracing_enabled", "tracing_interceptors"]
-
-_TRACER = "reissue"
+__all__ = ["configure_tracing", "tracing_enabled", "tracing_interceptors"]
 
 
 def tracing_enabled() -> bool:
@@ -47,10 +43,3 @@ def configure_tracing(service: str) -> bool:
 def tracing_interceptors(enabled: bool) -> list[TracingInterceptor]:
     """Temporal's tracing interceptor (client and worker side) when tracing is on."""
     return [TracingInterceptor()] if enabled else []
-
-
-@contextmanager
-def span(name: str, **attributes: str) -> Iterator[None]:
-    """A span under the current one (a no-op when no tracer provider is installed)."""
-    with trace.get_tracer(_TRACER).start_as_current_span(name, attributes=attributes):
-        yield

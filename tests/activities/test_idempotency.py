@@ -23,8 +23,9 @@ from reissue.schemas import activities as a
 from reissue.schemas.enums import Channel, InsuredCategory, ProductionMode, Recipient, ReviewVerdict
 from reissue.schemas.hashing import case_workflow_id
 from reissue.schemas.policy import CasePolicy
-from reissue.workers.settings import DEV_HASH_SECRET
-from tests.support import http_partners, materials, random_card_number, random_resident_id
+from reissue.workers.settings import DEV_HASH_SECRET, Settings
+from reissue.workers.worker import partners_over_http
+from tests.support import materials, random_card_number, random_resident_id
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -111,9 +112,9 @@ def case_of(card: str, run: str = "run-1") -> str:
 
 
 async def test_every_activity_is_idempotent(
-    pool: asyncpg.Pool, partner_urls: dict[str, str]
+    pool: asyncpg.Pool, settings: Settings, partner_urls: dict[str, str]
 ) -> None:
-    partners = http_partners(partner_urls)
+    partners = partners_over_http(settings)
     bank_url = partner_urls["bank"]
     registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET, bureau=partners.bureau)
     bank = BankActivities(pool, partners.bank)

@@ -3,7 +3,6 @@ one case counted once, however often it is replayed."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -12,11 +11,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from reissue.client import ReissueClient
 from reissue.devtools.simulators import free_port
 from reissue.schemas.enums import Stage
-from reissue.workers.settings import DEV_HASH_SECRET
-from reissue.workers.worker import build_worker
 from tests.support import TEST_CONVERTER, Stack
 
 
@@ -33,26 +29,8 @@ async def measured(stack: Stack) -> AsyncIterator[tuple[Stack, str]]:
         data_converter=TEST_CONVERTER,
         runtime=runtime,
     )
-    settings = stack.settings.model_copy(
-        update={"task_queue": stack.settings.task_queue + "-m", "max_cached_workflows": 0}
-    )
-    worker = build_worker(client, stack.pool, settings)
-    task = asyncio.create_task(worker.run())
-    try:
-        yield (
-            Stack(
-                env=stack.env,
-                pool=stack.pool,
-                client=ReissueClient(
-                    client, task_queue=settings.task_queue, hash_secret=DEV_HASH_SECRET
-                ),
-                settings=settings,
-            ),
-            f"http://127.0.0.1:{port}/metrics",
-        )
-    finally:
-        await worker.shutdown()
-        await task
+    async with stack.another_worker("m", client=client, max_cached_workflows=0) as measured:
+        yield measured, f"http://127.0.0.1:{port}/metrics"
 
 
 def _value(scrape: str, name: str, **labels: str) -> float:

@@ -16,11 +16,8 @@ from temporalio.client import Client
 
 from reissue.api.credentials import create_key
 from reissue.api.server import front_door
-from reissue.client import ReissueClient
 from reissue.schemas.enums import Stage
-from reissue.workers.settings import DEV_HASH_SECRET
 from reissue.workers.tracing import tracing_interceptors
-from reissue.workers.worker import build_worker
 from tests.api.conftest import serving
 from tests.support import TEST_CONVERTER, Stack
 
@@ -44,21 +41,10 @@ async def traced(stack: Stack) -> AsyncIterator[Stack]:
         data_converter=TEST_CONVERTER,
         interceptors=tracing_interceptors(True),
     )
-    settings = stack.settings.model_copy(update={"task_queue": stack.settings.task_queue + "-t"})
-    worker = build_worker(client, stack.pool, settings)
-    task = asyncio.create_task(worker.run())
     try:
-        yield Stack(
-            env=stack.env,
-            pool=stack.pool,
-            client=ReissueClient(
-                client, task_queue=settings.task_queue, hash_secret=DEV_HASH_SECRET
-            ),
-            settings=settings,
-        )
+        async with stack.another_worker("t", client=client) as traced:
+            yield traced
     finally:
-        await worker.shutdown()
-        await task
         _EXPORTER.clear()
 
 

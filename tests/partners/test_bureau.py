@@ -17,11 +17,8 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from reissue.api.app import build_app
 from reissue.api.credentials import create_key
-from reissue.client import ReissueClient
 from reissue.schemas.case import CaseStatus
 from reissue.schemas.enums import AwaitingParty, Stage
-from reissue.workers.settings import DEV_HASH_SECRET
-from reissue.workers.worker import build_worker, partners_over_http
 from tests.api.conftest import serving
 from tests.partners.conftest import Simulator
 from tests.support import Stack
@@ -36,27 +33,14 @@ async def bureau(simulator: Callable[..., Awaitable[Simulator]]) -> Simulator:
 async def ordering(stack: Stack, bureau: Simulator) -> AsyncIterator[Stack]:
     """The stack with a worker that orders cards from this bureau, and a front door the
     bureau reports to with its own key."""
-    settings = stack.settings.model_copy(
-        update={"card_bureau_url": bureau.url, "task_queue": stack.settings.task_queue + "-cb"}
-    )
-    partners = partners_over_http(settings)
-    worker = build_worker(stack.env.client, stack.pool, settings, partners=partners)
-    task = asyncio.create_task(worker.run())
-    client = ReissueClient(
-        stack.env.client, task_queue=settings.task_queue, hash_secret=DEV_HASH_SECRET
-    )
     async with stack.pool.acquire() as conn:
         key = await create_key(conn, "card_bureau")
-    app = build_app(client, stack.pool, webhook_secret="unused-webhook-secret")
-    try:
+    async with stack.another_worker("cb", card_bureau_url=bureau.url) as ordering:
+        app = build_app(ordering.client, stack.pool, webhook_secret="unused-webhook-secret")
         async with serving(app) as front_door:
             await bureau.put("/_report_to", report_url=front_door, api_key=key)
             bureau.report_url = front_door
-            yield Stack(env=stack.env, pool=stack.pool, client=client, settings=settings)
-    finally:
-        await worker.shutdown()
-        await task
-        await partners.aclose()
+            yield ordering
 
 
 async def _in_production(stack: Stack) -> str:
@@ -263,22 +247,7 @@ async def test_an_order_the_bureau_refuses_goes_to_the_supervisor(
     """A bureau that refuses the order as such (here: an address with no such API, 404)
     is a failed production: with no reorder allowed, the supervisor decides at once."""
     await stack.use_policy(max_production_reorders=0)
-    settings = stack.settings.model_copy(
-        update={"card_bureau_url": bank_url, "task_queue": stack.settings.task_queue + "-rf"}
-    )
-    partners = partners_over_http(settings)
-    worker = build_worker(stack.env.client, stack.pool, settings, partners=partners)
-    task = asyncio.create_task(worker.run())
-    refusing = Stack(
-        env=stack.env,
-        pool=stack.pool,
-        client=ReissueClient(
-            stack.env.client, task_queue=settings.task_queue, hash_secret=DEV_HASH_SECRET
-        ),
-        settings=settings,
-        policy=stack.policy,
-    )
-    try:
+    async with stack.another_worker("rf", card_bureau_url=bank_url) as refusing:
         case = await _in_production(refusing)
         st = await _until(refusing, case, lambda st: "production_failed" in st.flags)
         assert st.awaiting is AwaitingParty.STAFF and len(st.failed_production_orders) == 1
@@ -290,10 +259,6 @@ async def test_an_order_the_bureau_refuses_goes_to_the_supervisor(
         st = await refusing.wait_for(case, Stage.CANCELLED)
         assert st.money.refunded_fen == st.money.received_fen > 0
         assert await refusing.violations() == []
-    finally:
-        await worker.shutdown()
-        await task
-        await partners.aclose()
 
 
 def _now() -> str:

@@ -11,12 +11,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from reissue.activities.partners import HttpPaymentPlatform
-from reissue.client import ReissueClient
 from reissue.schemas.enums import Stage
 from reissue.schemas.errors import PARTNER_UNAVAILABLE
-from reissue.workers.worker import build_worker
 from tests.partners.conftest import Simulator
-from tests.support import DEV_HASH_SECRET, Stack
+from tests.support import Stack
 
 
 @pytest.fixture
@@ -27,22 +25,8 @@ async def platform(simulator: Callable[..., Awaitable[Simulator]]) -> Simulator:
 @pytest.fixture
 async def paying(stack: Stack, platform: Simulator) -> AsyncIterator[Stack]:
     """The stack with a second worker whose refunds go to the payment platform."""
-    settings = stack.settings.model_copy(
-        update={
-            "payment_platform_url": platform.url,
-            "task_queue": stack.settings.task_queue + "-pp",
-        }
-    )
-    worker = build_worker(stack.env.client, stack.pool, settings)
-    task = asyncio.create_task(worker.run())
-    client = ReissueClient(
-        stack.env.client, task_queue=settings.task_queue, hash_secret=DEV_HASH_SECRET
-    )
-    try:
-        yield Stack(env=stack.env, pool=stack.pool, client=client, settings=settings)
-    finally:
-        await worker.shutdown()
-        await task
+    async with stack.another_worker("pp", payment_platform_url=platform.url) as paying:
+        yield paying
 
 
 async def test_a_refund_whose_answer_is_lost_happens_exactly_once(
