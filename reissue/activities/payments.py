@@ -189,10 +189,10 @@ class PaymentActivities:
         )
         if asked.status != "pending":
             return asked
-        async with self._once.pool.acquire() as conn:
-            status = await conn.fetchval(
-                "SELECT status FROM refunds WHERE refund_id = $1", asked.refund_id
-            )
+        # (A retry after the refund was recorded does not ask the platform again.)
+        status = await self._once.pool.fetchval(
+            "SELECT status FROM refunds WHERE refund_id = $1", asked.refund_id
+        )
         if status == "pending":
             platform_ref = await self._platform.refund(
                 refund_id=asked.refund_id,

@@ -30,6 +30,7 @@ from temporalio.api.history.v1 import History
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from reissue.activities import Partners
 from reissue.client import ReissueClient
 from reissue.devtools.bare import BareCaseWorkflow, noop
 from reissue.devtools.seed import enrol_person, standard_submission, synthetic_resident_id
@@ -41,8 +42,15 @@ from reissue.workers.worker import tuned_worker
 __all__ = ["BenchConfig", "build_bare_worker", "run_bench"]
 
 
-def build_bare_worker(client: Client, pool: asyncpg.Pool | None, settings: Settings) -> Worker:
-    """The bare reference worker, tuned exactly like a case worker (it needs no database)."""
+def build_bare_worker(
+    client: Client,
+    pool: asyncpg.Pool | None,
+    settings: Settings,
+    *,
+    partners: Partners | None = None,
+) -> Worker:
+    """The bare reference worker, tuned exactly like a case worker (it needs no database
+    and calls no partner)."""
     return tuned_worker(client, settings, workflows=[BareCaseWorkflow], activities=[noop])
 
 

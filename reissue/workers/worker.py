@@ -7,7 +7,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
@@ -130,7 +130,18 @@ def build_worker(
     )
 
 
-WorkerFactory = Callable[[Client, asyncpg.Pool | None, Settings], Worker]
+class WorkerFactory(Protocol):
+    """Makes the worker `run_worker` runs: from the client, the pool (None when it needs
+    no database) and the partner adapters (None likewise), which `run_worker` closes."""
+
+    def __call__(
+        self,
+        client: Client,
+        pool: asyncpg.Pool | None,
+        settings: Settings,
+        *,
+        partners: Partners | None = None,
+    ) -> Worker: ...
 
 
 async def _serve_health(
@@ -187,6 +198,9 @@ async def run_worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    if database and settings.environment == "production" and not settings.notification_gateway_url:
+        # Refused before anything starts: no worker polling without its dispatcher.
+        raise SystemExit("REISSUE_NOTIFICATION_GATEWAY_URL must be set when REISSUE_ENV=production")
     closing: list[Callable[[], Awaitable[None]]] = []
     pool = (
         await create_pool(settings.require_database_url(), max_size=settings.db_pool_size)
@@ -195,22 +209,15 @@ async def run_worker(
     )
     try:
         client = await connect_client(settings)
-        if build is build_worker:  # (its partner adapters are closed at the end)
-            partners = partners_over_http(settings)
+        partners = partners_over_http(settings) if database else None
+        if partners is not None:
             closing.append(partners.aclose)
-            worker = build_worker(client, pool, settings, partners=partners)
-        else:
-            worker = build(client, pool, settings)
+        worker = build(client, pool, settings, partners=partners)
         log.info(
             "worker started", task_queue=settings.task_queue, namespace=settings.temporal_namespace
         )
         run = asyncio.create_task(worker.run())
         dispatcher = None
-        if pool is not None and settings.environment == "production":
-            if not settings.notification_gateway_url:
-                raise SystemExit(
-                    "REISSUE_NOTIFICATION_GATEWAY_URL must be set when REISSUE_ENV=production"
-                )
         if pool is not None and settings.notification_gateway_url:
             gateway = HttpNotificationGateway(settings.notification_gateway_url)
             dispatcher = asyncio.create_task(dispatch_forever(pool, gateway))

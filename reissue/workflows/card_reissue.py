@@ -726,7 +726,7 @@ class CardReissueWorkflow:
             except ActivityError as e:
                 # The bureau's report could not be applied (say, a card number
                 # already in use): keep it as an anomaly and wait for a good one.
-                self._anomaly(f"card_produced refused: {e.cause}")
+                self._anomaly("card_produced", f"card_produced refused: {e.cause}")
                 self.case.produced = None
                 continue
             return
@@ -945,7 +945,9 @@ class CardReissueWorkflow:
                 summary="lift the loss report and unfreeze the card",
             )
             if self._v2 and not lifted.changed:
-                self._anomaly("lift_loss_report refused: the report is not temporary")
+                self._anomaly(
+                    "lift_loss_report", "lift_loss_report refused: the report is not temporary"
+                )
                 return
             await self._act(
                 UNFREEZE_BANK_ACCOUNT,
@@ -1352,7 +1354,9 @@ class CardReissueWorkflow:
             if receipt.applied and receipt.order is not None:
                 self.case.order, self.case.payment = receipt.order, payment
                 return
-            self._anomaly(f"payment_confirmed not applied ({receipt.reason}): {detail}")
+            self._anomaly(
+                "payment_confirmed", f"payment_confirmed not applied ({receipt.reason}): {detail}"
+            )
             refund = await self._refund(payment.payment_ref, receipt.reason or "not applied")
             await self._notify(
                 Recipient.APPLICANT,
@@ -1372,7 +1376,9 @@ class CardReissueWorkflow:
                 "earlier": f"order={earlier.order_id} amount_fen={earlier.amount_fen}",
             },
         )
-        self._anomaly(f"payment_confirmed conflicts with an earlier one: {detail}")
+        self._anomaly(
+            "payment_confirmed", f"payment_confirmed conflicts with an earlier one: {detail}"
+        )
         if "payment_conflict" not in self.case.flags:
             self.case.flags.append("payment_conflict")
 
@@ -1420,8 +1426,9 @@ class CardReissueWorkflow:
             or payment.amount_fen != self.case.order.amount_fen
         ):
             self._anomaly(
+                "payment_confirmed",
                 f"payment_confirmed not accepted: {detail}, expected order={self.case.order.order_id}"
-                f" amount_fen={self.case.order.amount_fen}"
+                f" amount_fen={self.case.order.amount_fen}",
             )
             await self._audit("payment_anomaly", "payment-platform", {"received": detail})
             return
@@ -1444,11 +1451,11 @@ class CardReissueWorkflow:
             await self._ignore("card_produced", f"order={produced.order_id}")
             return
         if produced.order_id in self.case.failed_orders:  # the bureau contradicts itself
-            self._anomaly(f"card_produced for failed order {produced.order_id}")
+            self._anomaly("card_produced", f"card_produced for failed order {produced.order_id}")
             await self._audit("production_anomaly", "card-bureau", {"order_id": produced.order_id})
             return
         if produced.order_id != self.case.production.order_id:
-            self._anomaly(f"card_produced for another order {produced.order_id}")
+            self._anomaly("card_produced", f"card_produced for another order {produced.order_id}")
             await self._audit("production_anomaly", "card-bureau", {"order_id": produced.order_id})
             return
         self.case.produced = produced
@@ -1473,7 +1480,9 @@ class CardReissueWorkflow:
             await self._ignore("production_failed", f"order={failed.order_id}")
             return
         if failed.order_id != self.case.production.order_id:
-            self._anomaly(f"production_failed for another order {failed.order_id}")
+            self._anomaly(
+                "production_failed", f"production_failed for another order {failed.order_id}"
+            )
             await self._audit("production_anomaly", "card-bureau", {"order_id": failed.order_id})
             return
         self.case.production_failed = failed
@@ -1504,7 +1513,7 @@ class CardReissueWorkflow:
             await self._ignore("card_collected", f"by={collected.handed_over_by}")
             return
         if collected.new_card_number != self.case.new_card:
-            self._anomaly("card_collected names a different card")
+            self._anomaly("card_collected", "card_collected names a different card")
             await self._audit("pickup_anomaly", collected.handed_over_by, {})
             return
         self.case.collected = collected
@@ -1689,11 +1698,11 @@ class CardReissueWorkflow:
         )
         self._upsert_visibility()
 
-    def _anomaly(self, text: str) -> None:
+    def _anomaly(self, kind: str, text: str) -> None:
         """A partner's report the case could not accept: on the case, and counted by the
-        event it came with."""
+        event it came with (`kind`, a name of ours: never the report's content)."""
         self.case.anomalies.append(text)
-        self._metrics.anomaly(text.split(" ", 1)[0])
+        self._metrics.anomaly(kind)
 
     def _set_deadline(self, deadline: datetime | None) -> None:
         """The deadline of a wait within a stage, shown in visibility (`NextDeadline`)."""
