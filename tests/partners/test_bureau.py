@@ -263,3 +263,30 @@ async def test_an_order_the_bureau_refuses_goes_to_the_supervisor(
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+async def test_only_the_bureau_may_report_a_failed_production(
+    ordering: Stack, bureau: Simulator
+) -> None:
+    """A hostile caller with another partner's key, or the bureau's key with a report
+    that is not one, fails the production of no case."""
+    stack = ordering
+    await bureau.knobs(production_delay_ms=60_000)
+    case = await _in_production(stack)
+    order = (await stack.wait_for(case, Stage.CARD_PRODUCTION)).production_order_id
+    failed = {"order_id": order, "reason": "chip failed", "failed_at": _now()}
+    assert bureau.report_url is not None
+    async with httpx.AsyncClient(base_url=bureau.report_url) as api:
+        for partner in ("hotline", "counter", "payment_platform", "operations"):
+            async with stack.pool.acquire() as conn:
+                key = {"Authorization": f"Bearer {await create_key(conn, partner)}"}
+            r = await api.post(f"/v1/cases/{case}/production-failed", json=failed, headers=key)
+            assert r.status_code == 403, (partner, r.text)
+        async with stack.pool.acquire() as conn:
+            key = {"Authorization": f"Bearer {await create_key(conn, 'card_bureau')}"}
+        for bad in ({**failed, "reason": ""}, {**failed, "order_id": "x"}, {**failed, "extra": 1}):
+            r = await api.post(f"/v1/cases/{case}/production-failed", json=bad, headers=key)
+            assert r.status_code == 422, r.text
+    st = await stack.status(case)
+    assert st.failed_production_orders == [] and st.production_order_id == order
+    assert st.anomalies == [] and "production_failed" not in st.flags
