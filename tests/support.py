@@ -6,7 +6,7 @@ import asyncio
 import base64
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 from temporalio.api.common.v1 import Payload
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -50,6 +51,23 @@ async def summary_text(payload: Payload) -> str:
     """A summary (user metadata) as the Web UI shows it after the codec decodes it."""
     [text] = await TEST_CONVERTER.decode([payload], [str])
     return str(text)
+
+
+def is_step(event: HistoryEvent) -> bool:
+    """An activity scheduled, or a local activity's marker: a step of the case."""
+    return event.HasField("activity_task_scheduled_event_attributes") or (
+        event.HasField("marker_recorded_event_attributes")
+        and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    )
+
+
+async def step_summaries(events: Iterable[HistoryEvent]) -> list[str]:
+    """What the Web UI shows for each step of a case (activities and local activities)."""
+    return [
+        await summary_text(e.user_metadata.summary)
+        for e in events
+        if is_step(e) and e.HasField("user_metadata")
+    ]
 
 
 # Not the global `random`: hypothesis seeds that one, and these must never repeat.
@@ -231,13 +249,20 @@ class Stack:
             await self.pool.release(conn)
 
     async def pending(self, case: str, activity: str, *, timeout: float = 30) -> None:
-        """Wait until the case is running this activity."""
+        """Wait until the case is running this activity: a partner call among its pending
+        activities; a step on the registry (a local activity, not listed there) waiting on
+        the key `holding` took."""
         handle = self.client.handle(case)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             running = (await handle.describe()).raw_description.pending_activities
             if any(p.activity_type.name == activity for p in running):
+                return
+            if await self.one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                " WHERE NOT l.granted AND a.query LIKE 'INSERT INTO activity_runs%'"
+            ):
                 return
             if loop.time() > deadline:
                 raise AssertionError(f"{activity} never ran for {case}")

@@ -10,6 +10,7 @@ import asyncpg
 
 from reissue.activities.bank import BankActivities, BankGateway
 from reissue.activities.casework import CaseworkActivities
+from reissue.activities.db import local_variants
 from reissue.activities.payments import PaymentActivities, PaymentPlatform
 from reissue.activities.registry import CardBureau, RegistryActivities
 
@@ -45,12 +46,13 @@ class Partners:
 def all_activities(
     pool: asyncpg.Pool, *, hash_secret: str, partners: Partners
 ) -> Sequence[Callable[..., Any]]:
-    """Every activity a case worker registers, bound to its dependencies."""
+    """Every activity a case worker registers, bound to its dependencies: each step on
+    our own system of record also as the local activity the workflow runs it as."""
     registry = RegistryActivities(pool, hash_secret=hash_secret, bureau=partners.bureau)
     banking = BankActivities(pool, partners.bank)
     payments = PaymentActivities(pool, partners.payments)
     casework = CaseworkActivities(pool)
-    return [
+    steps: list[Callable[..., Any]] = [
         registry.register_loss,
         registry.freeze_card,
         registry.formalise_loss_report,
@@ -76,3 +78,4 @@ def all_activities(
         casework.notify,
         casework.append_audit_event,
     ]
+    return [*steps, *local_variants(steps)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeAlias, TypeVar
 
 import asyncpg
@@ -13,9 +13,16 @@ from opentelemetry import trace
 from pydantic import BaseModel
 from temporalio import activity
 
-from reissue.schemas.activities import ActivityDef, CaseStep
+from reissue.schemas.activities import ActivityDef, CaseStep, LocalRun
 
-__all__ = ["Connection", "Idempotency", "create_pool", "idempotent", "partner_step"]
+__all__ = [
+    "Connection",
+    "Idempotency",
+    "create_pool",
+    "idempotent",
+    "local_variants",
+    "partner_step",
+]
 
 # A connection of its own, or one borrowed from a pool: repositories take either.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -37,9 +44,19 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         # A row held by a stuck transaction fails the attempt with a readable error
         # (and a retry) well inside the activity's 30 s, instead of hanging it.
         server_settings={"lock_timeout": "5s", "statement_timeout": "20s"},
+        reset=_release,
     )
     assert pool is not None
     return pool
+
+
+async def _release(conn: asyncpg.Connection) -> None:
+    """What returning a connection to the pool does: end a transaction left open. The
+    pool's connections keep no other session state (no SET, LISTEN, cursors or advisory
+    locks), so the default reset (RESET ALL and more: a round trip per release) is
+    not needed."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 class Idempotency:
@@ -156,6 +173,35 @@ def _define(
     # What Temporal reads to decode the argument and encode the result.
     run.__annotations__ = {"req": defn.arg, "return": defn.result}
     defined: Callable[[S, In], Awaitable[R]] = activity.defn(name=defn.name)(run)
+    _DEFINED[defined] = defn
+    return defined
+
+
+# Which definition each activity function was defined from (`_define`).
+_DEFINED: dict[Callable[..., Any], ActivityDef[Any, Any]] = {}
+
+
+def local_variants(activities: Sequence[Callable[..., Any]]) -> list[Callable[..., Any]]:
+    """Each step on our own system of record (no partner call) also as a local activity
+    (`ActivityDef.local_name`): the same step, answering with its input and its result
+    (`LocalRun`) so that the history's marker keeps both."""
+    variants = []
+    for fn in activities:
+        defn = _DEFINED.get(getattr(fn, "__func__", fn))
+        if defn is not None and not defn.partner:
+            variants.append(_local(defn, fn))
+    return variants
+
+
+def _local(defn: ActivityDef[In, R], step: Callable[[In], Awaitable[R]]) -> Callable[..., Any]:
+    async def run(req: In) -> LocalRun:
+        result = await step(req)
+        return LocalRun(arg=req.model_dump(mode="json"), result=result.model_dump(mode="json"))
+
+    run.__name__ = run.__qualname__ = defn.local_name.replace(".", "_")
+    run.__doc__ = f"`{defn.name}` as a local activity."
+    run.__annotations__ = {"req": defn.arg, "return": LocalRun}
+    defined: Callable[..., Any] = activity.defn(name=defn.local_name)(run)
     return defined
 
 

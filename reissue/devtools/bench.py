@@ -1,10 +1,12 @@
 """`reissue bench`: cases/s, latencies and history cost, side by side with bare Temporal.
 
 Starts a stack of its own (dev server on SQLite in WAL mode, PostgreSQL) and
-worker processes, drives N happy-path cases with simulated actors that answer
-as soon as each stage asks, then runs a bare-Temporal reference of the same
-shape (same activities, updates, signals and timers; activities do nothing) on
-the same server with the same worker settings. Figures come from the clock,
+worker processes, drives N happy-path cases with simulated actors that react to
+each case as partners would (to the notices it sends and the answers to their
+updates), then runs a bare-Temporal reference of the same shape (same activities,
+updates, signals and timers; activities do nothing; the same actors) on the same
+server with the same worker settings; then times the staff's review at half that
+load, directly and through the console over HTTP. Figures come from the clock,
 from histories and from /proc (via psutil).
 """
 
@@ -14,10 +16,13 @@ import asyncio
 import json
 import os
 import random
+import secrets
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +40,7 @@ from reissue.client import ReissueClient
 from reissue.devtools.bare import BareCaseWorkflow, noop
 from reissue.devtools.seed import enrol_person, standard_submission, synthetic_resident_id
 from reissue.devtools.stack import OwnStack, own_stack
+from reissue.ops.audit import HistoryReader
 from reissue.schemas.case import CaseInput
 from reissue.workers.settings import Settings
 from reissue.workers.worker import tuned_worker
@@ -54,9 +60,6 @@ def build_bare_worker(
     return tuned_worker(client, settings, workflows=[BareCaseWorkflow], activities=[noop])
 
 
-_POLL = 0.05
-
-
 @dataclass(frozen=True)
 class BenchConfig:
     cases: int = 200
@@ -70,6 +73,7 @@ class BenchConfig:
     open_cases: int = 0
     history_sample: int = 20
     front_door_samples: int = 50
+    half_load_cases: int = 60
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -91,59 +95,124 @@ def _summary(values: list[float]) -> dict[str, float]:
 class _Timings:
     start: list[float] = field(default_factory=list)
     update: list[float] = field(default_factory=list)
+    review_http: list[float] = field(default_factory=list)
     signal_effect: list[float] = field(default_factory=list)
     end_to_end: list[float] = field(default_factory=list)
 
 
+class _Watch:
+    """One case's history as it is written (a long poll: no busy polling, no query to the
+    worker), read step by step: what the actors react to, the same way for ours and for
+    the bare reference. A step is known by the side effect it is: `notify:<template>`
+    for a notice, else the activity's name (bare: the name its no-op is given)."""
+
+    def __init__(self, client: Client, wid: str) -> None:
+        self._reader = HistoryReader(client.data_converter)
+        self._steps: dict[str, tuple[int, Any, Any]] = {}
+        self._last_timer = 0  # the event ID of the latest timer started: the case waits
+        self._wake = asyncio.Event()
+        self._following = asyncio.create_task(self._follow(client, wid))
+
+    async def _follow(self, client: Client, wid: str) -> None:
+        async for event in client.get_workflow_handle(wid).fetch_history_events(
+            wait_new_event=True
+        ):
+            if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                self._last_timer = event.event_id
+                self._wake.set()
+            step = await self._reader.step(event)
+            if step is None:
+                continue
+            kind, arg, result = step
+            arg = arg if isinstance(arg, dict) else {}
+            if kind == "notify":
+                kind = f"notify:{arg.get('template')}"
+            elif kind == "noop":
+                kind = str(arg.get("step"))
+            self._steps.setdefault(kind, (event.event_id, arg, result))
+            self._wake.set()
+
+    async def _until(self, seen: Callable[[], bool], what: str) -> None:
+        while not seen():
+            if self._following.done():
+                self._following.result()  # (raises what stopped it)
+                raise AssertionError(f"the case ended without {what}")
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def step(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The step's input and result, once the case has done it."""
+        await self._until(lambda: name in self._steps, name)
+        _, arg, result = self._steps[name]
+        return arg, result if isinstance(result, dict) else {}
+
+    async def waiting_after(self, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The step, once the case has done it and then started waiting (a timer)."""
+        found = await self.step(name)
+        after = self._steps[name][0]
+        await self._until(lambda: self._last_timer > after, f"a wait after {name}")
+        return found
+
+    def close(self) -> None:
+        self._following.cancel()
+
+
+Review = Callable[[str], Awaitable[Any]]
+
+
 class _Actors:
-    """Simulated hotline, counter, reviewer, bank and bureau for one kind of workflow."""
+    """Simulated counter, reviewer, payer, bureau and collector for one kind of workflow.
+
+    Each reacts to what it would see: the clerk to the notice that the card is frozen,
+    the reviewer to the submission's answer, the payer to the payment notice, the
+    bureau to the order, the collector to the pickup notice (`_Watch`)."""
 
     def __init__(
         self,
         *,
         start: Callable[[int], Awaitable[str]],
         client: Client,
-        materials: Callable[[str], Awaitable[Any]],
+        materials: Callable[[dict[str, Any]], Awaitable[Any]],
         review_arg: Any,
-        payment: Callable[[str], Awaitable[Any]],
-        produced: Callable[[str], Awaitable[Any]],
-        collected: Callable[[str], Awaitable[Any]],
+        payment: Callable[[dict[str, Any]], Awaitable[Any]],
+        produced: Callable[[dict[str, Any]], Awaitable[tuple[Any, Any]]],
     ) -> None:
         self.start, self.client = start, client
         self.materials, self.review_arg = materials, review_arg
-        self.payment, self.produced, self.collected = payment, produced, collected
+        self.payment, self.produced = payment, produced
 
-    async def stage(self, wid: str) -> str:
-        st = await self.client.get_workflow_handle(wid).query("status")
-        return str(st["stage"] if isinstance(st, dict) else st.stage)
+    async def direct_review(self, wid: str) -> Any:
+        return await self.client.get_workflow_handle(wid).execute_update("review", self.review_arg)
 
-    async def until(self, wid: str, stage: str) -> None:
-        # Actors poll the status query, as an outside system would; both sides alike.
-        while True:
-            if await self.stage(wid) == stage:
-                return
-            await asyncio.sleep(_POLL)
-
-    async def case(self, n: int, t: _Timings) -> str:
+    async def case(self, n: int, t: _Timings, *, review_http: Review | None = None) -> str:
         began = time.perf_counter()
         wid = await self.start(n)
         t.start.append(time.perf_counter() - began)
         handle = self.client.get_workflow_handle(wid)
-        await self.until(wid, "AWAITING_MATERIALS")
-        await handle.execute_update("submit_materials", await self.materials(wid))
-        await self.until(wid, "UNDER_REVIEW")
-        sent = time.perf_counter()
-        await handle.execute_update("review", self.review_arg)
-        t.update.append(time.perf_counter() - sent)
-        await self.until(wid, "AWAITING_PAYMENT")
-        sent = time.perf_counter()
-        await handle.signal("payment_confirmed", await self.payment(wid))
-        await self.until(wid, "CARD_PRODUCTION")
-        t.signal_effect.append(time.perf_counter() - sent)
-        await handle.signal("card_produced", await self.produced(wid))
-        await self.until(wid, "READY_FOR_PICKUP")
-        await handle.signal("card_collected", await self.collected(wid))
-        await handle.result()
+        watch = _Watch(self.client, wid)
+        try:
+            await watch.waiting_after("notify:card_frozen")  # for the applicant
+            _, registered = await watch.step("register_loss")
+            await handle.execute_update("submit_materials", await self.materials(registered))
+            sent = time.perf_counter()
+            if review_http is None:
+                await self.direct_review(wid)
+                t.update.append(time.perf_counter() - sent)
+            else:
+                await review_http(wid)
+                t.review_http.append(time.perf_counter() - sent)
+            notice, _ = await watch.step("notify:payment_requested")
+            sent = time.perf_counter()
+            await handle.signal("payment_confirmed", await self.payment(notice))
+            _, ordered = await watch.step("order_card_production")
+            t.signal_effect.append(time.perf_counter() - sent)
+            produced, collected = await self.produced(ordered)
+            await handle.signal("card_produced", produced)
+            await watch.step("notify:ready_for_pickup")
+            await handle.signal("card_collected", collected)
+            await handle.result()
+        finally:
+            watch.close()
         t.end_to_end.append(time.perf_counter() - began)
         return wid
 
@@ -175,41 +244,29 @@ def _ours(stack: OwnStack, run_id: str, *, channel: str = "counter") -> _Actors:
         )
         return (await client.report_loss(app)).workflow_id
 
-    async def status(wid: str) -> Any:
-        return await client.status(wid)
+    async def materials(registered: dict[str, Any]) -> Any:
+        return standard_submission(registered["report_number"], received_by="bench-clerk")
 
-    async def materials(wid: str) -> Any:
-        report = (await status(wid)).loss_report_number
-        assert report is not None
-        return standard_submission(report, received_by="bench-clerk")
-
-    async def payment(wid: str) -> Any:
-        fee = (await status(wid)).fee
-        assert fee is not None
+    async def payment(notice: dict[str, Any]) -> Any:
+        params = notice["params"]
         return {
-            "order_id": fee.order_id,
-            "amount_fen": fee.amount_fen,
+            "order_id": params["order"],
+            "amount_fen": round(float(params["amount"]) * 100),
             "payment_ref": f"B-{uuid.uuid4().hex[:12]}",
             "paid_at": datetime.now(UTC),
         }
 
-    async def produced(wid: str) -> Any:
-        st = await status(wid)
-        async with pool.acquire() as conn:
+    async def produced(ordered: dict[str, Any]) -> tuple[Any, Any]:
+        async with pool.acquire() as conn:  # the bureau's next card number
             card = await conn.fetchval("SELECT next_card_number()")
-        return {
-            "order_id": st.production_order_id,
-            "new_card_number": card,
-            "produced_at": datetime.now(UTC),
-        }
-
-    async def collected(wid: str) -> Any:
-        st = await status(wid)
-        async with pool.acquire() as conn:
-            card = await conn.fetchval(
-                "SELECT new_card_number FROM production_orders WHERE case_id = $1", st.case_id
-            )
-        return {"new_card_number": card, "handed_over_by": "bench"}
+        return (
+            {
+                "order_id": ordered["order_id"],
+                "new_card_number": card,
+                "produced_at": datetime.now(UTC),
+            },
+            {"new_card_number": card, "handed_over_by": "bench"},
+        )
 
     return _Actors(
         start=start,
@@ -218,7 +275,6 @@ def _ours(stack: OwnStack, run_id: str, *, channel: str = "counter") -> _Actors:
         review_arg={"reviewer": "bench", "verdict": "approve"},
         payment=payment,
         produced=produced,
-        collected=collected,
     )
 
 
@@ -230,8 +286,11 @@ def _bare(stack: OwnStack, task_queue: str, run_id: str) -> _Actors:
         await client.start_workflow("BareCaseWorkflow", {}, id=wid, task_queue=task_queue)
         return wid
 
-    async def empty(_: str) -> Any:
+    async def empty(_: dict[str, Any]) -> Any:
         return {}
+
+    async def produced(_: dict[str, Any]) -> tuple[Any, Any]:
+        return {}, {}
 
     return _Actors(
         start=start,
@@ -239,8 +298,7 @@ def _bare(stack: OwnStack, task_queue: str, run_id: str) -> _Actors:
         materials=empty,
         review_arg={},
         payment=empty,
-        produced=empty,
-        collected=empty,
+        produced=produced,
     )
 
 
@@ -278,11 +336,15 @@ def _peak_rss_mb(pids: list[int]) -> float:
     return round(peak / 1024, 1)
 
 
-async def _history_cost(client: Client, ids: list[str]) -> dict[str, float]:
+async def _history_cost(client: Client, ids: list[str]) -> dict[str, Any]:
     events, sizes, activities, timers = [], [], [], []
+    kinds: Counter[str] = Counter()
     for wid in ids:
         history = await client.get_workflow_handle(wid).fetch_history()
         events.append(len(history.events))
+        kinds.update(
+            EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events
+        )
         sizes.append(History(events=history.events).ByteSize())
         activities.append(
             sum(
@@ -298,6 +360,7 @@ async def _history_cost(client: Client, ids: list[str]) -> dict[str, float]:
         "bytes_per_case": round(sum(sizes) / n),
         "activities_per_case": round(sum(activities) / n, 1),
         "timers_per_case": round(sum(timers) / n, 1),
+        "events_by_type": {k: round(v / n, 1) for k, v in kinds.most_common()},
     }
 
 
@@ -359,7 +422,7 @@ async def _phase(
         "elapsed_s": round(elapsed, 2),
         "cases_per_s": round(cfg.cases / elapsed, 2),
         "case_start": _summary(timings.start),
-        "update_round_trip": _summary(timings.update),
+        "review_update": _summary(timings.update),
         "signal_to_status": _summary(timings.signal_effect),
         "end_to_end": _summary(timings.end_to_end),
         "history": await _history_cost(actors.client, done[: cfg.history_sample]),
@@ -376,8 +439,7 @@ async def _open_cases(
 
     async def one(n: int) -> None:
         async with gate:
-            wid = await actors.start(100_000 + n)
-            await actors.until(wid, "AWAITING_MATERIALS")
+            await actors.start(100_000 + n)  # answers once the card is frozen
 
     began = time.perf_counter()
     await asyncio.gather(*(one(n) for n in range(cfg.open_cases)))
@@ -388,13 +450,30 @@ async def _open_cases(
     }
 
 
+@asynccontextmanager
+async def _serving(app: Any) -> AsyncIterator[str]:
+    """Serve `app` on a free port of this machine for the block; its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(1000):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
 async def _front_door(stack: OwnStack, cfg: BenchConfig) -> dict[str, Any]:
     """What the front door adds to a round trip: the same update (`make_report_formal`)
     and the same read (`status`), sent directly through the client and through the
     partner API over HTTP on this machine, one at a time (so the figures are the path's
     own cost, not queueing), alternating between the two paths."""
     import aiohttp
-    import uvicorn
 
     from reissue.api.app import build_app
     from reissue.api.credentials import create_key
@@ -404,51 +483,41 @@ async def _front_door(stack: OwnStack, cfg: BenchConfig) -> dict[str, Any]:
     actors = _ours(stack, "door", channel="hotline_12333")  # a temporary report
     async with stack.pool.acquire() as conn:
         key = await create_key(conn, "counter")
-    app = build_app(client, stack.pool, webhook_secret="bench")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    for _ in range(1000):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key}"}
+    auth = {"Authorization": f"Bearer {key}"}
     times: dict[str, list[float]] = {
         "update_direct": [],
         "update_http": [],
         "read_direct": [],
         "read_http": [],
     }
-    try:
-        async with aiohttp.ClientSession(base, headers=auth) as http:
-            for n in range(cfg.front_door_samples * 2):
-                wid = await actors.start(200_000 + n)
-                await actors.until(wid, "AWAITING_MATERIALS")
-                resident_id = synthetic_resident_id(random.Random(200_000 + n))
-                body = ReportFormalisation(resident_id=resident_id, received_by="bench-clerk")
+    async with (
+        _serving(build_app(client, stack.pool, webhook_secret="bench")) as base,
+        aiohttp.ClientSession(base, headers=auth) as http,
+    ):
+        for n in range(cfg.front_door_samples * 2):
+            wid = await actors.start(200_000 + n)  # answers once the card is frozen
+            resident_id = synthetic_resident_id(random.Random(200_000 + n))
+            body = ReportFormalisation(resident_id=resident_id, received_by="bench-clerk")
+            sent = time.perf_counter()
+            if n % 2 == 0:
+                await client.make_report_formal(wid, body)
+                times["update_direct"].append(time.perf_counter() - sent)
+            else:
+                async with http.post(
+                    f"/v1/cases/{wid}/formal",
+                    data=body.model_dump_json(),
+                    headers={"Content-Type": "application/json"},
+                ) as r:
+                    assert r.status == 200, await r.text()
+                times["update_http"].append(time.perf_counter() - sent)
+            for path in ("direct", "http"):
                 sent = time.perf_counter()
-                if n % 2 == 0:
-                    await client.make_report_formal(wid, body)
-                    times["update_direct"].append(time.perf_counter() - sent)
+                if path == "direct":
+                    await client.status(wid)
                 else:
-                    async with http.post(
-                        f"/v1/cases/{wid}/formal",
-                        data=body.model_dump_json(),
-                        headers={"Content-Type": "application/json"},
-                    ) as r:
+                    async with http.get(f"/v1/cases/{wid}") as r:
                         assert r.status == 200, await r.text()
-                    times["update_http"].append(time.perf_counter() - sent)
-                for path in ("direct", "http"):
-                    sent = time.perf_counter()
-                    if path == "direct":
-                        await client.status(wid)
-                    else:
-                        async with http.get(f"/v1/cases/{wid}") as r:
-                            assert r.status == 200, await r.text()
-                    times[f"read_{path}"].append(time.perf_counter() - sent)
-    finally:
-        server.should_exit = True
-        await serving
+                times[f"read_{path}"].append(time.perf_counter() - sent)
     figures: dict[str, Any] = {name: _summary(values) for name, values in times.items()}
     for kind in ("update", "read"):
         figures[f"{kind}_added_p50_ms"] = round(
@@ -456,6 +525,68 @@ async def _front_door(stack: OwnStack, cfg: BenchConfig) -> dict[str, Any]:
         )
     figures["samples"] = cfg.front_door_samples
     return figures
+
+
+async def _half_load(stack: OwnStack, cfg: BenchConfig, rate: float) -> dict[str, Any]:
+    """Staff answered: cases arrive at `rate` (half what the phase of ours sustained),
+    each driven to the end; every other review goes through the staff console over HTTP
+    (a reviewer logged in, the form's POST: its status read, the update, the redirect),
+    the rest directly as an update. The figures are each path's latency under that load."""
+    import re
+
+    import httpx
+    from fastapi import FastAPI
+
+    from reissue.console.app import ConsoleConfig, build_console
+    from reissue.console.staff import Role, add_user
+
+    password = secrets.token_urlsafe(16)
+    async with stack.pool.acquire() as conn:
+        await add_user(conn, "bench-reviewer", roles=[Role.REVIEWER], password=password)
+    app = FastAPI()
+    app.mount("/console", build_console(stack.client, stack.pool, ConsoleConfig()))
+    actors = _ours(stack, "half")
+    actors.review_arg = {"reviewer": "bench-reviewer", "verdict": "approve"}
+    timings = _Timings()
+    async with (
+        _serving(app) as base,
+        httpx.AsyncClient(base_url=f"{base}/console", timeout=60) as http,
+    ):
+        page = await http.get("/login")
+        login_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert login_csrf is not None
+        http.cookies.set("reissue_login_csrf", page.cookies["reissue_login_csrf"])
+        r = await http.post(
+            "/login",
+            data={"user_id": "bench-reviewer", "password": password, "csrf": login_csrf[1]},
+        )
+        assert r.status_code == 303, r.text
+        http.cookies.set("reissue_session", r.cookies["reissue_session"])
+        home = await http.get("/")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', home.text)
+        assert csrf is not None
+
+        async def via_console(wid: str) -> None:
+            r = await http.post(
+                f"/cases/{wid}/decide", data={"csrf": csrf[1], "verdict": "approve"}
+            )
+            assert r.status_code == 303 and "done=1" in r.headers["location"], r.text
+
+        async def one(n: int) -> None:
+            await asyncio.sleep(n / rate)
+            review = via_console if n % 2 else None
+            await actors.case(300_000 + n, timings, review_http=review)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(cfg.half_load_cases)))
+        elapsed = time.perf_counter() - began
+    return {
+        "cases": cfg.half_load_cases,
+        "arrivals_per_s": round(rate, 2),
+        "cases_per_s": round(cfg.half_load_cases / elapsed, 2),
+        "review_direct": _summary(timings.update),
+        "review_http": _summary(timings.review_http),
+    }
 
 
 async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
@@ -468,6 +599,11 @@ async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         try:
             ours = await _phase(_ours(stack, run_id), cfg, stack, ours_workers)
             bare = await _phase(_bare(stack, bare_q, run_id), cfg, stack, bare_workers)
+            half = (
+                await _half_load(stack, cfg, ours["cases_per_s"] / 2)
+                if cfg.half_load_cases
+                else None
+            )
             opened = await _open_cases(stack, cfg, ours_workers) if cfg.open_cases else None
             door = await _front_door(stack, cfg) if cfg.front_door_samples else None
         finally:
@@ -480,6 +616,7 @@ async def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "ours": ours,
         "bare": bare,
         "ratio_ours_to_bare_throughput": round(ours["cases_per_s"] / bare["cases_per_s"], 2),
+        "half_load": half,
         "open_cases": opened,
         "front_door": door,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -32,6 +32,7 @@ from reissue.workflows import WORKFLOWS
 
 __all__ = [
     "Entry",
+    "HistoryReader",
     "ReplayOutcome",
     "Timeline",
     "build_timeline",
@@ -123,9 +124,17 @@ def _card(value: Any) -> str:
     return mask_card_number(str(value)) if value else "-"
 
 
-class _Decoder:
+# The marker a local activity leaves in the history (recorded by the SDK's core).
+_LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+class HistoryReader:
+    """Reads a case's history event by event: payloads decoded (when the key is at hand),
+    the steps it completed (`step`)."""
+
     def __init__(self, converter: DataConverter) -> None:
         self._converter = converter
+        self._scheduled: dict[int, tuple[str, Any]] = {}
 
     async def one(self, payloads: Sequence[Payload]) -> Any:
         """The first payload as plain JSON data, or None when it cannot be decoded."""
@@ -136,6 +145,36 @@ class _Decoder:
         except Exception:  # encrypted without the key, or not JSON: the entry says so
             return None
         return values[0] if values else None
+
+    async def step(self, ev: HistoryEvent) -> tuple[str, Any, Any] | None:
+        """(activity, input, result) when `ev` completes a step: an activity's completion
+        (its input from the scheduled event, seen earlier) or a local activity's marker
+        (`LocalRun`: both in its result). None for every other event."""
+        if ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            a = ev.activity_task_scheduled_event_attributes
+            self._scheduled[ev.event_id] = (a.activity_type.name, await self.one(a.input.payloads))
+        elif ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            done = ev.activity_task_completed_event_attributes
+            kind, arg = self._scheduled.get(done.scheduled_event_id, ("?", None))
+            return kind, arg, await self.one(done.result.payloads)
+        elif (
+            ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            and ev.marker_recorded_event_attributes.marker_name == _LOCAL_ACTIVITY_MARKER
+        ):
+            details = ev.marker_recorded_event_attributes.details
+            if "result" not in details:  # a failed attempt: nothing was done
+                return None
+            data = await self.one(details["data"].payloads) or {}
+            run = await self.one(details["result"].payloads)
+            kind = str(data.get("activity_type", "?")).removesuffix(".local")
+            if isinstance(run, dict):
+                return kind, run.get("arg"), run.get("result")
+            return kind, None, None
+        return None
+
+    def scheduled(self, event_id: int) -> str:
+        """The activity scheduled by event `event_id`."""
+        return self._scheduled.get(event_id, ("?", None))[0]
 
     async def text(self, payload: Payload) -> str | None:
         """A summary string (user metadata), or None when it cannot be decoded."""
@@ -342,13 +381,12 @@ async def build_timeline(
     history: WorkflowHistory, converter: DataConverter, *, unmask: bool = False
 ) -> Timeline:
     """The story of a case from its history."""
-    dec = _Decoder(converter)
+    dec = HistoryReader(converter)
     first = history.events[0]
     timeline = Timeline(
         workflow_id=history.workflow_id,
         run_id=first.workflow_execution_started_event_attributes.original_execution_run_id,
     )
-    scheduled: dict[int, tuple[str, Any]] = {}
     timers: dict[int, str] = {}
     updates: dict[str, str] = {}
     stage = None
@@ -376,13 +414,8 @@ async def build_timeline(
                 )
             else:
                 add(ev, "?", "Case started", "input not readable (encrypted or invalid)")
-        elif t == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            a = ev.activity_task_scheduled_event_attributes
-            scheduled[ev.event_id] = (a.activity_type.name, await dec.one(a.input.payloads))
-        elif t == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            done = ev.activity_task_completed_event_attributes
-            kind, arg = scheduled.get(done.scheduled_event_id, ("?", None))
-            result = await dec.one(done.result.payloads)
+        elif step := await dec.step(ev):
+            kind, arg, result = step
             if kind == "register_loss" and isinstance(result, dict) and result.get("policy"):
                 timeline.policy_version = str(result["policy"].get("version"))
             line = _activity_line(kind, arg or {}, result)
@@ -397,7 +430,7 @@ async def build_timeline(
                 if t == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
                 else ev.activity_task_timed_out_event_attributes
             )
-            kind, _ = scheduled.get(attrs.scheduled_event_id, ("?", None))
+            kind = dec.scheduled(attrs.scheduled_event_id)
             add(ev, "system", f"Activity {kind} failed", attrs.failure.message)
         elif t == EventType.EVENT_TYPE_TIMER_STARTED:
             timer = ev.timer_started_event_attributes
@@ -570,22 +603,17 @@ class _Facts:
 
 
 async def _facts(history: WorkflowHistory, converter: DataConverter) -> _Facts:
-    dec = _Decoder(converter)
+    dec = HistoryReader(converter)
     facts = _Facts()
     first = history.events[0].workflow_execution_started_event_attributes
     facts.case_id = (
         f"{history.workflow_id}:{first.first_execution_run_id or first.original_execution_run_id}"
     )
-    scheduled: dict[int, tuple[str, Any]] = {}
     for ev in history.events:
-        if ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            a = ev.activity_task_scheduled_event_attributes
-            scheduled[ev.event_id] = (a.activity_type.name, await dec.one(a.input.payloads))
-        elif ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            done = ev.activity_task_completed_event_attributes
-            kind, arg = scheduled.get(done.scheduled_event_id, ("?", {}))
-            arg = arg or {}
-            r = await dec.one(done.result.payloads) or {}
+        step = await dec.step(ev)
+        if step is not None:
+            kind, arg, r = step
+            arg, r = arg or {}, r or {}
             facts.done.add(kind)
             if kind == "register_loss":
                 facts.reported_at = r.get("reported_at")

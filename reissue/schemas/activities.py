@@ -40,6 +40,7 @@ __all__ = [
     "FreezeInput",
     "FreezeResult",
     "LiftLossInput",
+    "LocalRun",
     "NotifyInput",
     "OrderInput",
     "PaymentOrder",
@@ -352,6 +353,23 @@ class ActivityDef(Generic[In, Out]):
     # Calls a partner system, which may be slow or down for hours: retried with a
     # longer backoff, and heartbeating (`reissue.activities.db.partner_step`).
     partner: bool = False
+
+    @property
+    def local_name(self) -> str:
+        """The name it runs under as a local activity (`LocalRun`); partner calls never do."""
+        assert not self.partner, f"{self.name} calls a partner: never a local activity"
+        return f"{self.name}.local"
+
+
+class LocalRun(BaseModel):
+    """What a step run as a local activity returns, so that the history's marker keeps
+    its input as well as its result, as a scheduled and a completed activity event do:
+    auditors read both (`reissue audit`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    arg: dict[str, Any]
+    result: dict[str, Any]
 
 
 REGISTER_LOSS = ActivityDef("register_loss", RegisterLossInput, RegisterLossResult)

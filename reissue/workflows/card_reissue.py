@@ -147,6 +147,7 @@ __all__ = [
     "PATCH_BUREAU_FAILURES",
     "PATCH_CASE_CLOSED_AUDIT",
     "PATCH_FINAL_PAYMENT_REMINDER",
+    "PATCH_LEAN",
     "PATCH_SYSTEM_OF_RECORD",
     "PATCH_VOID_ON_FORMAL_END",
     "CardReissueWorkflow",
@@ -165,6 +166,10 @@ PATCH_BANK_ACCOUNT_MOVED = "bank-account-moved"
 # Added 2026-11: the bureau may report a failed production; the card is ordered
 # again up to the policy's limit, then a supervisor decides.
 PATCH_BUREAU_FAILURES = "bureau-failures"
+# Added 2026-11 (half the cost of a case): steps on our own system of record run as
+# local activities; the review answers once its decision is recorded and taken in.
+# A case with this patch has every earlier patch too (their markers are not written).
+PATCH_LEAN = "lean-case"
 
 R = TypeVar("R", bound=BaseModel)
 M = TypeVar("M", bound=BaseModel)
@@ -255,6 +260,7 @@ class CardReissueWorkflow:
         # before `run` begins. The input is checked strictly in `_open`.
         self._case = _decode(raw)
         self._v2 = True
+        self._lean = False  # (set in `run`: a handler run before it calls as cases did)
         # Registry changes of handlers (submission, formalisation, found, cancel)
         # and of compensation take turns; so do the payments.
         self._registry = asyncio.Lock()
@@ -272,7 +278,8 @@ class CardReissueWorkflow:
     @workflow.run
     async def run(self, raw: RawValue) -> CaseResult:
         """Takes a `CaseInput` (see schemas/json/CaseInput.schema.json)."""
-        self._v2 = workflow.patched(PATCH_SYSTEM_OF_RECORD)
+        self._lean = workflow.patched(PATCH_LEAN)
+        self._v2 = self._lean or workflow.patched(PATCH_SYSTEM_OF_RECORD)
         self._open(raw)
         if self._refusal is not None:
             await self._refuse()
@@ -631,7 +638,7 @@ class CardReissueWorkflow:
         if not await self._wait(paid, reminder_at, "payment reminder"):
             # Added 2026-11: a last reminder shortly before the deadline. Cases that
             # passed this point under the old code replay without it.
-            final = workflow.patched(PATCH_FINAL_PAYMENT_REMINDER)
+            final = self._lean or workflow.patched(PATCH_FINAL_PAYMENT_REMINDER)
             await self._remind(
                 "payment",
                 Recipient.APPLICANT,
@@ -765,7 +772,8 @@ class CardReissueWorkflow:
     async def _production_failed(self, failed: ProductionFailed) -> None:
         """The bureau could not make the card: order it again, up to the policy's limit;
         past it, a supervisor is told and decides (`reorder_card`, or a cancellation)."""
-        workflow.patched(PATCH_BUREAU_FAILURES)  # (no case before it had a failure report)
+        if not self._lean:  # (no case before it had a failure report)
+            workflow.patched(PATCH_BUREAU_FAILURES)
         self.case.production_failed = None
         self.case.failed_orders.append(failed.order_id)
         self._metrics.production_failed(district=self.case.inp.district)
@@ -853,7 +861,7 @@ class CardReissueWorkflow:
         )
         self.case.card_frozen = False
         # Added 2026-11: the bank moves the account to the new card and closes the old.
-        if workflow.patched(PATCH_BANK_ACCOUNT_MOVED):
+        if self._lean or workflow.patched(PATCH_BANK_ACCOUNT_MOVED):
             await self._act(
                 MOVE_BANK_ACCOUNT,
                 MoveBankAccountInput(
@@ -909,7 +917,7 @@ class CardReissueWorkflow:
     async def _record_closed(self, outcome: Stage, reason: str) -> None:
         # Added 2026-11: the outcome goes on the audit log, so the system of record
         # knows which cases are closed (check-invariants relies on it).
-        if workflow.patched(PATCH_CASE_CLOSED_AUDIT):
+        if self._lean or workflow.patched(PATCH_CASE_CLOSED_AUDIT):
             await self._audit("case_closed", "system", {"outcome": outcome.value, "reason": reason})
 
     async def _settle_old_card(self, outcome: Stage) -> None:
@@ -1204,11 +1212,31 @@ class CardReissueWorkflow:
         )
         self.case.decisions.append(effective)
         self.case.deciding = False
+        if self._lean:
+            # Answer once the decision is recorded and the case has taken it in (an
+            # approval: its fee assessed), with the stage it goes to; the steps after
+            # that (the payment order, the bureau) do not keep the reviewer waiting.
+            await workflow.wait_condition(lambda: self._heading_to() is not None)
+            stage = self._heading_to()
+            assert stage is not None
+            return ReviewOutcome(
+                verdict=verdict, correction_round=self.case.correction_round, stage=stage
+            )
         # Answer with where the case went, once the main path has moved it.
         await workflow.wait_condition(lambda: self.case.stage is not Stage.UNDER_REVIEW)
         return ReviewOutcome(
             verdict=verdict, correction_round=self.case.correction_round, stage=self.case.stage
         )
+
+    def _heading_to(self) -> Stage | None:
+        """After a review decision: the stage the case is going to, once it is known."""
+        if self.case.stage is not Stage.UNDER_REVIEW:
+            return self.case.stage
+        if self.case.closing is not None:
+            return self.case.closing.outcome
+        if self.case.fee is not None:
+            return Stage.AWAITING_PAYMENT if self.case.fee.amount_fen else Stage.CARD_PRODUCTION
+        return None
 
     @review.validator
     def _check_review(self, decision: ReviewDecision) -> None:
@@ -1466,7 +1494,7 @@ class CardReissueWorkflow:
         failed = await self._signal_arg("production_failed", raw, ProductionFailed)
         if failed is None or self._case is None:
             return
-        if not workflow.patched(PATCH_BUREAU_FAILURES):
+        if not (self._lean or workflow.patched(PATCH_BUREAU_FAILURES)):
             return  # (replaying a case whose worker did not know this report: it ignored it)
         awaited = (
             self.case.stage is Stage.CARD_PRODUCTION
@@ -1790,7 +1818,8 @@ class CardReissueWorkflow:
         # Before every step of the main path: an early end accepted while the
         # previous one ran is honoured before anything further happens.
         self._checkpoint()
-        return await call(activity, arg, summary=summary)
+        local = self._lean and not activity.partner
+        return await call(activity, arg, summary=summary, local=local)
 
     async def _notify(
         self,

@@ -14,8 +14,12 @@ from temporalio.api.enums.v1 import EventType
 
 from reissue.ops.audit import load_history_file, replay
 from reissue.schemas.enums import Stage
-from reissue.workflows.card_reissue import PATCH_FINAL_PAYMENT_REMINDER, PATCH_SYSTEM_OF_RECORD
-from tests.support import TEST_CONVERTER, Stack, summary_text
+from reissue.workflows.card_reissue import (
+    PATCH_FINAL_PAYMENT_REMINDER,
+    PATCH_LEAN,
+    PATCH_SYSTEM_OF_RECORD,
+)
+from tests.support import TEST_CONVERTER, Stack, step_summaries
 
 V1_PAYMENT_LAPSE = (
     Path(__file__).resolve().parents[1]
@@ -26,13 +30,11 @@ V1_PAYMENT_LAPSE = (
 
 
 async def _reminder_summaries(history_events: list) -> list[str]:  # type: ignore[type-arg]
-    found = []
-    for e in history_events:
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            summary = await summary_text(e.user_metadata.summary)
-            if "reminder" in summary and "applicant" in summary:
-                found.append(summary)
-    return found
+    return [
+        summary
+        for summary in await step_summaries(history_events)
+        if "reminder" in summary and "applicant" in summary
+    ]
 
 
 def _markers(history_events: list) -> list[str]:  # type: ignore[type-arg]
@@ -62,7 +64,10 @@ async def test_a_new_case_takes_the_new_path(stack: Stack) -> None:
 
     history = await stack.client.handle(case).fetch_history()
     events = list(history.events)
-    assert any(PATCH_FINAL_PAYMENT_REMINDER in m for m in _markers(events))
+    # A new case records the latest patch, which takes in every earlier one.
+    markers = _markers(events)
+    assert any(PATCH_LEAN in m for m in markers)
+    assert not any(PATCH_FINAL_PAYMENT_REMINDER in m for m in markers)
     assert await _reminder_summaries(events) == [
         "reminder 1 of 2 sent to applicant",
         "reminder 2 of 2 sent to applicant",
@@ -94,6 +99,6 @@ async def test_cases_before_the_system_of_record_change_keep_their_rules(stack: 
 
     _, case, _ = await stack.open_case()
     history = await stack.client.handle(case).fetch_history()
-    assert any(PATCH_SYSTEM_OF_RECORD in m for m in _markers(list(history.events)))
+    assert any(PATCH_LEAN in m for m in _markers(list(history.events)))  # (it takes this in)
     [outcome] = await replay([("new", history)], TEST_CONVERTER)
     assert outcome.ok, outcome.error

@@ -171,8 +171,10 @@ async def test_resident_fee_exempt_instant_production(stack: Stack) -> None:
     )
     await stack.wait_for(case, Stage.UNDER_REVIEW)  # no unit to ask
     outcome = await stack.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
-    assert outcome.stage is Stage.READY_FOR_PICKUP  # no payment; printed at once
-    st = await stack.status(case)
+    # The reviewer is answered once the decision is recorded and the fee assessed: no
+    # payment, so the card goes to production (printed at once, while the answer travels).
+    assert outcome.stage is Stage.CARD_PRODUCTION
+    st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
     assert Stage.CARD_PRODUCTION in [e.stage for e in st.timeline]
     assert st.fee is not None and st.fee.amount_fen == 0
     assert st.fee.exemption == "minimum_living_allowance" and st.fee.order_id is None

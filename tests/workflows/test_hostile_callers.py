@@ -363,7 +363,9 @@ async def test_a_cancel_during_an_activity_stops_before_the_next(stack: Stack) -
         cancel = await _cancel_accepted(stack, case)
     outcome = await review
     assert (await cancel.result()).stage is Stage.CANCELLED
-    assert outcome.stage is Stage.CANCELLED
+    # The reviewer heard where the approval sends the case; the cancel accepted
+    # meanwhile stopped it before the next step.
+    assert outcome.stage is Stage.AWAITING_PAYMENT
     st = await stack.status(case)
     assert "payment_requested" not in await stack.templates(st.case_id)
     assert await stack.one("SELECT status FROM payment_orders WHERE case_id = $1", st.case_id) == (
@@ -746,21 +748,25 @@ async def test_an_event_for_a_closed_case_never_reaches_the_next(stack: Stack) -
 
 
 async def test_two_submissions_accepted_in_one_round_need_one_review(stack: Stack) -> None:
-    """A clerk submits twice while the case is busy (here: sending a materials reminder):
-    both are accepted, and one review still decides the round."""
+    """A clerk submits twice at once: both may be accepted in the round (the second
+    waits for the first's check), or the second is refused (while the first is checked,
+    or once the case is under review); either way one review decides the round. (With a step of the registry held,
+    as cases before the lean path ran it, both are accepted: corpus v4 replays that.)"""
     _, case, report = await stack.open_case(channel="online")
-    async with stack.holding(case, "notify:materials_reminder:0:1"):
-        await stack.fast_forward(case, stack.policy.materials_reminder_interval)
-        await stack.pending(case, "notify")
-        first = asyncio.create_task(stack.client.submit_materials(case, materials(report)))
-        for _ in range(100):  # the first is accepted (its documents are on the case)
-            if all(m.received for m in (await stack.status(case)).materials):
-                break
-            await asyncio.sleep(0.1)
-        second = asyncio.create_task(stack.client.submit_materials(case, materials(report)))
-        await asyncio.sleep(1)
-    assert (await first).round == 1
-    assert (await second).round == 2
+    answers = await asyncio.gather(
+        stack.client.submit_materials(case, materials(report)),
+        stack.client.submit_materials(case, materials(report)),
+        return_exceptions=True,
+    )
+    accepted = sorted(a.round for a in answers if not isinstance(a, BaseException))
+    refused = [a for a in answers if isinstance(a, BaseException)]
+    assert accepted in ([1, 2], [1]), answers
+    for err in refused:
+        assert isinstance(err, WorkflowUpdateFailedError)
+        assert any(
+            why in str(err.cause)
+            for why in ("another submission is being checked", "not accepted in stage UNDER_REVIEW")
+        ), err.cause
     st = await stack.wait_for(case, Stage.UNDER_REVIEW)
     await stack.approve(case)
     st = await stack.status(case)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from reissue.schemas.enums import Stage
-from tests.support import Stack, summary_text
+from tests.support import Stack, step_summaries
 
 
 async def test_temporary_report_lifts_itself_when_never_made_formal(stack: Stack) -> None:
@@ -29,11 +29,7 @@ async def test_temporary_report_lifts_itself_when_never_made_formal(stack: Stack
     templates = await stack.templates(st.case_id)
     assert templates.count("materials_reminder") == policy.max_materials_reminders
     assert templates[-1] == "lapsed_temporary"
-    summaries = [
-        await summary_text(e.user_metadata.summary)
-        async for e in stack.client.handle(case).fetch_history_events()
-        if e.HasField("activity_task_scheduled_event_attributes")
-    ]
+    summaries = await step_summaries((await stack.client.handle(case).fetch_history()).events)
     n = policy.max_materials_reminders
     assert f"reminder {n} of {n} sent to applicant" in summaries
 
