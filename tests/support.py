@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from reissue.activities.repositories import policies
 from reissue.client import ReissueClient
 from reissue.devtools.seed import enrol_person, scanned, standard_submission, synthetic_resident_id
+from reissue.ops.audit import LOCAL_ACTIVITY_MARKER
 from reissue.ops.invariants import Violation, check_invariants
 from reissue.schemas.case import CaseInput, CaseStatus
 from reissue.schemas.codec import KeyRing
@@ -57,7 +58,7 @@ def is_step(event: HistoryEvent) -> bool:
     """An activity scheduled, or a local activity's marker: a step of the case."""
     return event.HasField("activity_task_scheduled_event_attributes") or (
         event.HasField("marker_recorded_event_attributes")
-        and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
     )
 
 

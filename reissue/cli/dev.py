@@ -218,7 +218,13 @@ def bench(
     ):
         for q in ("p50_ms", "p95_ms", "p99_ms"):
             table.add_row(f"{label} {q[:3]} (ms)", str(ours[key][q]), str(bare[key][q]))
-    for key in ("events_per_case", "bytes_per_case", "activities_per_case", "timers_per_case"):
+    for key in (
+        "events_per_case",
+        "bytes_per_case",
+        "activities_per_case",
+        "local_activities_per_case",
+        "timers_per_case",
+    ):
         table.add_row(
             f"history {key.replace('_', ' ')}", str(ours["history"][key]), str(bare["history"][key])
         )

@@ -40,7 +40,7 @@ from reissue.client import ReissueClient
 from reissue.devtools.bare import BareCaseWorkflow, noop
 from reissue.devtools.seed import enrol_person, standard_submission, synthetic_resident_id
 from reissue.devtools.stack import OwnStack, own_stack
-from reissue.ops.audit import HistoryReader
+from reissue.ops.audit import LOCAL_ACTIVITY_MARKER, HistoryReader
 from reissue.schemas.case import CaseInput
 from reissue.workers.settings import Settings
 from reissue.workers.worker import tuned_worker
@@ -183,6 +183,16 @@ class _Actors:
 
     async def direct_review(self, wid: str) -> Any:
         return await self.client.get_workflow_handle(wid).execute_update("review", self.review_arg)
+
+    async def opened(self, n: int) -> str:
+        """Start case `n`; its ID once it has frozen the card and waits for the applicant."""
+        wid = await self.start(n)
+        watch = _Watch(self.client, wid)
+        try:
+            await watch.waiting_after("notify:card_frozen")
+        finally:
+            watch.close()
+        return wid
 
     async def case(self, n: int, t: _Timings, *, review_http: Review | None = None) -> str:
         began = time.perf_counter()
@@ -337,7 +347,7 @@ def _peak_rss_mb(pids: list[int]) -> float:
 
 
 async def _history_cost(client: Client, ids: list[str]) -> dict[str, Any]:
-    events, sizes, activities, timers = [], [], [], []
+    events, sizes, activities, local, timers = [], [], [], [], []
     kinds: Counter[str] = Counter()
     for wid in ids:
         history = await client.get_workflow_handle(wid).fetch_history()
@@ -351,6 +361,13 @@ async def _history_cost(client: Client, ids: list[str]) -> dict[str, Any]:
                 e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in history.events
             )
         )
+        local.append(
+            sum(
+                e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+                and e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+                for e in history.events
+            )
+        )
         timers.append(
             sum(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events)
         )
@@ -359,6 +376,7 @@ async def _history_cost(client: Client, ids: list[str]) -> dict[str, Any]:
         "events_per_case": round(sum(events) / n, 1),
         "bytes_per_case": round(sum(sizes) / n),
         "activities_per_case": round(sum(activities) / n, 1),
+        "local_activities_per_case": round(sum(local) / n, 1),
         "timers_per_case": round(sum(timers) / n, 1),
         "events_by_type": {k: round(v / n, 1) for k, v in kinds.most_common()},
     }
@@ -439,7 +457,7 @@ async def _open_cases(
 
     async def one(n: int) -> None:
         async with gate:
-            await actors.start(100_000 + n)  # answers once the card is frozen
+            await actors.opened(100_000 + n)
 
     began = time.perf_counter()
     await asyncio.gather(*(one(n) for n in range(cfg.open_cases)))
@@ -495,7 +513,7 @@ async def _front_door(stack: OwnStack, cfg: BenchConfig) -> dict[str, Any]:
         aiohttp.ClientSession(base, headers=auth) as http,
     ):
         for n in range(cfg.front_door_samples * 2):
-            wid = await actors.start(200_000 + n)  # answers once the card is frozen
+            wid = await actors.opened(200_000 + n)
             resident_id = synthetic_resident_id(random.Random(200_000 + n))
             body = ReportFormalisation(resident_id=resident_id, received_by="bench-clerk")
             sent = time.perf_counter()

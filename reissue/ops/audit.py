@@ -31,6 +31,7 @@ from reissue.schemas.identifiers import mask_card_number, mask_mobile, mask_name
 from reissue.workflows import WORKFLOWS
 
 __all__ = [
+    "LOCAL_ACTIVITY_MARKER",
     "Entry",
     "HistoryReader",
     "ReplayOutcome",
@@ -125,7 +126,7 @@ def _card(value: Any) -> str:
 
 
 # The marker a local activity leaves in the history (recorded by the SDK's core).
-_LOCAL_ACTIVITY_MARKER = "core_local_activity"
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
 class HistoryReader:
@@ -159,7 +160,7 @@ class HistoryReader:
             return kind, arg, await self.one(done.result.payloads)
         elif (
             ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-            and ev.marker_recorded_event_attributes.marker_name == _LOCAL_ACTIVITY_MARKER
+            and ev.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
         ):
             details = ev.marker_recorded_event_attributes.details
             if "result" not in details:  # a failed attempt: nothing was done

@@ -25,6 +25,7 @@ from reissue.schemas.events import PaymentConfirmation
 
 __all__ = [
     "ATTEMPT_TIMEOUT",
+    "LOCAL_RETRY",
     "PARTNER_HEARTBEAT",
     "PARTNER_RETRY",
     "REGISTRY_RETRY",
@@ -52,6 +53,9 @@ PARTNER_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
 )
 PARTNER_HEARTBEAT = timedelta(seconds=5)
+# A step on the registry run as a local activity gets two attempts in the workflow
+# task; then it is handed to an activity (`call`).
+LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2)
 
 
 async def call(
@@ -68,22 +72,31 @@ async def call(
                 arg,
                 result_type=LocalRun,
                 start_to_close_timeout=ATTEMPT_TIMEOUT,
-                retry_policy=REGISTRY_RETRY,
+                retry_policy=LOCAL_RETRY,
                 summary=summary,
             )
+            return activity.result.model_validate(run.result)
         except ApplicationError as e:
-            # A local activity's business refusal arrives bare: wrapped as an activity's
-            # is, so that callers read `ActivityError.cause` either way.
-            raise ActivityError(
-                f"local activity {activity.local_name} failed",
-                scheduled_event_id=0,
-                started_event_id=0,
-                identity="",
-                activity_type=activity.local_name,
-                activity_id="",
-                retry_state=RetryState.NON_RETRYABLE_FAILURE,
-            ) from e
-        return activity.result.model_validate(run.result)
+            if e.non_retryable:
+                # A business refusal arrives bare from a local activity: wrapped as an
+                # activity's is, so that callers read `ActivityError.cause` either way.
+                raise ActivityError(
+                    f"local activity {activity.local_name} failed",
+                    scheduled_event_id=0,
+                    started_event_id=0,
+                    identity="",
+                    activity_type=activity.local_name,
+                    activity_id="",
+                    retry_state=RetryState.NON_RETRYABLE_FAILURE,
+                ) from e
+        except ActivityError as e:
+            if isinstance(e.cause, ApplicationError) and e.cause.non_retryable:
+                raise
+        except TimeoutError:
+            pass
+        # Still failing: the step goes on as an activity, which operations see among the
+        # case's pending activities (its attempts, its last failure) and which retries as
+        # long as it takes. The same idempotency key: done once, whichever ran it.
     result: R = await workflow.execute_activity(
         activity.name,
         arg,

@@ -261,6 +261,7 @@ class CardReissueWorkflow:
         self._case = _decode(raw)
         self._v2 = True
         self._lean = False  # (set in `run`: a handler run before it calls as cases did)
+        self._ordering = False  # a card is being ordered from the bureau
         # Registry changes of handlers (submission, formalisation, found, cancel)
         # and of compensation take turns; so do the payments.
         self._registry = asyncio.Lock()
@@ -739,17 +740,21 @@ class CardReissueWorkflow:
             return
 
     async def _order_card(self, mode: ProductionMode, step: str) -> None:
-        self.case.production = await self._act(
-            ORDER_CARD_PRODUCTION,
-            ProductionInput(
-                **self._step(step),
-                account_id=self._account_id,
-                old_card_number=self.case.inp.card_number,
-                mode=mode,
-                district=self.case.inp.district,
-            ),
-            summary=f"order {mode.value} card production",
-        )
+        self._ordering = True
+        try:
+            self.case.production = await self._act(
+                ORDER_CARD_PRODUCTION,
+                ProductionInput(
+                    **self._step(step),
+                    account_id=self._account_id,
+                    old_card_number=self.case.inp.card_number,
+                    mode=mode,
+                    district=self.case.inp.district,
+                ),
+                summary=f"order {mode.value} card production",
+            )
+        finally:
+            self._ordering = False
         if self.case.production.status == "failed":  # the bureau refused it as such
             self.case.production_failed = ProductionFailed(
                 order_id=self.case.production.order_id,
@@ -1468,6 +1473,7 @@ class CardReissueWorkflow:
         produced = await self._signal_arg("card_produced", raw, CardProduced)
         if produced is None or self._case is None:
             return
+        await self._bureau_answered()
         awaited = (
             self.case.stage is Stage.CARD_PRODUCTION
             and self.case.production is not None
@@ -1488,6 +1494,12 @@ class CardReissueWorkflow:
             return
         self.case.produced = produced
 
+    async def _bureau_answered(self) -> None:
+        """A report on an order can arrive with the answer to the order itself (a fast
+        bureau): it is judged once the case has taken the order in, not before."""
+        if self._lean:
+            await workflow.wait_condition(lambda: not self._ordering)
+
     @workflow.signal(name="production_failed")
     async def production_failed(self, raw: RawValue) -> None:
         """The card bureau reports it could not make the card (`ProductionFailed`)."""
@@ -1496,6 +1508,7 @@ class CardReissueWorkflow:
             return
         if not (self._lean or workflow.patched(PATCH_BUREAU_FAILURES)):
             return  # (replaying a case whose worker did not know this report: it ignored it)
+        await self._bureau_answered()
         awaited = (
             self.case.stage is Stage.CARD_PRODUCTION
             and self.case.awaiting is AwaitingParty.BUREAU

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,11 +65,14 @@ def activity_name(fn: Callable[..., Any]) -> str:
 
 
 class Twice:
-    """Runs an activity, then again with the same input, and checks nothing changed."""
+    """Runs an activity, then again with the same input, and checks nothing changed;
+    then a third time as the local activity the workflow runs it as (when it has one),
+    which answers with the same input and result and changes nothing either."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, registered: Iterable[Callable[..., Any]] = ()) -> None:
         self.pool = pool
         self.covered: set[str] = set()
+        self.local = {activity_name(fn): fn for fn in registered}
 
     async def __call__(self, fn: Callable[[Any], Awaitable[BaseModel]], req: BaseModel) -> Any:
         first = await fn(req)
@@ -81,6 +84,15 @@ class Twice:
         for table in TABLES:
             assert after_second[table] == after_first[table], f"{name} changed {table} again"
         self.covered.add(name)
+        local = self.local.get(f"{name}.local")
+        if local is not None:
+            run = await local(req)
+            assert run.arg == req.model_dump(mode="json"), f"{name}.local: not its input"
+            assert run.result == first.model_dump(mode="json"), f"{name}.local answered differently"
+            after_local = await snapshot(self.pool)
+            for table in TABLES:
+                assert after_local[table] == after_first[table], f"{name}.local changed {table}"
+            self.covered.add(f"{name}.local")
         return first
 
 
@@ -120,7 +132,8 @@ async def test_every_activity_is_idempotent(
     bank = BankActivities(pool, partners.bank)
     pay = PaymentActivities(pool, partners.payments)
     work = CaseworkActivities(pool)
-    twice = Twice(pool)
+    every = all_activities(pool, hash_secret=DEV_HASH_SECRET, partners=partners)
+    twice = Twice(pool, every)
 
     # A case that runs to completion.
     rid, card = await _person(pool, bank_url)
@@ -437,10 +450,7 @@ async def test_every_activity_is_idempotent(
             "void"
         )
 
-    registered = {
-        activity_name(fn)
-        for fn in all_activities(pool, hash_secret=DEV_HASH_SECRET, partners=partners)
-    }
+    registered = {activity_name(fn) for fn in every}
     assert registered - twice.covered == set(), "activities without an idempotency check"
 
 

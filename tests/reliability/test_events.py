@@ -92,8 +92,10 @@ async def test_poisoned_row_shows_as_failing_activity_then_recovers(stack: Stack
     try:
         case = (await stack.client.report_loss(app)).workflow_id
         handle = stack.client.handle(case)
+        # The step runs as a local activity first (two attempts in the workflow task),
+        # then as an activity that operations see pending, with its attempts.
         failing = None
-        for _ in range(200):
+        for _ in range(600):
             pending = (await handle.describe()).raw_description.pending_activities
             failing = next((p for p in pending if p.attempt >= 2), None)
             if failing is not None:
