@@ -290,3 +290,23 @@ async def test_only_the_bureau_may_report_a_failed_production(
     st = await stack.status(case)
     assert st.failed_production_orders == [] and st.production_order_id == order
     assert st.anomalies == [] and "production_failed" not in st.flags
+
+
+async def test_a_bureau_that_reports_as_it_answers_the_order_is_heard(
+    ordering: Stack, bureau: Simulator
+) -> None:
+    """The report can reach the case in the same workflow task as the answer to the
+    order itself: it is judged once the case has taken the order in, never ignored."""
+    stack = ordering
+    await bureau.knobs(production_delay_ms=0)
+    cases = []
+    for n in range(4):
+        _, case, report = await stack.open_case()
+        await stack.submit(case, report)
+        await stack.approve(case)
+        await stack.pay(case, ref=f"BANK-FAST-{n}")
+        cases.append(case)
+    for case in cases:
+        st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+        assert st.anomalies == [] and st.ignored_events == [], (st.anomalies, st.ignored_events)
+    assert await stack.violations() == []
