@@ -51,12 +51,10 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 async def _release(conn: asyncpg.Connection) -> None:
-    """What returning a connection to the pool does: end a transaction left open. The
-    pool's connections keep no other session state (no SET, LISTEN, cursors or advisory
-    locks), so the default reset (RESET ALL and more: a round trip per release) is
-    not needed."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
+    """What returning a connection to the pool does beyond ending a transaction left open
+    (the pool does that itself): nothing. The pool's connections keep no other session
+    state (no SET, LISTEN, cursors or advisory locks), so the default reset (RESET ALL
+    and more: a round trip per release) is not needed."""
 
 
 class Idempotency:

@@ -9,7 +9,13 @@ from typing import TypeVar
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    RetryState,
+)
 
 from reissue.schemas.activities import (
     RECEIVE_PAYMENT,
@@ -76,24 +82,17 @@ async def call(
                 summary=summary,
             )
             return activity.result.model_validate(run.result)
-        except ApplicationError as e:
-            if e.non_retryable:
-                # A business refusal arrives bare from a local activity: wrapped as an
-                # activity's is, so that callers read `ActivityError.cause` either way.
-                raise ActivityError(
-                    f"local activity {activity.local_name} failed",
-                    scheduled_event_id=0,
-                    started_event_id=0,
-                    identity="",
-                    activity_type=activity.local_name,
-                    activity_id="",
-                    retry_state=RetryState.NON_RETRYABLE_FAILURE,
-                ) from e
-        except ActivityError as e:
-            if isinstance(e.cause, ApplicationError) and e.cause.non_retryable:
-                raise
-        except TimeoutError:
-            pass
+        except CancelledError:
+            raise
+        except FailureError as e:
+            # A local activity's last failure arrives bare (a timeout included), not
+            # wrapped as an activity's is. A business refusal ends the step, wrapped so
+            # that callers read `ActivityError.cause` either way.
+            refusal = e.cause if isinstance(e, ActivityError) else e
+            if isinstance(refusal, ApplicationError) and refusal.non_retryable:
+                if isinstance(e, ActivityError):
+                    raise
+                raise _local_failure(activity) from e
         # Still failing: the step goes on as an activity, which operations see among the
         # case's pending activities (its attempts, its last failure) and which retries as
         # long as it takes. The same idempotency key: done once, whichever ran it.
@@ -107,6 +106,19 @@ async def call(
         summary=summary,
     )
     return result
+
+
+def _local_failure(activity: ActivityDef[In, R]) -> ActivityError:
+    """The activity error a step's refusal is read through (its cause: the refusal)."""
+    return ActivityError(
+        f"local activity {activity.local_name} failed",
+        scheduled_event_id=0,
+        started_event_id=0,
+        identity="",
+        activity_type=activity.local_name,
+        activity_id="",
+        retry_state=RetryState.NON_RETRYABLE_FAILURE,
+    )
 
 
 async def return_payment(case_id: str, p: PaymentConfirmation, reason: str) -> PaymentReceipt:
