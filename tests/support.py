@@ -287,7 +287,7 @@ class Stack:
         deadline = loop.time() + timeout
         while True:
             st = await self.status(case)
-            if st.stage is stage:
+            if st.settled_in(stage):
                 return st
             if loop.time() > deadline:
                 raise AssertionError(f"case stayed in {st.stage}, expected {stage}: {st}")

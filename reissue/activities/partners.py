@@ -7,11 +7,14 @@ as such is not (`PartnerRefused`)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 
+from reissue.schemas.activities import PaymentAtPlatform
 from reissue.schemas.errors import PARTNER_REFUSED, PARTNER_UNAVAILABLE, business_error
 
 __all__ = [
@@ -57,8 +60,19 @@ class PartnerClient:
         self, path: str, body: dict[str, Any], *, key: str, missing_ok: bool = True
     ) -> dict[str, Any] | None:
         """As `post`; None when the partner answers 404 (it has no such thing)."""
+        return await self._ask(
+            "POST", path, json=body, headers={"Idempotency-Key": key}, missing_ok=missing_ok
+        )
+
+    async def get_or_none(self, path: str) -> dict[str, Any] | None:
+        """A read; None when the partner answers 404 (it has no such thing)."""
+        return await self._ask("GET", path, missing_ok=True)
+
+    async def _ask(
+        self, method: str, path: str, *, missing_ok: bool, **request: Any
+    ) -> dict[str, Any] | None:
         try:
-            r = await self._http.post(path, json=body, headers={"Idempotency-Key": key})
+            r = await self._http.request(method, path, **request)
         except httpx.HTTPError as e:  # refused, reset, timed out: it may or may not have run
             raise ApplicationError(
                 f"{self.name}: no answer ({type(e).__name__})", type=PARTNER_UNAVAILABLE
@@ -86,13 +100,72 @@ class PartnerClient:
 
 
 class HttpPaymentPlatform:
-    """Refunds at the payment platform (`POST /v1/refunds`, keyed by our refund ID)."""
+    """The payment platform: payment orders (`POST /v1/orders` keyed by our order ID, read
+    with `GET /v1/orders/{id}`, closed with `POST /v1/orders/close`), which the payer pays
+    there and the platform reports through the front door's signed webhook; and refunds
+    (`POST /v1/refunds`, keyed by our refund ID)."""
 
     def __init__(self, base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> None:
         self._client = PartnerClient("payment platform", base_url, timeout=timeout)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def open_order(
+        self, *, order_id: str, case_id: str, amount_fen: int, due_at: datetime
+    ) -> str:
+        """Open the order for the payer to pay; returns the platform's reference."""
+        answer = await self._client.post(
+            "/v1/orders",
+            {
+                "order_id": order_id,
+                "case_id": case_id,
+                "amount_fen": amount_fen,
+                "due_at": due_at.isoformat(),
+            },
+            key=order_id,
+        )
+        return _text(self._the_order(answer, order_id), "platform_ref", "payment platform")
+
+    async def close_order(self, order_id: str, *, key: str) -> PaymentAtPlatform:
+        """Close the order so that nobody can pay it any more; the answer says whether
+        somebody paid it first. An order the platform never had is `closed` as it is."""
+        answer = await self._client.post_or_none(
+            "/v1/orders/close", {"order_id": order_id}, key=key
+        )
+        if answer is None:
+            return PaymentAtPlatform(order_id=order_id, status="closed")
+        return self._at_platform(answer, order_id, ("closed", "paid"))
+
+    async def order(self, order_id: str) -> PaymentAtPlatform | None:
+        """What the platform has of an order (None: it has no such order)."""
+        answer = await self._client.get_or_none(f"/v1/orders/{order_id}")
+        if answer is None:
+            return None
+        return self._at_platform(answer, order_id, ("open", "closed", "paid"))
+
+    @staticmethod
+    def _the_order(answer: dict[str, Any], order_id: str) -> dict[str, Any]:
+        if answer.get("order_id") != order_id:
+            raise ApplicationError(
+                "payment platform: answered for another order", type=PARTNER_UNAVAILABLE
+            )
+        return answer
+
+    def _at_platform(
+        self, answer: dict[str, Any], order_id: str, statuses: tuple[str, ...]
+    ) -> PaymentAtPlatform:
+        status = _text(self._the_order(answer, order_id), "status", "payment platform")
+        try:
+            at = PaymentAtPlatform.model_validate(answer, strict=False)
+        except ValidationError:
+            at = None
+        if status not in statuses or at is None or (status == "paid") != (at.payment is not None):
+            raise ApplicationError(
+                f"payment platform: an order {status} that makes no sense here",
+                type=PARTNER_UNAVAILABLE,
+            )
+        return at
 
     async def refund(self, *, refund_id: str, payment_ref: str, amount_fen: int) -> str:
         answer = await self._client.post(

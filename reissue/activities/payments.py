@@ -6,16 +6,20 @@ applied to the fee, or refunded through the payment platform (`refund_payment`).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 import asyncpg
+from temporalio.exceptions import ApplicationError
 
 from reissue.activities.db import Connection, Idempotency, idempotent, partner_step
 from reissue.activities.repositories import audit, ledger, payments
 from reissue.schemas.activities import (
     ASSESS_FEE,
     CANCEL_PAYMENT_ORDER,
+    CLOSE_PAYMENT_ORDER,
     CREATE_PAYMENT_ORDER,
+    OPEN_PAYMENT_ORDER,
     RECEIVE_PAYMENT,
     RECORD_PAYMENT,
     REFUND_PAYMENT,
@@ -23,6 +27,7 @@ from reissue.schemas.activities import (
     CreatePaymentInput,
     FeeAssessment,
     OrderInput,
+    PaymentAtPlatform,
     PaymentOrder,
     PaymentReceipt,
     ReceivePaymentInput,
@@ -33,6 +38,8 @@ from reissue.schemas.activities import (
 from reissue.schemas.errors import (
     FEE_SCHEDULE_UNKNOWN,
     ORDER_STATE,
+    PARTNER_REFUSED,
+    PARTNER_UNAVAILABLE,
     PAYMENT_MISMATCH,
     business_error,
 )
@@ -41,7 +48,18 @@ __all__ = ["PaymentActivities", "PaymentPlatform"]
 
 
 class PaymentPlatform(Protocol):
-    """What the case needs from the payment platform that collected the fee."""
+    """What the case needs from the payment platform that collects the fee."""
+
+    async def open_order(
+        self, *, order_id: str, case_id: str, amount_fen: int, due_at: datetime
+    ) -> str:
+        """Open an order for the payer to pay; idempotent per `order_id`. Returns the
+        platform's reference."""
+        ...
+
+    async def close_order(self, order_id: str, *, key: str) -> PaymentAtPlatform:
+        """Close an order so nobody can pay it any more; says whether it was paid first."""
+        ...
 
     async def refund(self, *, refund_id: str, payment_ref: str, amount_fen: int) -> str:
         """Return a payment to its payer; idempotent per `refund_id`. Returns the platform's reference."""
@@ -54,6 +72,7 @@ def _order(row: asyncpg.Record) -> PaymentOrder:
         amount_fen=row["amount_fen"],
         status=row["status"],
         payment_ref=row["payment_ref"],
+        platform_ref=row["platform_ref"],
     )
 
 
@@ -92,6 +111,56 @@ class PaymentActivities:
 
     @idempotent(CREATE_PAYMENT_ORDER)
     async def create_payment_order(self, conn: Connection, req: CreatePaymentInput) -> PaymentOrder:
+        """A payment order of ours alone (cases started before PATCH_PAYMENT_PLATFORM)."""
+        return await self._write_order_down(conn, req)
+
+    @partner_step(OPEN_PAYMENT_ORDER)
+    async def open_payment_order(self, req: CreatePaymentInput) -> PaymentOrder:
+        """A payment order, written down here and then opened at the payment platform
+        (keyed by the order ID), where the payer pays it.
+
+        No transaction is open while the platform answers; a retry finds the order
+        written down and asks the platform again with the same key, which answers with
+        the order it opened the first time."""
+        order = await self._once.run(
+            req.key,
+            OPEN_PAYMENT_ORDER.name,
+            PaymentOrder,
+            lambda conn: self._write_order_down(conn, req),
+        )
+        platform_ref = await self._once.pool.fetchval(
+            "SELECT platform_ref FROM payment_orders WHERE order_id = $1", order.order_id
+        )
+        if platform_ref is None:
+            try:
+                platform_ref = await self._platform.open_order(
+                    order_id=order.order_id,
+                    case_id=req.case_id.split(":", 1)[0],
+                    amount_fen=order.amount_fen,
+                    due_at=req.due_at,
+                )
+            except ApplicationError as e:
+                if e.type != PARTNER_REFUSED:
+                    raise
+                # The platform refuses our own order: nothing the case can do about it.
+                # Retried (operations see it pending, with this failure) until it is put right.
+                raise ApplicationError(e.message, type=PARTNER_UNAVAILABLE) from None
+            await self._once.pool.execute(
+                "UPDATE payment_orders SET platform_ref = $2"
+                " WHERE order_id = $1 AND platform_ref IS NULL",
+                order.order_id,
+                platform_ref,
+            )
+        return order.model_copy(update={"platform_ref": platform_ref})
+
+    @partner_step(CLOSE_PAYMENT_ORDER)
+    async def close_payment_order(self, req: OrderInput) -> PaymentAtPlatform:
+        """Close the order at the payment platform before the case gives up on it (its
+        deadline passed, or the case ends early): nobody can pay it after this, and a
+        payment made before it whose webhook has not arrived is in the answer."""
+        return await self._platform.close_order(req.order_id, key=req.key)
+
+    async def _write_order_down(self, conn: Connection, req: CreatePaymentInput) -> PaymentOrder:
         row = await payments.create_order(
             conn, case_id=req.case_id, amount_fen=req.amount_fen, due_at=req.due_at, at=req.at
         )

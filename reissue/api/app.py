@@ -43,6 +43,7 @@ from reissue.schemas.events import (
     Reason,
     ReportFormalisation,
 )
+from reissue.schemas.hashing import webhook_signature
 from reissue.schemas.identifiers import ResidentId
 from reissue.schemas.text import PlainText
 
@@ -136,12 +137,6 @@ def _refusal(e: Exception) -> ApiProblem:
 
 # A webhook older than this, or seen before, is refused (a replay).
 WEBHOOK_WINDOW_SECONDS = 300
-
-
-def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over "<timestamp>.<body>", as the payment platform signs its calls."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
 
 
 def build_app(

@@ -81,6 +81,9 @@ def simulator(
         float, typer.Option(help="Bureau: share of orders whose production fails.")
     ] = 0.0,
     fail_next: Annotated[int, typer.Option(help="Bureau: the next this many orders fail.")] = 0,
+    webhook_delay_ms: Annotated[
+        int, typer.Option(help="Payment platform: how long after a payment its webhook goes out.")
+    ] = 0,
 ) -> None:
     """Run a partner-system simulator (knobs also at run time: PUT /_knobs)."""
     from reissue.devtools.simulators import SYSTEMS, Knobs, serve_simulator
@@ -96,6 +99,7 @@ def simulator(
         production_delay_ms=production_delay_ms,
         failure_rate=failure_rate,
         fail_next=fail_next,
+        webhook_delay_ms=webhook_delay_ms,
     )
     asyncio.run(serve_simulator(system, state, host=host, port=port, knobs=knobs))
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 import structlog
 
 from reissue.activities.repositories import policies
@@ -167,6 +168,7 @@ async def _drive(
     rng: random.Random,
     secret: str,
     bank_url: str | None,
+    payments_url: str | None,
 ) -> tuple[str, Stage]:
     resident_id, name = _person(rng)
     async with pool.acquire() as conn:
@@ -197,7 +199,7 @@ async def _drive(
 
     async def at(stage: Stage, timeout: float = 30) -> None:
         async def probe() -> bool:
-            return (await client.status(case)).stage is stage
+            return (await client.status(case)).settled_in(stage)
 
         await _until(probe, timeout)
 
@@ -245,15 +247,22 @@ async def _drive(
             return case, target
         fee = (await client.status(case)).fee
         assert fee is not None and fee.order_id is not None
-        await client.confirm_payment(
-            case,
-            {
-                "order_id": fee.order_id,
-                "amount_fen": fee.amount_fen,
-                "payment_ref": f"BANK-{rng.randrange(10**10):010d}",
-                "paid_at": datetime.now(UTC),
-            },
-        )
+        if payments_url is not None:
+            # The applicant pays at the payment platform, which tells the front door
+            # (its signed webhook), which tells the case.
+            async with httpx.AsyncClient(base_url=payments_url) as platform:
+                paid = await platform.post("/_pay", json={"order_id": fee.order_id})
+                paid.raise_for_status()
+        else:
+            await client.confirm_payment(
+                case,
+                {
+                    "order_id": fee.order_id,
+                    "amount_fen": fee.amount_fen,
+                    "payment_ref": f"BANK-{rng.randrange(10**10):010d}",
+                    "paid_at": datetime.now(UTC),
+                },
+            )
         # (an instant card is printed at once: its case passes CARD_PRODUCTION)
         await at(Stage.CARD_PRODUCTION if plan.mode == "standard" else Stage.READY_FOR_PICKUP)
     if target is Stage.CANCELLED:
@@ -291,12 +300,15 @@ async def run_demo(
     seed: int | None = None,
     pace_seconds: float = 45.0,
     bank_url: str | None = None,
+    payments_url: str | None = None,
 ) -> list[tuple[str, Stage]]:
-    """Start the demo mix; returns (workflow ID, stage it was driven to) per case."""
+    """Start the demo mix; returns (workflow ID, stage it was driven to) per case. With
+    `payments_url`, applicants pay at that payment platform (which must be pointed at
+    the front door); without, the payments are confirmed to the cases directly."""
     rng = random.Random(seed)
     await install_fast_policies(pool, pace_seconds)
     results = await asyncio.gather(
-        *(_drive(client, pool, plan, rng, secret, bank_url) for plan in DEMO_PLAN)
+        *(_drive(client, pool, plan, rng, secret, bank_url, payments_url) for plan in DEMO_PLAN)
     )
     for case, stage in results:
         log.info("demo case", case_id=case, stage=stage.value)

@@ -29,7 +29,7 @@ from reissue.devtools.stack import (
 from reissue.schemas.codec import EncryptionCodec
 from reissue.workers.codec_server import build_app, serve
 from reissue.workers.dispatcher import dispatch_forever
-from reissue.workers.settings import DATABASE_URL_FILE, Settings, partner_url_file
+from reissue.workers.settings import DATABASE_URL_FILE, Partner, Settings, partner_url_file
 from reissue.workers.worker import build_worker, connect_client
 
 __all__ = ["DEV_STAFF", "run_dev", "seed_staff"]
@@ -135,7 +135,8 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         console.print(
             f"Partner simulators: notification gateway {urls['notifications']} "
             f"(what recipients saw: {urls['notifications']}/_inbox), "
-            f"payment platform {urls['payments']}, bank {urls['bank']}, "
+            f"payment platform {urls['payments']} (its orders: {urls['payments']}/_orders), "
+            f"bank {urls['bank']}, "
             f"card bureau {urls['bureau']} (its orders: {urls['bureau']}/_orders)"
         )
         applied = await migrate(dsn)
@@ -162,17 +163,22 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                 }
                 password = await seed_staff(conn)
                 bureau_key = await create_key(conn, "card_bureau")
-            # The bureau reports the cards it made (and its failures) through the front door.
+                platform_key = await create_key(conn, "payment_platform")
+            # The bureau reports the cards it made (and its failures) through the front
+            # door; the payment platform reports payments to its signed webhook.
+            front_door = f"http://127.0.0.1:{settings.api_port}"
+            callers: dict[Partner, dict[str, str]] = {
+                "bureau": {"api_key": bureau_key},
+                "payments": {"api_key": platform_key, "webhook_secret": settings.webhook_secret()},
+            }
             async with httpx.AsyncClient() as http:
-                (
-                    await http.put(
-                        f"{settings.require_partner_url('bureau')}/_report_to",
-                        json={
-                            "report_url": f"http://127.0.0.1:{settings.api_port}",
-                            "api_key": bureau_key,
-                        },
-                    )
-                ).raise_for_status()
+                for system, to in callers.items():
+                    (
+                        await http.put(
+                            f"{settings.require_partner_url(system)}/_report_to",
+                            json={"report_url": front_door, **to},
+                        )
+                    ).raise_for_status()
             console.print(
                 f"Partner API on http://{settings.api_host}:{settings.api_port}/docs; dev keys "
                 "(shown once, stored hashed):\n"
@@ -191,6 +197,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                     secret=settings.case_secret(),
                     pace_seconds=settings.demo_pace_seconds,
                     bank_url=settings.require_partner_url("bank"),
+                    payments_url=settings.require_partner_url("payments"),
                 )
                 console.print(f"Demo: started {len(cases)} cases across every stage")
             console.print(

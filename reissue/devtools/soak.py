@@ -125,7 +125,7 @@ class _Driver:
         deadline = loop.time() + timeout
         while True:
             st = await self.c.status(case)
-            if st.stage in stages:
+            if any(st.settled_in(stage) for stage in stages):
                 return st
             if loop.time() > deadline:
                 raise TimeoutError(f"{case} stuck in {st.stage}, expected {stages}")

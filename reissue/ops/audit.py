@@ -253,11 +253,23 @@ def _activity_line(kind: str, arg: dict[str, Any], result: Any) -> tuple[str, st
                 f"schedule {arg.get('schedule')}, base {_yuan(r.get('base_fen', 0))}, "
                 f"exemption {r.get('exemption') or '-'}, waived {r.get('waived')}",
             )
-        case "create_payment_order":
+        case "create_payment_order" | "open_payment_order":
+            at = (
+                f", at the payment platform as {r['platform_ref']}" if r.get("platform_ref") else ""
+            )
             return (
                 "payments",
                 f"Payment order {r.get('order_id')} for {_yuan(r.get('amount_fen', 0))}",
-                f"due {_when(arg.get('due_at'))}",
+                f"due {_when(arg.get('due_at'))}{at}",
+            )
+        case "close_payment_order":
+            paid = r.get("payment") or {}
+            return (
+                "payment platform",
+                f"Payment order {r.get('order_id')} closed at the payment platform",
+                f"paid first: {_yuan(paid.get('amount_fen', 0))}, reference {paid.get('payment_ref')}"
+                if paid
+                else f"unpaid: {arg.get('reason')}",
             )
         case "record_payment":
             return (
@@ -623,7 +635,12 @@ async def _facts(history: WorkflowHistory, converter: DataConverter) -> _Facts:
                 facts.frozen_as = r.get("status")
             elif kind == "lift_loss_report":
                 facts.lifted = bool(r.get("changed"))
-            elif kind in ("create_payment_order", "record_payment", "cancel_payment_order"):
+            elif kind in (
+                "create_payment_order",
+                "open_payment_order",
+                "record_payment",
+                "cancel_payment_order",
+            ):
                 facts.order_status[r["order_id"]] = r["status"]
             elif kind == "receive_payment" and r.get("order"):
                 facts.order_status[r["order"]["order_id"]] = r["order"]["status"]

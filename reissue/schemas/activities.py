@@ -22,7 +22,7 @@ from reissue.schemas.enums import (
     Recipient,
     ReviewVerdict,
 )
-from reissue.schemas.events import MaterialRef
+from reissue.schemas.events import MaterialRef, PaymentConfirmation
 from reissue.schemas.policy import CasePolicy
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "LocalRun",
     "NotifyInput",
     "OrderInput",
+    "PaymentAtPlatform",
     "PaymentOrder",
     "PaymentReceipt",
     "PrecheckInput",
@@ -267,6 +268,18 @@ class PaymentOrder(BaseModel):
     amount_fen: int
     status: str
     payment_ref: str | None = None
+    # The payment platform's own reference of the order, once it is open there (cases
+    # whose orders were ours alone have none).
+    platform_ref: str | None = None
+
+
+class PaymentAtPlatform(BaseModel):
+    """What the payment platform says of an order: still `open`, `closed` (it can no
+    longer be paid) or `paid`, with the payment, whose webhook may not have arrived."""
+
+    order_id: str
+    status: str
+    payment: PaymentConfirmation | None = None
 
 
 class ReceivePaymentInput(CaseStep):
@@ -396,6 +409,14 @@ CREATE_PAYMENT_ORDER = ActivityDef("create_payment_order", CreatePaymentInput, P
 RECEIVE_PAYMENT = ActivityDef("receive_payment", ReceivePaymentInput, PaymentReceipt)
 RECORD_PAYMENT = ActivityDef("record_payment", RecordPaymentInput, PaymentOrder)
 CANCEL_PAYMENT_ORDER = ActivityDef("cancel_payment_order", OrderInput, PaymentOrder)
+# Under PATCH_PAYMENT_PLATFORM the order is also opened at the payment platform, where the
+# payer pays it, and closed there before the case gives up on it.
+OPEN_PAYMENT_ORDER = ActivityDef(
+    "open_payment_order", CreatePaymentInput, PaymentOrder, partner=True
+)
+CLOSE_PAYMENT_ORDER = ActivityDef(
+    "close_payment_order", OrderInput, PaymentAtPlatform, partner=True
+)
 REFUND_PAYMENT = ActivityDef("refund_payment", RefundInput, RefundResult, partner=True)
 REQUEST_AFFILIATION_CONFIRMATION = ActivityDef(
     "request_affiliation_confirmation", AffiliationRequestInput, Done

@@ -274,3 +274,10 @@ class CaseStatus(_Model):
         "(or activates the new card); None otherwise.",
     )
     outcome_reason: str | None
+
+    def settled_in(self, stage: Stage) -> bool:
+        """In `stage`, and done with what opens it: a case entering AWAITING_PAYMENT waits
+        for the system until its order is open at the payment platform (payable)."""
+        return self.stage is stage and not (
+            stage is Stage.AWAITING_PAYMENT and self.awaiting is AwaitingParty.SYSTEM
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["case_workflow_id", "person_key"]
+__all__ = ["case_workflow_id", "person_key", "webhook_signature"]
 
 
 def _digest(secret: str, purpose: str, value: str) -> str:
@@ -21,3 +21,10 @@ def case_workflow_id(card_number: str, *, secret: str) -> str:
 def person_key(resident_id: str, *, secret: str) -> str:
     """Lookup key for a person in the registry, in place of the resident ID number."""
     return _digest(secret, "person", resident_id.strip().upper())
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>", as the payment platform signs its webhooks
+    (`X-Reissue-Signature`)."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()

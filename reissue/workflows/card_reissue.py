@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         ASSESS_FEE,
         CANCEL_CARD_PRODUCTION,
         CANCEL_PAYMENT_ORDER,
+        CLOSE_PAYMENT_ORDER,
         CREATE_PAYMENT_ORDER,
         FORMALISE_LOSS_REPORT,
         FREEZE_BANK_ACCOUNT,
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         LIFT_LOSS_REPORT,
         MOVE_BANK_ACCOUNT,
         NOTIFY,
+        OPEN_PAYMENT_ORDER,
         ORDER_CARD_PRODUCTION,
         PRECHECK_MATERIALS,
         RECEIVE_PAYMENT,
@@ -148,6 +150,7 @@ __all__ = [
     "PATCH_CASE_CLOSED_AUDIT",
     "PATCH_FINAL_PAYMENT_REMINDER",
     "PATCH_LEAN",
+    "PATCH_PAYMENT_PLATFORM",
     "PATCH_SYSTEM_OF_RECORD",
     "PATCH_VOID_ON_FORMAL_END",
     "CardReissueWorkflow",
@@ -170,6 +173,11 @@ PATCH_BUREAU_FAILURES = "bureau-failures"
 # local activities; the review answers once its decision is recorded and taken in.
 # A case with this patch has every earlier patch too (their markers are not written).
 PATCH_LEAN = "lean-case"
+# Added 2026-11 (the payment platform is a partner): the payment order is opened at the
+# platform, where the payer pays it, and closed there before the case gives up on it —
+# a payment the platform took first (its webhook late or lost) is taken in then. Cases
+# whose order was ours alone keep it so (their order has no `platform_ref`).
+PATCH_PAYMENT_PLATFORM = "payment-platform-orders"
 
 R = TypeVar("R", bound=BaseModel)
 M = TypeVar("M", bound=BaseModel)
@@ -611,14 +619,23 @@ class CardReissueWorkflow:
                 await self._notify(Recipient.APPLICANT, "fee_waived", ground=ground)
             return
         due = workflow.now() + policy.payment_deadline
+        at_platform = self._v2 and workflow.patched(PATCH_PAYMENT_PLATFORM)
+        if at_platform:  # (the platform may be slow or down: the decision is made)
+            self._enter(
+                Stage.AWAITING_PAYMENT,
+                AwaitingParty.SYSTEM,
+                f"opening a payment order of ¥{_yuan(self.case.fee.amount_fen)}"
+                " at the payment platform",
+            )
         self.case.order = await self._act(
-            CREATE_PAYMENT_ORDER,
+            OPEN_PAYMENT_ORDER if at_platform else CREATE_PAYMENT_ORDER,
             CreatePaymentInput(
                 **self._step("create_payment_order"),
                 amount_fen=self.case.fee.amount_fen,
                 due_at=due,
             ),
-            summary=f"create a payment order of ¥{_yuan(self.case.fee.amount_fen)}",
+            summary=f"create a payment order of ¥{_yuan(self.case.fee.amount_fen)}"
+            + (" at the payment platform" if at_platform else ""),
         )
         amount = _yuan(self.case.order.amount_fen)
         self._enter(Stage.AWAITING_PAYMENT, AwaitingParty.PAYMENT, f"payment of ¥{amount}", due)
@@ -667,6 +684,10 @@ class CardReissueWorkflow:
                     order=self.case.order.order_id,
                 )
             if not await self._wait(paid, due, "payment deadline"):
+                if self.case.order.platform_ref is not None:
+                    # Nobody can pay it from now on; a payment made before is taken in.
+                    async with self._money:
+                        await self._close_order("fee not paid by the deadline")
                 if self._v2:
                     # A payment being recorded right now still counts.
                     await workflow.wait_condition(lambda: not self._money.locked())
@@ -1002,15 +1023,35 @@ class CardReissueWorkflow:
                     order=self.case.order.order_id,
                 )
             elif self.case.order.status == "open":
-                self.case.order = await self._act(
-                    CANCEL_PAYMENT_ORDER,
-                    OrderInput(
-                        **self._step("cancel_payment_order"),
-                        order_id=self.case.order.order_id,
-                        reason=outcome.value.lower(),
-                    ),
-                    summary="cancel the unpaid payment order",
-                )
+                await self._close_order(outcome.value.lower())
+
+    async def _close_order(self, reason: str) -> None:
+        """Close the open payment order (the money lock held): first at the payment
+        platform, when it is open there, which answers whether somebody paid it before
+        it closed — that payment is taken in as its webhook would have been (applied
+        while the fee is still due, else refunded); then ours, unless it was paid."""
+        order = self.case.order
+        assert order is not None and order.status == "open"
+        if order.platform_ref is not None:
+            at = await self._act(
+                CLOSE_PAYMENT_ORDER,
+                OrderInput(
+                    **self._step("close_payment_order"), order_id=order.order_id, reason=reason
+                ),
+                summary="close the payment order at the payment platform",
+            )
+            if at.payment is not None:
+                await self._receive(at.payment)
+        if self.case.order is not None and self.case.order.status == "open":
+            self.case.order = await self._act(
+                CANCEL_PAYMENT_ORDER,
+                OrderInput(
+                    **self._step("cancel_payment_order"),
+                    order_id=order.order_id,
+                    reason=reason,
+                ),
+                summary="cancel the unpaid payment order",
+            )
 
     async def _undo_production(self, outcome: Stage) -> None:
         assert self.case.production is not None
@@ -1347,56 +1388,61 @@ class CardReissueWorkflow:
         if not self._v2:
             await self._legacy_payment_confirmed(payment)
             return
+        async with self._money:
+            await self._receive(payment)
+
+    async def _receive(self, payment: PaymentConfirmation) -> None:
+        """A payment into the ledger (the money lock held): applied to the fee, or
+        refunded; one already received is not received again."""
         detail = (
             f"order={payment.order_id} amount_fen={payment.amount_fen} ref={payment.payment_ref}"
         )
-        async with self._money:
-            earlier = next(
-                (r for r in self.case.receipts if r.payment_ref == payment.payment_ref), None
-            )
-            if earlier is not None:
-                if (earlier.amount_fen, earlier.order_id) == (payment.amount_fen, payment.order_id):
-                    await self._ignore("payment_confirmed", "duplicate: " + detail)
-                else:
-                    await self._payment_conflict(detail, earlier)
-                return
-            if payment.amount_fen == 0:
-                await self._ignore("payment_confirmed", "refused: a payment of 0 fen")
-                return
-            why_not = self._why_payment_not_applied(payment)
-            receipt = await self._act(
-                RECEIVE_PAYMENT,
-                ReceivePaymentInput(
-                    **self._step(f"payment:{payment.payment_ref}"),
-                    order_id=payment.order_id,
-                    amount_fen=payment.amount_fen,
-                    payment_ref=payment.payment_ref,
-                    paid_at=payment.paid_at,
-                    apply=why_not is None,
-                    reason=why_not,
-                ),
-                summary=f"receive ¥{_yuan(payment.amount_fen)} into the ledger",
-            )
-            if not receipt.new:  # another case received this reference: its money, not ours
-                if (receipt.amount_fen, receipt.order_id) == (payment.amount_fen, payment.order_id):
-                    await self._ignore("payment_confirmed", f"{receipt.reason}: {detail}")
-                else:
-                    await self._payment_conflict(detail, receipt)
-                return
-            self.case.receipts.append(receipt)
-            if receipt.applied and receipt.order is not None:
-                self.case.order, self.case.payment = receipt.order, payment
-                return
-            self._anomaly(
-                "payment_confirmed", f"payment_confirmed not applied ({receipt.reason}): {detail}"
-            )
-            refund = await self._refund(payment.payment_ref, receipt.reason or "not applied")
-            await self._notify(
-                Recipient.APPLICANT,
-                "payment_returned",
-                step=f"payment_returned:{payment.payment_ref}",
-                amount=_yuan(refund.amount_fen),
-            )
+        earlier = next(
+            (r for r in self.case.receipts if r.payment_ref == payment.payment_ref), None
+        )
+        if earlier is not None:
+            if (earlier.amount_fen, earlier.order_id) == (payment.amount_fen, payment.order_id):
+                await self._ignore("payment_confirmed", "duplicate: " + detail)
+            else:
+                await self._payment_conflict(detail, earlier)
+            return
+        if payment.amount_fen == 0:
+            await self._ignore("payment_confirmed", "refused: a payment of 0 fen")
+            return
+        why_not = self._why_payment_not_applied(payment)
+        receipt = await self._act(
+            RECEIVE_PAYMENT,
+            ReceivePaymentInput(
+                **self._step(f"payment:{payment.payment_ref}"),
+                order_id=payment.order_id,
+                amount_fen=payment.amount_fen,
+                payment_ref=payment.payment_ref,
+                paid_at=payment.paid_at,
+                apply=why_not is None,
+                reason=why_not,
+            ),
+            summary=f"receive ¥{_yuan(payment.amount_fen)} into the ledger",
+        )
+        if not receipt.new:  # another case received this reference: its money, not ours
+            if (receipt.amount_fen, receipt.order_id) == (payment.amount_fen, payment.order_id):
+                await self._ignore("payment_confirmed", f"{receipt.reason}: {detail}")
+            else:
+                await self._payment_conflict(detail, receipt)
+            return
+        self.case.receipts.append(receipt)
+        if receipt.applied and receipt.order is not None:
+            self.case.order, self.case.payment = receipt.order, payment
+            return
+        self._anomaly(
+            "payment_confirmed", f"payment_confirmed not applied ({receipt.reason}): {detail}"
+        )
+        refund = await self._refund(payment.payment_ref, receipt.reason or "not applied")
+        await self._notify(
+            Recipient.APPLICANT,
+            "payment_returned",
+            step=f"payment_returned:{payment.payment_ref}",
+            amount=_yuan(refund.amount_fen),
+        )
 
     async def _payment_conflict(self, detail: str, earlier: PaymentReceipt) -> None:
         """Two confirmations under one reference disagree: one of them is wrong. The

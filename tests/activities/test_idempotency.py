@@ -335,6 +335,28 @@ async def test_every_activity_is_idempotent(
             **_step(c2, "cancel_payment_order"), order_id=open_order.order_id, reason="lapsed"
         ),
     )
+    # An order opened at the payment platform, then closed there: each once at the
+    # platform (the same order there, its reference recorded once here).
+    platform_order = await twice(
+        pay.open_payment_order,
+        a.CreatePaymentInput(**_step(c2, "order-p"), amount_fen=2500, due_at=AT),
+    )
+    closed = await twice(
+        pay.close_payment_order,
+        a.OrderInput(**_step(c2, "close-p"), order_id=platform_order.order_id, reason="lapsed"),
+    )
+    assert closed.status == "closed" and closed.payment is None
+    async with httpx.AsyncClient(base_url=partner_urls["payments"]) as platform:
+        there = [
+            o
+            for o in (await platform.get("/_orders")).json()
+            if o["order_id"] == platform_order.order_id
+        ]
+        asked = (await platform.get("/_requests")).json()
+    assert [(o["status"], o["platform_ref"], o["amount_fen"]) for o in there] == [
+        ("closed", platform_order.platform_ref, 2500)
+    ]
+    assert asked[platform_order.order_id] == 1, "opened at the platform once"
     paid_order = await pay.create_payment_order(
         a.CreatePaymentInput(**_step(c2, "order-b"), amount_fen=2500, due_at=AT)
     )

@@ -15,9 +15,10 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
-from reissue.api.app import PROBLEM, build_app, webhook_signature
+from reissue.api.app import PROBLEM, build_app
 from reissue.api.credentials import create_key, revoke_key
 from reissue.schemas.enums import Stage
+from reissue.schemas.hashing import webhook_signature
 from tests.api.conftest import serving
 from tests.support import EMPLOYER, Stack, materials, random_resident_id
 

@@ -182,7 +182,7 @@ async def test_exported_timeline_reads_as_the_story_of_the_case(
     ]
     positions = [md.find(line) for line in story]
     assert -1 not in positions, [s for s, p in zip(story, positions, strict=True) if p == -1]
-    assert positions == sorted(positions)
+    assert positions == sorted(positions), md
     assert "Policy in force: **CQ-2026.1**" in md and "rev-07" in md
     assert resident_id not in md and card not in md and "张三" not in md
     assert "applicant 张*, ID 500103***********" in md

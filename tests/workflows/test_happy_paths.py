@@ -47,7 +47,8 @@ async def _employee_case(stack: Stack, logs: LogCapture) -> None:
     outcome = await stack.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
     assert outcome.stage is Stage.AWAITING_PAYMENT
 
-    st = await stack.status(case)
+    # (The order is opened at the payment platform, then the case asks for payment.)
+    st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
     assert st.fee is not None and st.fee.amount_fen == 2500 and st.fee.order_id
     await stack.client.confirm_payment(
         case,
