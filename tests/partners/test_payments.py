@@ -1,20 +1,31 @@
-"""Refunds really call the payment platform: a refund whose answer is lost, or that
-times out, is repeated with the same refund ID and happens exactly once."""
+"""The payment platform as a real process. Orders are opened there and paid there by
+the payer; the platform tells the front door through its signed webhook. An order is
+closed there before its case gives up on it, and a payment whose webhook never came is
+found then: in time, it pays the fee; while the case ends, it is refunded, once.
+Refunds really call the platform: a refund whose answer is lost, or that times out, is
+repeated with the same refund ID and happens exactly once."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 from temporalio.exceptions import ApplicationError
 
 from reissue.activities.partners import HttpPaymentPlatform
+from reissue.api.app import build_app
+from reissue.api.credentials import create_key
 from reissue.schemas.enums import Stage
 from reissue.schemas.errors import PARTNER_UNAVAILABLE
+from tests.api.conftest import serving
 from tests.partners.conftest import Simulator
 from tests.support import Stack
+
+SECRET = "a-webhook-secret-shared-with-the-platform"
 
 
 @pytest.fixture
@@ -27,6 +38,143 @@ async def paying(stack: Stack, platform: Simulator) -> AsyncIterator[Stack]:
     """The stack with a second worker whose refunds go to the payment platform."""
     async with stack.another_worker("pp", payment_platform_url=platform.url) as paying:
         yield paying
+
+
+@pytest.fixture
+async def front_door(paying: Stack) -> AsyncIterator[dict[str, str]]:
+    """The front door the platform's webhook goes to, and the platform's key for it
+    (the platform is pointed at it by each test, when it should start calling)."""
+    async with paying.pool.acquire() as conn:
+        key = await create_key(conn, "payment_platform")
+    async with serving(build_app(paying.client, paying.pool, webhook_secret=SECRET)) as url:
+        yield {"report_url": url, "api_key": key, "webhook_secret": SECRET}
+
+
+async def _payable(stack: Stack) -> tuple[str, str, str]:
+    """A case waiting for its fee; its workflow ID, case ID and order ID."""
+    _, case, report = await stack.open_case()
+    await stack.submit(case, report)
+    await stack.approve(case)
+    st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
+    assert st.fee is not None and st.fee.order_id is not None
+    return case, st.case_id, st.fee.order_id
+
+
+async def _ledger(stack: Stack, case_id: str) -> list[tuple[Any, ...]]:
+    rows = await stack.rows(
+        "SELECT p.payment_ref, p.disposition, r.status AS refund FROM payments p"
+        " LEFT JOIN refunds r USING (payment_ref) WHERE p.case_id = $1",
+        case_id,
+    )
+    return [tuple(r) for r in rows]
+
+
+async def _webhook_taken(platform: Simulator, order_id: str) -> dict[str, Any]:
+    for _ in range(300):
+        (report,) = [r for r in await platform.get("/_reports") if r["order_id"] == order_id]
+        if report["delivered_at"] is not None:
+            return dict(report)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the webhook for {order_id} was never taken: {report}")
+
+
+async def test_the_payer_pays_at_the_platform_and_its_webhook_moves_the_case(
+    paying: Stack, platform: Simulator, front_door: dict[str, str]
+) -> None:
+    stack = paying
+    await platform.put("/_report_to", **front_door)
+    await platform.knobs(webhook_delay_ms=300)  # the platform calls back a while later
+    case, case_id, order_id = await _payable(stack)
+    (there,) = [o for o in await platform.get("/_orders") if o["order_id"] == order_id]
+    assert (there["status"], there["amount_fen"], there["case_id"]) == ("open", 2500, case)
+    assert (
+        await stack.one("SELECT platform_ref FROM payment_orders WHERE order_id = $1", order_id)
+        == there["platform_ref"]
+    )
+    assert "payment_requested" in await stack.templates(case_id)
+
+    paid = await platform.post("/_pay", order_id=order_id)
+    st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
+    report = await _webhook_taken(platform, order_id)
+    assert report["answer"] == 200 and report["attempts"] == 1
+    ref = paid["payment"]["payment_ref"]
+    assert await _ledger(stack, case_id) == [(ref, "applied", None)]
+    assert st.fee is not None and st.fee.order_status == "paid" and st.fee.payment_ref == ref
+    assert st.money.received_fen == st.money.applied_fen == 2500
+    # A second payment of the same order is refused by the platform itself.
+    async with httpx.AsyncClient(base_url=platform.url) as payer:
+        again = await payer.post("/_pay", json={"order_id": order_id})
+    assert again.status_code == 409
+    assert await stack.violations() == []
+
+
+async def test_a_payment_whose_webhook_never_came_pays_the_fee_when_the_deadline_closes_the_order(
+    paying: Stack, platform: Simulator, front_door: dict[str, str]
+) -> None:
+    stack = paying
+    case, case_id, order_id = await _payable(stack)
+    # The payer pays; the platform cannot reach the front door (not pointed at it yet).
+    paid = await platform.post("/_pay", order_id=order_id)
+    ref = paid["payment"]["payment_ref"]
+    await stack.fast_forward(case, stack.policy.payment_deadline + timedelta(hours=1))
+    # At the deadline the case closes the order at the platform, which answers that it
+    # was paid: the fee is paid, the case goes on instead of lapsing.
+    st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
+    assert st.fee is not None and st.fee.order_status == "paid" and st.fee.payment_ref == ref
+    assert await _ledger(stack, case_id) == [(ref, "applied", None)]
+    (there,) = [o for o in await platform.get("/_orders") if o["order_id"] == order_id]
+    assert there["status"] == "paid"
+    # The webhook arrives at last: the same payment, not received twice.
+    await platform.put("/_report_to", **front_door)
+    assert (await _webhook_taken(platform, order_id))["answer"] == 200
+    await asyncio.sleep(0.5)
+    st = await stack.status(case)
+    assert await _ledger(stack, case_id) == [(ref, "applied", None)]
+    assert st.money.received_fen == st.money.applied_fen == 2500
+    assert await platform.get("/_refunds") == []
+    assert await stack.violations() == []
+
+
+async def test_an_unpaid_order_is_closed_at_the_platform_before_the_case_lapses(
+    paying: Stack, platform: Simulator
+) -> None:
+    stack = paying
+    case, _, order_id = await _payable(stack)
+    await stack.fast_forward(case, stack.policy.payment_deadline + timedelta(hours=1))
+    assert (await stack.client.result(case)).outcome is Stage.LAPSED
+    (there,) = [o for o in await platform.get("/_orders") if o["order_id"] == order_id]
+    assert there["status"] == "closed"
+    # Nobody can pay it now.
+    async with httpx.AsyncClient(base_url=platform.url) as payer:
+        late = await payer.post("/_pay", json={"order_id": order_id})
+    assert late.status_code == 409
+    assert await stack.one("SELECT status FROM payment_orders WHERE order_id = $1", order_id) == (
+        "cancelled"
+    )
+    assert await stack.violations() == []
+
+
+async def test_a_cancel_racing_a_payment_at_the_platform_refunds_it_exactly_once(
+    paying: Stack, platform: Simulator, front_door: dict[str, str]
+) -> None:
+    stack = paying
+    case, case_id, order_id = await _payable(stack)
+    paid = await platform.post("/_pay", order_id=order_id)  # its webhook not yet through
+    ref = paid["payment"]["payment_ref"]
+    await stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+    st = await stack.wait_for(case, Stage.CANCELLED)
+    # Closing the order found the payment: into the ledger, and back to the payer.
+    assert await _ledger(stack, case_id) == [(ref, "refund", "refunded")]
+    assert st.money.received_fen == st.money.refunded_fen == 2500
+    assert "payment_returned" in await stack.templates(case_id)
+    # Then the webhook gets through, to a closed case: recorded before, not refunded again.
+    await platform.put("/_report_to", **front_door)
+    assert (await _webhook_taken(platform, order_id))["answer"] == 200
+    await asyncio.sleep(1)
+    refunds = await platform.get("/_refunds")
+    assert [(r["payment_ref"], r["amount_fen"]) for r in refunds] == [(ref, 2500)]
+    assert await _ledger(stack, case_id) == [(ref, "refund", "refunded")]
+    assert await stack.violations() == []
 
 
 async def test_a_refund_whose_answer_is_lost_happens_exactly_once(
