@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from reissue.schemas.activities import PaymentAtPlatform
 from reissue.schemas.errors import PARTNER_REFUSED, PARTNER_UNAVAILABLE, business_error
+from reissue.schemas.events import PaymentConfirmation
 
 __all__ = [
     "TIMEOUT",
@@ -129,12 +130,26 @@ class HttpPaymentPlatform:
 
     async def close_order(self, order_id: str, *, key: str) -> PaymentAtPlatform:
         """Close the order so that nobody can pay it any more; the answer says whether
-        somebody paid it first. An order the platform never had is `closed` as it is."""
-        answer = await self._client.post_or_none(
-            "/v1/orders/close", {"order_id": order_id}, key=key
-        )
-        if answer is None:
-            return PaymentAtPlatform(order_id=order_id, status="closed")
+        somebody paid it first.
+
+        A close the platform refuses (say, it has forgotten the key, or will not close
+        an order it already settled) is answered by reading the order: closed or paid
+        there, that is the answer. Anything else — the platform does not know the
+        order, or it is still open — is never taken as "closed, unpaid" (a payment
+        whose webhook was lost would be lost with it): the close is retried."""
+        try:
+            answer = await self._client.post("/v1/orders/close", {"order_id": order_id}, key=key)
+        except ApplicationError as e:
+            if e.type != PARTNER_REFUSED:
+                raise
+            at = await self.order(order_id)
+            if at is not None and at.status in ("closed", "paid"):
+                return at
+            raise ApplicationError(
+                f"payment platform: would not close order {order_id} ({e.message}); it has it"
+                f" {at.status if at else 'not at all'}",
+                type=PARTNER_UNAVAILABLE,
+            ) from None
         return self._at_platform(answer, order_id, ("closed", "paid"))
 
     async def order(self, order_id: str) -> PaymentAtPlatform | None:
@@ -156,9 +171,18 @@ class HttpPaymentPlatform:
         self, answer: dict[str, Any], order_id: str, statuses: tuple[str, ...]
     ) -> PaymentAtPlatform:
         status = _text(self._the_order(answer, order_id), "status", "payment platform")
-        try:
-            at = PaymentAtPlatform.model_validate(answer, strict=False)
-        except ValidationError:
+        paid = answer.get("payment")
+        try:  # (only the fields a payment has: the platform may tell more)
+            at = PaymentAtPlatform(
+                order_id=order_id,
+                status=status,
+                payment=None
+                if paid is None
+                else PaymentConfirmation.model_validate(
+                    {k: paid.get(k) for k in PaymentConfirmation.model_fields}
+                ),
+            )
+        except (ValidationError, AttributeError):
             at = None
         if status not in statuses or at is None or (status == "paid") != (at.payment is not None):
             raise ApplicationError(

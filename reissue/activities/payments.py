@@ -145,9 +145,10 @@ class PaymentActivities:
                 # The platform refuses our own order: nothing the case can do about it.
                 # Retried (operations see it pending, with this failure) until it is put right.
                 raise ApplicationError(e.message, type=PARTNER_UNAVAILABLE) from None
-            await self._once.pool.execute(
-                "UPDATE payment_orders SET platform_ref = $2"
-                " WHERE order_id = $1 AND platform_ref IS NULL",
+            # (The reference recorded first stands, should two attempts be answered.)
+            platform_ref = await self._once.pool.fetchval(
+                "UPDATE payment_orders SET platform_ref = COALESCE(platform_ref, $2)"
+                " WHERE order_id = $1 RETURNING platform_ref",
                 order.order_id,
                 platform_ref,
             )

@@ -245,6 +245,7 @@ async def _drive(
     if outcome.stage is Stage.AWAITING_PAYMENT:
         if target is Stage.AWAITING_PAYMENT:
             return case, target
+        await at(Stage.AWAITING_PAYMENT)  # (its order open at the payment platform)
         fee = (await client.status(case)).fee
         assert fee is not None and fee.order_id is not None
         if payments_url is not None:

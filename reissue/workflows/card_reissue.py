@@ -686,8 +686,14 @@ class CardReissueWorkflow:
             if not await self._wait(paid, due, "payment deadline"):
                 if self.case.order.platform_ref is not None:
                     # Nobody can pay it from now on; a payment made before is taken in.
-                    async with self._money:
-                        await self._close_order("fee not paid by the deadline")
+                    async with self._money:  # (a payment being taken in is settled first)
+                        if not paid() and self.case.order.status == "open":
+                            self._enter(
+                                Stage.AWAITING_PAYMENT,
+                                AwaitingParty.SYSTEM,
+                                "deadline passed: closing the order at the payment platform",
+                            )
+                            await self._close_order("fee not paid by the deadline")
                 if self._v2:
                     # A payment being recorded right now still counts.
                     await workflow.wait_condition(lambda: not self._money.locked())
@@ -1388,8 +1394,23 @@ class CardReissueWorkflow:
         if not self._v2:
             await self._legacy_payment_confirmed(payment)
             return
+        if self._opening_order():
+            # The platform may tell us of a payment before its answer to our opening of
+            # the order reaches us: the payment waits for the order.
+            await workflow.wait_condition(lambda: not self._opening_order())
         async with self._money:
             await self._receive(payment)
+
+    def _opening_order(self) -> bool:
+        """The case's payment order is being opened at the payment platform (only cases
+        under PATCH_PAYMENT_PLATFORM are in AWAITING_PAYMENT without an order)."""
+        case = self.case
+        return (
+            case.stage is Stage.AWAITING_PAYMENT
+            and case.order is None
+            and case.ending is None
+            and case.closing is None
+        )
 
     async def _receive(self, payment: PaymentConfirmation) -> None:
         """A payment into the ledger (the money lock held): applied to the fee, or

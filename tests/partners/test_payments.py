@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -226,3 +226,120 @@ async def test_a_refund_that_times_out_is_repeated_and_happens_once(platform: Si
     with pytest.raises(ApplicationError) as refused:
         await slow.refund(refund_id="RF-1", payment_ref="BANK-X", amount_fen=1)
     assert refused.value.non_retryable
+
+
+async def test_a_close_is_never_taken_as_unpaid_unless_the_platform_says_so(
+    platform: Simulator,
+) -> None:
+    adapter = HttpPaymentPlatform(platform.url)
+    try:
+        # An order the platform does not have: no "closed, unpaid" made up — retried.
+        with pytest.raises(ApplicationError) as unknown:
+            await adapter.close_order("PY20261127999999", key="case:close-unknown")
+        assert unknown.value.type == PARTNER_UNAVAILABLE and not unknown.value.non_retryable
+        assert "not at all" in unknown.value.message
+        # A close the platform refuses (here: the key was used for another request) is
+        # answered by reading the order, which the platform has closed.
+        await adapter.open_order(
+            order_id="PY20261127000001",
+            case_id="reissue-0123456789abcdef",
+            amount_fen=2500,
+            due_at=datetime.now(UTC),
+        )
+        first = await adapter.close_order("PY20261127000001", key="case:close")
+        assert (first.status, first.payment) == ("closed", None)
+        await adapter.open_order(
+            order_id="PY20261127000002",
+            case_id="reissue-0123456789abcdef",
+            amount_fen=2500,
+            due_at=datetime.now(UTC),
+        )
+        await platform.post("/_pay", order_id="PY20261127000002")
+        await adapter.close_order("PY20261127000002", key="case:close-2")
+        refused = await adapter.close_order("PY20261127000002", key="case:close")  # (422)
+        assert refused.status == "paid" and refused.payment is not None
+        assert refused.payment.order_id == "PY20261127000002" and refused.payment.amount_fen == 2500
+        # Still open there after a refusal: retried, not taken as closed.
+        await adapter.open_order(
+            order_id="PY20261127000003",
+            case_id="reissue-0123456789abcdef",
+            amount_fen=2500,
+            due_at=datetime.now(UTC),
+        )
+        with pytest.raises(ApplicationError) as still_open:
+            await adapter.close_order("PY20261127000003", key="case:close")
+        assert still_open.value.type == PARTNER_UNAVAILABLE and "open" in still_open.value.message
+    finally:
+        await adapter.aclose()
+
+
+async def test_a_webhook_that_outruns_the_platforms_answer_waits_for_the_order(
+    paying: Stack, platform: Simulator, front_door: dict[str, str]
+) -> None:
+    """The platform opens the order but its answer is lost; the payer pays and the
+    webhook reaches the case before our retry learns the order: the payment waits for
+    the order, then pays the fee (it is not refunded as "no payment due")."""
+    stack = paying
+    await platform.put("/_report_to", **front_door)
+    _, case, report = await stack.open_case()
+    await stack.submit(case, report)
+    await platform.knobs(lost_answer_rate=1.0)
+    await stack.approve(case)
+    st = await stack.status(case)
+    assert st.stage is Stage.AWAITING_PAYMENT and st.fee is not None and st.fee.order_id is None
+    await stack.pending(case, "open_payment_order")
+    for _ in range(100):  # the platform has opened it (the answer was lost)
+        opened = [o for o in await platform.get("/_orders") if o["case_id"] == case]
+        if opened:
+            break
+        await asyncio.sleep(0.1)
+    (order,) = opened
+    paid = await platform.post("/_pay", order_id=order["order_id"])
+    await _webhook_taken(platform, order["order_id"])  # signalled to the case
+    await platform.knobs(lost_answer_rate=0.0)
+    st = await stack.wait_for(case, Stage.CARD_PRODUCTION, timeout=60)
+    ref = paid["payment"]["payment_ref"]
+    assert await _ledger(stack, st.case_id) == [(ref, "applied", None)]
+    assert st.anomalies == [] and await platform.get("/_refunds") == []
+    assert await stack.violations() == []
+
+
+async def test_a_payment_being_taken_in_when_the_deadline_passes_pays_the_fee(
+    paying: Stack,
+) -> None:
+    """The payment's webhook is being recorded (the ledger step held) when the deadline
+    passes: the deadline waits for it, finds the fee paid and does not close the order."""
+    stack = paying
+    await stack.use_policy(
+        payment_reminder_after=timedelta(seconds=2),
+        payment_final_reminder_before=timedelta(seconds=1),
+        payment_deadline=timedelta(seconds=6),
+    )
+    case, case_id, order_id = await _payable(stack)
+    async with stack.holding(case, "payment:BANK-RACE-1"):
+        await stack.pay(case, ref="BANK-RACE-1")
+        await stack.pending(case, "receive_payment")  # waiting on the held key
+        due = (await stack.status(case)).deadline
+        assert due is not None
+        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        for _ in range(300):  # the deadline's timer fired while the step waits
+            events = [e async for e in stack.client.handle(case).fetch_history_events()]
+            started = [e.event_id for e in events if e.HasField("timer_started_event_attributes")]
+            fired = {
+                e.timer_fired_event_attributes.started_event_id
+                for e in events
+                if e.HasField("timer_fired_event_attributes")
+            }
+            if started and started[-1] in fired:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the deadline never passed")
+        await asyncio.sleep(1)  # its workflow task ran, the money lock held
+    st = await stack.wait_for(case, Stage.CARD_PRODUCTION, timeout=60)
+    assert st.fee is not None and st.fee.order_status == "paid"
+    assert await _ledger(stack, case_id) == [("BANK-RACE-1", "applied", None)]
+    assert await stack.one("SELECT status FROM payment_orders WHERE order_id = $1", order_id) == (
+        "paid"
+    )
+    assert await stack.violations() == []
