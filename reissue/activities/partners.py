@@ -25,6 +25,7 @@ __all__ = [
     "HttpNotificationGateway",
     "HttpPaymentPlatform",
     "PartnerClient",
+    "payment_at_platform",
 ]
 
 # Connect fast or not at all; a call that needs longer than this is treated as lost
@@ -42,6 +43,45 @@ def _text(answer: dict[str, Any], field: str, partner: str) -> str:
     if not isinstance(value, str) or not value:
         raise ApplicationError(f"{partner}: answer without {field}", type=PARTNER_UNAVAILABLE)
     return value
+
+
+def _the_order(answer: dict[str, Any], order_id: str) -> dict[str, Any]:
+    """The platform's answer, if it is about this order."""
+    if answer.get("order_id") != order_id:
+        raise ApplicationError(
+            "payment platform: answered for another order", type=PARTNER_UNAVAILABLE
+        )
+    return answer
+
+
+def payment_at_platform(
+    answer: dict[str, Any], order_id: str, statuses: tuple[str, ...]
+) -> PaymentAtPlatform:
+    """What the platform says of `order_id`, in one of `statuses`; a paid order carries its
+    payment, for this order (only the fields a payment has: the platform may tell more).
+    Anything else is not taken as the platform's word: retried."""
+    status = _text(_the_order(answer, order_id), "status", "payment platform")
+    paid = answer.get("payment")
+    try:
+        payment = (
+            None
+            if paid is None
+            else PaymentConfirmation.model_validate(
+                {k: paid.get(k) for k in PaymentConfirmation.model_fields}
+            )
+        )
+    except (ValidationError, AttributeError):
+        payment = None
+    if status == "paid":  # with its payment, of this order
+        sensible = payment is not None and payment.order_id == order_id
+    else:  # and no payment
+        sensible = paid is None
+    if status not in statuses or not sensible:
+        raise ApplicationError(
+            f"payment platform: an order {status} that makes no sense here",
+            type=PARTNER_UNAVAILABLE,
+        )
+    return PaymentAtPlatform(order_id=order_id, status=status, payment=payment)
 
 
 class PartnerClient:
@@ -126,7 +166,7 @@ class HttpPaymentPlatform:
             },
             key=order_id,
         )
-        return _text(self._the_order(answer, order_id), "platform_ref", "payment platform")
+        return _text(_the_order(answer, order_id), "platform_ref", "payment platform")
 
     async def close_order(self, order_id: str, *, key: str) -> PaymentAtPlatform:
         """Close the order so that nobody can pay it any more; the answer says whether
@@ -150,46 +190,14 @@ class HttpPaymentPlatform:
                 f" {at.status if at else 'not at all'}",
                 type=PARTNER_UNAVAILABLE,
             ) from None
-        return self._at_platform(answer, order_id, ("closed", "paid"))
+        return payment_at_platform(answer, order_id, ("closed", "paid"))
 
     async def order(self, order_id: str) -> PaymentAtPlatform | None:
         """What the platform has of an order (None: it has no such order)."""
         answer = await self._client.get_or_none(f"/v1/orders/{order_id}")
         if answer is None:
             return None
-        return self._at_platform(answer, order_id, ("open", "closed", "paid"))
-
-    @staticmethod
-    def _the_order(answer: dict[str, Any], order_id: str) -> dict[str, Any]:
-        if answer.get("order_id") != order_id:
-            raise ApplicationError(
-                "payment platform: answered for another order", type=PARTNER_UNAVAILABLE
-            )
-        return answer
-
-    def _at_platform(
-        self, answer: dict[str, Any], order_id: str, statuses: tuple[str, ...]
-    ) -> PaymentAtPlatform:
-        status = _text(self._the_order(answer, order_id), "status", "payment platform")
-        paid = answer.get("payment")
-        try:  # (only the fields a payment has: the platform may tell more)
-            at = PaymentAtPlatform(
-                order_id=order_id,
-                status=status,
-                payment=None
-                if paid is None
-                else PaymentConfirmation.model_validate(
-                    {k: paid.get(k) for k in PaymentConfirmation.model_fields}
-                ),
-            )
-        except (ValidationError, AttributeError):
-            at = None
-        if status not in statuses or at is None or (status == "paid") != (at.payment is not None):
-            raise ApplicationError(
-                f"payment platform: an order {status} that makes no sense here",
-                type=PARTNER_UNAVAILABLE,
-            )
-        return at
+        return payment_at_platform(answer, order_id, ("open", "closed", "paid"))
 
     async def refund(self, *, refund_id: str, payment_ref: str, amount_fen: int) -> str:
         answer = await self._client.post(

@@ -52,10 +52,10 @@ class Simulator:
             assert r.status_code == 200, r.text
             return r.json()
 
-    async def post(self, path: str, **body: Any) -> Any:
+    async def post(self, path: str, *, expect: int = 200, **body: Any) -> Any:
         async with httpx.AsyncClient(base_url=self.url) as http:
             r = await http.post(path, json=body)
-            assert r.status_code == 200, r.text
+            assert r.status_code == expect, r.text
             return r.json()
 
     async def get(self, path: str, **params: Any) -> Any:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from reissue.activities.partners import HttpPaymentPlatform
+from reissue.activities.partners import HttpPaymentPlatform, payment_at_platform
 from reissue.api.app import build_app
 from reissue.api.credentials import create_key
 from reissue.schemas.enums import Stage
@@ -102,9 +102,7 @@ async def test_the_payer_pays_at_the_platform_and_its_webhook_moves_the_case(
     assert st.fee is not None and st.fee.order_status == "paid" and st.fee.payment_ref == ref
     assert st.money.received_fen == st.money.applied_fen == 2500
     # A second payment of the same order is refused by the platform itself.
-    async with httpx.AsyncClient(base_url=platform.url) as payer:
-        again = await payer.post("/_pay", json={"order_id": order_id})
-    assert again.status_code == 409
+    await platform.post("/_pay", expect=409, order_id=order_id)
     assert await stack.violations() == []
 
 
@@ -145,9 +143,7 @@ async def test_an_unpaid_order_is_closed_at_the_platform_before_the_case_lapses(
     (there,) = [o for o in await platform.get("/_orders") if o["order_id"] == order_id]
     assert there["status"] == "closed"
     # Nobody can pay it now.
-    async with httpx.AsyncClient(base_url=platform.url) as payer:
-        late = await payer.post("/_pay", json={"order_id": order_id})
-    assert late.status_code == 409
+    await platform.post("/_pay", expect=409, order_id=order_id)
     assert await stack.one("SELECT status FROM payment_orders WHERE order_id = $1", order_id) == (
         "cancelled"
     )
@@ -343,3 +339,31 @@ async def test_a_payment_being_taken_in_when_the_deadline_passes_pays_the_fee(
         "paid"
     )
     assert await stack.violations() == []
+
+
+def test_a_platform_answer_about_another_order_or_its_payment_is_not_taken() -> None:
+    """What the platform says is taken only about our order, and a paid order only with
+    its own payment: anything else is retried, never applied or refunded."""
+    payment = {"amount_fen": 2500, "payment_ref": "PAY0001", "paid_at": "2026-11-27T08:00:00Z"}
+    mine = {"order_id": "PY20261127000001", "status": "paid"}
+    at = payment_at_platform(
+        {**mine, "payment": {**payment, "order_id": mine["order_id"], "extra": 1}},
+        mine["order_id"],
+        ("closed", "paid"),
+    )
+    assert at.payment is not None and at.payment.payment_ref == "PAY0001"
+    for answer in (
+        {
+            **mine,
+            "order_id": "PY20261127000002",
+            "payment": {**payment, "order_id": "PY20261127000002"},
+        },
+        {**mine, "payment": {**payment, "order_id": "PY20261127000002"}},  # another's payment
+        mine,  # paid, without the payment
+        {**mine, "payment": {**payment, "order_id": mine["order_id"], "amount_fen": -1}},
+        {"order_id": mine["order_id"], "status": "closed", "payment": {**payment}},
+        {"order_id": mine["order_id"], "status": "expired"},
+    ):
+        with pytest.raises(ApplicationError) as err:
+            payment_at_platform(answer, mine["order_id"], ("closed", "paid"))
+        assert err.value.type == PARTNER_UNAVAILABLE and not err.value.non_retryable
