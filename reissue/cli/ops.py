@@ -14,7 +14,6 @@ from reissue.cli._common import (
     _run,
     _settings,
     console,
-    err_console,
 )
 from reissue.schemas.clock import beijing
 from reissue.schemas.enums import (
@@ -168,46 +167,3 @@ def check_invariants_command(
         table.add_row(v.rule, v.subject, v.detail)
     console.print(table)
     raise typer.Exit(1)
-
-
-@commands.command("confirm-partner-switch")
-def confirm_partner_switch() -> None:
-    """Once, at the switch to the real partner systems, for the cases open then: freeze
-    at the bank every card whose freeze only our old stand-in recorded, and send the
-    card bureau every open standard order it never got. Safe to run again; exit 1
-    while anything is left."""
-    from reissue.activities.db import create_pool
-    from reissue.activities.partners import HttpBank, HttpCardBureau
-    from reissue.ops.partner_switch import (
-        LegacyFreezes,
-        UnsentOrders,
-        confirm_legacy_freezes,
-        send_unsent_orders,
-    )
-
-    async def go() -> tuple[LegacyFreezes, UnsentOrders]:
-        settings = _settings()
-        pool = await create_pool(settings.require_database_url())
-        bank = HttpBank(settings.require_partner_url("bank"))
-        bureau = HttpCardBureau(settings.require_partner_url("bureau"))
-        try:
-            return (
-                await confirm_legacy_freezes(pool, bank),
-                await send_unsent_orders(pool, bureau),
-            )
-        finally:
-            await bank.aclose()
-            await bureau.aclose()
-            await pool.close()
-
-    freezes, orders = _run(go())
-    console.print(f"Confirmed frozen at the bank: {len(freezes.confirmed)}")
-    console.print(f"Production orders sent to the card bureau: {len(orders.sent)}")
-    for card in freezes.no_account:
-        err_console.print(f"[red]no account at the bank:[/] {card}")
-    for card in freezes.failed:
-        err_console.print(f"[yellow]the bank did not answer, run again:[/] {card}")
-    for order in orders.failed:
-        err_console.print(f"[yellow]the bureau did not take it:[/] {order}")
-    if not (freezes.done and orders.done):
-        raise typer.Exit(1)
