@@ -73,11 +73,11 @@ def test_no_module_imports_upward(graph: grimp.ImportGraph) -> None:
 
 def test_an_upward_import_would_be_found(graph: grimp.ImportGraph) -> None:
     graph.add_import(importer="reissue.schemas.case", imported="reissue.workers.settings")
-    graph.add_import(importer="reissue.client._client", imported="reissue.workflows.card_reissue")
+    graph.add_import(importer="reissue.client._client", imported="reissue.workflows.case")
     graph.add_import(importer="reissue.client._client", imported="asyncpg")
     found = _violations(graph)
     assert "reissue.schemas.case -> reissue.workers.settings" in found
-    assert "reissue.client._client -> reissue.workflows.card_reissue" in found
+    assert "reissue.client._client -> reissue.workflows.case" in found
     assert "reissue.client._client -> asyncpg" in found
 
 

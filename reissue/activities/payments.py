@@ -18,10 +18,8 @@ from reissue.schemas.activities import (
     ASSESS_FEE,
     CANCEL_PAYMENT_ORDER,
     CLOSE_PAYMENT_ORDER,
-    CREATE_PAYMENT_ORDER,
     OPEN_PAYMENT_ORDER,
     RECEIVE_PAYMENT,
-    RECORD_PAYMENT,
     REFUND_PAYMENT,
     AssessFeeInput,
     CreatePaymentInput,
@@ -31,7 +29,6 @@ from reissue.schemas.activities import (
     PaymentOrder,
     PaymentReceipt,
     ReceivePaymentInput,
-    RecordPaymentInput,
     RefundInput,
     RefundResult,
 )
@@ -40,7 +37,6 @@ from reissue.schemas.errors import (
     ORDER_STATE,
     PARTNER_REFUSED,
     PARTNER_UNAVAILABLE,
-    PAYMENT_MISMATCH,
     business_error,
 )
 
@@ -108,11 +104,6 @@ class PaymentActivities:
         return FeeAssessment(
             amount_fen=amount, base_fen=base, exemption=exemption, waived=req.waived
         )
-
-    @idempotent(CREATE_PAYMENT_ORDER)
-    async def create_payment_order(self, conn: Connection, req: CreatePaymentInput) -> PaymentOrder:
-        """A payment order of ours alone (cases started before PATCH_PAYMENT_PLATFORM)."""
-        return await self._write_order_down(conn, req)
 
     @partner_step(OPEN_PAYMENT_ORDER)
     async def open_payment_order(self, req: CreatePaymentInput) -> PaymentOrder:
@@ -288,11 +279,6 @@ class PaymentActivities:
 
     async def _write_refund_down(self, conn: Connection, req: RefundInput) -> RefundResult:
         ref = req.payment_ref
-        if ref is None:  # cases started before the ledger refund an order's payment
-            row = await payments.get_order(conn, req.order_id or "")
-            if row is None or row["case_id"] != req.case_id or row["payment_ref"] is None:
-                raise business_error(ORDER_STATE, "no paid order of this case to refund")
-            ref = row["payment_ref"]
         payment = await ledger.get_payment(conn, ref)
         if payment is None or payment["case_id"] != req.case_id:
             raise business_error(ORDER_STATE, "no such payment received by this case")
@@ -319,41 +305,6 @@ class PaymentActivities:
             status=refund["status"],
             order_id=order_id,
         )
-
-    @idempotent(RECORD_PAYMENT)
-    async def record_payment(self, conn: Connection, req: RecordPaymentInput) -> PaymentOrder:
-        """Mark an order paid (cases started before the ledger); the amount must match exactly."""
-        row = await payments.get_order(conn, req.order_id)
-        if row is None or row["case_id"] != req.case_id:
-            raise business_error(ORDER_STATE, "no such payment order for this case")
-        if row["amount_fen"] != req.amount_fen:
-            raise business_error(
-                PAYMENT_MISMATCH,
-                f"paid {req.amount_fen} fen against an order of {row['amount_fen']} fen",
-            )
-        if row["status"] == "paid" and row["payment_ref"] == req.payment_ref:
-            return _order(row)
-        paid = await payments.transition(
-            conn,
-            req.order_id,
-            from_="open",
-            to="paid",
-            at=req.paid_at,
-            payment_ref=req.payment_ref,
-        )
-        if paid is None:
-            raise business_error(ORDER_STATE, f"payment order is {row['status']}")
-        await ledger.insert_payment(conn, req, applied=True, reason=None)
-        await audit.record(
-            conn,
-            req,
-            "payment_recorded",
-            actor="payments",
-            order_id=req.order_id,
-            amount_fen=req.amount_fen,
-            payment_ref=req.payment_ref,
-        )
-        return _order(paid)
 
     @idempotent(CANCEL_PAYMENT_ORDER)
     async def cancel_payment_order(self, conn: Connection, req: OrderInput) -> PaymentOrder:

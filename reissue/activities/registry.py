@@ -130,11 +130,10 @@ class RegistryActivities:
             district = normalise_district(req.district)
         except ValueError as e:
             raise business_error(INVALID_CASE_INPUT, f"invalid case input: district: {e}") from None
-        opened_at = req.opened_at or req.at
+        opened_at = req.opened_at
         policy, policy_hash = await self._policy_in_force(conn, district, opened_at)
         claimed = req.reported_at or opened_at
-        if req.opened_at is not None:
-            _check_reported_at(claimed, opened_at, policy)
+        _check_reported_at(claimed, opened_at, policy)
         reported_at = min(claimed, opened_at)
         card = await cards.find_card(conn, req.card_number)
         if card is None:

@@ -109,9 +109,10 @@ def simulator(
 
 @commands.command()
 def soak(
-    cases: Annotated[int, typer.Option(help="How many cases.")] = 1000,
+    cases: Annotated[int, typer.Option(help="How many cases (per seed).")] = 1000,
     concurrency: Annotated[int, typer.Option(help="Cases driven at once.")] = 20,
     seed: Annotated[int, typer.Option(help="Random seed for paths and duplicates.")] = 1,
+    seeds: Annotated[int, typer.Option(help="How many seeds, from --seed on, one run each.")] = 1,
     chaos: Annotated[
         bool,
         typer.Option(
@@ -119,50 +120,75 @@ def soak(
             "cancellation, wrong, duplicate and late payments, intruders, plaintext."
         ),
     ] = False,
+    program: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --chaos: run this program (as an error names it, "
+            '"CaseProgram(channel=…, steps=…)") instead of random ones; repeatable.'
+        ),
+    ] = None,
 ) -> None:
-    """Soak on a stack of its own: cases through random paths, duplicate and late events."""
+    """Soak on a stack of its own: cases through random paths, duplicate and late events;
+    then every invariant, and every history the run produced replayed against this code."""
     import logging
 
-    from reissue.devtools.soak import run_chaos, run_soak
+    from reissue.devtools.chaos import parse_program
+    from reissue.devtools.soak import SoakResult, run_chaos, run_soak
     from reissue.devtools.stack import own_stack
 
     configure_logging(fmt="console", level=logging.WARNING)
     # The soak's refused events are expected: no traceback for each one.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+    try:
+        programs = [parse_program(p) for p in program or []]
+    except ValueError as e:
+        err_console.print(f"[red]Invalid input:[/]\n  program: {e}")
+        raise typer.Exit(2) from None
 
-    async def go() -> Any:
+    async def go() -> list[tuple[int, SoakResult]]:
+        results = []
         async with own_stack() as stack:
-            return await (run_chaos if chaos else run_soak)(
-                stack.client,
-                stack.pool,
-                cases=cases,
-                concurrency=concurrency,
-                seed=seed,
-                secret=stack.settings.case_secret(),
-                task_queue=stack.settings.task_queue,
-                bank_url=stack.settings.require_partner_url("bank"),
-            )
+            for n in range(seed, seed + seeds):
+                options: dict[str, Any] = {"programs": programs} if chaos and programs else {}
+                result = await (run_chaos if chaos else run_soak)(
+                    stack.client,
+                    stack.pool,
+                    cases=len(programs) if programs else cases,
+                    concurrency=concurrency,
+                    seed=n,
+                    secret=stack.settings.case_secret(),
+                    task_queue=stack.settings.task_queue,
+                    bank_url=stack.settings.require_partner_url("bank"),
+                    **options,
+                )
+                results.append((n, result))
+        return results
 
-    result = _run(go())
-    table = Table("figure", "value", title="Soak")
-    table.add_row("cases finished", f"{result.finished} of {result.cases}")
-    table.add_row("elapsed", f"{result.elapsed_s:.1f} s ({result.cases_per_s:.2f} cases/s)")
-    for outcome, n in sorted(result.outcomes.items()):
-        table.add_row(f"outcome {outcome}", str(n))
-    if chaos:
-        table.add_row("events sent", str(result.events_sent))
-        table.add_row("events refused (as expected)", str(result.events_refused))
-    else:
-        table.add_row("duplicate events sent", str(result.duplicates_sent))
-        table.add_row("late events sent", str(result.late_events_sent))
-    table.add_row("errors", str(len(result.errors)))
-    table.add_row("invariant violations", str(len(result.violations)))
-    console.print(table)
-    for line in result.errors[:20]:
-        err_console.print(f"[red]error:[/] {line}")
-    for v in result.violations[:20]:
-        err_console.print(f"[red]violation:[/] {v.rule} — {v.subject}: {v.detail}")
-    if result.errors or result.violations or result.finished != result.cases:
+    failed = False
+    for n, result in _run(go()):
+        table = Table("figure", "value", title=f"Soak, seed {n}")
+        table.add_row("cases finished", f"{result.finished} of {result.cases}")
+        table.add_row("elapsed", f"{result.elapsed_s:.1f} s ({result.cases_per_s:.2f} cases/s)")
+        for outcome, count in sorted(result.outcomes.items()):
+            table.add_row(f"outcome {outcome}", str(count))
+        if chaos:
+            table.add_row("events sent", str(result.events_sent))
+            table.add_row("events refused (as expected)", str(result.events_refused))
+        else:
+            table.add_row("duplicate events sent", str(result.duplicates_sent))
+            table.add_row("late events sent", str(result.late_events_sent))
+        table.add_row("errors", str(len(result.errors)))
+        table.add_row("invariant violations", str(len(result.violations)))
+        table.add_row("histories replayed", f"{result.replayed}, {len(result.diverged)} diverged")
+        console.print(table)
+        for line in result.errors[:20]:
+            err_console.print(f"[red]error:[/] {line}")
+        for v in result.violations[:20]:
+            err_console.print(f"[red]violation:[/] {v.rule} — {v.subject}: {v.detail}")
+        for line in result.diverged[:20]:
+            err_console.print(f"[red]replay diverged:[/] {line}")
+        failed = failed or not result.clean
+    if failed:
         raise typer.Exit(1)
 
 

@@ -14,6 +14,7 @@ The property tests generate programs with hypothesis (`tests/reliability`);
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import random
 import uuid
@@ -39,7 +40,15 @@ from reissue.devtools.seed import standard_submission
 from reissue.schemas.case import CaseInput, CaseStatus
 from reissue.schemas.enums import Stage
 
-__all__ = ["ACTIONS", "CaseProgram", "ChaosDriver", "Race", "expected_card", "random_program"]
+__all__ = [
+    "ACTIONS",
+    "CaseProgram",
+    "ChaosDriver",
+    "Race",
+    "expected_card",
+    "parse_program",
+    "random_program",
+]
 
 ACTIONS = (
     "submit",
@@ -75,6 +84,29 @@ class CaseProgram:
     affiliated: bool
     instant: bool
     steps: tuple[Race, ...]
+
+
+def parse_program(text: str) -> CaseProgram:
+    """A program as a soak's error names it: `CaseProgram(channel='counter', …)`."""
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+        if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "CaseProgram"):
+            raise ValueError("not a CaseProgram(...)")
+        fields = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+        program = CaseProgram(
+            channel=str(fields["channel"]),
+            affiliated=bool(fields["affiliated"]),
+            instant=bool(fields["instant"]),
+            steps=tuple(tuple(str(a) for a in race) for race in fields["steps"]),
+        )
+    except (SyntaxError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(
+            f"must read CaseProgram(channel=…, affiliated=…, instant=…, steps=…): {e}"
+        ) from None
+    unknown = {a for race in program.steps for a in race} - set(ACTIONS)
+    if unknown:
+        raise ValueError(f"unknown actions {sorted(unknown)}; known: {', '.join(ACTIONS)}")
+    return program
 
 
 def random_program(rng: random.Random, *, length: int = 10) -> CaseProgram:

@@ -1,4 +1,5 @@
-"""Soak: many cases down randomised paths, with duplicate and late events, then the invariants.
+"""Soak: many cases down randomised paths, with duplicate and late events, then the invariants,
+then every history the run produced replayed against the worker's code.
 
 Used by `reissue soak` (1,000 cases on its own stack) and by the test suite
 (about 100 cases). Timers run in real time on short policies, so lapses and
@@ -13,7 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from temporalio.service import RPCError
@@ -21,11 +22,17 @@ from temporalio.service import RPCError
 from reissue.activities.repositories import policies
 from reissue.client._client import ReissueClient
 from reissue.devtools.seed import enrol_person, standard_submission, synthetic_resident_id
+from reissue.ops.audit import replay
 from reissue.ops.invariants import Violation, check_invariants
 from reissue.schemas.case import CaseInput, CaseStatus
 from reissue.schemas.enums import Stage
 from reissue.schemas.events import MaterialsSubmission
 from reissue.schemas.policy import CasePolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from reissue.devtools.chaos import CaseProgram
 
 __all__ = ["PATHS", "SoakResult", "run_soak"]
 
@@ -54,7 +61,19 @@ class SoakResult:
     events_refused: int = 0
     errors: list[str] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    replayed: int = 0
+    diverged: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        """Every case finished, no error, no broken invariant, every history replayed."""
+        return (
+            not self.errors
+            and not self.violations
+            and not self.diverged
+            and self.finished == self.cases
+        )
 
     @property
     def cases_per_s(self) -> float:
@@ -301,7 +320,26 @@ async def run_soak(
     result.violations = await check_invariants(
         client.temporal, pool, task_queue=task_queue, verify_closed_since=since
     )
+    await replay_all(client, result, since=since, task_queue=task_queue)
     return result
+
+
+async def replay_all(
+    client: ReissueClient, result: SoakResult, *, since: datetime, task_queue: str | None
+) -> None:
+    """Replay every history the run produced (open cases too, and the intruders' and
+    late payments') against the worker's code: a divergence is an error."""
+    temporal = client.temporal
+    query = f"StartTime >= '{since.isoformat()}'"
+    if task_queue:
+        query += f" AND TaskQueue = '{task_queue}'"
+    histories = [
+        (wf.id, await temporal.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history())
+        async for wf in temporal.list_workflows(query)
+    ]
+    outcomes = await replay(histories, temporal.data_converter)
+    result.replayed = len(outcomes)
+    result.diverged = [f"{o.workflow_id}: {o.error}" for o in outcomes if not o.ok]
 
 
 # Chaos: each case in one of two paces, so that some lapse and expire while others run.
@@ -344,9 +382,11 @@ async def run_chaos(
     seed: int = 1,
     task_queue: str | None = None,
     bank_url: str | None = None,
+    programs: Sequence[CaseProgram] = (),
 ) -> SoakResult:
     """Random programs of events (races, early ends, Temporal cancellation, wrong and late
-    payments, intruders, plaintext, time passing) on `cases` cases; then every invariant."""
+    payments, intruders, plaintext, time passing) on `cases` cases — or the `programs`
+    given, one case each; then every invariant, then every history replayed."""
     from reissue.devtools.chaos import ChaosDriver, expected_card, random_program
 
     result = SoakResult(cases=cases)
@@ -358,7 +398,7 @@ async def run_chaos(
 
     async def one(n: int) -> None:
         case_rng = random.Random(seed * 100_003 + n)
-        program = random_program(case_rng)
+        program = programs[n] if programs else random_program(case_rng)
         district = case_rng.choice(sorted(_CHAOS_DISTRICTS))
         async with gate:
             resident_id = synthetic_resident_id(case_rng)
@@ -417,4 +457,5 @@ async def run_chaos(
     result.violations = await check_invariants(
         client.temporal, pool, task_queue=task_queue, verify_closed_since=since
     )
+    await replay_all(client, result, since=since, task_queue=task_queue)
     return result

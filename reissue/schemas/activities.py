@@ -52,7 +52,6 @@ __all__ = [
     "ProductionInput",
     "ProductionOrder",
     "ReceivePaymentInput",
-    "RecordPaymentInput",
     "RefundInput",
     "RefundResult",
     "RegisterLossInput",
@@ -86,8 +85,7 @@ class RegisterLossInput(CaseStep):
     """Open the case in the registry: the system of record checks what the caller said.
 
     `reported_at` is the time the caller gave (or None); `opened_at` is when the
-    case started. Cases started before the policy table existed sent neither
-    `opened_at` nor a missing `reported_at`.
+    case started.
     """
 
     card_number: str
@@ -95,7 +93,7 @@ class RegisterLossInput(CaseStep):
     channel: Channel
     district: str
     reported_at: datetime | None
-    opened_at: datetime | None = None
+    opened_at: datetime
 
 
 class RegisterLossResult(BaseModel):
@@ -105,8 +103,8 @@ class RegisterLossResult(BaseModel):
     account_id: str
     reported_at: datetime
     formal: bool
-    policy: CasePolicy | None = None  # None in histories from before the policy table
-    policy_hash: str | None = None
+    policy: CasePolicy
+    policy_hash: str
 
 
 class FreezeInput(CaseStep):
@@ -199,13 +197,6 @@ class OrderInput(CaseStep):
     reason: str
 
 
-class RecordPaymentInput(CaseStep):
-    order_id: str
-    amount_fen: int
-    payment_ref: str
-    paid_at: datetime
-
-
 class ProductionInput(CaseStep):
     account_id: str
     old_card_number: str
@@ -268,8 +259,7 @@ class PaymentOrder(BaseModel):
     amount_fen: int
     status: str
     payment_ref: str | None = None
-    # The payment platform's own reference of the order, once it is open there (cases
-    # whose orders were ours alone have none).
+    # The payment platform's own reference of the order, once it is open there.
     platform_ref: str | None = None
 
 
@@ -311,19 +301,14 @@ class PaymentReceipt(BaseModel):
 
 
 class RefundInput(CaseStep):
-    """Refund one payment through the payment platform: by its reference, or (as
-    cases started before the ledger did) the payment of an order."""
+    """Refund one payment through the payment platform, by its reference."""
 
-    payment_ref: str | None = None
-    order_id: str | None = None
+    payment_ref: str
     reason: str
 
 
 class RefundResult(BaseModel):
-    """The refund; for an order's payment also the order, which is now refunded.
-
-    Its fields include those of `PaymentOrder`, which earlier cases read it as.
-    """
+    """The refund; for a payment that paid the fee also its order, now refunded."""
 
     refund_id: str
     payment_ref: str
@@ -405,12 +390,10 @@ MOVE_BANK_ACCOUNT = ActivityDef(
     "move_bank_account", MoveBankAccountInput, BankAccountMove, partner=True
 )
 ASSESS_FEE = ActivityDef("assess_fee", AssessFeeInput, FeeAssessment)
-CREATE_PAYMENT_ORDER = ActivityDef("create_payment_order", CreatePaymentInput, PaymentOrder)
 RECEIVE_PAYMENT = ActivityDef("receive_payment", ReceivePaymentInput, PaymentReceipt)
-RECORD_PAYMENT = ActivityDef("record_payment", RecordPaymentInput, PaymentOrder)
 CANCEL_PAYMENT_ORDER = ActivityDef("cancel_payment_order", OrderInput, PaymentOrder)
-# Under PATCH_PAYMENT_PLATFORM the order is also opened at the payment platform, where the
-# payer pays it, and closed there before the case gives up on it.
+# The payment order is opened at the payment platform, where the payer pays it, and
+# closed there before the case gives up on it.
 OPEN_PAYMENT_ORDER = ActivityDef(
     "open_payment_order", CreatePaymentInput, PaymentOrder, partner=True
 )
@@ -425,6 +408,3 @@ PRECHECK_MATERIALS = ActivityDef("precheck_materials", PrecheckInput, PrecheckRe
 RECORD_REVIEW_DECISION = ActivityDef("record_review_decision", ReviewRecordInput, Done)
 NOTIFY = ActivityDef("notify", NotifyInput, Done)
 APPEND_AUDIT_EVENT = ActivityDef("append_audit_event", AuditInput, Done)
-# How cases started before the money ledger call `refund_payment`: by order, reading
-# the result as the order (RefundResult has the fields they read).
-LEGACY_REFUND_ORDER = ActivityDef(REFUND_PAYMENT.name, OrderInput, PaymentOrder)

@@ -11,7 +11,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,7 +34,6 @@ from reissue.schemas.identifiers import (
 from reissue.schemas.text import PlainText
 
 __all__ = [
-    "RECORDED",
     "Affiliation",
     "Applicant",
     "CaseInput",
@@ -117,14 +115,6 @@ Affiliation = Annotated[
 # Clocks of the reporting systems and of Temporal differ a little; more is a future time.
 CLOCK_SKEW = timedelta(minutes=5)
 
-# Validation context for input a case recorded before today's rules: decoded as it
-# was accepted then (see `schemas.policy` and the workflow's legacy path).
-RECORDED = {"recorded": True}
-
-
-def is_recorded(info: ValidationInfo) -> bool:
-    return bool(info.context and info.context.get("recorded"))
-
 
 class CaseInput(_Model):
     """A loss report that opens a reissue case (workflow input).
@@ -159,13 +149,9 @@ class CaseInput(_Model):
 
     @field_validator("reported_at")
     @classmethod
-    def _not_in_the_future(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        # Cases recorded before this rule clamped a future time to the start instead.
-        if (
-            value is not None
-            and not is_recorded(info)
-            and value > now_for_validation() + CLOCK_SKEW
-        ):
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        # (In a workflow, "now" is the workflow's clock: the case's start on replay too.)
+        if value is not None and value > now_for_validation() + CLOCK_SKEW:
             raise ValueError("must not be in the future")
         return value
 

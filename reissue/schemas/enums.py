@@ -7,6 +7,7 @@ from enum import StrEnum
 __all__ = [
     "AffiliationKind",
     "AwaitingParty",
+    "CaseFlag",
     "Channel",
     "DocumentType",
     "FeeExemption",
@@ -54,6 +55,16 @@ class AwaitingParty(StrEnum):
     BUREAU = "bureau"
     SYSTEM = "system"
     NONE = "none"
+
+
+class CaseFlag(StrEnum):
+    """Something about a case that operations should see (`status.flags`)."""
+
+    AFFILIATION_ESCALATED = "affiliation_escalated"
+    AFFILIATION_DENIED = "affiliation_denied"
+    PRODUCTION_OVERDUE = "production_overdue"
+    PRODUCTION_FAILED = "production_failed"
+    PAYMENT_CONFLICT = "payment_conflict"
 
 
 class InsuredCategory(StrEnum):

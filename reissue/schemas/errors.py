@@ -62,7 +62,7 @@ PAYMENT_MISMATCH = "PaymentMismatch"
 ORDER_STATE = "OrderStateConflict"
 
 # An event the case refuses (its update fails with one of these; the case goes on).
-BUSY = "Busy"  # cases started before PATCH_SYSTEM_OF_RECORD: another submission is checked
+BUSY = "Busy"
 MATERIALS_INCOMPLETE = "MaterialsIncomplete"
 CASE_ENDING = "CaseEnding"
 WRONG_STAGE = "WrongStage"

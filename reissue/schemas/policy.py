@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reissue.schemas.enums import DocumentType, InsuredCategory
 from reissue.schemas.text import PlainText
@@ -111,10 +111,8 @@ class CasePolicy(BaseModel):
 
     @field_validator("version")
     @classmethod
-    def _version_is_a_key(cls, value: str, info: ValidationInfo) -> str:
-        # Cases recorded before the policy table carried free-text versions.
-        recorded = bool(info.context and info.context.get("recorded"))
-        if not recorded and not _VERSION.fullmatch(value):
+    def _version_is_a_key(cls, value: str) -> str:
+        if not _VERSION.fullmatch(value):
             raise ValueError("may only contain letters, digits, '.', '-' and '_'")
         return value
 

@@ -28,6 +28,7 @@ from reissue.schemas.activities import (
     RefundInput,
 )
 from reissue.schemas.events import PaymentConfirmation
+from reissue.workflows.turns import Turns
 
 __all__ = [
     "ATTEMPT_TIMEOUT",
@@ -37,6 +38,7 @@ __all__ = [
     "REGISTRY_RETRY",
     "call",
     "return_payment",
+    "start_step",
 ]
 
 In = TypeVar("In", bound=CaseStep)
@@ -59,28 +61,39 @@ PARTNER_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
 )
 PARTNER_HEARTBEAT = timedelta(seconds=5)
-# A step on the registry run as a local activity gets two attempts in the workflow
-# task; then it is handed to an activity (`call`).
+# A step on the registry runs as a local activity: two attempts in the workflow task;
+# then it is handed to an activity (`call`).
 LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2)
 
 
 async def call(
-    activity: ActivityDef[In, R], arg: In, *, summary: str | None = None, local: bool = False
+    activity: ActivityDef[In, R],
+    arg: In,
+    *,
+    summary: str,
+    turns: Turns | None = None,
+    local: bool = True,
 ) -> R:
-    """Run one step. `local`: a step on our own system of record runs as a local activity
-    in the workflow's worker, within the workflow task: one marker in the history instead
-    of three events and a workflow task of its own. Partner calls never do (they heartbeat
-    and may wait for hours)."""
-    if local:
+    """Run one step. A step on our own system of record runs as a local activity in the
+    workflow's worker, within the workflow task (one marker in the history instead of
+    three events and a workflow task of its own), with the case's turn held. A partner's
+    step (it heartbeats and may wait for hours), a local step that kept failing, or one
+    the history must record as an event of its own (`local=False`), runs as an activity,
+    the turn given up until it answers (`workflows.turns`)."""
+    if local and not activity.partner:
         try:
-            run = await workflow.execute_local_activity(
-                activity.local_name,
-                arg,
-                result_type=LocalRun,
-                start_to_close_timeout=ATTEMPT_TIMEOUT,
-                retry_policy=LOCAL_RETRY,
-                summary=summary,
-            )
+            try:
+                run = await workflow.execute_local_activity(
+                    activity.local_name,
+                    arg,
+                    result_type=LocalRun,
+                    start_to_close_timeout=ATTEMPT_TIMEOUT,
+                    retry_policy=LOCAL_RETRY,
+                    summary=summary,
+                )
+            finally:
+                if turns is not None:
+                    turns.local_steps += 1
             return activity.result.model_validate(run.result)
         except CancelledError:
             raise
@@ -96,7 +109,16 @@ async def call(
         # Still failing: the step goes on as an activity, which operations see among the
         # case's pending activities (its attempts, its last failure) and which retries as
         # long as it takes. The same idempotency key: done once, whichever ran it.
-    result: R = await workflow.execute_activity(
+    handle = start_step(activity, arg, summary=summary)
+    return await (turns.outside(handle) if turns is not None else handle)
+
+
+def start_step(
+    activity: ActivityDef[In, R], arg: In, *, summary: str
+) -> workflow.ActivityHandle[R]:
+    """Schedule a step as an activity (a partner's, or one the registry kept failing) and
+    return its handle: the caller awaits it, the turn given up meanwhile."""
+    handle: workflow.ActivityHandle[R] = workflow.start_activity(
         activity.name,
         arg,
         result_type=activity.result,
@@ -105,7 +127,7 @@ async def call(
         retry_policy=PARTNER_RETRY if activity.partner else REGISTRY_RETRY,
         summary=summary,
     )
-    return result
+    return handle
 
 
 def _local_failure(activity: ActivityDef[In, R]) -> ActivityError:
@@ -121,11 +143,13 @@ def _local_failure(activity: ActivityDef[In, R]) -> ActivityError:
     )
 
 
-async def return_payment(case_id: str, p: PaymentConfirmation, reason: str) -> PaymentReceipt:
+async def return_payment(
+    case_id: str, p: PaymentConfirmation, reason: str, *, turns: Turns | None = None
+) -> PaymentReceipt:
     """A payment that cannot pay a fee (its case closed, or never opened): into the
     ledger, then back to the payer, under the same idempotency keys the case would have
     used, so a payment the case did see is never recorded or refunded twice."""
-    at = workflow.now()
+    at = turns.now if turns is not None else workflow.now()
     receipt = await call(
         RECEIVE_PAYMENT,
         ReceivePaymentInput(
@@ -140,6 +164,7 @@ async def return_payment(case_id: str, p: PaymentConfirmation, reason: str) -> P
             reason=reason,
         ),
         summary="record the payment in the ledger",
+        turns=turns,
     )
     if receipt.new and not receipt.applied:  # (not new: another case's, refunded there)
         await call(
@@ -147,10 +172,11 @@ async def return_payment(case_id: str, p: PaymentConfirmation, reason: str) -> P
             RefundInput(
                 case_id=case_id,
                 step=f"refund:{p.payment_ref}",
-                at=workflow.now(),
+                at=turns.now if turns is not None else workflow.now(),
                 payment_ref=p.payment_ref,
                 reason=receipt.reason or reason,
             ),
             summary="refund through the payment platform",
+            turns=turns,
         )
     return receipt

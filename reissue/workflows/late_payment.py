@@ -28,8 +28,6 @@ _REASON = "the case had closed when the payment arrived"
 
 @workflow.defn(name="LatePaymentWorkflow")
 class LatePaymentWorkflow:
-    refuses_plaintext = True  # see `schemas.converter`
-
     @workflow.run
     async def run(self, raw: RawValue) -> PaymentReceipt:
         """Takes a `LatePayment`."""

@@ -217,7 +217,7 @@ async def test_every_activity_is_idempotent(
     )
     assert fee.amount_fen == 2500
     order = await twice(
-        pay.create_payment_order,
+        pay.open_payment_order,
         a.CreatePaymentInput(
             **_step(c, "create_payment_order"), amount_fen=fee.amount_fen, due_at=AT + timedelta(7)
         ),
@@ -326,7 +326,7 @@ async def test_every_activity_is_idempotent(
     )
     await registry.freeze_card(freeze2)
     await bank.freeze_bank_account(freeze2.model_copy(update={"step": "freeze_bank"}))
-    open_order = await pay.create_payment_order(
+    open_order = await pay.open_payment_order(
         a.CreatePaymentInput(**_step(c2, "order-a"), amount_fen=2500, due_at=AT)
     )
     await twice(
@@ -357,25 +357,23 @@ async def test_every_activity_is_idempotent(
         ("closed", platform_order.platform_ref, 2500)
     ]
     assert asked[platform_order.order_id] == 1, "opened at the platform once"
-    paid_order = await pay.create_payment_order(
+    paid_order = await pay.open_payment_order(
         a.CreatePaymentInput(**_step(c2, "order-b"), amount_fen=2500, due_at=AT)
     )
-    # As cases started before the ledger pay and refund: by the order.
-    await twice(
-        pay.record_payment,
-        a.RecordPaymentInput(
-            **_step(c2, "pay-b"),
+    # A paid fee refunded when the case ends early: the order is refunded too.
+    await pay.receive_payment(
+        a.ReceivePaymentInput(
+            **_step(c2, "payment:PAY-2"),
             order_id=paid_order.order_id,
             amount_fen=2500,
             payment_ref="PAY-2",
             paid_at=AT,
-        ),
+            apply=True,
+        )
     )
     refund = await twice(
         pay.refund_payment,
-        a.RefundInput(
-            **_step(c2, "refund_payment"), order_id=paid_order.order_id, reason="cancelled"
-        ),
+        a.RefundInput(**_step(c2, "refund:PAY-2"), payment_ref="PAY-2", reason="cancelled"),
     )
     assert refund.status == "refunded" and refund.order_id == paid_order.order_id
     # The bureau could not make a standard card: the order fails, once.
@@ -487,6 +485,7 @@ async def test_concurrent_duplicates_write_once(pool: asyncpg.Pool) -> None:
         channel=Channel.COUNTER,
         district="500103",
         reported_at=AT,
+        opened_at=AT,
     )
     results = await asyncio.gather(*(registry.register_loss(req) for _ in range(5)))
     assert len({r.report_number for r in results}) == 1

@@ -14,7 +14,7 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from reissue.schemas.case import CaseResult
-    from reissue.workflows.card_reissue import CardReissueWorkflow
+    from reissue.workflows.case import CardReissueWorkflow
 
 
 @workflow.defn(name="CardReissueWorkflow")

@@ -9,7 +9,7 @@ from structlog.testing import LogCapture
 from temporalio.worker import Replayer
 
 from reissue.schemas.enums import InsuredCategory, ProductionMode, Stage
-from reissue.workflows.card_reissue import CardReissueWorkflow
+from reissue.workflows.case import CardReissueWorkflow
 from tests.support import DEFAULT_BALANCE_FEN, TEST_CONVERTER, Stack, materials
 
 EMPLOYER = {"kind": "employer", "name": "重庆某某科技有限公司", "credit_code": "91310110666007217T"}

@@ -30,7 +30,7 @@ from temporalio.service import RPCError
 from reissue.schemas.enums import Stage
 from reissue.schemas.events import CancelRequest, EventAck
 from reissue.schemas.visibility import CASE_STAGE, NEXT_DEADLINE
-from reissue.workflows.card_reissue import CardReissueWorkflow
+from reissue.workflows.case import CardReissueWorkflow
 from tests.activities.test_idempotency import snapshot
 from tests.support import EMPLOYER, Stack, materials, random_card_number
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import asyncpg
 
 from reissue.activities.db import Connection
-from reissue.schemas.activities import ReceivePaymentInput, RecordPaymentInput
+from reissue.schemas.activities import ReceivePaymentInput
 
 __all__ = [
     "create_refund",
@@ -26,7 +26,7 @@ async def get_payment(conn: Connection, payment_ref: str) -> asyncpg.Record | No
 
 async def insert_payment(
     conn: Connection,
-    req: ReceivePaymentInput | RecordPaymentInput,
+    req: ReceivePaymentInput,
     *,
     applied: bool,
     reason: str | None,
