@@ -7,8 +7,11 @@ earlier write instead of writing again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -366,6 +369,10 @@ class ActivityDef(Generic[In, Out]):
     # Calls a partner system, which may be slow or down for hours: retried with a
     # longer backoff, and heartbeating (`reissue.activities.db.partner_step`).
     partner: bool = False
+    # False: a case's timeline (`reissue audit`) does not show the step. Every other
+    # activity says there what it did, in `reissue.schemas.timeline` (a test holds both
+    # to it).
+    on_timeline: bool = True
 
     @property
     def local_name(self) -> str:
@@ -385,6 +392,18 @@ class LocalRun(BaseModel):
     result: dict[str, Any]
 
 
+@cache
+def definitions() -> Mapping[str, ActivityDef[Any, Any]]:
+    """Every activity defined in this module, by name: the one registry of them, where
+    a name read from a history is looked up. Where two definitions share a name (an
+    older reading of the same activity), the first stands for it."""
+    found: dict[str, ActivityDef[Any, Any]] = {}
+    for value in list(globals().values()):
+        if isinstance(value, ActivityDef):
+            found.setdefault(value.name, value)
+    return MappingProxyType(found)
+
+
 REGISTER_LOSS = ActivityDef("register_loss", RegisterLossInput, RegisterLossResult)
 FREEZE_CARD = ActivityDef("freeze_card", FreezeInput, FreezeResult)
 FORMALISE_LOSS_REPORT = ActivityDef("formalise_loss_report", FormaliseInput, Done)
@@ -401,13 +420,16 @@ FREEZE_BANK_ACCOUNT = ActivityDef("freeze_bank_account", FreezeInput, FreezeResu
 UNFREEZE_BANK_ACCOUNT = ActivityDef(
     "unfreeze_bank_account", FreezeInput, FreezeResult, partner=True
 )
+# The bank's side of activating the new card, which the timeline shows (ACTIVATE_NEW_CARD).
 MOVE_BANK_ACCOUNT = ActivityDef(
-    "move_bank_account", MoveBankAccountInput, BankAccountMove, partner=True
+    "move_bank_account", MoveBankAccountInput, BankAccountMove, partner=True, on_timeline=False
 )
 ASSESS_FEE = ActivityDef("assess_fee", AssessFeeInput, FeeAssessment)
-CREATE_PAYMENT_ORDER = ActivityDef("create_payment_order", CreatePaymentInput, PaymentOrder)
+CREATE_PAYMENT_ORDER = ActivityDef(
+    "create_payment_order", CreatePaymentInput, PaymentOrder, on_timeline=False
+)
 RECEIVE_PAYMENT = ActivityDef("receive_payment", ReceivePaymentInput, PaymentReceipt)
-RECORD_PAYMENT = ActivityDef("record_payment", RecordPaymentInput, PaymentOrder)
+RECORD_PAYMENT = ActivityDef("record_payment", RecordPaymentInput, PaymentOrder, on_timeline=False)
 CANCEL_PAYMENT_ORDER = ActivityDef("cancel_payment_order", OrderInput, PaymentOrder)
 # Under PATCH_PAYMENT_PLATFORM the order is also opened at the payment platform, where the
 # payer pays it, and closed there before the case gives up on it.
@@ -427,4 +449,4 @@ NOTIFY = ActivityDef("notify", NotifyInput, Done)
 APPEND_AUDIT_EVENT = ActivityDef("append_audit_event", AuditInput, Done)
 # How cases started before the money ledger call `refund_payment`: by order, reading
 # the result as the order (RefundResult has the fields they read).
-LEGACY_REFUND_ORDER = ActivityDef(REFUND_PAYMENT.name, OrderInput, PaymentOrder)
+LEGACY_REFUND_ORDER = ActivityDef(REFUND_PAYMENT.name, OrderInput, PaymentOrder, on_timeline=False)
