@@ -1,48 +1,27 @@
-"""Audit a case: export its history and timeline, replay it against today's code, verify it.
-
-The history is Temporal's own record, in the JSON format the Temporal CLI and
-Web UI use. The timeline turns it into the story of the case: every stage,
-actor, decision with its reasons, deadline, reminder, escalation, payment and
-card event, with the policy version in force. Personal data is masked unless
-the auditor asks for it and can decode the payloads.
-"""
+"""A case's timeline: its history told as the story of the case, for auditors (export)
+and the console."""
 
 from __future__ import annotations
 
 import html
 import json
-import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
-from temporalio.worker import Replayer
 
+from reissue.ops.audit._history import HistoryReader, typed
+from reissue.schemas.activities import definitions
 from reissue.schemas.clock import BEIJING, beijing
 from reissue.schemas.identifiers import mask_card_number, mask_mobile, mask_name, mask_resident_id
-from reissue.workflows import WORKFLOWS
+from reissue.schemas.timeline import TimelineLine, line
 
-__all__ = [
-    "LOCAL_ACTIVITY_MARKER",
-    "Entry",
-    "HistoryReader",
-    "ReplayOutcome",
-    "Timeline",
-    "build_timeline",
-    "replay",
-    "verify",
-]
-
-
-# ----------------------------------------------------------------------------- timeline
+__all__ = ["Entry", "Timeline", "build_timeline", "export"]
 
 
 @dataclass(frozen=True)
@@ -108,10 +87,6 @@ def _local(at: datetime) -> str:
     return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _yuan(fen: Any) -> str:
-    return f"¥{int(fen) / 100:.2f}"
-
-
 def _mask_applicant(applicant: dict[str, Any], *, unmask: bool) -> str:
     if unmask:
         return f"{applicant['name']}, ID {applicant['resident_id']}, mobile {applicant['mobile']}"
@@ -125,219 +100,21 @@ def _card(value: Any) -> str:
     return mask_card_number(str(value)) if value else "-"
 
 
-# The marker a local activity leaves in the history (recorded by the SDK's core).
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
-
-
-class HistoryReader:
-    """Reads a case's history event by event: payloads decoded (when the key is at hand),
-    the steps it completed (`step`)."""
-
-    def __init__(self, converter: DataConverter) -> None:
-        self._converter = converter
-        self._scheduled: dict[int, tuple[str, Any]] = {}
-
-    async def one(self, payloads: Sequence[Payload]) -> Any:
-        """The first payload as plain JSON data, or None when it cannot be decoded."""
-        if not payloads:
-            return None
-        try:
-            values = await self._converter.decode(list(payloads), [dict[str, Any]])
-        except Exception:  # encrypted without the key, or not JSON: the entry says so
-            return None
-        return values[0] if values else None
-
-    async def step(self, ev: HistoryEvent) -> tuple[str, Any, Any] | None:
-        """(activity, input, result) when `ev` completes a step: an activity's completion
-        (its input from the scheduled event, seen earlier) or a local activity's marker
-        (`LocalRun`: both in its result). None for every other event."""
-        if ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            a = ev.activity_task_scheduled_event_attributes
-            self._scheduled[ev.event_id] = (a.activity_type.name, await self.one(a.input.payloads))
-        elif ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            done = ev.activity_task_completed_event_attributes
-            kind, arg = self._scheduled.get(done.scheduled_event_id, ("?", None))
-            return kind, arg, await self.one(done.result.payloads)
-        elif (
-            ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-            and ev.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
-        ):
-            details = ev.marker_recorded_event_attributes.details
-            if "result" not in details:  # a failed attempt: nothing was done
-                return None
-            data = await self.one(details["data"].payloads) or {}
-            run = await self.one(details["result"].payloads)
-            kind = str(data.get("activity_type", "?")).removesuffix(".local")
-            if isinstance(run, dict):
-                return kind, run.get("arg"), run.get("result")
-            return kind, None, None
+def _step_line(name: str, arg: Any, result: Any) -> TimelineLine | None:
+    """What a completed step says on the timeline, as its definition tells it (None: the
+    timeline does not show it); a step this code does not define, or whose payloads
+    cannot be read, still shows that it was done."""
+    activity = definitions().get(name)
+    if activity is None:
+        return TimelineLine("?", f"Activity {name} completed", "not an activity of this version")
+    if not activity.on_timeline:
         return None
-
-    def scheduled(self, event_id: int) -> str:
-        """The activity scheduled by event `event_id`."""
-        return self._scheduled.get(event_id, ("?", None))[0]
-
-    async def text(self, payload: Payload) -> str | None:
-        """A summary string (user metadata), or None when it cannot be decoded."""
-        try:
-            values = await self._converter.decode([payload], [str])
-        except Exception:  # encrypted without the key
-            return None
-        return str(values[0]) if values else None
-
-
-def _activity_line(kind: str, arg: dict[str, Any], result: Any) -> tuple[str, str, str] | None:
-    """(actor, what, detail) for a completed activity, or None to leave it out."""
-    r = result if isinstance(result, dict) else {}
-    match kind:
-        case "register_loss":
-            policy = (r.get("policy") or {}).get("version")
-            in_force = f"; policy in force {policy} (sha256 {str(r.get('policy_hash'))[:12]}…)"
-            return (
-                "registry",
-                "Loss registered",
-                f"report {r.get('report_number')}; reported at {_when(r.get('reported_at'))} "
-                f"(liability cut-off); {'formal' if r.get('formal') else 'temporary'} report"
-                + (in_force if policy else ""),
-            )
-        case "freeze_card":
-            return (
-                "registry",
-                "Card frozen in the registry",
-                f"card {_card(arg.get('card_number'))}",
-            )
-        case "freeze_bank_account" | "unfreeze_bank_account":
-            what = "frozen" if kind == "freeze_bank_account" else "unfrozen"
-            return "bank", f"Bank account {what}", f"status {r.get('status')}"
-        case "formalise_loss_report":
-            return "registry", "Loss report made formal", "the old card is void from now on"
-        case "lift_loss_report":
-            if r.get("changed") is False:
-                return "registry", "Loss report not lifted", "it is not a temporary report"
-            return "registry", "Loss report lifted, card unfrozen", f"reason: {arg.get('reason')}"
-        case "void_old_card":
-            return (
-                "registry",
-                "Loss report closed, old card void",
-                f"card {_card(arg.get('card_number'))} stays unusable; reason: {arg.get('reason')}",
-            )
-        case "receive_payment":
-            what = "applied to the fee" if r.get("applied") else f"to refund: {r.get('reason')}"
-            return (
-                "payment platform",
-                f"Payment received: {_yuan(r.get('amount_fen', 0))}",
-                f"order {arg.get('order_id')}, reference {arg.get('payment_ref')}; {what}",
-            )
-        case "request_affiliation_confirmation":
-            return (
-                "system",
-                "Confirmation requested",
-                f"{arg.get('kind')} {arg.get('org_name')} ({arg.get('org_code')})",
-            )
-        case "precheck_materials":
-            docs = ", ".join(f"{d.get('type')}:{d.get('doc_id')}" for d in arg.get("documents", []))
-            verdict = "passed" if r.get("passed") else "failed: " + "; ".join(r.get("problems", []))
-            return "system", f"Materials pre-check {verdict}", docs
-        case "record_review_decision":
-            reasons = "; ".join(arg.get("reasons") or []) or "-"
-            waiver = f"; fee waived ({arg.get('waiver_reason')})" if arg.get("waive_fee") else ""
-            return (
-                str(arg.get("reviewer")),
-                f"Review decision: {arg.get('verdict')} (round {arg.get('round')})",
-                f"reasons: {reasons}{waiver}",
-            )
-        case "assess_fee":
-            return (
-                "payments",
-                f"Fee assessed: {_yuan(r.get('amount_fen', 0))}",
-                f"schedule {arg.get('schedule')}, base {_yuan(r.get('base_fen', 0))}, "
-                f"exemption {r.get('exemption') or '-'}, waived {r.get('waived')}",
-            )
-        case "create_payment_order" | "open_payment_order":
-            at = (
-                f", at the payment platform as {r['platform_ref']}" if r.get("platform_ref") else ""
-            )
-            return (
-                "payments",
-                f"Payment order {r.get('order_id')} for {_yuan(r.get('amount_fen', 0))}",
-                f"due {_when(arg.get('due_at'))}{at}",
-            )
-        case "close_payment_order":
-            paid = r.get("payment") or {}
-            return (
-                "payment platform",
-                f"Payment order {r.get('order_id')} closed at the payment platform",
-                f"paid first: {_yuan(paid.get('amount_fen', 0))}, reference {paid.get('payment_ref')}"
-                if paid
-                else f"unpaid: {arg.get('reason')}",
-            )
-        case "record_payment":
-            return (
-                "payment platform",
-                f"Payment received: {_yuan(r.get('amount_fen', 0))}",
-                f"order {r.get('order_id')}, reference {r.get('payment_ref')}",
-            )
-        case "cancel_payment_order":
-            return (
-                "payments",
-                "Payment order cancelled",
-                f"order {r.get('order_id')}: {arg.get('reason')}",
-            )
-        case "refund_payment":
-            return (
-                "payments",
-                f"Refunded: {_yuan(r.get('amount_fen', 0))}",
-                f"reference {r.get('payment_ref')}"
-                + (f", order {r.get('order_id')}" if r.get("order_id") else "")
-                + f": {arg.get('reason')}",
-            )
-        case "order_card_production":
-            new = (
-                f", new card {_card(r.get('new_card_number'))}" if r.get("new_card_number") else ""
-            )
-            return (
-                "card bureau",
-                f"Card production ordered ({arg.get('mode')})",
-                f"order {r.get('order_id')}{new}",
-            )
-        case "record_card_produced":
-            return "card bureau", "Card produced", f"new card {_card(arg.get('new_card_number'))}"
-        case "record_production_failed":
-            return (
-                "card bureau",
-                "Card production failed",
-                f"order {arg.get('order_id')}: {arg.get('reason')}",
-            )
-        case "cancel_card_production":
-            return "card bureau", "Card production cancelled", f"order {arg.get('order_id')}"
-        case "activate_new_card":
-            return (
-                "registry",
-                "New card activated",
-                f"new card {_card(arg.get('new_card_number'))} on the same account "
-                f"(balance {_yuan(r.get('balance_fen', 0))} untouched); old card "
-                f"{_card(arg.get('old_card_number'))} replaced; loss report resolved",
-            )
-        case "notify":
-            return (
-                "outbox",
-                f"Notice to {arg.get('recipient')}: {arg.get('template')}",
-                ", ".join(f"{k}={v}" for k, v in (arg.get("params") or {}).items()),
-            )
-        case "append_audit_event":
-            return (
-                str(arg.get("actor")),
-                f"Recorded: {arg.get('event_type')}",
-                json.dumps(arg.get("detail"), ensure_ascii=False),
-            )
-    return None
-
-
-def _when(value: Any) -> str:
-    try:
-        return beijing(datetime.fromisoformat(str(value)), seconds=True)
-    except ValueError:
-        return str(value)
+    read = typed(activity, arg, result)
+    if read is None:
+        return TimelineLine(
+            "?", f"Activity {name} completed", "input or result not readable (encrypted or invalid)"
+        )
+    return line(activity, *read)
 
 
 # Personal data an event may carry, and how each is masked in a timeline.
@@ -428,12 +205,10 @@ async def build_timeline(
             else:
                 add(ev, "?", "Case started", "input not readable (encrypted or invalid)")
         elif step := await dec.step(ev):
-            kind, arg, result = step
-            if kind == "register_loss" and isinstance(result, dict) and result.get("policy"):
-                timeline.policy_version = str(result["policy"].get("version"))
-            line = _activity_line(kind, arg or {}, result)
-            if line:
-                add(ev, *line)
+            told = _step_line(*step)
+            if told is not None:
+                timeline.policy_version = told.policy_in_force or timeline.policy_version
+                add(ev, told.actor, told.what, told.detail)
         elif t in (
             EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
             EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
@@ -527,242 +302,3 @@ async def export(
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
     return list(files)
-
-
-# ----------------------------------------------------------------------------- replay
-
-
-@dataclass(frozen=True)
-class ReplayOutcome:
-    """One history replayed: clean, or where and how today's code diverges from it."""
-
-    source: str
-    workflow_id: str
-    workflow_type: str
-    ok: bool
-    error: str = ""
-    event_id: int | None = None
-    event_type: str | None = None
-
-
-_DIVERGED_AT = re.compile(r"HistoryEvent\(id: (\d+), (\w+)\)")
-_CORE_MESSAGE = re.compile(r'message: "([^"]*)"')
-
-
-def _diverged_at(message: str) -> tuple[int | None, str | None]:
-    m = _DIVERGED_AT.search(message)
-    return (int(m.group(1)), m.group(2)) if m else (None, None)
-
-
-async def replay(
-    histories: Iterable[tuple[str, WorkflowHistory]],
-    converter: DataConverter,
-    *,
-    workflows: Sequence[type] = WORKFLOWS,
-) -> list[ReplayOutcome]:
-    """Replay each history against the given (by default the current) workflow code."""
-    replayer = Replayer(workflows=list(workflows), data_converter=converter)
-    outcomes = []
-    for source, history in histories:
-        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-        failure = result.replay_failure
-        started = history.events[0].workflow_execution_started_event_attributes
-        kind = started.workflow_type.name
-        if failure is None:
-            outcomes.append(ReplayOutcome(source, history.workflow_id, kind, ok=True))
-        else:
-            message = str(failure)
-            core = _CORE_MESSAGE.search(message)
-            event_id, event_type = _diverged_at(message)
-            outcomes.append(
-                ReplayOutcome(
-                    source,
-                    history.workflow_id,
-                    kind,
-                    ok=False,
-                    error=core.group(1) if core else message,
-                    event_id=event_id,
-                    event_type=event_type,
-                )
-            )
-    return outcomes
-
-
-def load_history_file(path: Path) -> WorkflowHistory:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    started = data["events"][0]
-    attrs = started.get("workflowExecutionStartedEventAttributes", {})
-    workflow_id = attrs.get("workflowId") or path.stem.removesuffix(".history")
-    return WorkflowHistory.from_json(workflow_id, data)
-
-
-# ----------------------------------------------------------------------------- verify
-
-
-@dataclass
-class _Facts:
-    """What the history says happened to the registry, payments and the outbox."""
-
-    case_id: str = ""
-    reported_at: str | None = None
-    card: str | None = None
-    frozen_as: str | None = None
-    lifted: bool = False
-    new_card: str | None = None
-    done: set[str] = field(default_factory=set)
-    order_status: dict[str, str] = field(default_factory=dict)
-    production_status: dict[str, str] = field(default_factory=dict)
-    notices: dict[str, str] = field(default_factory=dict)
-
-
-async def _facts(history: WorkflowHistory, converter: DataConverter) -> _Facts:
-    dec = HistoryReader(converter)
-    facts = _Facts()
-    first = history.events[0].workflow_execution_started_event_attributes
-    facts.case_id = (
-        f"{history.workflow_id}:{first.first_execution_run_id or first.original_execution_run_id}"
-    )
-    for ev in history.events:
-        step = await dec.step(ev)
-        if step is not None:
-            kind, arg, r = step
-            arg, r = arg or {}, r or {}
-            facts.done.add(kind)
-            if kind == "register_loss":
-                facts.reported_at = r.get("reported_at")
-                facts.card = arg.get("card_number")
-            elif kind == "freeze_card":
-                facts.frozen_as = r.get("status")
-            elif kind == "lift_loss_report":
-                facts.lifted = bool(r.get("changed"))
-            elif kind in (
-                "create_payment_order",
-                "open_payment_order",
-                "record_payment",
-                "cancel_payment_order",
-            ):
-                facts.order_status[r["order_id"]] = r["status"]
-            elif kind == "receive_payment" and r.get("order"):
-                facts.order_status[r["order"]["order_id"]] = r["order"]["status"]
-            elif kind == "refund_payment" and r.get("order_id"):
-                facts.order_status[r["order_id"]] = "refunded"
-            elif kind == "order_card_production":
-                facts.production_status[r["order_id"]] = r["status"]
-                facts.new_card = r.get("new_card_number") or facts.new_card
-            elif kind == "record_card_produced":
-                facts.production_status[arg["order_id"]] = "produced"
-                facts.new_card = arg.get("new_card_number")
-            elif kind == "record_production_failed":
-                facts.production_status[arg["order_id"]] = "failed"
-            elif kind == "cancel_card_production":
-                # (an order the bureau failed stays failed)
-                if facts.production_status.get(arg["order_id"]) != "failed":
-                    facts.production_status[arg["order_id"]] = "cancelled"
-            elif kind == "notify":
-                facts.notices[f"{arg['case_id']}:{arg['step']}"] = arg["template"]
-    return facts
-
-
-async def verify(client: Client, pool: asyncpg.Pool, workflow_id: str) -> list[str]:
-    """Every disagreement between the case's history and PostgreSQL; empty when they agree."""
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    f = await _facts(history, client.data_converter)
-    problems: list[str] = []
-    async with pool.acquire() as conn:
-        report = await conn.fetchrow(
-            "SELECT reported_at, status FROM loss_reports WHERE case_id = $1", f.case_id
-        )
-        if f.reported_at is not None:
-            if report is None:
-                problems.append("loss report: in the history, missing in the registry")
-            else:
-                history_time = datetime.fromisoformat(f.reported_at)
-                if report["reported_at"] != history_time:
-                    problems.append(
-                        f"loss report time: history {history_time.isoformat()}, "
-                        f"registry {report['reported_at'].isoformat()}"
-                    )
-        # A later report on the card (a re-application keeps the first cut-off: the
-        # report number orders those) belongs to a later case, which owns the card now.
-        later = (
-            "SELECT EXISTS (SELECT 1 FROM loss_reports n WHERE n.card_number = $1"
-            " AND (n.reported_at, n.report_number) > (SELECT reported_at, report_number"
-            "  FROM loss_reports WHERE case_id = $2))"
-        )
-        if f.card and not await conn.fetchval(later, f.card, f.case_id):
-            expected = (
-                "replaced"
-                if "activate_new_card" in f.done
-                else "void"
-                if "void_old_card" in f.done
-                else "active"
-                if f.lifted
-                else f.frozen_as
-            )
-            actual = await conn.fetchval("SELECT status FROM cards WHERE card_number = $1", f.card)
-            if expected and actual != expected:
-                problems.append(
-                    f"old card {_card(f.card)}: history says {expected}, registry {actual}"
-                )
-            if report is not None:
-                want = (
-                    "resolved_by_reissue"
-                    if "activate_new_card" in f.done
-                    else "closed_without_reissue"
-                    if "void_old_card" in f.done
-                    else "lifted"
-                    if f.lifted
-                    else "open"
-                )
-                if report["status"] != want:
-                    problems.append(
-                        f"loss report: history says {want}, registry {report['status']}"
-                    )
-        # A new card later reported lost belongs to that later case.
-        if f.new_card and not await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM loss_reports WHERE card_number = $1)", f.new_card
-        ):
-            expected_new = (
-                "active"
-                if "activate_new_card" in f.done
-                else "void"
-                if "cancel_card_production" in f.done
-                else "inactive_new"
-            )
-            actual_new = await conn.fetchval(
-                "SELECT status FROM cards WHERE card_number = $1", f.new_card
-            )
-            if actual_new != expected_new:
-                problems.append(
-                    f"new card {_card(f.new_card)}: history says {expected_new}, registry {actual_new}"
-                )
-        for label, table, in_history in (
-            ("payment order", "payment_orders", f.order_status),
-            ("production order", "production_orders", f.production_status),
-        ):
-            in_db = {
-                r["order_id"]: r["status"]
-                for r in await conn.fetch(
-                    f"SELECT order_id, status FROM {table} WHERE case_id = $1",
-                    f.case_id,
-                )
-            }
-            for order_id in in_history.keys() | in_db.keys():
-                if in_history.get(order_id) != in_db.get(order_id):
-                    problems.append(
-                        f"{label} {order_id}: history says {in_history.get(order_id)}, "
-                        f"database {in_db.get(order_id)}"
-                    )
-        sent = {
-            r["dedupe_key"]: r["template"]
-            for r in await conn.fetch(
-                "SELECT dedupe_key, template FROM notifications WHERE case_id = $1", f.case_id
-            )
-        }
-        for key in f.notices.keys() - sent.keys():
-            problems.append(
-                f"notification {f.notices[key]} ({key}): in the history, not in the outbox"
-            )
-        for key in sent.keys() - f.notices.keys():
-            problems.append(f"notification {sent[key]} ({key}): in the outbox, not in the history")
-    return problems
