@@ -53,7 +53,7 @@ class BareCaseWorkflow:
         await self._until("materials")
         self.stage = "UNDER_REVIEW"
         await self._until("review")
-        await self._acts("assess_fee", "create_payment_order")
+        await self._acts("assess_fee", "open_payment_order")
         self.stage = "AWAITING_PAYMENT"
         await self._acts("notify:payment_requested")
         await self._until("payment")

@@ -7,8 +7,11 @@ earlier write instead of writing again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -351,6 +354,10 @@ class ActivityDef(Generic[In, Out]):
     # Calls a partner system, which may be slow or down for hours: retried with a
     # longer backoff, and heartbeating (`reissue.activities.db.partner_step`).
     partner: bool = False
+    # False: a case's timeline (`reissue audit`) does not show the step. Every other
+    # activity says there what it did, in `reissue.schemas.timeline` (a test holds both
+    # to it).
+    on_timeline: bool = True
 
     @property
     def local_name(self) -> str:
@@ -370,6 +377,18 @@ class LocalRun(BaseModel):
     result: dict[str, Any]
 
 
+@cache
+def definitions() -> Mapping[str, ActivityDef[Any, Any]]:
+    """Every activity defined in this module, by name: the one registry of them, where
+    a name read from a history is looked up. Where two definitions share a name (an
+    older reading of the same activity), the first stands for it."""
+    found: dict[str, ActivityDef[Any, Any]] = {}
+    for value in list(globals().values()):
+        if isinstance(value, ActivityDef):
+            found.setdefault(value.name, value)
+    return MappingProxyType(found)
+
+
 REGISTER_LOSS = ActivityDef("register_loss", RegisterLossInput, RegisterLossResult)
 FREEZE_CARD = ActivityDef("freeze_card", FreezeInput, FreezeResult)
 FORMALISE_LOSS_REPORT = ActivityDef("formalise_loss_report", FormaliseInput, Done)
@@ -386,8 +405,9 @@ FREEZE_BANK_ACCOUNT = ActivityDef("freeze_bank_account", FreezeInput, FreezeResu
 UNFREEZE_BANK_ACCOUNT = ActivityDef(
     "unfreeze_bank_account", FreezeInput, FreezeResult, partner=True
 )
+# The bank's side of activating the new card, which the timeline shows (ACTIVATE_NEW_CARD).
 MOVE_BANK_ACCOUNT = ActivityDef(
-    "move_bank_account", MoveBankAccountInput, BankAccountMove, partner=True
+    "move_bank_account", MoveBankAccountInput, BankAccountMove, partner=True, on_timeline=False
 )
 ASSESS_FEE = ActivityDef("assess_fee", AssessFeeInput, FeeAssessment)
 RECEIVE_PAYMENT = ActivityDef("receive_payment", ReceivePaymentInput, PaymentReceipt)

@@ -1,0 +1,304 @@
+"""A case's timeline: its history told as the story of the case, for auditors (export)
+and the console."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
+
+from reissue.ops.audit._history import HistoryReader, typed
+from reissue.schemas.activities import definitions
+from reissue.schemas.clock import BEIJING, beijing
+from reissue.schemas.identifiers import mask_card_number, mask_mobile, mask_name, mask_resident_id
+from reissue.schemas.timeline import TimelineLine, line
+
+__all__ = ["Entry", "Timeline", "build_timeline", "export"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the story: when, who, what."""
+
+    at: datetime
+    actor: str
+    what: str
+    detail: str = ""
+
+
+@dataclass
+class Timeline:
+    workflow_id: str
+    run_id: str
+    entries: list[Entry] = field(default_factory=list)
+    policy_version: str = "?"
+    outcome: str = "open"
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"# Case {self.workflow_id}",
+            "",
+            f"- Run: `{self.run_id}`",
+            f"- Policy in force: **{self.policy_version}**",
+            f"- Outcome: **{self.outcome}**",
+            "",
+            "| time (Beijing, UTC+8) | actor | event | detail |",
+            "|---|---|---|---|",
+        ]
+        for e in self.entries:
+            cells = [_local(e.at), e.actor, e.what, e.detail]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def to_html(self) -> str:
+        rows = "\n".join(
+            f"<tr><td>{_local(e.at)}</td><td>{html.escape(e.actor)}</td>"
+            f"<td>{html.escape(e.what)}</td><td>{html.escape(e.detail)}</td></tr>"
+            for e in self.entries
+        )
+        title = html.escape(f"Case {self.workflow_id}")
+        return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; }}
+table {{ border-collapse: collapse; width: 100%; }}
+td, th {{ border: 1px solid #ccc; padding: .3rem .5rem; vertical-align: top; text-align: left; }}
+th {{ background: #f0f0f0; }}
+</style></head><body>
+<h1>{title}</h1>
+<p>Run <code>{html.escape(self.run_id)}</code> · policy in force
+<b>{html.escape(self.policy_version)}</b> · outcome <b>{html.escape(self.outcome)}</b></p>
+<table><thead><tr><th>time (Beijing, UTC+8)</th><th>actor</th><th>event</th><th>detail</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table></body></html>
+"""
+
+
+def _local(at: datetime) -> str:
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _mask_applicant(applicant: dict[str, Any], *, unmask: bool) -> str:
+    if unmask:
+        return f"{applicant['name']}, ID {applicant['resident_id']}, mobile {applicant['mobile']}"
+    return (
+        f"{mask_name(applicant['name'])}, ID {mask_resident_id(applicant['resident_id'])}, "
+        f"mobile {mask_mobile(applicant['mobile'])}"
+    )
+
+
+def _card(value: Any) -> str:
+    return mask_card_number(str(value)) if value else "-"
+
+
+def _step_line(name: str, arg: Any, result: Any) -> TimelineLine | None:
+    """What a completed step says on the timeline, as its definition tells it (None: the
+    timeline does not show it); a step this code does not define, or whose payloads
+    cannot be read, still shows that it was done."""
+    activity = definitions().get(name)
+    if activity is None:
+        return TimelineLine("?", f"Activity {name} completed", "not an activity of this version")
+    if not activity.on_timeline:
+        return None
+    read = typed(activity, arg, result)
+    if read is None:
+        return TimelineLine(
+            "?", f"Activity {name} completed", "input or result not readable (encrypted or invalid)"
+        )
+    return line(activity, *read)
+
+
+# Personal data an event may carry, and how each is masked in a timeline.
+_MASKS = {
+    "resident_id": mask_resident_id,
+    "name": mask_name,
+    "mobile": mask_mobile,
+    "card_number": mask_card_number,
+    "new_card_number": mask_card_number,
+}
+
+
+def _masked(value: Any) -> Any:
+    """`value` with every personal field masked, however deep."""
+    if isinstance(value, dict):
+        return {k: _MASKS[k](str(v)) if k in _MASKS and v else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _event_input(arg: Any, *, unmask: bool = False) -> str:
+    """An update's or signal's input as a timeline shows it: personal data masked
+    (unless an auditor unmasked it), documents by type."""
+    if not isinstance(arg, dict):
+        return "(payload not readable without the decryption key)"
+    shown = {k: v for k, v in arg.items() if k not in ("documents", "letter")}
+    if not unmask:
+        shown = _masked(shown)
+    if "documents" in arg:
+        shown["documents"] = [d.get("type") for d in arg["documents"]]
+    return json.dumps(shown, ensure_ascii=False, default=str)
+
+
+def _actor_of(arg: Any) -> str:
+    if not isinstance(arg, dict):
+        return "?"
+    for key in (
+        "reviewer",
+        "operator",
+        "staff_id",
+        "supervisor",
+        "received_by",
+        "responder",
+        "handed_over_by",
+        "channel",
+    ):
+        if arg.get(key):
+            return str(arg[key])
+    return "external system"
+
+
+async def build_timeline(
+    history: WorkflowHistory, converter: DataConverter, *, unmask: bool = False
+) -> Timeline:
+    """The story of a case from its history."""
+    dec = HistoryReader(converter)
+    first = history.events[0]
+    timeline = Timeline(
+        workflow_id=history.workflow_id,
+        run_id=first.workflow_execution_started_event_attributes.original_execution_run_id,
+    )
+    timers: dict[int, str] = {}
+    updates: dict[str, str] = {}
+    stage = None
+
+    def add(event: HistoryEvent, actor: str, what: str, detail: str = "") -> None:
+        timeline.entries.append(Entry(event.event_time.ToDatetime(tzinfo=UTC), actor, what, detail))
+
+    for ev in history.events:
+        t = ev.event_type
+        if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            inp = await dec.one(ev.workflow_execution_started_event_attributes.input.payloads)
+            if isinstance(inp, dict) and "applicant" in inp:
+                # Cases started before the policy table carried it in their input.
+                given = (inp.get("policy") or {}).get("version")
+                timeline.policy_version = given or timeline.policy_version
+                aff = inp.get("affiliation") or {"kind": "none"}
+                add(
+                    ev,
+                    str(inp.get("channel")),
+                    f"Loss of card {_card(inp.get('card_number'))} reported",
+                    f"applicant {_mask_applicant(inp['applicant'], unmask=unmask)}; "
+                    f"{inp.get('insured_category')}; district {inp.get('district')}; "
+                    f"affiliation {aff.get('kind')} {aff.get('name', '')}"
+                    + (f"; policy {given}" if given else ""),
+                )
+            else:
+                add(ev, "?", "Case started", "input not readable (encrypted or invalid)")
+        elif step := await dec.step(ev):
+            told = _step_line(*step)
+            if told is not None:
+                timeline.policy_version = told.policy_in_force or timeline.policy_version
+                add(ev, told.actor, told.what, told.detail)
+        elif t in (
+            EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+        ):
+            attrs = (
+                ev.activity_task_failed_event_attributes
+                if t == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+                else ev.activity_task_timed_out_event_attributes
+            )
+            kind = dec.scheduled(attrs.scheduled_event_id)
+            add(ev, "system", f"Activity {kind} failed", attrs.failure.message)
+        elif t == EventType.EVENT_TYPE_TIMER_STARTED:
+            timer = ev.timer_started_event_attributes
+            summary = (
+                await dec.text(ev.user_metadata.summary) if ev.HasField("user_metadata") else None
+            )
+            label = summary or "timer"
+            fires = ev.event_time.ToDatetime(tzinfo=UTC) + timer.start_to_fire_timeout.ToTimedelta()
+            timers[ev.event_id] = label
+            add(ev, "system", f"Deadline set: {label}", f"fires {beijing(fires, seconds=True)}")
+        elif t == EventType.EVENT_TYPE_TIMER_FIRED:
+            label = timers.get(ev.timer_fired_event_attributes.started_event_id, "timer")
+            add(ev, "system", f"Deadline reached: {label}")
+        elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signal = ev.workflow_execution_signaled_event_attributes
+            arg = await dec.one(signal.input.payloads)
+            add(
+                ev, _actor_of(arg), f"Signal {signal.signal_name}", _event_input(arg, unmask=unmask)
+            )
+        elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            req = ev.workflow_execution_update_accepted_event_attributes.accepted_request
+            updates[req.meta.update_id] = req.input.name
+            arg = await dec.one(req.input.args.payloads)
+            add(
+                ev,
+                _actor_of(arg),
+                f"Update {req.input.name} accepted",
+                _event_input(arg, unmask=unmask),
+            )
+        elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            answered = ev.workflow_execution_update_completed_event_attributes
+            name = updates.get(answered.meta.update_id, "update")
+            if answered.outcome.HasField("failure"):
+                add(ev, "system", f"Update {name} refused", answered.outcome.failure.message)
+            else:
+                result = await dec.one(answered.outcome.success.payloads)
+                add(
+                    ev,
+                    "system",
+                    f"Update {name} answered",
+                    json.dumps(
+                        result if unmask else _masked(result), ensure_ascii=False, default=str
+                    ),
+                )
+        elif t == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = ev.upsert_workflow_search_attributes_event_attributes.search_attributes
+            raw = fields.indexed_fields.get("CaseStage")
+            if raw is not None:
+                new_stage = json.loads(raw.data)
+                if new_stage != stage:
+                    stage = new_stage
+                    add(ev, "system", f"Stage → {new_stage}")
+            sla = fields.indexed_fields.get("SlaBreached")
+            if sla is not None and json.loads(sla.data) is True and "sla" not in timers.values():
+                timers[-1] = "sla"
+                add(ev, "system", "Review SLA breached", "supervisor notified")
+        elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            res = await dec.one(ev.workflow_execution_completed_event_attributes.result.payloads)
+            if isinstance(res, dict):
+                timeline.outcome = str(res.get("outcome"))
+                add(ev, "system", f"Case closed: {res.get('outcome')}", str(res.get("reason")))
+        elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            failure = ev.workflow_execution_failed_event_attributes.failure
+            timeline.outcome = "failed"
+            add(ev, "system", "Case failed", failure.message)
+    return timeline
+
+
+async def export(
+    client: Client, workflow_id: str, out: Path, *, unmask: bool = False
+) -> list[Path]:
+    """Write <id>.history.json, <id>.timeline.md and <id>.timeline.html into `out`."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    timeline = await build_timeline(history, client.data_converter, unmask=unmask)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        out / f"{workflow_id}.history.json": history.to_json(),
+        out / f"{workflow_id}.timeline.md": timeline.to_markdown(),
+        out / f"{workflow_id}.timeline.html": timeline.to_html(),
+    }
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    return list(files)
