@@ -75,7 +75,7 @@ async def test_every_step_of_the_corpus_reads_as_its_definition() -> None:
 async def test_a_renamed_activity_still_shows_on_the_timeline() -> None:
     """A step whose name this code no longer defines is shown as done, never dropped."""
     history = load_history_file(
-        CORPUS / "v6" / "employee_with_unit_standard_production_completes.json"
+        CORPUS / "1.0.0" / "employee_with_unit_standard_production_completes.json"
     )
     renamed = 0
     for ev in history.events:
