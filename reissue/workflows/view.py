@@ -5,7 +5,7 @@ Everything here is derived from the stages' state; nothing is stored for showing
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from temporalio import workflow
 
@@ -25,14 +25,32 @@ with workflow.unsafe.imports_passed_through():
         REVIEW_DUE_AT,
         SLA_BREACHED,
     )
+    from reissue.workflows.affiliation import Affiliation
+    from reissue.workflows.core import Case
+    from reissue.workflows.materials import Materials
+    from reissue.workflows.money import Money
+    from reissue.workflows.production import Production
+    from reissue.workflows.report import Report
+    from reissue.workflows.review import Review
 
-if TYPE_CHECKING:
-    from reissue.workflows.case import CardReissueWorkflow
-
-__all__ = ["details", "search_attributes", "status"]
+__all__ = ["CaseStages", "details", "search_attributes", "status"]
 
 
-def status(wf: CardReissueWorkflow) -> CaseStatus:
+class CaseStages(Protocol):
+    """The case and its stages, as the workflow holds them."""
+
+    @property
+    def case(self) -> Case: ...
+
+    reporting: Report
+    collecting: Materials
+    confirming: Affiliation
+    reviewing: Review
+    paying: Money
+    producing: Production
+
+
+def status(wf: CaseStages) -> CaseStatus:
     """The full state of the case (the `status` query)."""
     case, review, money, production = wf.case, wf.reviewing, wf.paying, wf.producing
     policy = case.policy_in_force
@@ -89,7 +107,7 @@ def status(wf: CardReissueWorkflow) -> CaseStatus:
     )
 
 
-def search_attributes(wf: CardReissueWorkflow) -> list[Any]:
+def search_attributes(wf: CaseStages) -> list[Any]:
     """What operations filter cases by in the Web UI and `reissue cases list`."""
     case, review = wf.case, wf.reviewing
 
@@ -110,7 +128,7 @@ def search_attributes(wf: CardReissueWorkflow) -> list[Any]:
     ]
 
 
-def details(wf: CardReissueWorkflow) -> str:
+def details(wf: CaseStages) -> str:
     """The Web UI's "current details": what the case waits for, in plain words."""
     case, review = wf.case, wf.reviewing
     if case.stage.terminal:
