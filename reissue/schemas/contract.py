@@ -189,11 +189,11 @@ class Query(Generic[R]):
     name: str
     result: type[R]
     _: KW_ONLY
+    scope: Scope  # the partner API's
     kind: Literal["query", "update"] = "query"
     client: str | None = None
     cli: str | None = None
     api: str | None = None
-    scope: Scope | None = None
     console: str | None = None
 
 
