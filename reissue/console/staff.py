@@ -58,9 +58,6 @@ class StaffSession:
     csrf_token: str
     expires_at: datetime
 
-    def can(self, *roles: Role) -> bool:
-        return any(r in self.roles for r in roles)
-
 
 _ROLE_NAMES = frozenset(r.value for r in Role)
 
