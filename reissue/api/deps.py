@@ -52,7 +52,7 @@ class FrontDoor:
     tokens: TokenVerifier | None = None
     api_keys: bool = True
 
-    async def is_owner(self, owner_key: str | None, resident_id: str) -> bool:
+    def is_owner(self, owner_key: str | None, resident_id: str) -> bool:
         """Whether the registry's owner (a person key) is the person with this ID."""
         if owner_key is None:
             return False
@@ -158,7 +158,7 @@ async def owners_report(
             "Refused by the case",
             "card_number: no card with this number in the registry",
         )
-    if not await door.is_owner(owner, application.applicant.resident_id):
+    if not door.is_owner(owner, application.applicant.resident_id):
         raise ApiProblem(
             422,
             errors.CARD_OWNER_MISMATCH,

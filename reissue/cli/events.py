@@ -19,7 +19,7 @@ from pydantic.fields import FieldInfo
 from reissue.cli._common import CaseArg, JsonOpt, _act, _event, console
 from reissue.client._client import ReissueClient
 from reissue.schemas.clock import beijing
-from reissue.schemas.contract import EVENTS, NOW, Command, Event, Signal
+from reissue.schemas.contract import EVENTS, NOW, Command, Event
 
 __all__ = ["add_event_commands"]
 
@@ -128,11 +128,7 @@ def _command(entry: Event, command: Command) -> Any:
         event = _event(entry.arg, json_file, _fields_given(command, given))
 
         async def deliver(client: ReissueClient, workflow_id: str) -> BaseModel | None:
-            if isinstance(entry, Signal):
-                await client.send(workflow_id, entry, event)
-                return None
-            answer: BaseModel = await client.ask(workflow_id, entry, event)
-            return answer
+            return await client.deliver(workflow_id, entry, event)
 
         console.print(command.done.format(**_shown(_act(case, deliver))))
 

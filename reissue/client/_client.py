@@ -65,58 +65,38 @@ class EventMethod(Protocol[M_contra, T_co]):
     def __call__(self, case: str, event: M_contra | Mapping[str, Any], /) -> Awaitable[T_co]: ...
 
 
-class _Ask(Generic[M, R]):
-    """The client's method for an update of the catalogue, under the name it gives."""
+class _Method(Generic[M, T]):
+    """The client's method for an event of the catalogue, under the name the catalogue
+    gives it: `ask` for an update, `send` for a signal."""
 
-    def __init__(self, update: Update[M, R]) -> None:
-        self.entry = update
-        self.__doc__ = update.arg.__doc__
+    @overload
+    def __init__(self: _Method[M, R], entry: Update[M, R]) -> None: ...
+    @overload
+    def __init__(self: _Method[M, None], entry: Signal[M]) -> None: ...
+    def __init__(self, entry: Update[M, Any] | Signal[M]) -> None:
+        self.entry = entry
+        self.__doc__ = entry.arg.__doc__
 
     def __set_name__(self, owner: type, name: str) -> None:
         if name != self.entry.client:
             raise TypeError(f"{name}: the catalogue calls this method {self.entry.client}")
 
     @overload
-    def __get__(self, client: None, owner: type) -> _Ask[M, R]: ...
+    def __get__(self, client: None, owner: type) -> _Method[M, T]: ...
     @overload
-    def __get__(self, client: ReissueClient, owner: type) -> EventMethod[M, R]: ...
-    def __get__(self, client: ReissueClient | None, owner: type) -> _Ask[M, R] | EventMethod[M, R]:
+    def __get__(self, client: ReissueClient, owner: type) -> EventMethod[M, T]: ...
+    def __get__(
+        self, client: ReissueClient | None, owner: type
+    ) -> _Method[M, T] | EventMethod[M, T]:
         if client is None:
             return self
-        return functools.partial(_ask_with, client, self.entry)
+        return functools.partial(_deliver, client, self.entry)
 
 
-class _Send(Generic[M]):
-    """The client's method for a signal of the catalogue, under the name it gives."""
-
-    def __init__(self, signal: Signal[M]) -> None:
-        self.entry = signal
-        self.__doc__ = signal.arg.__doc__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        if name != self.entry.client:
-            raise TypeError(f"{name}: the catalogue calls this method {self.entry.client}")
-
-    @overload
-    def __get__(self, client: None, owner: type) -> _Send[M]: ...
-    @overload
-    def __get__(self, client: ReissueClient, owner: type) -> EventMethod[M, None]: ...
-    def __get__(self, client: ReissueClient | None, owner: type) -> _Send[M] | EventMethod[M, None]:
-        if client is None:
-            return self
-        return functools.partial(_send_with, client, self.entry)
-
-
-async def _ask_with(
-    client: ReissueClient, update: Update[M, R], case: str, event: M | Mapping[str, Any]
-) -> R:
-    return await client.ask(case, update, event)
-
-
-async def _send_with(
-    client: ReissueClient, signal: Signal[M], case: str, event: M | Mapping[str, Any]
-) -> None:
-    await client.send(case, signal, event)
+async def _deliver(
+    client: ReissueClient, entry: Update[M, Any] | Signal[M], case: str, event: Any
+) -> Any:
+    return await client.deliver(case, entry, event)
 
 
 class ReissueClient:
@@ -181,6 +161,17 @@ class ReissueClient:
                 raise
             await self._late_payment(case, event)
 
+    async def deliver(
+        self, case: str, event: Update[Any, Any] | Signal[Any], arg: BaseModel | Mapping[str, Any]
+    ) -> BaseModel | None:
+        """Any event of the catalogue, whichever its kind: an update's answer, or None
+        once a signal is delivered."""
+        if isinstance(event, Signal):
+            await self.send(case, event, arg)
+            return None
+        answer: BaseModel = await self.ask(case, event, arg)
+        return answer
+
     @staticmethod
     async def _busy_retry(call: Callable[[], Awaitable[T]]) -> T:
         # "No poller seen for task queue recently": every worker poller was busy at that
@@ -231,20 +222,20 @@ class ReissueClient:
         return status
 
     # One method per event of the catalogue (`contract.EVENTS`), by the name it gives.
-    make_report_formal = _Ask(c.MAKE_REPORT_FORMAL)
-    submit_materials = _Ask(c.SUBMIT_MATERIALS)
-    respond_affiliation = _Send(c.AFFILIATION_RESPONSE)
-    override_affiliation = _Ask(c.OVERRIDE_AFFILIATION)
-    claim_review = _Ask(c.CLAIM_REVIEW)
-    release_review = _Ask(c.RELEASE_REVIEW)
-    review = _Ask(c.REVIEW)
-    confirm_payment = _Send(c.PAYMENT_CONFIRMED)
-    card_produced = _Send(c.CARD_PRODUCED)
-    production_failed = _Send(c.PRODUCTION_FAILED)
-    reorder_card = _Ask(c.REORDER_CARD)
-    card_collected = _Send(c.CARD_COLLECTED)
-    card_found = _Ask(c.CARD_FOUND)
-    cancel = _Ask(c.CANCEL)
+    make_report_formal = _Method(c.MAKE_REPORT_FORMAL)
+    submit_materials = _Method(c.SUBMIT_MATERIALS)
+    respond_affiliation = _Method(c.AFFILIATION_RESPONSE)
+    override_affiliation = _Method(c.OVERRIDE_AFFILIATION)
+    claim_review = _Method(c.CLAIM_REVIEW)
+    release_review = _Method(c.RELEASE_REVIEW)
+    review = _Method(c.REVIEW)
+    confirm_payment = _Method(c.PAYMENT_CONFIRMED)
+    card_produced = _Method(c.CARD_PRODUCED)
+    production_failed = _Method(c.PRODUCTION_FAILED)
+    reorder_card = _Method(c.REORDER_CARD)
+    card_collected = _Method(c.CARD_COLLECTED)
+    card_found = _Method(c.CARD_FOUND)
+    cancel = _Method(c.CANCEL)
 
     async def _late_payment(self, case: str, payment: PaymentConfirmation) -> None:
         workflow_id, _, run_id = case.partition(":")

@@ -44,7 +44,7 @@ async def _proven_owner(door: FrontDoor, case_id: str, proof: OwnerProof) -> Non
     unfreezes); checked when the event is sent, against the case's open report."""
     async with door.pool.acquire() as conn:
         owner = await cards.open_report_owner(conn, case_id)
-    if not await door.is_owner(owner, proof.resident_id):
+    if not door.is_owner(owner, proof.resident_id):
         raise ApiProblem(
             403,
             "not-the-owner",
@@ -63,11 +63,7 @@ async def _deliver(
             await _proven_owner(door, case_id, body)
         # The acting identity is the credential, never a field of the request.
         event = body.event(actor=who.actor) if route.body is not None else body
-        if isinstance(entry, Update):
-            answer: BaseModel = await door.client.ask(case_id, entry, event)
-            return answer
-        await door.client.send(case_id, entry, event)
-        return Accepted()
+        return await door.client.deliver(case_id, entry, event) or Accepted()
 
 
 def _add(entry: Event, route: Route[Any]) -> None:
