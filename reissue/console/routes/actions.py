@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from reissue.console.deps import Permit, permit
 from reissue.console.pages import console_of, done
@@ -30,6 +31,7 @@ __all__ = ["router"]
 
 router = APIRouter()
 H = TypeVar("H", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
 
 
 def _permit(entry: c.Event) -> Any:
@@ -44,10 +46,17 @@ def _form(entry: c.Event) -> Callable[[H], H]:
     return router.post(f"/cases/{{case_id}}/{entry.console}")
 
 
+async def _sent(
+    request: Request, ok: Permit, entry: c.Update[M, Any] | c.Signal[M], event: M
+) -> Response:
+    """Send the event to the case, then show the case page saying it is done."""
+    await console_of(request).client.deliver(ok.case_id, entry, event)
+    return done(request, ok.case_id)
+
+
 @_form(c.CLAIM_REVIEW)
 async def claim(request: Request, ok: Annotated[Permit, _permit(c.CLAIM_REVIEW)]) -> Response:
-    await console_of(request).client.claim_review(ok.case_id, ReviewClaim(reviewer=ok.me.user_id))
-    return done(request, ok.case_id)
+    return await _sent(request, ok, c.CLAIM_REVIEW, ReviewClaim(reviewer=ok.me.user_id))
 
 
 @_form(c.RELEASE_REVIEW)
@@ -58,10 +67,8 @@ async def release(
 ) -> Response:
     why = reason.strip() or f"released by {ok.me.user_id}"
     # held_by: the case refuses if the claim changed hands since this page was read.
-    await console_of(request).client.release_review(
-        ok.case_id, ReviewRelease(supervisor=ok.me.user_id, reason=why, held_by=ok.st.assigned_to)
-    )
-    return done(request, ok.case_id)
+    release = ReviewRelease(supervisor=ok.me.user_id, reason=why, held_by=ok.st.assigned_to)
+    return await _sent(request, ok, c.RELEASE_REVIEW, release)
 
 
 @_form(c.REVIEW)
@@ -89,8 +96,7 @@ async def decide(
                 supervisor=ok.me.user_id, reason="the supervisor decides", held_by=ok.st.assigned_to
             ),
         )
-    await client.review(ok.case_id, decision)
-    return done(request, ok.case_id)
+    return await _sent(request, ok, c.REVIEW, decision)
 
 
 @_form(c.OVERRIDE_AFFILIATION)
@@ -108,10 +114,8 @@ async def override(
         sha256=sha256.strip().lower(),
         pages=pages,
     )
-    await console_of(request).client.override_affiliation(
-        ok.case_id, AffiliationOverride(staff_id=ok.me.user_id, letter=letter, note=note)
-    )
-    return done(request, ok.case_id)
+    override = AffiliationOverride(staff_id=ok.me.user_id, letter=letter, note=note)
+    return await _sent(request, ok, c.OVERRIDE_AFFILIATION, override)
 
 
 @_form(c.REORDER_CARD)
@@ -120,10 +124,8 @@ async def reorder(
     ok: Annotated[Permit, _permit(c.REORDER_CARD)],
     reason: Annotated[str, Form(max_length=500)],
 ) -> Response:
-    await console_of(request).client.reorder_card(
-        ok.case_id, ProductionReorder(supervisor=ok.me.user_id, reason=reason.strip())
-    )
-    return done(request, ok.case_id)
+    reorder = ProductionReorder(supervisor=ok.me.user_id, reason=reason.strip())
+    return await _sent(request, ok, c.REORDER_CARD, reorder)
 
 
 @_form(c.CANCEL)
@@ -132,7 +134,5 @@ async def cancel(
     ok: Annotated[Permit, _permit(c.CANCEL)],
     reason: Annotated[str, Form(max_length=500)],
 ) -> Response:
-    await console_of(request).client.cancel(
-        ok.case_id, CancelRequest(operator=ok.me.user_id, reason=reason.strip())
-    )
-    return done(request, ok.case_id)
+    cancel = CancelRequest(operator=ok.me.user_id, reason=reason.strip())
+    return await _sent(request, ok, c.CANCEL, cancel)
