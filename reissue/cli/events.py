@@ -24,21 +24,21 @@ from reissue.schemas.contract import EVENTS, NOW, Command, Event
 __all__ = ["add_event_commands"]
 
 
-def _bare(annotation: Any) -> tuple[Any, bool]:
-    """The type without Annotated and None; and whether None was allowed."""
+def _bare(annotation: Any) -> Any:
+    """The type without Annotated and None."""
     if get_origin(annotation) is Annotated:
         return _bare(get_args(annotation)[0])
     if get_origin(annotation) in (Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         if len(args) == 1:
-            return _bare(args[0])[0], True
-    return annotation, False
+            return _bare(args[0])
+    return annotation
 
 
 def _fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
     """Each field's dotted path, a nested model's fields in its place."""
     for name, info in model.model_fields.items():
-        inner, _ = _bare(info.annotation)
+        inner = _bare(info.annotation)
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             yield from _fields(inner, f"{prefix}{name}.")
         else:
@@ -48,7 +48,7 @@ def _fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Fie
 def _option_type(annotation: Any) -> Any:
     """The option's type for a field; None for what only `--json` can give (a list of
     documents, say)."""
-    inner, _ = _bare(annotation)
+    inner = _bare(annotation)
     if get_origin(inner) is list:
         item = _option_type(get_args(inner)[0])
         return None if item is None else list[item]  # type: ignore[valid-type]
@@ -67,7 +67,7 @@ def _parameter(path: str, info: FieldInfo, command: Command) -> inspect.Paramete
     required = info.is_required() and path not in command.defaults
     text = info.description or path.replace(".", " ").replace("_", " ")
     if path == command.argument:
-        values, _ = _bare(info.annotation)
+        values = _bare(info.annotation)
         choices = [*(v.value for v in values), *command.words] if issubclass(values, Enum) else []
         help_ = f"{text}: {'|'.join(choices)}" if choices else text
         return inspect.Parameter(
@@ -80,7 +80,9 @@ def _parameter(path: str, info: FieldInfo, command: Command) -> inspect.Paramete
         text, default = f"{text} (default: now)", None
     elif default is None and kind is bool:
         default = False if info.is_required() else info.default
-    declared = command.options.get(path, "--" + path.replace(".", "-").replace("_", "-"))
+    flag = path.replace(".", "-").replace("_", "-")
+    named = f"--{flag}/--no-{flag}" if kind is bool else f"--{flag}"
+    declared = command.options.get(path, named)
     option = typer.Option(declared, help=f"{text}{' (required)' if required else ''}")
     annotation = kind if kind is bool else kind | None
     return inspect.Parameter(
