@@ -305,3 +305,13 @@ async def test_a_failed_production_and_the_supervisor_s_reorder_from_the_command
     assert "CARD_PRODUCTION" in out
     st = await stack.status(case)
     assert st.failed_production_orders == [order] and st.production_order_id != order
+
+
+async def test_every_event_command_takes_the_whole_event_as_json(stack: Stack) -> None:
+    _, case, _ = await stack.open_case()
+    code, _, err = await reissue(stack, "case", "cancel", case, "--operator", "ops-1")
+    assert code == 2 and "reason" in err  # the missing field is named; nothing is sent
+    event = b'{"operator": "ops-1", "reason": "entered twice"}'
+    code, out, err = await reissue(stack, "case", "cancel", case, "--json", "-", stdin=event)
+    assert code == 0, err
+    assert "Case ended: CANCELLED" in out

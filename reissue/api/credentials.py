@@ -1,5 +1,6 @@
-"""Partner credentials: API keys (dev) stored as SHA-256 of a 256-bit secret, with
-scopes by partner kind (least privilege) and, for portals, their own org code."""
+"""Partner credentials: API keys (dev) stored as SHA-256 of a 256-bit secret, and
+OAuth2 access tokens (production), with the scopes of the partner kind
+(`permissions.PARTNER_SCOPES`: least privilege) and, for portals, their own org code."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 import jwt
 
 from reissue.activities.db import Connection
+from reissue.activities.repositories import api_credentials
+from reissue.schemas.permissions import PARTNER_SCOPES
 
 __all__ = [
     "PARTNER_SCOPES",
@@ -22,17 +25,6 @@ __all__ = [
     "create_key",
     "revoke_key",
 ]
-
-# What each kind of partner may do (the issue's table); `status` is reading a case.
-PARTNER_SCOPES: dict[str, frozenset[str]] = {
-    "hotline": frozenset({"report", "card_found", "status"}),
-    "counter": frozenset({"report", "formalise", "submit", "collect", "card_found", "status"}),
-    "unit_portal": frozenset({"affiliation"}),
-    "school_portal": frozenset({"affiliation"}),
-    "payment_platform": frozenset({"payment"}),
-    "card_bureau": frozenset({"card_produced", "production_failed"}),
-    "operations": frozenset({"cancel", "status"}),
-}
 
 
 @dataclass(frozen=True)
@@ -64,24 +56,19 @@ async def create_key(conn: Connection, partner: str, *, org_code: str | None = N
     if partner.endswith("_portal") and not org_code:
         raise ValueError("org_code: a portal acts only for its own credit code or school code")
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-    await conn.execute(
-        "INSERT INTO api_credentials (key_id, key_sha256, partner, scopes, org_code)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        key_id,
-        _sha256(secret),
-        partner,
-        sorted(PARTNER_SCOPES[partner]),
-        org_code,
+    await api_credentials.insert(
+        conn,
+        key_id=key_id,
+        key_sha256=_sha256(secret),
+        partner=partner,
+        scopes=PARTNER_SCOPES[partner],
+        org_code=org_code,
     )
     return f"rk_{key_id}_{secret}"
 
 
 async def revoke_key(conn: Connection, key_id: str) -> bool:
-    done = await conn.execute(
-        "UPDATE api_credentials SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL",
-        key_id,
-    )
-    return bool(done.endswith("1"))
+    return await api_credentials.revoke(conn, key_id)
 
 
 async def authenticate(conn: Connection, key: str) -> Credential | None:
@@ -90,11 +77,7 @@ async def authenticate(conn: Connection, key: str) -> Credential | None:
     key_id, _, secret = rest.partition("_")
     if prefix != "rk" or not key_id or not secret:
         return None
-    row = await conn.fetchrow(
-        "SELECT key_sha256, partner, scopes, org_code FROM api_credentials"
-        " WHERE key_id = $1 AND revoked_at IS NULL",
-        key_id,
-    )
+    row = await api_credentials.live_key(conn, key_id)
     if row is None or not hmac.compare_digest(row["key_sha256"], _sha256(secret)):
         return None
     return Credential(key_id, row["partner"], frozenset(row["scopes"]), row["org_code"])
@@ -131,7 +114,7 @@ class TokenVerifier:
         except jwt.PyJWTError:
             return None
         partner = claims.get("partner")
-        if partner not in PARTNER_SCOPES:
+        if not isinstance(partner, str) or partner not in PARTNER_SCOPES:
             return None
         granted = frozenset(str(claims.get("scope", "")).split())
         org_code = claims.get("org_code")

@@ -11,6 +11,8 @@ import asyncpg
 import structlog
 
 from reissue.activities.db import Connection
+from reissue.activities.repositories import api_idempotency, api_webhooks
+from reissue.console.staff import prune_sessions
 
 __all__ = ["IDEMPOTENCY_KEPT", "prune", "prune_forever"]
 
@@ -28,23 +30,13 @@ SESSIONS_KEPT = timedelta(days=30)
 
 async def prune(conn: Connection) -> dict[str, int]:
     """Delete what is past keeping; returns the rows deleted per table."""
-    done = {
-        "api_idempotency": await conn.execute(
-            "DELETE FROM api_idempotency WHERE created_at < now() - $1::interval"
-            " OR (status = 0 AND created_at < now() - $2::interval)",
-            IDEMPOTENCY_KEPT,
-            RESERVATION_KEPT,
+    return {
+        "api_idempotency": await api_idempotency.prune(
+            conn, kept_for=IDEMPOTENCY_KEPT, reservations_for=RESERVATION_KEPT
         ),
-        "api_webhooks_seen": await conn.execute(
-            "DELETE FROM api_webhooks_seen WHERE seen_at < now() - $1::interval", WEBHOOKS_KEPT
-        ),
-        "staff_sessions": await conn.execute(
-            "DELETE FROM staff_sessions WHERE least(expires_at, coalesce(ended_at, expires_at))"
-            " < now() - $1::interval",
-            SESSIONS_KEPT,
-        ),
+        "api_webhooks_seen": await api_webhooks.prune(conn, kept_for=WEBHOOKS_KEPT),
+        "staff_sessions": await prune_sessions(conn, kept_for=SESSIONS_KEPT),
     }
-    return {table: int(tag.rsplit(" ", 1)[-1]) for table, tag in done.items()}
 
 
 async def prune_forever(pool: asyncpg.Pool, *, every: timedelta = timedelta(minutes=10)) -> None:

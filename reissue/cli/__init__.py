@@ -1,6 +1,7 @@
 """`reissue`: the one command-line entry point (dev stack, worker, migrations, case actions).
 
-One module per sub-app: `service` (the processes), `case`, `ops` (lists, report,
+One module per sub-app: `service` (the processes), `case` (its event commands
+derived from the catalogue of events in `events`), `ops` (lists, report,
 invariants), `audit`, `policy`, `registry` and `dev` (stack, demo, soak, bench).
 """
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 from pydantic import BaseModel
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
@@ -18,27 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from reissue.schemas import contract as c
 from reissue.schemas.case import CaseInput, CaseResult, CaseStatus
 from reissue.schemas.contract import Signal, Update, late_payment_workflow_id
-from reissue.schemas.events import (
-    AffiliationOverride,
-    AffiliationResponse,
-    CancelRequest,
-    CardCollected,
-    CardFound,
-    CardProduced,
-    ClaimState,
-    EventAck,
-    LatePayment,
-    MaterialsAccepted,
-    MaterialsSubmission,
-    PaymentConfirmation,
-    ProductionFailed,
-    ProductionReorder,
-    ReportFormalisation,
-    ReviewClaim,
-    ReviewDecision,
-    ReviewOutcome,
-    ReviewRelease,
-)
+from reissue.schemas.events import LatePayment, PaymentConfirmation
 from reissue.schemas.hashing import case_workflow_id, person_key
 from reissue.schemas.identifiers import mask_card_number
 
@@ -52,6 +33,8 @@ _QUERY_TIMEOUT = timedelta(seconds=30)
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 R = TypeVar("R", bound=BaseModel)
+M_contra = TypeVar("M_contra", bound=BaseModel, contravariant=True)
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -75,8 +58,53 @@ def _summary(inp: CaseInput) -> str:
     )
 
 
+class EventMethod(Protocol[M_contra, T_co]):
+    """`client.<method>(case, event)`: the case's workflow ID (or case ID), and the
+    event as its model or a mapping of its fields."""
+
+    def __call__(self, case: str, event: M_contra | Mapping[str, Any], /) -> Awaitable[T_co]: ...
+
+
+class _Method(Generic[M, T]):
+    """The client's method for an event of the catalogue, under the name the catalogue
+    gives it: `ask` for an update, `send` for a signal."""
+
+    @overload
+    def __init__(self: _Method[M, R], entry: Update[M, R]) -> None: ...
+    @overload
+    def __init__(self: _Method[M, None], entry: Signal[M]) -> None: ...
+    def __init__(self, entry: Update[M, Any] | Signal[M]) -> None:
+        self.entry = entry
+        self.__doc__ = entry.arg.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if name != self.entry.client:
+            raise TypeError(f"{name}: the catalogue calls this method {self.entry.client}")
+
+    @overload
+    def __get__(self, client: None, owner: type) -> _Method[M, T]: ...
+    @overload
+    def __get__(self, client: ReissueClient, owner: type) -> EventMethod[M, T]: ...
+    def __get__(
+        self, client: ReissueClient | None, owner: type
+    ) -> _Method[M, T] | EventMethod[M, T]:
+        if client is None:
+            return self
+        return functools.partial(_deliver, client, self.entry)
+
+
+async def _deliver(
+    client: ReissueClient, entry: Update[M, Any] | Signal[M], case: str, event: Any
+) -> Any:
+    return await client.deliver(case, entry, event)
+
+
 class ReissueClient:
-    """Start and signal reissue cases. Every method validates its input before it sends."""
+    """Start and signal reissue cases. Every method validates its input before it sends.
+
+    Any event of the catalogue (`reissue.schemas.contract.EVENTS`) goes with `ask`
+    (an update: the case answers) or `send` (a signal); each also has a method of its
+    own, named by the catalogue (`submit_materials`, `review`, `confirm_payment`, …)."""
 
     def __init__(self, client: Client, *, task_queue: str, hash_secret: str) -> None:
         self._client = client
@@ -108,14 +136,10 @@ class ReissueClient:
             workflow_id, run_id=run_id or None, result_type=c.CASE.result
         )
 
-    async def _update(
-        self,
-        case: str,
-        update: Update[M, R],
-        arg: M | Mapping[str, Any],
-    ) -> R:
-        """Send an update; one the server could not hand to a worker right then is sent
-        again under the same update ID (so it is applied once)."""
+    async def ask(self, case: str, update: Update[M, R], arg: M | Mapping[str, Any]) -> R:
+        """Send any update of the catalogue and wait for the case's answer. One the server
+        could not hand to a worker right then is sent again under the same update ID (so
+        it is applied once)."""
         update_id = str(uuid.uuid4())
         return await self._busy_retry(
             lambda: self.handle(case).execute_update(
@@ -123,8 +147,30 @@ class ReissueClient:
             )
         )
 
-    async def _signal(self, case: str, signal: Signal[M], arg: M | Mapping[str, Any]) -> None:
-        await self.handle(case).signal(signal.name, _model(signal.arg, arg))
+    async def send(self, case: str, signal: Signal[M], arg: M | Mapping[str, Any]) -> None:
+        """Send any signal of the catalogue. Money is never lost: a payment for a case that
+        has closed goes into the ledger through `LatePaymentWorkflow`, and back to the
+        payer."""
+        event = _model(signal.arg, arg)
+        try:
+            await self.handle(case).signal(signal.name, event)
+        except RPCError as e:
+            if e.status is not RPCStatusCode.NOT_FOUND or not isinstance(
+                event, PaymentConfirmation
+            ):
+                raise
+            await self._late_payment(case, event)
+
+    async def deliver(
+        self, case: str, event: Update[Any, Any] | Signal[Any], arg: BaseModel | Mapping[str, Any]
+    ) -> BaseModel | None:
+        """Any event of the catalogue, whichever its kind: an update's answer, or None
+        once a signal is delivered."""
+        if isinstance(event, Signal):
+            await self.send(case, event, arg)
+            return None
+        answer: BaseModel = await self.ask(case, event, arg)
+        return answer
 
     @staticmethod
     async def _busy_retry(call: Callable[[], Awaitable[T]]) -> T:
@@ -175,52 +221,21 @@ class ReissueClient:
         )
         return status
 
-    async def claim_review(self, case: str, claim: ReviewClaim | Mapping[str, Any]) -> ClaimState:
-        return await self._update(case, c.CLAIM_REVIEW, claim)
-
-    async def release_review(
-        self, case: str, release: ReviewRelease | Mapping[str, Any]
-    ) -> ClaimState:
-        return await self._update(case, c.RELEASE_REVIEW, release)
-
-    async def submit_materials(
-        self, case: str, submission: MaterialsSubmission | Mapping[str, Any]
-    ) -> MaterialsAccepted:
-        return await self._update(case, c.SUBMIT_MATERIALS, submission)
-
-    async def make_report_formal(
-        self, case: str, formalisation: ReportFormalisation | Mapping[str, Any]
-    ) -> EventAck:
-        """The person showed their ID at a counter: the temporary report becomes formal."""
-        return await self._update(case, c.MAKE_REPORT_FORMAL, formalisation)
-
-    async def respond_affiliation(
-        self, case: str, response: AffiliationResponse | Mapping[str, Any]
-    ) -> None:
-        await self._signal(case, c.AFFILIATION_RESPONSE, response)
-
-    async def override_affiliation(
-        self, case: str, override: AffiliationOverride | Mapping[str, Any]
-    ) -> EventAck:
-        return await self._update(case, c.OVERRIDE_AFFILIATION, override)
-
-    async def review(
-        self, case: str, decision: ReviewDecision | Mapping[str, Any]
-    ) -> ReviewOutcome:
-        return await self._update(case, c.REVIEW, decision)
-
-    async def confirm_payment(
-        self, case: str, payment: PaymentConfirmation | Mapping[str, Any]
-    ) -> None:
-        """Report a payment to its case. Money is never lost: if the case has closed, the
-        payment goes into the ledger through `LatePaymentWorkflow`, and back to the payer."""
-        model = _model(PaymentConfirmation, payment)
-        try:
-            await self._signal(case, c.PAYMENT_CONFIRMED, model)
-        except RPCError as e:
-            if e.status is not RPCStatusCode.NOT_FOUND:
-                raise
-            await self._late_payment(case, model)
+    # One method per event of the catalogue (`contract.EVENTS`), by the name it gives.
+    make_report_formal = _Method(c.MAKE_REPORT_FORMAL)
+    submit_materials = _Method(c.SUBMIT_MATERIALS)
+    respond_affiliation = _Method(c.AFFILIATION_RESPONSE)
+    override_affiliation = _Method(c.OVERRIDE_AFFILIATION)
+    claim_review = _Method(c.CLAIM_REVIEW)
+    release_review = _Method(c.RELEASE_REVIEW)
+    review = _Method(c.REVIEW)
+    confirm_payment = _Method(c.PAYMENT_CONFIRMED)
+    card_produced = _Method(c.CARD_PRODUCED)
+    production_failed = _Method(c.PRODUCTION_FAILED)
+    reorder_card = _Method(c.REORDER_CARD)
+    card_collected = _Method(c.CARD_COLLECTED)
+    card_found = _Method(c.CARD_FOUND)
+    cancel = _Method(c.CANCEL)
 
     async def _late_payment(self, case: str, payment: PaymentConfirmation) -> None:
         workflow_id, _, run_id = case.partition(":")
@@ -242,28 +257,6 @@ class ReissueClient:
             )
         except WorkflowAlreadyStartedError:
             pass  # the same payment again: already recorded
-
-    async def card_produced(self, case: str, produced: CardProduced | Mapping[str, Any]) -> None:
-        await self._signal(case, c.CARD_PRODUCED, produced)
-
-    async def production_failed(
-        self, case: str, failed: ProductionFailed | Mapping[str, Any]
-    ) -> None:
-        await self._signal(case, c.PRODUCTION_FAILED, failed)
-
-    async def reorder_card(
-        self, case: str, reorder: ProductionReorder | Mapping[str, Any]
-    ) -> EventAck:
-        return await self._update(case, c.REORDER_CARD, reorder)
-
-    async def card_collected(self, case: str, collected: CardCollected | Mapping[str, Any]) -> None:
-        await self._signal(case, c.CARD_COLLECTED, collected)
-
-    async def card_found(self, case: str, found: CardFound | Mapping[str, Any]) -> EventAck:
-        return await self._update(case, c.CARD_FOUND, found)
-
-    async def cancel(self, case: str, request: CancelRequest | Mapping[str, Any]) -> EventAck:
-        return await self._update(case, c.CANCEL, request)
 
     async def status(self, case: str) -> CaseStatus:
         return await self._busy_retry(

@@ -17,7 +17,7 @@ from joserfc.errors import JoseError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from reissue.console.staff import Role
+from reissue.schemas.permissions import Role
 
 __all__ = ["OidcConfig", "OidcLogin"]
 

@@ -16,12 +16,12 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from reissue.activities.db import Connection
+from reissue.schemas.permissions import Role, canonical
 
 __all__ = [
     "Role",
@@ -32,6 +32,7 @@ __all__ = [
     "disable_user",
     "end_session",
     "open_session",
+    "prune_sessions",
     "session_for",
     "sso_account",
 ]
@@ -49,15 +50,6 @@ def _dummy_hash() -> str:
 USER_ID = re.compile(r"^[A-Za-z0-9._-]{2,32}$")
 
 
-class Role(StrEnum):
-    """What a member of staff may do in the console (SPEC 5)."""
-
-    REVIEWER = "reviewer"  # claim, release own claim, approve / correct / reject
-    SUPERVISOR = "supervisor"  # also: release any claim, override affiliation, waive the fee
-    OPERATIONS = "operations"  # cancel a case, with a reason
-    AUDITOR = "auditor"  # read, export (masked), unmask with a stated reason
-
-
 @dataclass(frozen=True)
 class StaffSession:
     user_id: str
@@ -66,20 +58,12 @@ class StaffSession:
     csrf_token: str
     expires_at: datetime
 
-    def can(self, *roles: Role) -> bool:
-        return any(r in self.roles for r in roles)
-
 
 _ROLE_NAMES = frozenset(r.value for r in Role)
 
 
 def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def canonical(user_id: str) -> str:
-    """Staff IDs compare case-insensitively: `Reviewer-01` is `reviewer-01`."""
-    return user_id.strip().lower()
 
 
 async def add_user(
@@ -276,3 +260,13 @@ async def end_session(conn: Connection, secret: str) -> None:
         "UPDATE staff_sessions SET ended_at = now() WHERE session_sha256 = $1 AND ended_at IS NULL",
         _sha256(secret),
     )
+
+
+async def prune_sessions(conn: Connection, *, kept_for: timedelta) -> int:
+    """Delete sessions that ended (or expired) longer ago than `kept_for`; how many."""
+    done = await conn.execute(
+        "DELETE FROM staff_sessions WHERE least(expires_at, coalesce(ended_at, expires_at))"
+        " < now() - $1::interval",
+        kept_for,
+    )
+    return int(done.rsplit(" ", 1)[-1])

@@ -10,6 +10,7 @@ from reissue.activities.db import Connection
 
 __all__ = [
     "activate_replacement",
+    "card_owner",
     "close_report",
     "create_report",
     "find_card",
@@ -19,6 +20,7 @@ __all__ = [
     "insert_new_card",
     "last_report",
     "lift_temporary_report",
+    "open_report_owner",
     "set_status",
 ]
 
@@ -30,6 +32,28 @@ async def find_card(conn: Connection, card_number: str) -> asyncpg.Record | None
         " WHERE c.card_number = $1 FOR UPDATE OF c",
         card_number,
     )
+
+
+async def card_owner(conn: Connection, card_number: str) -> str | None:
+    """The person key of the card's owner; None if the registry has no such card."""
+    owner: str | None = await conn.fetchval(
+        "SELECT a.person_key FROM cards c JOIN insured_accounts a USING (account_id)"
+        " WHERE c.card_number = $1",
+        card_number,
+    )
+    return owner
+
+
+async def open_report_owner(conn: Connection, workflow_id: str) -> str | None:
+    """The person key of the owner of the card whose open loss report this case holds
+    (any run of the workflow); None if it holds none."""
+    owner: str | None = await conn.fetchval(
+        "SELECT a.person_key FROM loss_reports r JOIN cards c USING (card_number)"
+        " JOIN insured_accounts a USING (account_id)"
+        " WHERE split_part(r.case_id, ':', 1) = $1 AND r.status = 'open'",
+        workflow_id,
+    )
+    return owner
 
 
 async def set_status(conn: Connection, card_number: str, *, from_: str, to: str) -> bool:

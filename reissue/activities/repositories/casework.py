@@ -9,6 +9,7 @@ from typing import Any
 from reissue.activities.db import Connection
 
 __all__ = [
+    "affiliation_asked",
     "insert_affiliation_request",
     "insert_notification",
     "insert_review",
@@ -28,6 +29,18 @@ async def insert_affiliation_request(
         org_code,
         at,
     )
+
+
+async def affiliation_asked(conn: Connection, *, case_id: str, org_code: str, kind: str) -> bool:
+    """Whether this case asked this unit (`employer`) or school (`school`) to confirm."""
+    asked = await conn.fetchval(
+        "SELECT true FROM affiliation_requests"
+        " WHERE case_id = $1 AND org_code = $2 AND kind = $3 LIMIT 1",
+        case_id,
+        org_code,
+        kind,
+    )
+    return bool(asked)
 
 
 async def insert_submission(

@@ -1,0 +1,96 @@
+"""`/v1/cases/{case_id}/<event>`: one route per event of the catalogue that partners
+send (`contract.EVENTS`, entries with `api`). Each is authenticated and scoped by its
+dependencies, validated, sent once per `Idempotency-Key`, and only to a case waiting
+for it."""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations,
+# which name the models of each entry (local to the factory).
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from reissue.activities.repositories import cards
+from reissue.api.credentials import Credential
+from reissue.api.deps import Door, FrontDoor, IdempotencyKey, asked_case, case_in_path, require
+from reissue.api.idempotency import once
+from reissue.api.models import Accepted
+from reissue.api.problems import ApiProblem, refusals
+from reissue.schemas import errors
+from reissue.schemas.contract import EVENTS, Awaited, Event, Route, Update
+from reissue.schemas.partner import OwnerProof
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+async def _expecting(door: FrontDoor, case_id: str, awaited: Awaited) -> None:
+    """A partner's event goes only to a case waiting for it: anything else is refused
+    here, and never reaches the case (nor grows its history, however often sent)."""
+    st = await door.client.status(case_id)
+    if st.stage is not awaited.stage or not awaited.waiting(st):
+        raise ApiProblem(
+            409,
+            errors.WRONG_STAGE,
+            "Refused by the case",
+            f"the case is not waiting for this (stage {st.stage.value})",
+        )
+
+
+async def _proven_owner(door: FrontDoor, case_id: str, proof: OwnerProof) -> None:
+    """Only the person whose card it is may send this (it lifts the report: the card
+    unfreezes); checked when the event is sent, against the case's open report."""
+    async with door.pool.acquire() as conn:
+        owner = await cards.open_report_owner(conn, case_id)
+    if not door.is_owner(owner, proof.resident_id):
+        raise ApiProblem(
+            403,
+            "not-the-owner",
+            "Not allowed",
+            "resident_id: not the person who reported this card lost (or no open report)",
+        )
+
+
+async def _deliver(
+    door: FrontDoor, entry: Event, route: Route[Any], case_id: str, body: Any, who: Credential
+) -> BaseModel:
+    async with refusals(door.client, case_id):
+        if route.awaited is not None:
+            await _expecting(door, case_id, route.awaited)
+        if isinstance(body, OwnerProof):
+            await _proven_owner(door, case_id, body)
+        # The acting identity is the credential, never a field of the request.
+        event = body.event(actor=who.actor) if route.body is not None else body
+        return await door.client.deliver(case_id, entry, event) or Accepted()
+
+
+def _add(entry: Event, route: Route[Any]) -> None:
+    body_model = route.body or entry.arg
+    target = asked_case(route.scope) if route.asked_only else case_in_path
+
+    async def endpoint(
+        case_id: Annotated[str, Depends(target)],
+        body: body_model,  # type: ignore[valid-type]
+        request: Request,
+        door: Door,
+        who: Annotated[Credential, Depends(require(route.scope))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        async def answer() -> BaseModel:
+            return await _deliver(door, entry, route, case_id, body, who)
+
+        return await once(door.pool, request, who, idempotency_key, answer)
+
+    endpoint.__name__ = route.path.replace("-", "_")
+    router.post(
+        f"/v1/cases/{{case_id}}/{route.path}",
+        response_model=entry.result if isinstance(entry, Update) else Accepted,
+        summary=route.summary,
+    )(endpoint)
+
+
+for _entry in EVENTS:
+    if _entry.api is not None:
+        _add(_entry, _entry.api)
