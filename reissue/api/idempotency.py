@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -28,33 +29,33 @@ async def once(
     """Answer a POST; with an Idempotency-Key, the first answer is kept and replayed.
 
     The key is reserved before anything is sent, so two requests with one key never
-    both run; a refusal or a failure frees it again (nothing was done)."""
+    both run: reserving it and reading what it holds are one statement, so a key freed
+    meanwhile is reserved, never skipped. A refusal or a failure frees the request's
+    own reservation again (nothing was done)."""
     if key is None:
         return JSONResponse((await answer()).model_dump(mode="json"))
     digest = hashlib.sha256(
         f"{request.method} {request.url.path}\n".encode() + await request.body()
     ).hexdigest()
-    mine = {"key_id": who.key_id, "key": key}
+    mine = {"key_id": who.key_id, "key": key, "reservation": secrets.token_hex(16)}
     async with pool.acquire() as conn:
-        kept = None
-        if not await api_idempotency.reserve(conn, request_sha256=digest, **mine):
-            kept = await api_idempotency.kept(conn, **mine)
-    if kept is not None:
-        if kept["request_sha256"] != digest:
+        held = await api_idempotency.reserve(conn, request_sha256=digest, **mine)
+    if not held["mine"]:
+        if held["request_sha256"] != digest:
             raise ApiProblem(
                 422,
                 "idempotency-key-reused",
                 "Idempotency-Key reused",
                 "Idempotency-Key: already used for a different request",
             )
-        if kept["status"] == 0:
+        if held["status"] == 0:
             raise ApiProblem(
                 409,
                 "idempotency-key-in-flight",
                 "Request in progress",
                 "Idempotency-Key: the first request with this key is still being answered",
             )
-        return JSONResponse(json.loads(kept["body"]), status_code=kept["status"])
+        return JSONResponse(json.loads(held["body"]), status_code=held["status"])
     try:
         body = (await answer()).model_dump(mode="json")
     except BaseException:
