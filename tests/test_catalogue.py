@@ -8,6 +8,7 @@ from typing import Any, cast
 import pytest
 import typer.main
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 
 from reissue.api.app import build_app
 from reissue.api.credentials import PARTNER_SCOPES
@@ -15,7 +16,9 @@ from reissue.cli.case import case_app
 from reissue.client import ReissueClient
 from reissue.console.app import build_console
 from reissue.schemas import contract as c
-from reissue.schemas.permissions import ROLE_ACTIONS, Scope
+from reissue.schemas.case import StaffId
+from reissue.schemas.enums import Channel
+from reissue.schemas.permissions import PARTNER_CHANNELS, ROLE_ACTIONS, Scope
 
 
 def _all_paths(app: Any) -> set[tuple[str, str]]:
@@ -83,3 +86,37 @@ def test_the_console_has_a_form_per_event_with_a_console_action() -> None:
         if entry.console is not None:
             assert ("POST", f"/cases/{{case_id}}/{entry.console}") in paths
             assert any(entry.console in actions for actions in ROLE_ACTIONS.values())
+
+
+class _Staff(BaseModel):
+    id: StaffId = Field()
+
+
+StaffIdField = _Staff.model_fields["id"]
+
+
+def _names_a_person(model: type[BaseModel], field: str) -> bool:
+    """Whether the field holds a staff ID (the clerk, officer or reviewer who acted)."""
+    staff_id = {getattr(m, "pattern", None) for m in StaffIdField.metadata}
+    return any(getattr(m, "pattern", None) in staff_id for m in model.model_fields[field].metadata)
+
+
+@pytest.mark.parametrize("entry", [e for e in c.EVENTS if e.api is not None], ids=lambda e: e.name)
+def test_who_acted_in_a_partner_event_is_the_credential_s_to_say(entry: c.Event) -> None:
+    """A partner route's event that names a person names them in its route's `actor`
+    field (which the front door takes from the credential), or the partner sends a
+    body of its own that has no such field."""
+    assert entry.api is not None
+    model = entry.api.body or entry.arg
+    people = {f for f in model.model_fields if _names_a_person(model, f)}
+    assert people == ({entry.api.actor} if entry.api.actor else set())
+
+
+def test_only_the_reporting_partners_report_each_on_its_channels() -> None:
+    reporting = {p for p, scopes in PARTNER_SCOPES.items() if Scope.REPORT in scopes}
+    assert reporting == set(PARTNER_CHANNELS)
+    assert [ch for p in ("counter", "online") for ch in PARTNER_CHANNELS[p]] == [
+        Channel.COUNTER,
+        Channel.ONLINE,
+    ]
+    assert not any(ch.formal for ch in PARTNER_CHANNELS["hotline"] + PARTNER_CHANNELS["online"])

@@ -229,7 +229,25 @@ async def test_api_keys_are_shown_once_and_stored_hashed(stack: Stack) -> None:
     assert code == 2 and "org_code" in err  # a portal acts only for its own code
     code, out, err = await reissue(stack, "api-key", "create", "root")
     assert code == 2 and "partner: one of" in err
-    assert await stack.one("SELECT count(*) FROM api_credentials") == 1
+    # The channel a report is made on, and the clerk a dev key acts for, are the key's.
+    code, out, err = await reissue(stack, "api-key", "create", "hotline", "--channel", "counter")
+    assert code == 2 and "channel: a hotline credential reports on" in err
+    code, out, err = await reissue(
+        stack, "api-key", "create", "counter", "--acts-for", "Counter-05"
+    )
+    assert code == 0, err
+    code, out, err = await reissue(
+        stack, "api-key", "create", "hotline", "--channel", "hotline_12393"
+    )
+    assert code == 0, err
+    rows = await stack.rows(
+        "SELECT partner, channel, acts_for FROM api_credentials ORDER BY created_at, key_id"
+    )
+    assert sorted(tuple(r) for r in rows) == [
+        ("counter", "counter", "counter-05"),
+        ("hotline", "hotline_12333", None),
+        ("hotline", "hotline_12393", None),
+    ]
 
 
 async def test_staff_users_are_added_with_hashed_passwords_and_disabled(stack: Stack) -> None:

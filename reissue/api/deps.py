@@ -10,10 +10,11 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import asyncpg
 from fastapi import Depends, Header, Path, Request
+from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from reissue.activities.repositories import cards, casework
@@ -24,7 +25,7 @@ from reissue.schemas import errors
 from reissue.schemas.case import CaseInput
 from reissue.schemas.contract import REGISTRATION
 from reissue.schemas.hashing import webhook_signature
-from reissue.schemas.permissions import Scope
+from reissue.schemas.permissions import Scope, canonical
 
 __all__ = [
     "WEBHOOK_WINDOW_SECONDS",
@@ -36,10 +37,14 @@ __all__ = [
     "asked_case",
     "case_in_path",
     "credential",
+    "credential_says",
     "owners_report",
     "require",
     "signed_payment",
 ]
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,44 @@ def require(scope: Scope) -> Callable[[Credential], Awaitable[Credential]]:
     return allowed
 
 
+def _refused_field(kind: str, title: str, field: str, rule: str) -> ApiProblem:
+    return ApiProblem(422, kind, title, f"{field}: {rule}", errors=[{"field": field, "rule": rule}])
+
+
+def credential_says(body: M, who: Credential, *, actor: str | None = None) -> M:
+    """The body as the credential says it: a `channel` it names must be the channel the
+    credential reports on, and its `actor` field (who acted) the person the credential
+    names, which the event then carries. Anything else is refused, naming the field
+    (never the value sent)."""
+    named = getattr(body, "channel", None)
+    if named is not None and named != who.channel:
+        reports_on = who.channel.value if who.channel else "no channel"
+        raise _refused_field(
+            "foreign-channel",
+            "Not the credential's channel",
+            "channel",
+            f"a {who.partner} credential reports on {reports_on}",
+        )
+    if actor is None:
+        return body
+    if who.person is None:
+        raise ApiProblem(
+            403,
+            "no-acting-person",
+            "Not allowed",
+            f"{actor}: this credential names no clerk or officer (a per-person token, "
+            "or a token with an act claim)",
+        )
+    if canonical(getattr(body, actor)) != who.person:
+        raise _refused_field(
+            "foreign-actor",
+            "Not the credential's person",
+            actor,
+            "must be the clerk or officer the credential names",
+        )
+    return body.model_copy(update={actor: who.person})
+
+
 def case_in_path(case_id: CaseId) -> str:
     """The case the path names (its workflow ID)."""
     return case_id
@@ -148,7 +191,9 @@ async def owners_report(
 ) -> CaseInput:
     """A report of a card by its owner only: knowing a card's number is not enough to
     reach the case open for it (the registry checks the same when a case opens). A
-    refused report writes nothing anywhere, not even a refused case in Temporal."""
+    refused report writes nothing anywhere, not even a refused case in Temporal. The
+    report is made on the credential's channel."""
+    credential_says(application, who)
     async with door.pool.acquire() as conn:
         owner = await cards.card_owner(conn, application.card_number)
     if owner is None:

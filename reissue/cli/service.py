@@ -122,18 +122,36 @@ def api_key_create(
     partner: Annotated[
         str,
         typer.Argument(
-            help="hotline, counter, unit_portal, school_portal, payment_platform, card_bureau or operations."
+            help="hotline, counter, online, unit_portal, school_portal, payment_platform, "
+            "card_bureau or operations."
         ),
     ],
     org_code: Annotated[
         str | None, typer.Option(help="For a portal: its unit's credit code or school code.")
+    ] = None,
+    channel: Annotated[
+        str | None,
+        typer.Option(
+            help="For a hotline: which one it reports on (hotline_12333, the default, or "
+            "hotline_12393). The counter's key reports on counter, the online service's "
+            "on online."
+        ),
+    ] = None,
+    acts_for: Annotated[
+        str | None,
+        typer.Option(
+            help="The one clerk or officer (staff ID) the key acts for: events naming who "
+            "acted (received_by, handed_over_by, responder) must name this person."
+        ),
     ] = None,
 ) -> None:
     """Create a key; it is shown once, only its hash is kept."""
     from reissue.api.credentials import create_key
 
     async def go(conn: Connection) -> str:
-        return await create_key(conn, partner, org_code=org_code)
+        return await create_key(
+            conn, partner, org_code=org_code, channel=channel, acts_for=acts_for
+        )
 
     console.print(_with_database(go))
 

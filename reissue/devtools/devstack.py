@@ -158,8 +158,12 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
             api = front_door_server(reissue, pool, settings, tokens=None)
             api_task = asyncio.create_task(api.serve())
             async with pool.acquire() as conn:
+                # The counter system's dev key acts for one clerk (production names the
+                # clerk in each token); the hotline's reports on 12333.
                 api_keys = {
-                    p: await create_key(conn, p) for p in ("hotline", "counter", "operations")
+                    "hotline": await create_key(conn, "hotline"),
+                    "counter": await create_key(conn, "counter", acts_for="counter-01"),
+                    "operations": await create_key(conn, "operations"),
                 }
                 password = await seed_staff(conn)
                 bureau_key = await create_key(conn, "card_bureau")

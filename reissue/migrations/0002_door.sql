@@ -8,3 +8,20 @@
 -- keeps or frees its own reservation and never another request's (one taken after a
 -- stuck reservation was pruned, say). NULL for the answers kept before this column.
 ALTER TABLE api_idempotency ADD COLUMN reservation text;
+
+
+-- ---------------------------------------------------------------------------------
+-- Partner credentials carry what the body may not choose
+-- ---------------------------------------------------------------------------------
+
+-- The channel a reporting partner's key reports on (a hotline key: which hotline;
+-- the counter system's: counter; the online service's: online), and the one clerk or
+-- officer a dev key acts for (production names the person in each token instead).
+ALTER TABLE api_credentials
+    ADD COLUMN channel text
+        CHECK (channel IN ('hotline_12333', 'hotline_12393', 'online', 'counter')),
+    ADD COLUMN acts_for text CHECK (acts_for ~ '^[a-z0-9._-]{2,32}$');
+-- Keys made before this: a hotline key reported on 12333 (what `reissue dev` and the
+-- examples used), the counter system's on counter.
+UPDATE api_credentials SET channel = 'hotline_12333' WHERE partner = 'hotline';
+UPDATE api_credentials SET channel = 'counter' WHERE partner = 'counter';

@@ -140,14 +140,16 @@ class Awaited:
 class Route(Generic[A]):
     """`POST /v1/cases/{case_id}/<path>` of the partner API, for credentials with
     `scope`. The body is the event's model, or `body`, which the front door turns into
-    the event (who acts is the credential). `asked_only`: a portal reaches only a case
-    that asked its own unit or school."""
+    the event (who acts is the credential). `actor` is the event's field naming the
+    clerk or officer who acted: the credential's person, whom a body may only repeat.
+    `asked_only`: a portal reaches only a case that asked its own unit or school."""
 
     path: str
     scope: Scope
     summary: str
     _: KW_ONLY
     body: type[PartnerBody[A]] | None = None
+    actor: str | None = None
     awaited: Awaited | None = None
     asked_only: bool = False
 
@@ -237,6 +239,7 @@ MAKE_REPORT_FORMAL = Update(
         "formal",
         Scope.FORMALISE,
         "The person showed their ID at a counter: the report becomes formal",
+        actor="received_by",
     ),
 )
 SUBMIT_MATERIALS = Update(
@@ -249,7 +252,12 @@ SUBMIT_MATERIALS = Update(
         "Submit the application and materials (update; the pre-check answers at once).",
         done="Accepted (round {round}); report formal: {report_formal}",
     ),
-    api=Route("materials", Scope.SUBMIT, "The application and materials handed in at a counter"),
+    api=Route(
+        "materials",
+        Scope.SUBMIT,
+        "The application and materials handed in at a counter",
+        actor="received_by",
+    ),
 )
 AFFILIATION_RESPONSE = Signal(
     "affiliation_response",
@@ -265,6 +273,7 @@ AFFILIATION_RESPONSE = Signal(
         "affiliation",
         Scope.AFFILIATION,
         "The unit's or school's answer (its own cases only)",
+        actor="responder",
         awaited=Awaited(Stage.AWAITING_AFFILIATION, _affiliation_requested),
         asked_only=True,
     ),
@@ -399,6 +408,7 @@ CARD_COLLECTED = Signal(
         "collected",
         Scope.COLLECT,
         "The counter handed the new card over",
+        actor="handed_over_by",
         awaited=Awaited(Stage.READY_FOR_PICKUP),
     ),
 )

@@ -14,9 +14,10 @@ from enum import StrEnum
 from typing import Final
 
 from reissue.schemas.case import CaseStatus
-from reissue.schemas.enums import Stage
+from reissue.schemas.enums import Channel, Stage
 
 __all__ = [
+    "PARTNER_CHANNELS",
     "PARTNER_SCOPES",
     "ROLE_ACTIONS",
     "NotPermitted",
@@ -65,11 +66,23 @@ PARTNER_SCOPES: Final[Mapping[str, frozenset[Scope]]] = {
             Scope.STATUS,
         }
     ),
+    # The online service, where a person reports a loss themselves.
+    "online": frozenset({Scope.REPORT, Scope.CARD_FOUND, Scope.STATUS}),
     "unit_portal": frozenset({Scope.AFFILIATION}),
     "school_portal": frozenset({Scope.AFFILIATION}),
     "payment_platform": frozenset({Scope.PAYMENT}),
     "card_bureau": frozenset({Scope.CARD_PRODUCED, Scope.PRODUCTION_FAILED}),
     "operations": frozenset({Scope.CANCEL, Scope.STATUS}),
+}
+
+# The channels a reporting partner's credential may report on; each credential holds
+# one (a hotline's: which hotline, the first unless it says otherwise). The channel of
+# a report is its caller's credential's, never a field the caller chooses: only the
+# counter, where a clerk checked the ID card, makes a report formal.
+PARTNER_CHANNELS: Final[Mapping[str, tuple[Channel, ...]]] = {
+    "hotline": (Channel.HOTLINE_12333, Channel.HOTLINE_12393),
+    "counter": (Channel.COUNTER,),
+    "online": (Channel.ONLINE,),
 }
 
 

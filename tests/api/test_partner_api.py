@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,26 +14,14 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
-from reissue.api.app import PROBLEM, build_app
-from reissue.api.credentials import create_key, revoke_key
+from reissue.api.app import PROBLEM
+from reissue.api.credentials import revoke_key
 from reissue.schemas.enums import Stage
 from reissue.schemas.hashing import webhook_signature
-from tests.api.conftest import serving
+from tests.api.conftest import WEBHOOK_SECRET, key_for
 from tests.support import EMPLOYER, Stack, materials, random_resident_id
 
-WEBHOOK_SECRET = "test-webhook-secret"
-
-
-@pytest.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(stack.client, stack.pool, webhook_secret=WEBHOOK_SECRET)
-    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=60) as http:
-        yield http
-
-
-async def _key(stack: Stack, partner: str, **kw: Any) -> dict[str, str]:
-    async with stack.pool.acquire() as conn:
-        return {"Authorization": f"Bearer {await create_key(conn, partner, **kw)}"}
+_key = key_for
 
 
 async def _nothing_written(stack: Stack, card: str) -> None:
@@ -102,7 +89,7 @@ async def test_a_bad_field_is_422_naming_the_field_and_writes_nothing(
     body["applicant"]["resident_id"] = body["applicant"]["resident_id"][:-1] + (
         "0" if body["applicant"]["resident_id"][-1] != "0" else "1"
     )
-    r = await api.post("/v1/cases", json=body, headers=await _key(stack, "counter"))
+    r = await api.post("/v1/cases", json=body, headers=await _key(stack, "hotline"))
     assert r.status_code == 422, r.text
     problem = r.json()
     assert [e["field"] for e in problem["errors"]] == ["applicant.resident_id"]
@@ -114,8 +101,8 @@ async def test_an_idempotency_key_answers_once_and_refuses_another_request(
     stack: Stack, api: httpx.AsyncClient
 ) -> None:
     app = await stack.application()
-    counter = await _key(stack, "counter")
-    headers = counter | {"Idempotency-Key": "k-1"}
+    hotline = await _key(stack, "hotline")
+    headers = hotline | {"Idempotency-Key": "k-1"}
     first = await api.post("/v1/cases", json=app.model_dump(mode="json"), headers=headers)
     replay = await api.post("/v1/cases", json=app.model_dump(mode="json"), headers=headers)
     assert first.status_code == replay.status_code == 200
@@ -200,8 +187,8 @@ def _signed(
 async def test_a_case_end_to_end_through_the_front_door(
     stack: Stack, api: httpx.AsyncClient
 ) -> None:
-    app = await stack.application(affiliation=EMPLOYER)
-    counter = await _key(stack, "counter")
+    app = await stack.application(affiliation=EMPLOYER, channel="counter")
+    counter = await _key(stack, "counter", acts_for="counter-01")
     st = (await api.post("/v1/cases", json=app.model_dump(mode="json"), headers=counter)).json()
     case = st["case_id"].split(":")[0]
     r = await api.post(
@@ -220,7 +207,7 @@ async def test_a_case_end_to_end_through_the_front_door(
     refused = await api.post(f"/v1/cases/{case}/affiliation", json=answer, headers=school)
     assert refused.status_code == 403, refused.text  # the same code, but asked as an employer
     assert (await stack.status(case)).affiliation_status == "requested"  # nothing delivered
-    unit = await _key(stack, "unit_portal", org_code=EMPLOYER["credit_code"])
+    unit = await _key(stack, "unit_portal", org_code=EMPLOYER["credit_code"], acts_for="hr-01")
     r = await api.post(f"/v1/cases/{case}/affiliation", json=answer, headers=unit)
     assert r.status_code == 200, r.text
     await stack.wait_for(case, Stage.UNDER_REVIEW)
@@ -356,7 +343,7 @@ async def test_signals_a_case_is_not_waiting_for_are_refused_and_reach_nothing(
         "new_card_number": "A00000001",
         "produced_at": datetime.now(UTC).isoformat(),
     }
-    counter = await _key(stack, "counter")
+    counter = await _key(stack, "counter", acts_for="counter-01")
     handed = {"new_card_number": "A00000001", "handed_over_by": "counter-01"}
     for _ in range(5):
         r = await api.post(f"/v1/cases/{case}/card-produced", json=produced, headers=bureau)

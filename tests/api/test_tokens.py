@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from reissue.api.app import build_app
 from reissue.api.credentials import TokenVerifier, create_key
 from tests.api.conftest import serving
-from tests.support import Stack
+from tests.support import Stack, materials
 
 ISSUER, AUDIENCE = "https://idp.example.test/", "card-reissue"
 SIGNING = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -62,10 +62,14 @@ def _token(key: Any = SIGNING, **claims: Any) -> dict[str, str]:
         "aud": AUDIENCE,
         "sub": "hotline-system",
         "partner": "hotline",
+        "channel": "hotline_12333",
         "scope": "report status card_found",
         "iat": now,
         "exp": now + 300,
     } | claims
+    if "partner" in claims and "channel" not in claims:
+        del body["channel"]  # only a hotline's token says which hotline by default
+    body = {k: v for k, v in body.items() if v is not None}
     token = jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
     return {"Authorization": f"Bearer {token}"}
 
@@ -122,3 +126,40 @@ async def test_an_operations_token_cancels_as_its_subject(
         st.case_id,
     )
     assert reason.startswith("cancelled by operations-") and "@" not in reason
+
+
+async def test_a_token_s_channel_and_person_decide_and_a_body_cannot(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    """The report's channel is the token's (a hotline token must say which hotline);
+    who acted is its `act` claim's subject, or the person of a per-person token."""
+    app = await stack.application(channel="counter")
+    body = app.model_dump(mode="json")
+    r = await api.post("/v1/cases", json=body, headers=_token())  # a hotline naming counter
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "channel", r.text
+    no_line = _token(channel=None)
+    assert (await api.post("/v1/cases", json=body, headers=no_line)).status_code == 401
+    wrong_line = _token(channel="counter")
+    assert (await api.post("/v1/cases", json=body, headers=wrong_line)).status_code == 401
+    assert await stack.card_status(app.card_number) == "active"
+
+    _, case, report = await stack.open_case()
+    counter = {"partner": "counter", "channel": "counter", "scope": "submit formalise"}
+    submission = materials(report).model_dump(mode="json")
+    system_only = _token(sub="counter-system", **counter)
+    r = await api.post(f"/v1/cases/{case}/materials", json=submission, headers=system_only)
+    assert r.status_code == 403 and r.json()["type"] == "urn:reissue:problem:no-acting-person"
+    for_clerk = _token(sub="counter-system", act={"sub": "counter-09"}, **counter)
+    r = await api.post(f"/v1/cases/{case}/materials", json=submission, headers=for_clerk)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "received_by"
+    malformed = _token(sub="counter-system", act={"sub": "<script>"}, **counter)
+    r = await api.post(f"/v1/cases/{case}/materials", json=submission, headers=malformed)
+    assert r.status_code == 401
+    clerk_s_own = _token(sub="u-7731", preferred_username="Counter-09", **counter)
+    r = await api.post(
+        f"/v1/cases/{case}/materials",
+        json=submission | {"received_by": "counter-09"},
+        headers=clerk_s_own,
+    )
+    assert r.status_code == 200, r.text
+    assert (await stack.status(case)).received_by == ["counter-09"]

@@ -1,5 +1,6 @@
 """Partner API keys (`api_credentials`): the SHA-256 of each key's secret, never the
-secret, with the partner kind, its scopes and (for a portal) its org code."""
+secret, with the partner kind, its scopes, (for a portal) its org code, (for a
+reporting partner) the channel it reports on, and the clerk or officer it acts for."""
 
 from __future__ import annotations
 
@@ -20,15 +21,20 @@ async def insert(
     partner: str,
     scopes: Iterable[str],
     org_code: str | None,
+    channel: str | None,
+    acts_for: str | None,
 ) -> None:
     await conn.execute(
-        "INSERT INTO api_credentials (key_id, key_sha256, partner, scopes, org_code)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO api_credentials"
+        " (key_id, key_sha256, partner, scopes, org_code, channel, acts_for)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         key_id,
         key_sha256,
         partner,
         sorted(scopes),
         org_code,
+        channel,
+        acts_for,
     )
 
 
@@ -42,9 +48,10 @@ async def revoke(conn: Connection, key_id: str) -> bool:
 
 
 async def live_key(conn: Connection, key_id: str) -> asyncpg.Record | None:
-    """A key not revoked: `key_sha256`, `partner`, `scopes`, `org_code`."""
+    """A key not revoked: `key_sha256`, `partner`, `scopes`, `org_code`, `channel`,
+    `acts_for`."""
     return await conn.fetchrow(
-        "SELECT key_sha256, partner, scopes, org_code FROM api_credentials"
+        "SELECT key_sha256, partner, scopes, org_code, channel, acts_for FROM api_credentials"
         " WHERE key_id = $1 AND revoked_at IS NULL",
         key_id,
     )

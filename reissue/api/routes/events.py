@@ -13,7 +13,15 @@ from pydantic import BaseModel
 
 from reissue.activities.repositories import cards
 from reissue.api.credentials import Credential
-from reissue.api.deps import Door, FrontDoor, IdempotencyKey, asked_case, case_in_path, require
+from reissue.api.deps import (
+    Door,
+    FrontDoor,
+    IdempotencyKey,
+    asked_case,
+    case_in_path,
+    credential_says,
+    require,
+)
 from reissue.api.idempotency import once
 from reissue.api.models import Accepted
 from reissue.api.problems import ApiProblem, refusals
@@ -62,7 +70,7 @@ async def _deliver(
         if isinstance(body, OwnerProof):
             await _proven_owner(door, case_id, body)
         # The acting identity is the credential, never a field of the request.
-        event = body.event(actor=who.actor) if route.body is not None else body
+        event = body.event(actor=who.acting) if route.body is not None else body
         return await door.client.deliver(case_id, entry, event) or Accepted()
 
 
@@ -70,9 +78,15 @@ def _add(entry: Event, route: Route[Any]) -> None:
     body_model = route.body or entry.arg
     target = asked_case(route.scope) if route.asked_only else case_in_path
 
+    async def as_the_credential_says(
+        body: body_model,  # type: ignore[valid-type]
+        who: Annotated[Credential, Depends(require(route.scope))],
+    ) -> Any:
+        return credential_says(body, who, actor=route.actor)
+
     async def endpoint(
         case_id: Annotated[str, Depends(target)],
-        body: body_model,  # type: ignore[valid-type]
+        body: Annotated[Any, Depends(as_the_credential_says)],
         request: Request,
         door: Door,
         who: Annotated[Credential, Depends(require(route.scope))],

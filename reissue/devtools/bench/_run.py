@@ -188,7 +188,7 @@ async def _front_door(stack: OwnStack, cfg: BenchConfig) -> dict[str, Any]:
     client: ReissueClient = stack.client
     actors = our_actors(stack, "door", channel="hotline_12333")  # a temporary report
     async with stack.pool.acquire() as conn:
-        key = await create_key(conn, "counter")
+        key = await create_key(conn, "counter", acts_for="bench-clerk")
     auth = {"Authorization": f"Bearer {key}"}
     times: dict[str, list[float]] = {
         "update_direct": [],
