@@ -15,10 +15,12 @@ from typing import Final
 
 from reissue.schemas.case import CaseStatus
 from reissue.schemas.enums import Channel, Stage
+from reissue.schemas.partner import CounterView, OperationsView, ReporterView
 
 __all__ = [
     "PARTNER_CHANNELS",
     "PARTNER_SCOPES",
+    "PARTNER_VIEWS",
     "ROLE_ACTIONS",
     "NotPermitted",
     "Role",
@@ -83,6 +85,16 @@ PARTNER_CHANNELS: Final[Mapping[str, tuple[Channel, ...]]] = {
     "hotline": (Channel.HOTLINE_12333, Channel.HOTLINE_12393),
     "counter": (Channel.COUNTER,),
     "online": (Channel.ONLINE,),
+}
+
+# What each partner kind that reads cases (or reports them) reads of one: the view its
+# job needs. The hotline and the online service tell a person where their case is;
+# the counter takes in and hands over; operations decide whether to end a case.
+PARTNER_VIEWS: Final[Mapping[str, type[ReporterView | CounterView | OperationsView]]] = {
+    "hotline": ReporterView,
+    "online": ReporterView,
+    "counter": CounterView,
+    "operations": OperationsView,
 }
 
 
