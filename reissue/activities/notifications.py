@@ -44,6 +44,8 @@ TEMPLATES: Mapping[str, str] = {
     "cancelled": "您的补卡申请已撤销（{reason}）。{refund_note}",
     "refund_issued": "补卡费 {amount} 元已原路退回（订单 {order}）。",
     "notification_dead_letter": "通知发送失败（案件 {case}，已尝试 {n} 次，{error}），已转入死信，请人工处理。",
+    "ownership_checks_locked": "{what}的持卡人身份核验 {minutes} 分钟内已失败 {n} 次，暂停核验至 {until}。"
+    "请核查是否有人在试探身份证号（案件 {case}）。",
     "payment_returned": "您支付的 {amount} 元未能用于补卡费（金额或订单不符、已缴清或已无需缴费），已原路退回。",
 }
 

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from reissue.api.credentials import TokenVerifier
 from reissue.api.deps import FrontDoor
+from reissue.api.ownership import OwnershipLimits
 from reissue.api.problems import PROBLEM, install_problems
 from reissue.api.routes import api_router
 from reissue.client import ReissueClient
@@ -39,9 +40,11 @@ def build_app(
     webhook_secret: str = "",
     tokens: TokenVerifier | None = None,
     api_keys: bool = True,
+    ownership: OwnershipLimits | None = None,
 ) -> FastAPI:
     """The app. Production verifies OAuth2 access tokens (`tokens`) and takes no API
-    keys; dev and tests take the hashed API keys."""
+    keys; dev and tests take the hashed API keys. `ownership`: the limits on failed
+    ownership checks (the defaults if not given)."""
     app = FastAPI(
         title="Card reissue orchestrator — partner API",
         version="1",
@@ -52,7 +55,12 @@ def build_app(
         ),
     )
     app.state.front_door = FrontDoor(
-        client, pool, webhook_secret=webhook_secret, tokens=tokens, api_keys=api_keys
+        client,
+        pool,
+        webhook_secret=webhook_secret,
+        tokens=tokens,
+        api_keys=api_keys,
+        ownership=ownership or OwnershipLimits(),
     )
     install_problems(app)
     app.include_router(api_router)

@@ -9,7 +9,7 @@ import functools
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
 import asyncpg
@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 
 from reissue.activities.repositories import cards, casework
 from reissue.api.credentials import Credential, TokenVerifier, authenticate
+from reissue.api.ownership import OwnershipLimits, owner_check
 from reissue.api.problems import ApiProblem
 from reissue.client import ReissueClient
 from reissue.schemas import errors
@@ -56,6 +57,7 @@ class FrontDoor:
     webhook_secret: str = ""
     tokens: TokenVerifier | None = None
     api_keys: bool = True
+    ownership: OwnershipLimits = field(default_factory=OwnershipLimits)
 
     def is_owner(self, owner_key: str | None, resident_id: str) -> bool:
         """Whether the registry's owner (a person key) is the person with this ID."""
@@ -192,24 +194,28 @@ async def owners_report(
     """A report of a card by its owner only: knowing a card's number is not enough to
     reach the case open for it (the registry checks the same when a case opens). A
     refused report writes nothing anywhere, not even a refused case in Temporal. The
-    report is made on the credential's channel."""
+    report is made on the credential's channel; failed ownership checks are limited
+    per card and per credential (`ownership.py`)."""
     credential_says(application, who)
-    async with door.pool.acquire() as conn:
-        owner = await cards.card_owner(conn, application.card_number)
-    if owner is None:
-        raise ApiProblem(
-            422,
-            errors.CARD_NOT_FOUND,
-            "Refused by the case",
-            "card_number: no card with this number in the registry",
-        )
-    if not door.is_owner(owner, application.applicant.resident_id):
-        raise ApiProblem(
-            422,
-            errors.CARD_OWNER_MISMATCH,
-            "Refused by the case",
-            "applicant.resident_id: the card does not belong to this person",
-        )
+    case_id = door.client.case_id_for(application.card_number)
+    async with owner_check(door.pool, door.ownership, who, case_id=case_id) as check:
+        async with door.pool.acquire() as conn:
+            owner = await cards.card_owner(conn, application.card_number)
+        if owner is None:
+            raise ApiProblem(
+                422,
+                errors.CARD_NOT_FOUND,
+                "Refused by the case",
+                "card_number: no card with this number in the registry",
+            )
+        if not door.is_owner(owner, application.applicant.resident_id):
+            raise ApiProblem(
+                422,
+                errors.CARD_OWNER_MISMATCH,
+                "Refused by the case",
+                "applicant.resident_id: the card does not belong to this person",
+            )
+        check.passed()
     return application
 
 

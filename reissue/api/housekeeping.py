@@ -1,5 +1,5 @@
 """What the front door keeps only for a while: idempotency answers, webhook
-signatures already seen, and ended console sessions. Pruned by the service
+signatures already seen, failed ownership checks, and ended console sessions. Pruned by the service
 itself, every few minutes."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncpg
 import structlog
 
 from reissue.activities.db import Connection
-from reissue.activities.repositories import api_idempotency, api_webhooks
+from reissue.activities.repositories import api_idempotency, api_ownership, api_webhooks
 from reissue.console.staff import prune_sessions
 
 __all__ = ["IDEMPOTENCY_KEPT", "prune", "prune_forever"]
@@ -24,6 +24,9 @@ IDEMPOTENCY_KEPT = timedelta(hours=24)
 RESERVATION_KEPT = timedelta(hours=1)
 # A webhook older than its window is refused by its timestamp; its signature can go.
 WEBHOOKS_KEPT = timedelta(hours=1)
+# Failed ownership checks count within a window of minutes; a day later, and unlocked,
+# they count for nothing.
+OWNERSHIP_FAILURES_KEPT = timedelta(days=1)
 # Ended or expired console sessions, kept a while for inquiries.
 SESSIONS_KEPT = timedelta(days=30)
 
@@ -35,6 +38,7 @@ async def prune(conn: Connection) -> dict[str, int]:
             conn, kept_for=IDEMPOTENCY_KEPT, reservations_for=RESERVATION_KEPT
         ),
         "api_webhooks_seen": await api_webhooks.prune(conn, kept_for=WEBHOOKS_KEPT),
+        "ownership_failures": await api_ownership.prune(conn, kept_for=OWNERSHIP_FAILURES_KEPT),
         "staff_sessions": await prune_sessions(conn, kept_for=SESSIONS_KEPT),
     }
 

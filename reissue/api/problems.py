@@ -3,7 +3,7 @@ and the rule (never the value sent), and the case's refusals as problems."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -35,9 +35,19 @@ _CONFLICTS = {
 
 
 class ApiProblem(Exception):
-    """A refusal, answered as a problem: `kind` becomes `urn:reissue:problem:<kind>`."""
+    """A refusal, answered as a problem: `kind` becomes `urn:reissue:problem:<kind>`;
+    `extra` members go into the body, `headers` onto the answer (`Retry-After`)."""
 
-    def __init__(self, status: int, kind: str, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        title: str,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.kind, self.title, self.detail, self.extra = (
             status,
@@ -46,6 +56,7 @@ class ApiProblem(Exception):
             detail,
             extra,
         )
+        self.headers = dict(headers or {})
 
 
 def _problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -56,7 +67,9 @@ def _problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> J
 
 async def _api_problem(_: Request, e: Exception) -> JSONResponse:
     assert isinstance(e, ApiProblem)
-    return _problem(e.status, e.kind, e.title, e.detail, **e.extra)
+    response = _problem(e.status, e.kind, e.title, e.detail, **e.extra)
+    response.headers.update(e.headers)
+    return response
 
 
 async def _invalid(_: Request, e: Exception) -> JSONResponse:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 
 import asyncpg
 import uvicorn
@@ -17,6 +18,7 @@ from reissue.api.app import build_app
 from reissue.api.credentials import TokenVerifier
 from reissue.api.housekeeping import prune_forever
 from reissue.api.metrics import RequestMetrics
+from reissue.api.ownership import OwnershipLimits
 from reissue.client import ReissueClient
 from reissue.console.app import ConsoleConfig, build_console
 from reissue.workers.settings import Settings
@@ -42,6 +44,11 @@ def front_door(
         tokens=tokens,
         # Production takes OAuth2 access tokens only; API keys are for dev.
         api_keys=settings.environment != "production",
+        ownership=OwnershipLimits(
+            per_card=settings.api_owner_failures_per_card,
+            per_credential=settings.api_owner_failures_per_credential,
+            window=timedelta(minutes=settings.api_owner_window_minutes),
+        ),
     )
     app.mount("/console", build_console(client, pool, ConsoleConfig.from_settings(settings)))
     if metrics is not None:

@@ -25,3 +25,21 @@ ALTER TABLE api_credentials
 -- examples used), the counter system's on counter.
 UPDATE api_credentials SET channel = 'hotline_12333' WHERE partner = 'hotline';
 UPDATE api_credentials SET channel = 'counter' WHERE partner = 'counter';
+
+
+-- ---------------------------------------------------------------------------------
+-- Ownership answers are not an oracle
+-- ---------------------------------------------------------------------------------
+
+-- Failed ownership checks at the front door (an applicant who is not the card's
+-- owner, a card-found or a /formal by someone else), per card and per credential.
+-- Each check is counted before it runs (so parallel guesses meet the same limit) and
+-- taken back if it passes; past the limit the subject is locked for a while, and
+-- operations are told. Subjects carry no personal data: a card by its case ID (a
+-- keyed hash of its number), a credential by its name in the audit log.
+CREATE TABLE ownership_failures (
+    subject           text PRIMARY KEY,       -- 'card:<case ID>' or 'credential:<actor>'
+    failures          integer NOT NULL CHECK (failures >= 0),
+    window_started_at timestamptz NOT NULL,   -- the failures count from here
+    locked_until      timestamptz             -- past the limit: no check until then
+);

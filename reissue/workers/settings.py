@@ -120,6 +120,23 @@ class Settings(BaseSettings):
     api_jwt_audience: str = Field(
         default="card-reissue", validation_alias="REISSUE_API_JWT_AUDIENCE"
     )
+    api_owner_failures_per_card: int = Field(
+        default=5,
+        ge=1,
+        validation_alias="REISSUE_API_OWNER_FAILURES_PER_CARD",
+        description="Failed ownership checks on one card, within the window, before the "
+        "card's checks are locked for the window.",
+    )
+    api_owner_failures_per_credential: int = Field(
+        default=20,
+        ge=1,
+        validation_alias="REISSUE_API_OWNER_FAILURES_PER_CREDENTIAL",
+        description="Failed ownership checks by one partner credential, within the "
+        "window, before its checks are locked for the window.",
+    )
+    api_owner_window_minutes: int = Field(
+        default=15, ge=1, validation_alias="REISSUE_API_OWNER_WINDOW_MINUTES"
+    )
     console_session_idle_minutes: int = Field(
         default=30, ge=1, validation_alias="REISSUE_CONSOLE_SESSION_IDLE_MINUTES"
     )

@@ -46,14 +46,28 @@ async def test_prune_deletes_only_what_is_past_keeping(pool: asyncpg.Pool) -> No
                 f" {expires}, {ended})",
                 sid,
             )
+        for subject, age, locked in (
+            ("card:old", timedelta(days=2), None),
+            ("card:old-but-locked", timedelta(days=2), timedelta(hours=1)),
+            ("card:recent", timedelta(minutes=5), None),
+        ):
+            await conn.execute(
+                "INSERT INTO ownership_failures (subject, failures, window_started_at,"
+                " locked_until) VALUES ($1, 3, now() - $2::interval, now() + $3::interval)",
+                subject,
+                age,
+                locked or timedelta(hours=-1),
+            )
         assert await prune(conn) == {
             "api_idempotency": 2,
             "api_webhooks_seen": 1,
+            "ownership_failures": 1,
             "staff_sessions": 2,
         }
         assert await prune(conn) == {
             "api_idempotency": 0,
             "api_webhooks_seen": 0,
+            "ownership_failures": 0,
             "staff_sessions": 0,
         }
         kept = await conn.fetch("SELECT idem_key FROM api_idempotency ORDER BY idem_key")

@@ -24,9 +24,11 @@ from reissue.api.deps import (
 )
 from reissue.api.idempotency import once
 from reissue.api.models import Accepted
+from reissue.api.ownership import owner_check
 from reissue.api.problems import ApiProblem, refusals
 from reissue.schemas import errors
 from reissue.schemas.contract import EVENTS, Awaited, Event, Route, Update
+from reissue.schemas.events import ReportFormalisation
 from reissue.schemas.partner import OwnerProof
 
 __all__ = ["router"]
@@ -47,18 +49,26 @@ async def _expecting(door: FrontDoor, case_id: str, awaited: Awaited) -> None:
         )
 
 
-async def _proven_owner(door: FrontDoor, case_id: str, proof: OwnerProof) -> None:
-    """Only the person whose card it is may send this (it lifts the report: the card
-    unfreezes); checked when the event is sent, against the case's open report."""
-    async with door.pool.acquire() as conn:
-        owner = await cards.open_report_owner(conn, case_id)
-    if not door.is_owner(owner, proof.resident_id):
-        raise ApiProblem(
-            403,
-            "not-the-owner",
-            "Not allowed",
-            "resident_id: not the person who reported this card lost (or no open report)",
-        )
+async def _proven_owner(
+    door: FrontDoor, who: Credential, case_id: str, resident_id: str, *, status: int
+) -> None:
+    """Only the person whose card it is may send this (a card-found lifts the report;
+    a `/formal` voids the card for good): checked when the event is sent, against
+    the case's open report, under the limits on failed ownership checks."""
+    async with owner_check(door.pool, door.ownership, who, case_id=case_id) as check:
+        async with door.pool.acquire() as conn:
+            owner = await cards.open_report_owner(conn, case_id)
+        if owner is None:
+            check.passed()  # no open report: nothing about the owner was checked
+        if not door.is_owner(owner, resident_id):
+            rule = "not the person who reported this card lost (or no open report)"
+            extra: dict[str, Any] = {}
+            if status == 422:  # a field of the event: named, as every field refused
+                extra["errors"] = [{"field": "resident_id", "rule": rule}]
+            raise ApiProblem(
+                status, "not-the-owner", "Not allowed", f"resident_id: {rule}", **extra
+            )
+        check.passed()
 
 
 async def _deliver(
@@ -68,7 +78,9 @@ async def _deliver(
         if route.awaited is not None:
             await _expecting(door, case_id, route.awaited)
         if isinstance(body, OwnerProof):
-            await _proven_owner(door, case_id, body)
+            await _proven_owner(door, who, case_id, body.resident_id, status=403)
+        elif isinstance(body, ReportFormalisation):  # the ID card a clerk checked
+            await _proven_owner(door, who, case_id, body.resident_id, status=422)
         # The acting identity is the credential, never a field of the request.
         event = body.event(actor=who.acting) if route.body is not None else body
         return await door.client.deliver(case_id, entry, event) or Accepted()
