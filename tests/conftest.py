@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -35,6 +36,12 @@ from tests.support import CODEC_TOKEN, TEST_CONVERTER, TEST_KEYS, Stack
 TEMPLATE_DB = "reissue_template"
 # 100,000 new card numbers per test database (R01000000, R01100000, ...).
 _CARD_BLOCKS = itertools.count(1_000_000, 100_000)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The tests run as dev (API keys, the dev secrets): they and `reissue dev` are the
+    # only ones that say so; every process a test starts inherits it.
+    os.environ["REISSUE_ENV"] = "dev"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -74,6 +74,7 @@ async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) ->
         "COLUMNS": "200",
     }
     env.pop("DATABASE_URL", None)
+    env.pop("REISSUE_ENV", None)  # `reissue dev` says dev itself
     proc = await asyncio.create_subprocess_exec(
         REISSUE, "dev", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )

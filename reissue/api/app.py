@@ -41,13 +41,18 @@ def build_app(
     tokens: TokenVerifier | None = None,
     api_keys: bool = True,
     ownership: OwnershipLimits | None = None,
+    docs: bool = True,
 ) -> FastAPI:
     """The app. Production verifies OAuth2 access tokens (`tokens`) and takes no API
     keys; dev and tests take the hashed API keys. `ownership`: the limits on failed
-    ownership checks (the defaults if not given)."""
+    ownership checks (the defaults if not given). `docs`: serve Swagger UI and ReDoc
+    (`/docs`, `/redoc`); production does not, since their scripts would run on the
+    console's origin (the OpenAPI document itself is always served)."""
     app = FastAPI(
         title="Card reissue orchestrator — partner API",
         version="1",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
         description=(
             "For partner systems (hotline, counter, unit and school portals, payment "
             "platform, card bureau, operations). Authenticate with `Authorization: Bearer "

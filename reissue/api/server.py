@@ -49,6 +49,8 @@ def front_door(
             per_credential=settings.api_owner_failures_per_credential,
             window=timedelta(minutes=settings.api_owner_window_minutes),
         ),
+        # Swagger UI's scripts would run on the console's origin: not in production.
+        docs=settings.environment != "production",
     )
     app.mount("/console", build_console(client, pool, ConsoleConfig.from_settings(settings)))
     if metrics is not None:
@@ -105,10 +107,12 @@ async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) ->
     client = ReissueClient(
         temporal, task_queue=settings.task_queue, hash_secret=settings.case_secret()
     )
-    metrics = None
+    metrics = scraped = None
     if settings.api_metrics_port is not None:
         metrics = RequestMetrics()
-        start_http_server(settings.api_metrics_port, registry=metrics.registry)
+        scraped, _ = start_http_server(
+            settings.api_metrics_port, addr=settings.api_metrics_host, registry=metrics.registry
+        )
     server = front_door_server(client, pool, settings, tokens=tokens, metrics=metrics)
     try:
         if stop is None:
@@ -119,4 +123,7 @@ async def serve_api(settings: Settings, *, stop: asyncio.Event | None = None) ->
             server.should_exit = True
             await serving
     finally:
+        if scraped is not None:
+            scraped.shutdown()
+            scraped.server_close()
         await pool.close()

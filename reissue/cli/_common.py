@@ -33,7 +33,18 @@ JsonOpt = Annotated[
 
 
 def _settings() -> Settings:
-    return Settings()
+    """The process's settings; without REISSUE_ENV (or with a bad value) it refuses to
+    start, exit 2."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        if any(err["loc"] == ("REISSUE_ENV",) for err in e.errors()):
+            err_console.print(
+                "[red]REISSUE_ENV must be set: dev or production[/] (only `reissue dev` and "
+                "the tests run as dev; dev turns on public default secrets)"
+            )
+            raise typer.Exit(2) from None
+        _fail_validation(e)
 
 
 def _run(coro: Awaitable[T]) -> T:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,13 @@ def dev(
     """Run the embedded stack: Temporal dev server + Web UI, PostgreSQL, a worker."""
     from reissue.devtools.devstack import run_dev
 
+    # The one command that sets dev (the tests are the others): it runs the embedded
+    # stack with the public default secrets, never on a production configuration.
+    if os.environ.setdefault("REISSUE_ENV", "dev") != "dev":
+        err_console.print(
+            "[red]reissue dev runs the dev stack:[/] REISSUE_ENV must be dev or unset"
+        )
+        raise typer.Exit(2)
     settings = _settings()
     configure_logging(fmt=settings.log_format)
     asyncio.run(run_dev(settings, demo=demo, console=console))

@@ -255,6 +255,7 @@ async def own_stack(*, worker: bool = True, **settings_overrides: Any) -> AsyncI
             await server.wait_ready()
             key = base64.b64encode(secrets.token_bytes(32)).decode()
             settings = Settings(
+                environment="dev",
                 temporal_address=server.address,
                 database_url=dsn,
                 codec_keys=f"k1:{key}",

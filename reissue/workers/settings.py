@@ -49,7 +49,9 @@ class Settings(BaseSettings):
         env_file=None, extra="ignore", populate_by_name=True, case_sensitive=False
     )
 
-    environment: Literal["dev", "production"] = Field(default="dev", validation_alias="REISSUE_ENV")
+    # No default: dev turns on public default secrets and API keys, so a process that
+    # is not told which it is refuses to start (`reissue dev` and the tests say dev).
+    environment: Literal["dev", "production"] = Field(validation_alias="REISSUE_ENV")
     temporal_address: str = Field(default="localhost:7233", validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
     temporal_tls_cert: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CERT")
@@ -65,6 +67,12 @@ class Settings(BaseSettings):
         default=None,
         validation_alias="REISSUE_API_METRICS_PORT",
         description="`reissue api`: the port its request metrics are served on (Prometheus).",
+    )
+    api_metrics_host: str = Field(
+        default="127.0.0.1",
+        validation_alias="REISSUE_API_METRICS_HOST",
+        description="`reissue api`: the address its request metrics listen on (loopback "
+        "unless configured: a scraper on another host needs 0.0.0.0 or the pod's address).",
     )
     health_port: int | None = Field(default=None, validation_alias="REISSUE_HEALTH_PORT")
     task_queue: str = Field(default="card-reissue", validation_alias="REISSUE_TASK_QUEUE")

@@ -75,6 +75,7 @@ async def _spawn(
 ) -> list[asyncio.subprocess.Process]:
     s = stack.settings
     env = os.environ | {
+        "REISSUE_ENV": s.environment,
         "TEMPORAL_ADDRESS": s.temporal_address,
         "DATABASE_URL": s.require_database_url(),
         "REISSUE_CODEC_KEYS": s.codec_keys.get_secret_value() if s.codec_keys else "",
