@@ -8,8 +8,11 @@ import pytest
 from reissue.schemas.case import CaseStatus
 from reissue.schemas.enums import Stage
 from reissue.schemas.permissions import (
+    PARTNER_SCOPES,
+    PARTNER_VIEWS,
     NotPermitted,
     Role,
+    Scope,
     StaffAction,
     check_staff,
     offers,
@@ -72,3 +75,26 @@ def test_the_case_page_offers_only_what_its_reader_may_do() -> None:
     assert {a for a, ok in auditor.items() if ok} == {"export", "unmask"}
     ops = offers(user_id="ops-1", roles=frozenset({Role.OPERATIONS}), st=_case())
     assert {a for a, ok in ops.items() if ok} == {"cancel"}
+
+
+def test_every_partner_kind_that_reads_or_reports_a_case_has_a_view_of_it() -> None:
+    readers = {p for p, scopes in PARTNER_SCOPES.items() if scopes & {Scope.STATUS, Scope.REPORT}}
+    assert readers == set(PARTNER_VIEWS)
+    # Staff IDs, free text and anomalies are for operations alone.
+    internal = {
+        "received_by",
+        "assigned_to",
+        "anomalies",
+        "ignored_events",
+        "timeline",
+        "pending_action",
+        "outcome_reason",
+        "flags",
+        "money",
+        "reminders_sent",
+    }
+    for partner, view in PARTNER_VIEWS.items():
+        shown = set(view.model_fields)
+        assert {"view", "case_id", "stage", "awaiting", "deadline", "card_masked"} <= shown
+        assert (internal <= shown) is (partner == "operations"), partner
+        assert (internal & shown == set()) is (partner != "operations"), partner
