@@ -6,18 +6,20 @@ reads the view of a case its job needs (`permissions.PARTNER_VIEWS`), never more
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal, Protocol, TypeVar
+import copy
+from typing import Annotated, Any, Final, Literal, Protocol, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from reissue.schemas.case import CaseStatus, FeeStatus, MaterialCheck
-from reissue.schemas.enums import AwaitingParty, Channel, Stage
+from reissue.schemas.case import CaseStatus
+from reissue.schemas.enums import Channel
 from reissue.schemas.events import CancelRequest, CardFound, Reason
 from reissue.schemas.identifiers import ResidentId
 from reissue.schemas.text import PlainText
 
 __all__ = [
+    "COUNTER_FIELDS",
+    "REPORTER_FIELDS",
     "Cancellation",
     "CaseView",
     "CounterView",
@@ -70,8 +72,33 @@ class FoundCard(OwnerProof):
 
 # ----------------------------------------------------------------------------- views
 
-_CASE_ID = Field(
-    description="The case ID (a keyed hash of the card number): the one the URLs take."
+# What the hotline and the online service read of a case: where it is, whom it waits
+# for and until when, the card (masked), the channel, its loss report (the person needs
+# its number and time) and the freezes. No staff IDs, no free text, no anomalies.
+REPORTER_FIELDS: Final = (
+    "stage",
+    "awaiting",
+    "deadline",
+    "card_masked",
+    "channel",
+    "loss_reported_at",
+    "liability_cutoff",
+    "loss_report_number",
+    "report_formal",
+    "card_frozen",
+    "bank_frozen",
+    "new_card_masked",
+)
+# What the counter system reads besides: what it takes in and hands over (the
+# materials checklist, the corrections the review asked for, which the counter tells
+# the person, the unit's answer, the fee). No staff IDs, no anomalies, no notes.
+COUNTER_FIELDS: Final = (
+    *REPORTER_FIELDS,
+    "materials",
+    "correction_round",
+    "correction_reasons",
+    "affiliation_status",
+    "fee",
 )
 
 
@@ -79,49 +106,45 @@ class _View(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class _Reporting(_View):
-    case_id: str = _CASE_ID
-    stage: Stage
-    awaiting: AwaitingParty = Field(description="Whom the case waits for.")
-    deadline: datetime | None = Field(description="Until when it waits.")
-    card_masked: str
-    channel: Channel
-    loss_reported_at: datetime
-    liability_cutoff: datetime = Field(
-        description="Expenses incurred before this moment are borne by the insured "
-        "(Chongqing Interim Measures, Art. 28)."
+def _projection(name: str, kind: str, fields: tuple[str, ...], doc: str) -> type[_View]:
+    """A view of `CaseStatus`: these of its fields as it declares them, the case ID
+    the URLs take, and `view` naming the view."""
+    declared = CaseStatus.model_fields
+    projected: dict[str, Any] = {
+        f: (declared[f].annotation, copy.copy(declared[f])) for f in fields
+    }
+    return create_model(
+        name,
+        __base__=_View,
+        __doc__=doc,
+        __module__=__name__,
+        view=(cast(Any, Literal)[kind], kind),
+        case_id=(
+            str,
+            Field(
+                description="The case ID (a keyed hash of the card number): the one the URLs take."
+            ),
+        ),
+        **projected,
     )
-    loss_report_number: str | None
-    report_formal: bool
-    card_frozen: bool
-    bank_frozen: bool
-    new_card_masked: str | None
 
 
-class ReporterView(_Reporting):
-    """What the hotline and the online service read of a case: where it is, whom it
-    waits for and until when, the card (masked) and its loss report. No staff IDs, no
-    free text, no anomalies."""
-
-    view: Literal["reporter"] = "reporter"
-
-
-class _Counter(_Reporting):
-    materials: list[MaterialCheck]
-    correction_round: int
-    correction_reasons: list[str] = Field(
-        description="What the review asked the person to correct (the counter tells them)."
-    )
-    affiliation_status: str
-    fee: FeeStatus | None
-
-
-class CounterView(_Counter):
-    """What the counter system reads: the reporter's view, and what the counter takes
-    in and hands over (the materials checklist, the corrections asked for, the unit's
-    answer, the fee). No staff IDs, no anomalies, no notes."""
-
-    view: Literal["counter"] = "counter"
+ReporterView = _projection(
+    "ReporterView",
+    "reporter",
+    REPORTER_FIELDS,
+    "What the hotline and the online service read of a case: where it is, whom it "
+    "waits for and until when, the card (masked) and its loss report. No staff IDs, "
+    "no free text, no anomalies.",
+)
+CounterView = _projection(
+    "CounterView",
+    "counter",
+    COUNTER_FIELDS,
+    "What the counter system reads of a case: the reporter's view, and what the "
+    "counter takes in and hands over (the materials checklist, the corrections asked "
+    "for, the unit's answer, the fee). No staff IDs, no anomalies, no notes.",
+)
 
 
 class OperationsView(CaseStatus):
@@ -130,7 +153,11 @@ class OperationsView(CaseStatus):
     view: Literal["operations"] = "operations"
 
 
-CaseView = Annotated[ReporterView | CounterView | OperationsView, Field(discriminator="view")]
+# The answer of `GET /v1/cases/{case_id}` and `POST /v1/cases`, by its `view`.
+CaseView: Any = Annotated[
+    ReporterView | CounterView | OperationsView,
+    Field(discriminator="view"),
+]
 
 V = TypeVar("V", bound=BaseModel)
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Final
 
+from pydantic import BaseModel
+
 from reissue.schemas.case import CaseStatus
 from reissue.schemas.enums import Channel, Stage
 from reissue.schemas.partner import CounterView, OperationsView, ReporterView
@@ -90,7 +92,7 @@ PARTNER_CHANNELS: Final[Mapping[str, tuple[Channel, ...]]] = {
 # What each partner kind that reads cases (or reports them) reads of one: the view its
 # job needs. The hotline and the online service tell a person where their case is;
 # the counter takes in and hands over; operations decide whether to end a case.
-PARTNER_VIEWS: Final[Mapping[str, type[ReporterView | CounterView | OperationsView]]] = {
+PARTNER_VIEWS: Final[Mapping[str, type[BaseModel]]] = {
     "hotline": ReporterView,
     "online": ReporterView,
     "counter": CounterView,
