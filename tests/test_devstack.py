@@ -74,9 +74,11 @@ async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) ->
         "COLUMNS": "200",
     }
     env.pop("DATABASE_URL", None)
-    env.pop("REISSUE_ENV", None)  # `reissue dev` says dev itself
+    # `reissue dev` says dev itself; commands beside it say so in their environment.
+    dev_env = {k: v for k, v in env.items() if k != "REISSUE_ENV"}
+    env["REISSUE_ENV"] = "dev"
     proc = await asyncio.create_subprocess_exec(
-        REISSUE, "dev", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        REISSUE, "dev", env=dev_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     try:
         assert proc.stdout is not None
