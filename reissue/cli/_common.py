@@ -40,8 +40,8 @@ def _settings() -> Settings:
     except ValidationError as e:
         if any(err["loc"] == ("REISSUE_ENV",) for err in e.errors()):
             err_console.print(
-                "[red]REISSUE_ENV must be set: dev or production[/] (only `reissue dev` and "
-                "the tests run as dev; dev turns on public default secrets)"
+                "[red]REISSUE_ENV must be set: dev or production[/] (dev turns on public "
+                "default secrets: `reissue dev` says it itself; export it beside a dev stack)"
             )
             raise typer.Exit(2) from None
         _fail_validation(e)
