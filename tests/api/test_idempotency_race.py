@@ -4,6 +4,8 @@ a refusal that frees it, at most one of them is ever being answered."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -50,6 +52,77 @@ def far_database(monkeypatch: pytest.MonkeyPatch) -> None:
             return result
 
         monkeypatch.setattr(api_idempotency, name, late)
+
+
+async def test_a_key_freed_just_after_a_request_tried_it_is_not_skipped(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving of finding 14, step by step: A holds the key; B tries it, and
+    A's refusal frees it before B's next step; D comes while B would run. Two requests
+    with one key must never both be answered."""
+    reserve, forget = api_idempotency.reserve, api_idempotency.forget
+    sender: contextvars.ContextVar[str] = contextvars.ContextVar("sender")
+    a_runs, b_tried, a_freed, b_runs, b_done, d_done = (asyncio.Event() for _ in range(6))
+
+    async def reserving(*args: Any, **kw: Any) -> Any:
+        result = await reserve(*args, **kw)
+        if sender.get() == "B":
+            b_tried.set()
+            await a_freed.wait()  # A is refused and frees the key meanwhile
+        return result
+
+    async def freeing(*args: Any, **kw: Any) -> None:
+        await forget(*args, **kw)
+        if sender.get() == "A":
+            a_freed.set()
+
+    monkeypatch.setattr(api_idempotency, "reserve", reserving)
+    monkeypatch.setattr(api_idempotency, "forget", freeing)
+    answered: list[str] = []
+    running = most = 0
+
+    async def answer() -> Accepted:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            if sender.get() == "A":
+                a_runs.set()
+                await b_tried.wait()
+                raise ApiProblem(409, "WrongStage", "Refused by the case", "not yet")
+            if sender.get() == "B":
+                b_runs.set()
+                with contextlib.suppress(TimeoutError):  # D comes while B runs
+                    await asyncio.wait_for(d_done.wait(), timeout=2)
+            answered.append(sender.get())
+            return Accepted()
+        finally:
+            running -= 1
+
+    async def send(name: str, after: Callable[[], Awaitable[object]] | None) -> str:
+        sender.set(name)
+        try:
+            if after is not None:
+                await after()
+            await once(pool, _Request(), WHO, "k", answer)  # type: ignore[arg-type]
+        except ApiProblem as e:
+            return e.kind
+        finally:
+            {"B": b_done, "D": d_done}.get(name, asyncio.Event()).set()
+        return "answered"
+
+    async def b_runs_or_is_done() -> None:
+        waits = [asyncio.create_task(b_runs.wait()), asyncio.create_task(b_done.wait())]
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+    outcomes = await asyncio.gather(
+        send("A", None), send("B", a_runs.wait), send("D", b_runs_or_is_done)
+    )
+    assert most == 1, f"{most} requests with one Idempotency-Key ran at the same time"
+    assert answered == ["D"], f"{answered} answered under one key ({outcomes})"
+    assert outcomes == ["WrongStage", "idempotency-key-in-flight", "answered"]
 
 
 @pytest.mark.usefixtures("far_database")
