@@ -26,9 +26,13 @@ system-packages:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SYSTEM_PACKAGES); }
 
+# pytest's worker processes (pytest-xdist), each with its own dev server, PostgreSQL and
+# partner simulators; `make test TEST_WORKERS=0` runs the tests in this process.
+TEST_WORKERS ?= 2
+
 ## Set up and run the whole test suite (lint, type check, tests).
 test: install system-packages
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal

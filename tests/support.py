@@ -1,16 +1,19 @@
-"""Builders and probes the tests share: people in the registry, applications, materials."""
+"""Builders and probes the tests share: people in the registry, applications, materials,
+the helpers that drive a case through the typed client (both layers), and `eventually`,
+the one way a test waits."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -24,7 +27,7 @@ from reissue.client import ReissueClient
 from reissue.devtools.seed import enrol_person, scanned, standard_submission, synthetic_resident_id
 from reissue.ops.audit import LOCAL_ACTIVITY_MARKER
 from reissue.ops.invariants import Violation, check_invariants
-from reissue.schemas.case import CaseInput, CaseStatus
+from reissue.schemas.case import CaseInput, CaseResult, CaseStatus
 from reissue.schemas.codec import KeyRing
 from reissue.schemas.converter import data_converter
 from reissue.schemas.enums import DocumentType, InsuredCategory, Stage
@@ -46,6 +49,35 @@ TEST_KEYS_SPEC = (
 TEST_KEYS = KeyRing.parse(TEST_KEYS_SPEC)
 TEST_CONVERTER = data_converter(TEST_KEYS)
 CODEC_TOKEN = "test-codec-token"
+
+T = TypeVar("T")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T] | T], timeout: float = 30, *, every: float = 0.05
+) -> T:
+    """Run `check` until it passes, and return what it returned: it passes once it neither
+    raises `AssertionError` nor returns `False`. After `timeout` real seconds the last
+    `AssertionError` is raised (the reason it never passed).
+
+    The one way a test waits for something to happen. To show that something did *not*
+    happen, wait first for an event proving the system has moved past the point where it
+    would have (STYLE.md), then assert, once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not False:
+                return result  # type: ignore[return-value]
+            failure = AssertionError(f"{getattr(check, '__name__', check)} stayed False")
+        except AssertionError as e:
+            failure = e
+        if loop.time() > deadline:
+            raise failure
+        await asyncio.sleep(every)
 
 
 async def summary_text(payload: Payload) -> str:
@@ -97,8 +129,141 @@ async def install_policy(
     return policy
 
 
+class Cases:
+    """Drives cases through the typed client, as partners, clerks and staff would: what
+    both layers share. A subclass says where people and policies live (PostgreSQL, or
+    the fakes in memory) and what the outbox holds."""
+
+    env: WorkflowEnvironment
+    client: ReissueClient
+    policy: CasePolicy
+
+    async def enrol(
+        self,
+        *,
+        category: InsuredCategory = InsuredCategory.URBAN_EMPLOYEE,
+        district: str = "500103",
+        balance_fen: int = DEFAULT_BALANCE_FEN,
+        bank: bool = True,
+    ) -> tuple[str, str]:
+        """A person with an active card; returns (resident_id, card_number)."""
+        raise NotImplementedError
+
+    async def use_policy(self, **changes: Any) -> CasePolicy:
+        """Put in force the seeded policy with these changes."""
+        raise NotImplementedError
+
+    async def templates(self, case_id: str) -> list[str]:
+        """The templates of the case's notices in the outbox, in order."""
+        raise NotImplementedError
+
+    async def application(
+        self,
+        *,
+        category: InsuredCategory = InsuredCategory.URBAN_EMPLOYEE,
+        affiliation: dict[str, Any] | None = None,
+        channel: str = "hotline_12333",
+        district: str = "500103",
+        **policy_changes: Any,
+    ) -> CaseInput:
+        """A person with a card, and their loss report; policy changes are put in force."""
+        category = InsuredCategory(category)
+        resident_id, card = await self.enrol(category=category, district=district)
+        if policy_changes:
+            await self.use_policy(**policy_changes)
+        return CaseInput.model_validate(
+            {
+                "applicant": {"name": "张三", "resident_id": resident_id, "mobile": "13800138000"},
+                "card_number": card,
+                "insured_category": category,
+                "affiliation": affiliation or {"kind": "none"},
+                "district": district,
+                "channel": channel,
+            }
+        )
+
+    async def open_case(self, **application: Any) -> tuple[CaseInput, str, str]:
+        """Report a loss; returns (application, workflow ID, loss report number) once frozen."""
+        app = await self.application(**application)
+        case = (await self.client.report_loss(app)).workflow_id
+        st = await self.wait_for(case, Stage.AWAITING_MATERIALS)
+        assert st.loss_report_number is not None
+        return app, case, st.loss_report_number
+
+    async def submit(self, case: str, report: str, **kw: Any) -> None:
+        """Hand in a complete set of materials; waits until the case is in review."""
+        await self.client.submit_materials(case, materials(report, **kw))
+        await self.wait_for(case, Stage.UNDER_REVIEW)
+
+    async def approve(self, case: str, **decision: Any) -> CaseStatus:
+        await self.client.review(case, {"reviewer": "rev-01", "verdict": "approve", **decision})
+        return await self.status(case)
+
+    async def pay(
+        self, case: str, *, ref: str = "BANK-0001", amount_fen: int | None = None
+    ) -> None:
+        """The payment platform pays the case's open order (in full unless told otherwise)."""
+        st = await self.wait_for(case, Stage.AWAITING_PAYMENT)
+        assert st.fee is not None and st.fee.order_id is not None
+        await self.client.confirm_payment(
+            case,
+            {
+                "order_id": st.fee.order_id,
+                "amount_fen": st.fee.amount_fen if amount_fen is None else amount_fen,
+                "payment_ref": ref,
+                "paid_at": datetime.now(UTC),
+            },
+        )
+
+    async def notice_sent(self, case_id: str, template: str, *, timeout: float = 30) -> None:
+        """Wait until a notice is in the outbox (what a partner reacts to)."""
+
+        async def sent() -> None:
+            assert template in await self.templates(case_id), f"no {template} notice for {case_id}"
+
+        await eventually(sent, timeout)
+
+    async def status(self, case: str) -> CaseStatus:
+        return await self.client.status(case)
+
+    async def wait_for(self, case: str, stage: Stage, *, timeout: float = 30) -> CaseStatus:
+        """Wait (real seconds) until the `status` query shows the case settled in `stage`."""
+
+        async def there() -> CaseStatus:
+            st = await self.status(case)
+            assert st.settled_in(stage), (
+                f"case stayed in {st.stage} ({st.awaiting.value}: {st.pending_action}), "
+                f"expected {stage}"
+            )
+            return st
+
+        return await eventually(there, timeout)
+
+    async def until(
+        self, case: str, seen: Callable[[CaseStatus], bool], *, timeout: float = 30
+    ) -> CaseStatus:
+        """Wait until the case's status shows what `seen` looks for; that status."""
+
+        async def shown() -> CaseStatus:
+            st = await self.status(case)
+            assert seen(st), f"case {case} never got there: {st.stage} ({st.pending_action})"
+            return st
+
+        return await eventually(shown, timeout)
+
+    async def fast_forward(self, case: str, by: timedelta) -> None:
+        """Let `by` of the case's virtual time pass (its timers fire)."""
+        await self.env.fast_forward(self.client.handle(case), by)
+
+    async def result(self, case: str) -> CaseResult:
+        return await self.client.result(case)
+
+
 @dataclass
-class Stack:
+class Stack(Cases):
+    """The real stack: a worker with the real activities against PostgreSQL and the
+    partner simulators, on the dev server."""
+
     env: WorkflowEnvironment
     pool: asyncpg.Pool
     client: ReissueClient
@@ -164,73 +329,6 @@ class Stack:
             )
         return resident_id, card
 
-    async def application(
-        self,
-        *,
-        category: InsuredCategory = InsuredCategory.URBAN_EMPLOYEE,
-        affiliation: dict[str, Any] | None = None,
-        channel: str = "hotline_12333",
-        district: str = "500103",
-        **policy_changes: Any,
-    ) -> CaseInput:
-        """A person with a card, and their loss report; policy changes are put in force."""
-        category = InsuredCategory(category)
-        resident_id, card = await self.enrol(category=category, district=district)
-        if policy_changes:
-            await self.use_policy(**policy_changes)
-        return CaseInput.model_validate(
-            {
-                "applicant": {"name": "张三", "resident_id": resident_id, "mobile": "13800138000"},
-                "card_number": card,
-                "insured_category": category,
-                "affiliation": affiliation or {"kind": "none"},
-                "district": district,
-                "channel": channel,
-            }
-        )
-
-    async def open_case(self, **application: Any) -> tuple[CaseInput, str, str]:
-        """Report a loss; returns (application, workflow ID, loss report number) once frozen."""
-        app = await self.application(**application)
-        case = (await self.client.report_loss(app)).workflow_id
-        st = await self.wait_for(case, Stage.AWAITING_MATERIALS)
-        assert st.loss_report_number is not None
-        return app, case, st.loss_report_number
-
-    async def submit(self, case: str, report: str, **kw: Any) -> None:
-        """Hand in a complete set of materials; waits until the case is in review."""
-        await self.client.submit_materials(case, materials(report, **kw))
-        await self.wait_for(case, Stage.UNDER_REVIEW)
-
-    async def approve(self, case: str, **decision: Any) -> CaseStatus:
-        await self.client.review(case, {"reviewer": "rev-01", "verdict": "approve", **decision})
-        return await self.status(case)
-
-    async def pay(
-        self, case: str, *, ref: str = "BANK-0001", amount_fen: int | None = None
-    ) -> None:
-        """The payment platform pays the case's open order (in full unless told otherwise)."""
-        st = await self.wait_for(case, Stage.AWAITING_PAYMENT)
-        assert st.fee is not None and st.fee.order_id is not None
-        await self.client.confirm_payment(
-            case,
-            {
-                "order_id": st.fee.order_id,
-                "amount_fen": st.fee.amount_fen if amount_fen is None else amount_fen,
-                "payment_ref": ref,
-                "paid_at": datetime.now(UTC),
-            },
-        )
-
-    async def notice_sent(self, case_id: str, template: str, *, timeout: float = 30) -> None:
-        """Wait until a notice is in the outbox (what a partner reacts to)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while template not in await self.templates(case_id):
-            if loop.time() > deadline:
-                raise AssertionError(f"no {template} notice for {case_id}")
-            await asyncio.sleep(0.05)
-
     @asynccontextmanager
     async def holding(self, case: str, step: str) -> AsyncIterator[None]:
         """Hold one step of a case mid-flight: its idempotency key is taken by an open
@@ -254,20 +352,17 @@ class Stack:
         activities; a step on the registry (a local activity, not listed there) waiting on
         the key `holding` took."""
         handle = self.client.handle(case)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            running = (await handle.describe()).raw_description.pending_activities
-            if any(p.activity_type.name == activity for p in running):
+
+        async def running() -> None:
+            pending = (await handle.describe()).raw_description.pending_activities
+            if any(p.activity_type.name == activity for p in pending):
                 return
-            if await self.one(
+            assert await self.one(
                 "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
                 " WHERE NOT l.granted AND a.query LIKE 'INSERT INTO activity_runs%'"
-            ):
-                return
-            if loop.time() > deadline:
-                raise AssertionError(f"{activity} never ran for {case}")
-            await asyncio.sleep(0.05)
+            ), f"{activity} never ran for {case}"
+
+        await eventually(running, timeout)
 
     async def violations(self) -> list[Violation]:
         """Every broken invariant across this test's cases (histories checked too)."""
@@ -277,24 +372,6 @@ class Stack:
             task_queue=self.settings.task_queue,
             verify_closed_since=datetime(2000, 1, 1, tzinfo=UTC),
         )
-
-    async def status(self, case: str) -> CaseStatus:
-        return await self.client.status(case)
-
-    async def wait_for(self, case: str, stage: Stage, *, timeout: float = 30) -> CaseStatus:
-        """Poll the `status` query until the case reaches `stage` (real seconds)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            st = await self.status(case)
-            if st.settled_in(stage):
-                return st
-            if loop.time() > deadline:
-                raise AssertionError(f"case stayed in {st.stage}, expected {stage}: {st}")
-            await asyncio.sleep(0.1)
-
-    async def fast_forward(self, case: str, by: timedelta) -> None:
-        await self.env.fast_forward(self.client.handle(case), by)
 
     async def one(self, sql: str, *args: Any) -> Any:
         async with self.pool.acquire() as conn:

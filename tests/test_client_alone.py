@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import venv
 from pathlib import Path
 
@@ -41,16 +42,19 @@ def test_the_client_installs_and_works_with_its_runtime_dependencies_alone(
         ROOT / "reissue", source / "reissue", ignore=shutil.ignore_patterns("__pycache__")
     )
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir, with_pip=False)  # nothing in it: pip installs into it from outside
     python = env_dir / "bin" / "python"
     install = subprocess.run(
         [
-            str(python),
+            sys.executable,
             "-m",
             "pip",
+            "--python",
+            str(python),
             "install",
             "--quiet",
             "--disable-pip-version-check",
+            "--no-compile",  # (bytecode is written on first import instead)
             str(source),
         ],
         capture_output=True,

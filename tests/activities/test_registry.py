@@ -20,7 +20,7 @@ from reissue.activities import (
 from reissue.activities.partners import HttpBank, HttpPaymentPlatform
 from reissue.schemas import activities as a
 from reissue.schemas.case import CaseInput
-from reissue.schemas.enums import Channel
+from reissue.schemas.enums import Channel, ProductionMode
 from reissue.schemas.errors import PARTNER_UNAVAILABLE
 from reissue.schemas.hashing import case_workflow_id
 from reissue.schemas.policy import CasePolicy
@@ -304,3 +304,132 @@ async def test_a_refund_asks_the_platform_once_under_the_payment_s_id(
         a.RefundInput(**_step(case, "refund:P-9"), payment_ref="P-9", reason="wrong amount")
     )
     assert refund.refund_id == "RF-P-9" and refund.status == "refunded"
+
+
+async def test_a_district_s_own_policy_is_the_one_in_force_there(pool: asyncpg.Pool) -> None:
+    from tests.support import install_policy
+
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    local = await install_policy(
+        pool, CasePolicy(temporary_report_validity=timedelta(days=10)), district="500112"
+    )
+    rid, card = await _person(pool)
+    here = await registry.register_loss(
+        _loss(card, rid, district="500112", opened_at=datetime.now(UTC), reported_at=None)
+    )
+    assert here.policy.version == local.version
+    assert here.policy.temporary_report_validity == timedelta(days=10)
+    rid2, card2 = await _person(pool)
+    elsewhere = await registry.register_loss(
+        _loss(card2, rid2, district="500103", opened_at=datetime.now(UTC), reported_at=None)
+    )
+    assert elsewhere.policy.version == "CQ-2026.1"
+
+
+async def test_a_card_pays_only_while_active_and_every_attempt_is_kept(
+    pool: asyncpg.Pool,
+) -> None:
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    rid, card = await _person(pool)
+    case = case_of(card)
+
+    async def pays(number: str) -> tuple[bool, str]:
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM authorise_card_transaction($1, 100)", number)
+        return row["authorised"], row["reason"]
+
+    assert await pays(card) == (True, "ok")
+    loss = await registry.register_loss(_loss(card, rid, channel=Channel.COUNTER))
+    assert await pays(card) == (False, "card is frozen")  # frozen with the loss report
+    order = await registry.order_card_production(
+        a.ProductionInput(
+            **_step(case, "order"),
+            account_id=loss.account_id,
+            old_card_number=card,
+            mode=ProductionMode.INSTANT,
+            district="500103",
+        )
+    )
+    new = order.new_card_number
+    assert new is not None and order.status == "produced"
+    assert await pays(new) == (False, "card is inactive_new")  # printed, not yet collected
+    async with pool.acquire() as conn:
+        code = await conn.fetchval("SELECT card_id_code FROM cards WHERE card_number = $1", new)
+    assert code is not None and len(code) == 32  # written on the chip at the counter
+    await registry.activate_new_card(
+        a.ActivateCardInput(
+            **_step(case, "activate"),
+            old_card_number=card,
+            new_card_number=new,
+            report_number=loss.report_number,
+        )
+    )
+    assert await pays(new) == (True, "ok")
+    assert await pays(card) == (False, "card is replaced")
+    assert await pays("Z00000000") == (False, "unknown card")
+    async with pool.acquire() as conn:
+        kept = await conn.fetch(
+            "SELECT card_number, authorised FROM card_transactions"
+            " WHERE card_number = ANY($1::text[]) ORDER BY id",
+            [card, new],
+        )
+    assert [(r["card_number"] == card, r["authorised"]) for r in kept] == [
+        (True, True),
+        (True, False),
+        (False, False),
+        (False, True),
+        (True, False),
+    ]
+
+
+async def test_a_bureau_report_the_registry_cannot_take_is_refused_as_such(
+    pool: asyncpg.Pool,
+) -> None:
+    """A card number already in use, a chip code already on another card, an order that
+    is not ordered or not the case's: typed, final refusals the case keeps as anomalies."""
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    rid, card = await _person(pool)
+    _, someone_else = await _person(pool)
+    case = case_of(card)
+    loss = await registry.register_loss(_loss(card, rid))
+    async with pool.acquire() as conn:
+        order_id = await conn.fetchval(
+            "INSERT INTO production_orders (order_id, case_id, account_id, old_card_number,"
+            " mode, status, district, ordered_at) VALUES ('PD20261125999001', $1, $2, $3,"
+            " 'standard', 'ordered', '500103', $4) RETURNING order_id",
+            case,
+            loss.account_id,
+            card,
+            AT,
+        )
+
+    def produced(step: str, number: str, **changes: Any) -> a.CardProducedInput:
+        code = changes.pop("card_id_code", None)
+        return a.CardProducedInput(
+            **(_step(case, step) | changes),
+            order_id=order_id,
+            account_id=loss.account_id,
+            new_card_number=number,
+            produced_at=AT,
+            card_id_code=code,
+        )
+
+    before = await snapshot(pool)
+    refusals = [
+        (produced("p1", someone_else), "CardNumberConflict", "already in use"),
+        (produced("p2", "N00000001", case_id=case_of(someone_else)), "OrderStateConflict", "no such"),
+    ]
+    for req, error, says in refusals:
+        with pytest.raises(ApplicationError) as err:
+            await registry.record_card_produced(req)
+        assert err.value.type == error and err.value.non_retryable and says in err.value.message
+    assert await snapshot(pool) == before
+    done = await registry.record_card_produced(produced("p3", "N00000002", card_id_code="A" * 32))
+    assert done.changed
+    with pytest.raises(ApplicationError) as err:  # the order is produced now
+        await registry.record_production_failed(
+            a.ProductionFailedInput(
+                **_step(case, "failed"), order_id=order_id, reason="late", failed_at=AT
+            )
+        )
+    assert err.value.type == "OrderStateConflict" and err.value.non_retryable

@@ -3,8 +3,8 @@ PostgreSQL: what an operator sees for a loss reported through the partner API.""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +19,7 @@ from reissue.api.server import front_door
 from reissue.schemas.enums import Stage
 from reissue.workers.tracing import tracing_interceptors
 from tests.api.conftest import serving
-from tests.support import TEST_CONVERTER, Stack
+from tests.support import TEST_CONVERTER, Stack, eventually
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -65,12 +65,17 @@ async def test_a_loss_reported_through_the_front_door_is_one_trace(traced: Stack
         r.json()["case_id"] if "case_id" in r.json() else stack.client.case_id_for(app.card_number)
     )
     await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-    await asyncio.sleep(0.5)  # the last activity spans end
 
-    spans = list(_EXPORTER.get_finished_spans())
-    (request,) = [s for s in spans if s.name == "POST /v1/cases" and s.parent is None]
-    in_trace = [s for s in spans if s.context.trace_id == request.context.trace_id]
-    names = {s.name for s in in_trace}
+    async def traced_to_the_end() -> tuple[list[Any], set[str]]:
+        """The request's trace, once the spans of the steps that opened the case ended."""
+        spans = list(_EXPORTER.get_finished_spans())
+        (request,) = [s for s in spans if s.name == "POST /v1/cases" and s.parent is None]
+        in_trace = [s for s in spans if s.context.trace_id == request.context.trace_id]
+        names = {s.name for s in in_trace}
+        assert "RunActivity:notify.local" in names, sorted(names)  # the last step's span
+        return in_trace, names
+
+    in_trace, names = await eventually(traced_to_the_end)
     assert "StartUpdateWithStartWorkflow:CardReissueWorkflow" in names, sorted(names)
     assert "RunWorkflow:CardReissueWorkflow" in names, sorted(names)
     # Steps on our registry run as local activities; the bank's call as an activity.

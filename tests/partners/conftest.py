@@ -65,18 +65,36 @@ class Simulator:
             return r.json()
 
 
-@pytest.fixture
-async def simulator(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Simulator]]]:
-    started: list[Simulator] = []
-
-    async def start(system: str, **knobs: Any) -> Simulator:
-        sim = Simulator(system, tmp_path / f"{system}.sqlite")
-        await sim.start(**knobs)
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
+@pytest.fixture(scope="session")
+async def _simulator_processes() -> AsyncIterator[dict[str, Simulator]]:
+    """One process per partner system for the session's partner tests, started when first
+    asked for; each test gets it reset (`simulator`)."""
+    running: dict[str, Simulator] = {}
+    yield running
+    for sim in running.values():
         if sim.proc is not None:
             sim.proc.terminate()
             await sim.proc.wait()
+
+
+@pytest.fixture
+async def simulator(
+    _simulator_processes: dict[str, Simulator], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Awaitable[Simulator]]:
+    """A partner system's simulator, as a process of its own, knowing nothing and set with
+    these knobs; a test may kill and restart it (the next test gets it running again)."""
+
+    async def start(system: str, **knobs: Any) -> Simulator:
+        sim = _simulator_processes.get(system)
+        if sim is None:
+            sim = Simulator(system, tmp_path_factory.mktemp(system) / f"{system}.sqlite")
+            _simulator_processes[system] = sim
+        if sim.proc is None or sim.proc.returncode is not None:
+            await sim.start()
+        await sim.post("/_reset")  # its records and its knobs
+        if knobs:
+            await sim.knobs(**knobs)
+        sim.report_url = None
+        return sim
+
+    return start

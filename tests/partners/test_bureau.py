@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,11 +17,10 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from reissue.api.app import build_app
 from reissue.api.credentials import create_key
-from reissue.schemas.case import CaseStatus
 from reissue.schemas.enums import AwaitingParty, Stage
 from tests.api.conftest import serving
 from tests.partners.conftest import Simulator
-from tests.support import Stack
+from tests.support import Stack, eventually
 
 
 @pytest.fixture
@@ -49,18 +48,6 @@ async def _in_production(stack: Stack) -> str:
     await stack.approve(case)
     await stack.pay(case)
     return case
-
-
-async def _until(
-    stack: Stack, case: str, seen: Callable[[CaseStatus], bool], timeout: float = 30
-) -> CaseStatus:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not seen(st := await stack.status(case)):
-        if loop.time() > deadline:
-            raise AssertionError(f"case {case} never got there: {st.stage} {st.pending_action}")
-        await asyncio.sleep(0.1)
-    return st
 
 
 async def _orders(bureau: Simulator, case: str) -> list[dict[str, Any]]:
@@ -100,7 +87,7 @@ async def test_failed_productions_are_ordered_again_then_a_supervisor_decides(
     await stack.use_policy(max_production_reorders=1)
     await bureau.knobs(fail_next=2)  # the first order and its reorder both fail
     case = await _in_production(stack)
-    st = await _until(stack, case, lambda st: "production_failed" in st.flags)
+    st = await stack.until(case, lambda st: "production_failed" in st.flags)
     assert st.stage is Stage.CARD_PRODUCTION and st.awaiting is AwaitingParty.STAFF
     failed = await _orders(bureau, case)
     assert [o["status"] for o in failed] == ["failed", "failed"]
@@ -159,12 +146,11 @@ async def test_a_cancelled_case_stops_its_order_at_the_bureau(
     assert await stack.violations() == []
 
 
-async def _until_ordered(bureau: Simulator, case: str, timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await _orders(bureau, case):
-        assert loop.time() < deadline, "the order never reached the bureau"
-        await asyncio.sleep(0.1)
+async def _until_ordered(bureau: Simulator, case: str) -> None:
+    async def ordered() -> None:
+        assert await _orders(bureau, case), "the order never reached the bureau"
+
+    await eventually(ordered)
 
 
 async def test_a_bureau_down_then_killed_after_accepting_still_delivers_once(
@@ -175,6 +161,7 @@ async def test_a_bureau_down_then_killed_after_accepting_still_delivers_once(
     case = await _in_production(stack)
     await stack.pending(case, "order_card_production")  # retried while the bureau is down
     await bureau.knobs(down=False)
+    await stack.fast_forward(case, timedelta(seconds=5))  # the next try, without its backoff
     await _until_ordered(bureau, case)
     await bureau.kill()  # accepted, not yet made: it dies with the order in its records
     await bureau.start()
@@ -196,10 +183,18 @@ async def test_a_cancel_the_bureau_cannot_take_at_first_is_asked_again(
     cancelling = asyncio.create_task(
         stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
     )
-    await stack.pending(case, "cancel_card_production")
-    await asyncio.sleep(3)  # a failed attempt or two
+    handle = stack.client.handle(case)
+
+    async def refused_once() -> None:  # an attempt met the bureau down, and is retried
+        pending = (await handle.describe()).raw_description.pending_activities
+        assert any(
+            p.activity_type.name == "cancel_card_production" and p.attempt >= 2 for p in pending
+        )
+
+    await eventually(refused_once)
     assert [o["status"] for o in await _orders(bureau, case)] == ["ordered"]
     await bureau.knobs(down=False)
+    await stack.fast_forward(case, timedelta(seconds=5))  # the next try, without its backoff
     await cancelling
     st = await stack.wait_for(case, Stage.CANCELLED)
     assert [o["status"] for o in await _orders(bureau, case)] == ["cancelled"]
@@ -249,7 +244,7 @@ async def test_an_order_the_bureau_refuses_goes_to_the_supervisor(
     await stack.use_policy(max_production_reorders=0)
     async with stack.another_worker("rf", card_bureau_url=bank_url) as refusing:
         case = await _in_production(refusing)
-        st = await _until(refusing, case, lambda st: "production_failed" in st.flags)
+        st = await refusing.until(case, lambda st: "production_failed" in st.flags)
         assert st.awaiting is AwaitingParty.STAFF and len(st.failed_production_orders) == 1
         reason = await refusing.one(
             "SELECT failure_reason FROM production_orders WHERE case_id = $1", st.case_id

@@ -12,7 +12,7 @@ from datetime import timedelta
 from reissue.activities.outbox import deliver_due, message_id
 from reissue.activities.partners import HttpNotificationGateway
 from tests.partners.conftest import Simulator
-from tests.support import Stack
+from tests.support import Stack, eventually
 
 NO_WAIT = timedelta(0)
 
@@ -99,7 +99,14 @@ async def test_a_gateway_killed_mid_call_and_restarted_delivers_once(
     await stack.open_case()
     gateway = HttpNotificationGateway(sim.url)
     sending = asyncio.create_task(deliver_due(stack.pool, gateway, backoff=NO_WAIT))
-    await asyncio.sleep(1)  # the call is in flight
+
+    async def in_flight() -> None:  # the message's row is held while its call is out
+        assert await stack.one(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'notifications'::regclass"
+            " AND mode = 'RowShareLock' AND granted"
+        )
+
+    await eventually(in_flight, every=0.01)
     await sim.kill()
     assert await sending == (0, 1)  # no answer: not marked sent, tried again later
     await sim.start()

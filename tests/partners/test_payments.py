@@ -19,11 +19,12 @@ from temporalio.exceptions import ApplicationError
 from reissue.activities.partners import HttpPaymentPlatform, payment_at_platform
 from reissue.api.app import build_app
 from reissue.api.credentials import create_key
+from reissue.schemas.contract import late_payment_workflow_id
 from reissue.schemas.enums import Stage
 from reissue.schemas.errors import PARTNER_UNAVAILABLE
 from tests.api.conftest import serving
 from tests.partners.conftest import Simulator
-from tests.support import Stack
+from tests.support import Stack, eventually
 
 SECRET = "a-webhook-secret-shared-with-the-platform"
 
@@ -70,12 +71,12 @@ async def _ledger(stack: Stack, case_id: str) -> list[tuple[Any, ...]]:
 
 
 async def _webhook_taken(platform: Simulator, order_id: str) -> dict[str, Any]:
-    for _ in range(300):
-        (report,) = [r for r in await platform.get("/_reports") if r["order_id"] == order_id]
-        if report["delivered_at"] is not None:
-            return dict(report)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the webhook for {order_id} was never taken: {report}")
+    async def taken() -> dict[str, Any]:
+        reports = [r for r in await platform.get("/_reports") if r["order_id"] == order_id]
+        assert len(reports) == 1 and reports[0]["delivered_at"] is not None, reports
+        return dict(reports[0])
+
+    return await eventually(taken)
 
 
 async def test_the_payer_pays_at_the_platform_and_its_webhook_moves_the_case(
@@ -125,8 +126,8 @@ async def test_a_payment_whose_webhook_never_came_pays_the_fee_when_the_deadline
     # The webhook arrives at last: the same payment, not received twice.
     await platform.put("/_report_to", **front_door)
     assert (await _webhook_taken(platform, order_id))["answer"] == 200
-    await asyncio.sleep(0.5)
-    st = await stack.status(case)
+    st = await stack.until(case, lambda st: bool(st.ignored_events))  # the case heard it
+    assert "duplicate" in st.ignored_events[0]
     assert await _ledger(stack, case_id) == [(ref, "applied", None)]
     assert st.money.received_fen == st.money.applied_fen == 2500
     assert await platform.get("/_refunds") == []
@@ -166,7 +167,8 @@ async def test_a_cancel_racing_a_payment_at_the_platform_refunds_it_exactly_once
     # Then the webhook gets through, to a closed case: recorded before, not refunded again.
     await platform.put("/_report_to", **front_door)
     assert (await _webhook_taken(platform, order_id))["answer"] == 200
-    await asyncio.sleep(1)
+    late = stack.client.temporal.get_workflow_handle(late_payment_workflow_id(case, ref))
+    await late.result()  # the closed case's payment, handled under the keys the case used
     refunds = await platform.get("/_refunds")
     assert [(r["payment_ref"], r["amount_fen"]) for r in refunds] == [(ref, 2500)]
     assert await _ledger(stack, case_id) == [(ref, "refund", "refunded")]
@@ -186,13 +188,17 @@ async def test_a_refund_whose_answer_is_lost_happens_exactly_once(
     cancelling = asyncio.create_task(
         stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
     )
-    await stack.pending(case, "refund_payment")
-    for _ in range(100):
-        if len(await platform.get("/_refunds")) == 1:
-            break
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(2)  # at least one more try meets the same lost answer
+    handle = stack.client.handle(case)
+
+    async def lost_twice() -> None:
+        """The platform refunded, and a second try met the same lost answer."""
+        pending = (await handle.describe()).raw_description.pending_activities
+        assert any(p.activity_type.name == "refund_payment" and p.attempt >= 3 for p in pending)
+        assert len(await platform.get("/_refunds")) == 1
+
+    await eventually(lost_twice)
     await platform.knobs(lost_answer_rate=0.0)
+    await stack.fast_forward(case, timedelta(seconds=5))  # the next try, without its backoff
     await cancelling
     st = await stack.wait_for(case, Stage.CANCELLED)
     refunds = await platform.get("/_refunds")
@@ -212,7 +218,6 @@ async def test_a_refund_that_times_out_is_repeated_and_happens_once(platform: Si
     with pytest.raises(ApplicationError) as err:
         await slow.refund(refund_id="RF-1", payment_ref="BANK-T", amount_fen=2500)
     assert err.value.type == PARTNER_UNAVAILABLE and not err.value.non_retryable
-    await asyncio.sleep(1.5)  # the platform finishes what it was asked
     await platform.knobs(latency_ms=0)
     ref = await slow.refund(refund_id="RF-1", payment_ref="BANK-T", amount_fen=2500)
     again = await slow.refund(refund_id="RF-1", payment_ref="BANK-T", amount_fen=2500)
@@ -284,12 +289,13 @@ async def test_a_webhook_that_outruns_the_platforms_answer_waits_for_the_order(
     st = await stack.status(case)
     assert st.stage is Stage.AWAITING_PAYMENT and st.fee is not None and st.fee.order_id is None
     await stack.pending(case, "open_payment_order")
-    for _ in range(100):  # the platform has opened it (the answer was lost)
-        opened = [o for o in await platform.get("/_orders") if o["case_id"] == case]
-        if opened:
-            break
-        await asyncio.sleep(0.1)
-    (order,) = opened
+
+    async def opened() -> dict[str, Any]:  # the platform has opened it (the answer was lost)
+        orders = [o for o in await platform.get("/_orders") if o["case_id"] == case]
+        assert len(orders) == 1, orders
+        return dict(orders[0])
+
+    order = await eventually(opened)
     paid = await platform.post("/_pay", order_id=order["order_id"])
     await _webhook_taken(platform, order["order_id"])  # signalled to the case
     await platform.knobs(lost_answer_rate=0.0)
@@ -297,47 +303,6 @@ async def test_a_webhook_that_outruns_the_platforms_answer_waits_for_the_order(
     ref = paid["payment"]["payment_ref"]
     assert await _ledger(stack, st.case_id) == [(ref, "applied", None)]
     assert st.anomalies == [] and await platform.get("/_refunds") == []
-    assert await stack.violations() == []
-
-
-async def test_a_payment_being_taken_in_when_the_deadline_passes_pays_the_fee(
-    paying: Stack,
-) -> None:
-    """The payment's webhook is being recorded (the ledger step held) when the deadline
-    passes: the deadline waits for it, finds the fee paid and does not close the order."""
-    stack = paying
-    await stack.use_policy(
-        payment_reminder_after=timedelta(seconds=2),
-        payment_final_reminder_before=timedelta(seconds=1),
-        payment_deadline=timedelta(seconds=6),
-    )
-    case, case_id, order_id = await _payable(stack)
-    async with stack.holding(case, "payment:BANK-RACE-1"):
-        await stack.pay(case, ref="BANK-RACE-1")
-        await stack.pending(case, "receive_payment")  # waiting on the held key
-        due = (await stack.status(case)).deadline
-        assert due is not None
-        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
-        for _ in range(300):  # the deadline's timer fired while the step waits
-            events = [e async for e in stack.client.handle(case).fetch_history_events()]
-            started = [e.event_id for e in events if e.HasField("timer_started_event_attributes")]
-            fired = {
-                e.timer_fired_event_attributes.started_event_id
-                for e in events
-                if e.HasField("timer_fired_event_attributes")
-            }
-            if started and started[-1] in fired:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the deadline never passed")
-        await asyncio.sleep(1)  # its workflow task ran, the money lock held
-    st = await stack.wait_for(case, Stage.CARD_PRODUCTION, timeout=60)
-    assert st.fee is not None and st.fee.order_status == "paid"
-    assert await _ledger(stack, case_id) == [("BANK-RACE-1", "applied", None)]
-    assert await stack.one("SELECT status FROM payment_orders WHERE order_id = $1", order_id) == (
-        "paid"
-    )
     assert await stack.violations() == []
 
 

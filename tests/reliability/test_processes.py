@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -26,7 +26,7 @@ from reissue.ops.invariants import check_invariants
 from reissue.schemas.enums import Stage
 from reissue.workers.settings import DEV_HASH_SECRET, Settings
 from reissue.workers.worker import build_worker
-from tests.support import TEST_CONVERTER, TEST_KEYS_SPEC, Stack
+from tests.support import TEST_CONVERTER, TEST_KEYS_SPEC, Stack, eventually
 
 REISSUE = str(Path(sys.prefix) / "bin" / "reissue")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -70,16 +70,29 @@ async def _bank_latency(stack: Stack, ms: int) -> None:
 
 async def _bank_call_started(stack: Stack, case: str) -> None:
     handle = stack.client.handle(case)
-    async with asyncio.timeout(30):
-        while True:
-            pending = (await handle.describe()).raw_description.pending_activities
-            if any(
-                p.activity_type.name == "freeze_bank_account"
-                and p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-                for p in pending
-            ):
-                return
-            await asyncio.sleep(0.1)
+
+    async def started() -> None:
+        pending = (await handle.describe()).raw_description.pending_activities
+        assert any(
+            p.activity_type.name == "freeze_bank_account"
+            and p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            for p in pending
+        ), f"the bank call of {case} has not started"
+
+    await eventually(started)
+
+
+async def _bank_call_failed(stack: Stack, case: str) -> None:
+    """The case's bank step failed an attempt (and is retried)."""
+    handle = stack.client.handle(case)
+
+    async def failed() -> None:
+        pending = (await handle.describe()).raw_description.pending_activities
+        assert any(
+            p.activity_type.name == "freeze_bank_account" and p.attempt >= 2 for p in pending
+        ), f"the bank step of {case} has not failed yet"
+
+    await eventually(failed)
 
 
 async def _events(stack: Stack, case: str, event_type: str) -> int:
@@ -122,7 +135,7 @@ async def test_worker_killed_mid_activity_another_finishes(bare: Stack) -> None:
 
 
 async def test_sigterm_lets_the_activity_in_flight_finish(bare: Stack) -> None:
-    await _bank_latency(bare, 3000)
+    await _bank_latency(bare, 1500)
     worker = await _worker_process(bare, REISSUE_GRACEFUL_SHUTDOWN_SECONDS="20")
     case = (await bare.client.report_loss(await bare.application())).workflow_id
     await _bank_call_started(bare, case)
@@ -151,6 +164,11 @@ async def test_sigterm_lets_the_activity_in_flight_finish(bare: Stack) -> None:
     finally:
         successor.send_signal(signal.SIGTERM)
         await successor.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _free_port() -> int:
@@ -207,10 +225,13 @@ async def test_postgres_restart_while_activities_run(
         ]
         for case in cases:
             await _bank_call_started(stack, case)
-        pg.stop()  # the database goes away mid-transaction
-        await asyncio.sleep(3)
+        pg.stop()  # the database goes away while the bank calls are out ...
+        for case in cases:  # ... and each step, its answer in hand, fails to record it
+            await _bank_call_failed(stack, case)
         EmbeddedPostgres(data)  # and comes back on the same data
         await _bank_latency(stack, 0)
+        for case in cases:  # the next tries, without their backoff
+            await stack.fast_forward(case, timedelta(seconds=5))
         for case in cases:
             await _finish(stack, case)
             assert await _events(stack, case, "bank_account_frozen") == 1
@@ -249,8 +270,12 @@ async def test_temporal_restart_on_its_sqlite_file(
         ]
         for case in cases:
             await stack.wait_for(case, Stage.AWAITING_MATERIALS)
-        server.stop()
-        await asyncio.sleep(1)
+        server.stop()  # (waits for the process to end)
+
+        def ports_free() -> bool:
+            return not any(_listening(port) for port in (server.port, server.ui_port))
+
+        await eventually(ports_free)
         server.start(tmp_path / "temporal.log")  # same SQLite file, same ports
         await server.wait_ready()
         for case in cases:

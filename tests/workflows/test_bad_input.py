@@ -11,8 +11,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from reissue.schemas.enums import DocumentType, Stage
-from tests.activities.test_idempotency import snapshot
-from tests.support import Stack, materials
+from tests.support import materials
+from tests.workflows.harness import FakeStack
 
 
 def _valid(card: str, resident_id: str) -> dict[str, Any]:
@@ -83,52 +83,50 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("label", "spoil", "loc", "rule"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
-)
-async def test_bad_application_is_refused_before_anything_starts(
-    stack: Stack, label: str, spoil: Any, loc: tuple[str, ...], rule: str
-) -> None:
-    resident_id, card = await stack.enrol()
-    data = _valid(card, resident_id)
-    spoil(data)
-    before = await snapshot(stack.pool)
-
-    with pytest.raises(ValidationError) as err:
-        await stack.client.report_loss(data)
-
-    errors = err.value.errors()
-    assert len(errors) == 1, errors
-    assert errors[0]["loc"] == loc
-    assert rule in errors[0]["msg"]
-    assert resident_id not in str(err.value)  # no personal data echoed in the error
+async def test_bad_applications_are_refused_before_anything_starts(cases: FakeStack) -> None:
+    """Each bad application is refused by the client, naming one field and its rule and
+    echoing no personal data; no case starts and the registry is untouched."""
+    resident_id, card = await cases.enrol()
+    before = cases.fakes.snapshot()
+    for label, spoil, loc, rule in BAD_INPUTS:
+        data = _valid(card, resident_id)
+        spoil(data)
+        with pytest.raises(ValidationError) as err:
+            await cases.client.report_loss(data)
+        errors = err.value.errors()
+        assert len(errors) == 1, (label, errors)
+        assert errors[0]["loc"] == loc, label
+        assert rule in errors[0]["msg"], label
+        assert resident_id not in str(err.value), label  # no personal data echoed
     with pytest.raises(RPCError) as missing:
-        await stack.client.handle(stack.client.case_id_for(card)).describe()
+        await cases.client.handle(cases.client.case_id_for(card)).describe()
     assert missing.value.status is RPCStatusCode.NOT_FOUND
-    assert await snapshot(stack.pool) == before
+    assert cases.fakes.snapshot() == before
 
 
-async def test_missing_material_is_refused_and_nothing_recorded(stack: Stack) -> None:
-    app = await stack.application()
-    case = (await stack.client.report_loss(app)).workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+async def test_missing_material_is_refused_and_nothing_recorded(cases: FakeStack) -> None:
+    f = cases.fakes
+    app = await cases.application()
+    case = (await cases.client.report_loss(app)).workflow_id
+    st = await cases.wait_for(case, Stage.AWAITING_MATERIALS)
     assert st.loss_report_number
-    before = await snapshot(stack.pool)
+    await cases.notice_sent(st.case_id, "card_frozen")
+    runs = dict(f.runs)
 
     with pytest.raises(WorkflowUpdateFailedError) as err:
-        await stack.client.submit_materials(
+        await cases.client.submit_materials(
             case, materials(st.loss_report_number, omit=(DocumentType.PHOTO,))
         )
     assert "documents: missing required material photo" in str(err.value.cause)
     with pytest.raises(WorkflowUpdateFailedError) as err:
-        await stack.client.submit_materials(case, materials("LR20990101000001"))
+        await cases.client.submit_materials(case, materials("LR20990101000001"))
     assert "loss_proof_number: does not match" in str(err.value.cause)
 
-    assert await snapshot(stack.pool) == before
-    st = await stack.status(case)
+    assert f.runs == runs and f.submissions == {}  # no step ran
+    st = await cases.status(case)
     assert st.stage is Stage.AWAITING_MATERIALS and st.report_formal is False
     # Refused updates leave no trace in the history either.
-    events = [e async for e in stack.client.handle(case).fetch_history_events()]
+    events = [e async for e in cases.client.handle(case).fetch_history_events()]
     assert not any(
         e.HasField("workflow_execution_update_accepted_event_attributes") for e in events
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from reissue.schemas.enums import DocumentType, Stage
-from tests.support import Stack
+from reissue.schemas.enums import Stage
+from tests.workflows.harness import FakeStack
 
 
-async def test_one_correction_round_then_approval(stack: Stack) -> None:
-    _, case, report = await stack.open_case(channel="counter")
-    await stack.submit(case, report)
-    outcome = await stack.client.review(
+async def test_one_correction_round_then_approval(cases: FakeStack) -> None:
+    f = cases.fakes
+    _, case, report = await cases.open_case(channel="counter")
+    await cases.submit(case, report)
+    outcome = await cases.client.review(
         case,
         {
             "reviewer": "rev-01",
@@ -18,48 +19,44 @@ async def test_one_correction_round_then_approval(stack: Stack) -> None:
         },
     )
     assert outcome.stage is Stage.AWAITING_MATERIALS and outcome.correction_round == 1
-    st = await stack.status(case)
+    st = await cases.status(case)
     assert st.correction_reasons == ["photo background is not plain"]
+    [notice] = f.messages(st.case_id, "correction_requested")
+    assert "photo background is not plain" in notice
 
-    await stack.submit(case, report, n=1)
-    outcome = await stack.client.review(case, {"reviewer": "rev-02", "verdict": "approve"})
+    await cases.submit(case, report, n=1)
+    outcome = await cases.client.review(case, {"reviewer": "rev-02", "verdict": "approve"})
     assert outcome.stage is Stage.AWAITING_PAYMENT
-    await stack.pay(case)
-    st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
+    await cases.pay(case)
+    st = await cases.wait_for(case, Stage.CARD_PRODUCTION)
     assert st.correction_round == 1
-    reviews = await stack.rows(
-        "SELECT round, verdict FROM review_decisions WHERE case_id = $1 ORDER BY round",
-        st.case_id,
-    )
-    assert [(r["round"], r["verdict"]) for r in reviews] == [
+    assert [(r, v) for c, r, _, v in f.reviews if c == st.case_id] == [
         (1, "request_correction"),
         (2, "approve"),
     ]
-    assert await stack.messages(st.case_id, "correction_requested") != []
-    submitted = await stack.rows(
-        "SELECT documents FROM material_submissions WHERE case_id = $1 ORDER BY round", st.case_id
-    )
-    assert len(submitted) == 2
-    assert str(DocumentType.PHOTO.value) in submitted[1]["documents"]
+    assert [k for k in f.submissions if k[0] == st.case_id] == [(st.case_id, 1), (st.case_id, 2)]
+    assert st.materials and all(m.received for m in st.materials)
+    assert all(m.doc_ids[0].endswith("-1") for m in st.materials)  # the second round's
 
 
-async def test_exceeding_max_correction_rounds_rejects(stack: Stack) -> None:
-    app, case, report = await stack.open_case(max_correction_rounds=1)
-    await stack.submit(case, report)
-    first = await stack.client.review(
+async def test_exceeding_max_correction_rounds_rejects(cases: FakeStack) -> None:
+    app, case, report = await cases.open_case(max_correction_rounds=1)
+    await cases.submit(case, report)
+    first = await cases.client.review(
         case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["form unsigned"]}
     )
     assert first.correction_round == 1
-    await stack.submit(case, report, n=1)
-    second = await stack.client.review(
+    await cases.submit(case, report, n=1)
+    second = await cases.client.review(
         case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["still unsigned"]}
     )
     assert second.verdict.value == "reject" and second.stage is Stage.REJECTED
 
-    result = await stack.client.result(case)
+    result = await cases.result(case)
     assert result.outcome is Stage.REJECTED
     assert "correction rounds exhausted" in result.reason
-    st = await stack.status(case)
-    await stack.assert_old_card_void(app.card_number, st.case_id)
-    notice = (await stack.messages(st.case_id, "rejected"))[0]
+    st = await cases.status(case)
+    cases.assert_old_card_void(app.card_number, st.case_id)
+    notice = cases.fakes.messages(st.case_id, "rejected")[0]
     assert "第八十三条" in notice and "行政复议" in notice and "Art. 83" in notice
+    assert await cases.violations() == []

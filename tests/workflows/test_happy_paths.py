@@ -4,73 +4,49 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import structlog
-from structlog.testing import LogCapture
 from temporalio.worker import Replayer
 
 from reissue.schemas.enums import InsuredCategory, ProductionMode, Stage
 from reissue.workflows.case import CardReissueWorkflow
-from tests.support import DEFAULT_BALANCE_FEN, TEST_CONVERTER, Stack, materials
-
-EMPLOYER = {"kind": "employer", "name": "重庆某某科技有限公司", "credit_code": "91310110666007217T"}
-
-
-async def test_employee_with_unit_standard_production_completes(stack: Stack) -> None:
-    logs = LogCapture()
-    structlog.configure(processors=[structlog.contextvars.merge_contextvars, logs])
-    try:
-        await _employee_case(stack, logs)
-    finally:
-        structlog.reset_defaults()
+from tests.support import DEFAULT_BALANCE_FEN, EMPLOYER, TEST_CONVERTER, materials
+from tests.workflows.harness import FakeStack
 
 
-async def _employee_case(stack: Stack, logs: LogCapture) -> None:
-    app = await stack.application(affiliation=EMPLOYER)
-    ref = await stack.client.report_loss(app)
-    case = ref.workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+async def test_employee_with_unit_standard_production_completes(cases: FakeStack) -> None:
+    f = cases.fakes
+    app = await cases.application(affiliation=EMPLOYER)
+    case = (await cases.client.report_loss(app)).workflow_id
+    st = await cases.wait_for(case, Stage.AWAITING_MATERIALS)
     assert st.report_formal is False and st.card_frozen and st.bank_frozen
-    assert await stack.card_status(app.card_number) == "frozen"
-    assert await stack.bank_status(app.card_number) == "frozen"
+    assert f.card(app.card_number) == "frozen" and not f.authorised(app.card_number)
+    assert f.bank.accounts[app.card_number] == "frozen"
+    assert f.report_of(st.case_id).kind == "temporary"
 
     assert st.loss_report_number is not None
-    accepted = await stack.client.submit_materials(case, materials(st.loss_report_number))
-    assert accepted.report_formal is True
-    st = await stack.wait_for(case, Stage.AWAITING_AFFILIATION)
-    assert (
-        await stack.one("SELECT org_code FROM affiliation_requests WHERE case_id = $1", st.case_id)
-        == EMPLOYER["credit_code"]
-    )
+    accepted = await cases.client.submit_materials(case, materials(st.loss_report_number))
+    assert accepted.report_formal is True and accepted.stage is Stage.AWAITING_AFFILIATION
+    assert f.report_of(st.case_id).kind == "formal"
+    assert f.affiliation_requests == [(st.case_id, EMPLOYER["credit_code"])]
 
-    await stack.client.respond_affiliation(case, {"confirmed": True, "responder": "hr-portal"})
-    await stack.wait_for(case, Stage.UNDER_REVIEW)
-    outcome = await stack.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
+    await cases.client.respond_affiliation(case, {"confirmed": True, "responder": "hr-portal"})
+    await cases.wait_for(case, Stage.UNDER_REVIEW)
+    outcome = await cases.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
     assert outcome.stage is Stage.AWAITING_PAYMENT
 
-    # (The order is opened at the payment platform, then the case asks for payment.)
-    st = await stack.wait_for(case, Stage.AWAITING_PAYMENT)
+    # The order is opened at the payment platform, then the case asks for payment.
+    st = await cases.wait_for(case, Stage.AWAITING_PAYMENT)
     assert st.fee is not None and st.fee.amount_fen == 2500 and st.fee.order_id
-    await stack.client.confirm_payment(
-        case,
-        {
-            "order_id": st.fee.order_id,
-            "amount_fen": 2500,
-            "payment_ref": "BANK-0001",
-            "paid_at": datetime.now(UTC),
-        },
-    )
-    st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
+    assert f.platform.orders[st.fee.order_id].status == "open"
+    paid = f.pay_at_platform(st.fee.order_id, ref="BANK-0001")
+    await cases.client.confirm_payment(case, paid)  # the platform's webhook
+    st = await cases.wait_for(case, Stage.CARD_PRODUCTION)
     assert st.awaiting.value == "bureau" and st.production_order_id
-    assert (
-        await stack.one(
-            "SELECT status FROM production_orders WHERE order_id = $1", st.production_order_id
-        )
-        == "ordered"
-    )
+    assert f.bureau.orders == {st.production_order_id: "ordered"}
+    assert f.productions[st.production_order_id].status == "ordered"
 
     # The card bureau finishes later, on its own schedule, and reports back.
-    new_card = await stack.one("SELECT next_card_number()")
-    await stack.client.card_produced(
+    new_card = f.next_card_number()
+    await cases.client.card_produced(
         case,
         {
             "order_id": st.production_order_id,
@@ -79,48 +55,27 @@ async def _employee_case(stack: Stack, logs: LogCapture) -> None:
             "card_id_code": "0" * 16 + "ABCDEF0123456789",
         },
     )
-    await stack.wait_for(case, Stage.READY_FOR_PICKUP)
-    assert await stack.card_status(new_card) == "inactive_new"
-    assert (
-        await stack.one("SELECT card_id_code FROM cards WHERE card_number = $1", new_card)
-        == "0" * 16 + "ABCDEF0123456789"
-    )  # as the bureau wrote it on the chip
+    st = await cases.wait_for(case, Stage.READY_FOR_PICKUP)
+    assert f.card(new_card) == "inactive_new" and not f.authorised(new_card)
+    assert f.cards[new_card].card_id_code == "0" * 16 + "ABCDEF0123456789"
+    assert st.new_card_masked is not None and st.new_card_masked.endswith(new_card[-4:])
 
-    await stack.client.card_collected(
+    await cases.client.card_collected(
         case, {"new_card_number": new_card, "handed_over_by": "counter-01"}
     )
-    result = await stack.client.result(case)
+    result = await cases.result(case)
     assert result.outcome is Stage.COMPLETED
 
-    assert await stack.card_status(app.card_number) == "replaced"
-    assert await stack.card_status(new_card) == "active"
+    assert f.card(app.card_number) == "replaced" and f.card(new_card) == "active"
+    assert f.authorised(new_card) and not f.authorised(app.card_number)
     # At the bank: the new card has the account, the old card's is closed.
-    assert await stack.bank_status(new_card) == "active"
-    assert await stack.bank_status(app.card_number) == "closed"
-    assert await stack.one("SELECT bank FROM cards WHERE card_number = $1", new_card) == (
-        "Test Bank"
-    )
-    accounts = await stack.rows(
-        "SELECT account_id FROM cards WHERE card_number = ANY($1::text[])",
-        [app.card_number, new_card],
-    )
-    assert len({r["account_id"] for r in accounts}) == 1
-    assert (
-        await stack.one(
-            "SELECT balance_fen FROM insured_accounts WHERE account_id = $1",
-            accounts[0]["account_id"],
-        )
-        == DEFAULT_BALANCE_FEN
-    )
-    assert (
-        await stack.one("SELECT status FROM loss_reports WHERE case_id = $1", st.case_id)
-        == "resolved_by_reissue"
-    )
-    assert (
-        await stack.one("SELECT status FROM payment_orders WHERE case_id = $1", st.case_id)
-        == "paid"
-    )
-    assert await stack.templates(st.case_id) == [
+    assert f.bank.accounts[new_card] == "active" and f.bank.accounts[app.card_number] == "closed"
+    assert f.cards[new_card].account_id == f.cards[app.card_number].account_id
+    assert f.cards[new_card].balance_fen == DEFAULT_BALANCE_FEN
+    assert f.report_of(st.case_id).status == "resolved_by_reissue"
+    assert [(o.status, o.payment_ref) for o in f.orders_of(st.case_id)] == [("paid", "BANK-0001")]
+    assert f.ledger(st.case_id) == [("BANK-0001", "applied", None)]
+    assert f.templates(st.case_id) == [
         "card_frozen",
         "report_formal",
         "affiliation_request",
@@ -128,9 +83,8 @@ async def _employee_case(stack: Stack, logs: LogCapture) -> None:
         "ready_for_pickup",
         "completed",
     ]
-    frozen_msg = (await stack.messages(st.case_id, "card_frozen"))[0]
-    assert "医保电子凭证" in frozen_msg  # the e-credential meanwhile
-    final = await stack.status(case)
+    assert "医保电子凭证" in f.messages(st.case_id, "card_frozen")[0]  # the e-credential
+    final = await cases.status(case)
     assert [e.stage for e in final.timeline] == [
         Stage.LOSS_REPORTED,
         Stage.AWAITING_MATERIALS,
@@ -141,27 +95,25 @@ async def _employee_case(stack: Stack, logs: LogCapture) -> None:
         Stage.READY_FOR_PICKUP,
         Stage.COMPLETED,
     ]
-
-    # Every activity's log lines name the case.
-    steps = [e for e in logs.entries if e["event"].startswith("step ")]
-    assert len(steps) >= 15
-    assert all(e["case_id"] == case and e["activity"] for e in steps)
+    assert final.money.received_fen == final.money.applied_fen == 2500
+    assert f.event_types(st.case_id)[-1] == "case_closed"
 
     # What ran is what the code says: the history replays against the current workflow.
-    history = await stack.client.handle(case).fetch_history()
+    history = await cases.client.handle(case).fetch_history()
     replayer = Replayer(workflows=[CardReissueWorkflow], data_converter=TEST_CONVERTER)
     replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert replayed.replay_failure is None
+    assert await cases.violations() == []
 
 
-async def test_resident_fee_exempt_instant_production(stack: Stack) -> None:
-    app = await stack.application(category=InsuredCategory.URBAN_RURAL_RESIDENT, channel="counter")
-    ref = await stack.client.report_loss(app)
-    case = ref.workflow_id
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+async def test_resident_fee_exempt_instant_production(cases: FakeStack) -> None:
+    f = cases.fakes
+    app = await cases.application(category=InsuredCategory.URBAN_RURAL_RESIDENT, channel="counter")
+    case = (await cases.client.report_loss(app)).workflow_id
+    st = await cases.wait_for(case, Stage.AWAITING_MATERIALS)
     assert st.report_formal is True  # a counter report is formal from the start
     assert st.loss_report_number is not None
-    await stack.client.submit_materials(
+    await cases.client.submit_materials(
         case,
         materials(
             st.loss_report_number,
@@ -170,31 +122,27 @@ async def test_resident_fee_exempt_instant_production(stack: Stack) -> None:
             exemption="minimum_living_allowance",
         ),
     )
-    await stack.wait_for(case, Stage.UNDER_REVIEW)  # no unit to ask
-    outcome = await stack.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
+    await cases.wait_for(case, Stage.UNDER_REVIEW)  # no unit to ask
+    outcome = await cases.client.review(case, {"reviewer": "rev-01", "verdict": "approve"})
     # The reviewer is answered once the decision is recorded and the fee assessed: no
     # payment, so the card goes to production (printed at once, while the answer travels).
     assert outcome.stage is Stage.CARD_PRODUCTION
-    st = await stack.wait_for(case, Stage.READY_FOR_PICKUP)
+    st = await cases.wait_for(case, Stage.READY_FOR_PICKUP)
     assert Stage.CARD_PRODUCTION in [e.stage for e in st.timeline]
     assert st.fee is not None and st.fee.amount_fen == 0
     assert st.fee.exemption == "minimum_living_allowance" and st.fee.order_id is None
-    assert (
-        await stack.one("SELECT count(*) FROM payment_orders WHERE case_id = $1", st.case_id) == 0
-    )
-    new_card = await stack.one(
-        "SELECT new_card_number FROM production_orders WHERE case_id = $1 AND mode = 'instant'",
-        st.case_id,
-    )
+    assert f.orders_of(st.case_id) == [] and f.platform.orders == {}
+    [order] = f.productions_of(st.case_id)
+    assert order.mode is ProductionMode.INSTANT and order.status == "produced"
+    new_card = order.new_card_number
     assert new_card and st.new_card_masked and st.new_card_masked.endswith(new_card[-4:])
-    code = await stack.one("SELECT card_id_code FROM cards WHERE card_number = $1", new_card)
-    assert code is not None and len(code) == 32  # printed at the counter with the card
+    assert f.bureau.orders == {}  # printed at the counter, not ordered from the bureau
 
-    await stack.client.card_collected(
+    await cases.client.card_collected(
         case, {"new_card_number": new_card, "handed_over_by": "counter-02"}
     )
-    assert (await stack.client.result(case)).outcome is Stage.COMPLETED
-    assert await stack.card_status(app.card_number) == "replaced"
-    assert await stack.card_status(new_card) == "active"
-    assert "fee_waived" in await stack.templates(st.case_id)
-    assert "payment_requested" not in await stack.templates(st.case_id)
+    assert (await cases.result(case)).outcome is Stage.COMPLETED
+    assert f.card(app.card_number) == "replaced" and f.card(new_card) == "active"
+    assert "fee_waived" in f.templates(st.case_id)
+    assert "payment_requested" not in f.templates(st.case_id)
+    assert await cases.violations() == []

@@ -14,92 +14,82 @@ from temporalio.exceptions import ApplicationError
 from reissue.devtools.stack import temporal_binary
 from reissue.schemas.enums import Stage
 from reissue.schemas.visibility import ASSIGNED_TO, REPORT_CHANNEL, REVIEW_DUE_AT
-from tests.support import CODEC_TOKEN, Stack, materials, random_card_number, summary_text
+from tests.support import CODEC_TOKEN, eventually, materials, random_card_number, summary_text
+from tests.workflows.harness import FakeStack
 
 
-async def _ids(stack: Stack, query: str, case: str) -> list[str]:
-    """Workflow IDs matching a Web UI query, within this test's case."""
-    return [
-        w.id
-        async for w in stack.client.temporal.list_workflows(f"({query}) AND WorkflowId = '{case}'")
-    ]
+async def _matched(cases: FakeStack, query: str, case: str) -> None:
+    """Wait until a Web UI query (visibility) finds this test's case."""
+
+    async def found() -> None:
+        ids = [
+            w.id
+            async for w in cases.client.temporal.list_workflows(
+                f"({query}) AND WorkflowId = '{case}'"
+            )
+        ]
+        assert ids == [case], f"{query!r} never matched {case}"
+
+    await eventually(found)
 
 
-async def _eventually(stack: Stack, query: str, case: str, *, present: bool) -> None:
-    for _ in range(100):
-        if bool(await _ids(stack, query, case)) is present:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{query!r} {'never' if present else 'still'} matched {case}")
-
-
-async def test_review_queue_claim_release_and_expiry(stack: Stack) -> None:
-    _app, case, report = await stack.open_case(channel="counter")
-    await stack.submit(case, report)
+async def test_review_queue_claim_release_and_expiry(cases: FakeStack) -> None:
+    _app, case, report = await cases.open_case(channel="counter")
+    await cases.submit(case, report)
     unclaimed = "CaseStage = 'UNDER_REVIEW' AND AssignedTo IS NULL"
-    await _eventually(stack, unclaimed, case, present=True)
-    due = await stack.client.handle(case).describe()
+    await _matched(cases, unclaimed, case)
+    due = await cases.client.handle(case).describe()
     assert due.typed_search_attributes.get(REVIEW_DUE_AT) is not None
     assert due.typed_search_attributes.get(REPORT_CHANNEL) == "counter"
 
-    held = await stack.client.claim_review(case, {"reviewer": "rev-a"})
+    held = await cases.client.claim_review(case, {"reviewer": "rev-a"})
     assert held.assigned_to == "rev-a" and held.claim_expires_at and held.review_due_at
-    await _eventually(stack, "AssignedTo = 'rev-a'", case, present=True)
+    await _matched(cases, "AssignedTo = 'rev-a'", case)
     with pytest.raises(WorkflowUpdateFailedError, match="update"):
-        await stack.client.claim_review(case, {"reviewer": "rev-b"})
+        await cases.client.claim_review(case, {"reviewer": "rev-b"})
     with pytest.raises(WorkflowUpdateFailedError) as err:
-        await stack.client.review(case, {"reviewer": "rev-b", "verdict": "approve"})
+        await cases.client.review(case, {"reviewer": "rev-b", "verdict": "approve"})
     assert "claimed by rev-a" in str(err.value.cause)
 
-    released = await stack.client.release_review(
+    released = await cases.client.release_review(
         case, {"supervisor": "sup-1", "reason": "rev-a is on leave"}
     )
     assert released.assigned_to is None
-    await _eventually(stack, unclaimed, case, present=True)
-    assert (
-        await stack.one(
-            "SELECT actor FROM case_events WHERE case_id = $1 AND event_type = 'review_released'",
-            (await stack.status(case)).case_id,
-        )
-        == "sup-1"
-    )
+    await _matched(cases, unclaimed, case)
+    case_id = await cases.case_id(case)
+    assert [e.actor for e in cases.fakes.events_of(case_id, "review_released")] == ["sup-1"]
 
-    await stack.client.claim_review(case, {"reviewer": "rev-b"})
-    await stack.fast_forward(case, stack.policy.review_claim_ttl + timedelta(minutes=1))
-    st = await stack.status(case)
+    await cases.client.claim_review(case, {"reviewer": "rev-b"})
+    await cases.fast_forward(case, cases.policy.review_claim_ttl + timedelta(minutes=1))
+    st = await cases.status(case)
     assert st.assigned_to is None and not st.sla_breached  # the claim ran out, the SLA did not
-    assert (await stack.client.handle(case).describe()).typed_search_attributes.get(
+    assert (await cases.client.handle(case).describe()).typed_search_attributes.get(
         ASSIGNED_TO
     ) is None
 
-    outcome = await stack.client.review(case, {"reviewer": "rev-a", "verdict": "approve"})
+    outcome = await cases.client.review(case, {"reviewer": "rev-a", "verdict": "approve"})
     assert outcome.stage is Stage.AWAITING_PAYMENT
-    await _eventually(
-        stack, "CaseStage = 'AWAITING_PAYMENT' AND ReviewDueAt IS NULL", case, present=True
-    )
+    await _matched(cases, "CaseStage = 'AWAITING_PAYMENT' AND ReviewDueAt IS NULL", case)
 
 
-async def test_hotline_reports_and_gets_status_in_one_round_trip(stack: Stack) -> None:
-    app = await stack.application(channel="hotline_12333")
-    status = await stack.client.report_loss_and_wait(app)
+async def test_hotline_reports_and_gets_status_in_one_round_trip(cases: FakeStack) -> None:
+    app = await cases.application(channel="hotline_12333")
+    status = await cases.client.report_loss_and_wait(app)
     assert status.stage is Stage.AWAITING_MATERIALS and status.card_frozen
     assert status.loss_report_number and not status.report_formal
-    again = await stack.client.report_loss_and_wait(app)
+    again = await cases.client.report_loss_and_wait(app)
     assert again.case_id == status.case_id
     assert again.loss_report_number == status.loss_report_number
-    assert (
-        await stack.one("SELECT count(*) FROM loss_reports WHERE card_number = $1", app.card_number)
-        == 1
-    )
+    assert [r.card_number for r in cases.fakes.reports.values()] == [app.card_number]
 
 
-async def _temporal(stack: Stack, codec_url: str, *args: str) -> tuple[int, str, str]:
+async def _temporal(cases: FakeStack, codec_url: str, *args: str) -> tuple[int, str, str]:
     """The `temporal` CLI, encoding and decoding payloads through our codec server."""
     proc = await asyncio.create_subprocess_exec(
         str(temporal_binary()),
         *args,
         "--address",
-        stack.env.client.service_client.config.target_host,
+        cases.env.client.service_client.config.target_host,
         "--codec-endpoint",
         codec_url,
         "--codec-auth",
@@ -113,10 +103,10 @@ async def _temporal(stack: Stack, codec_url: str, *args: str) -> tuple[int, str,
 
 
 async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(
-    stack: Stack, codec_url: str
+    cases: FakeStack, codec_url: str
 ) -> None:
-    resident_id, card = await stack.enrol()
-    case = stack.client.case_id_for(card)
+    resident_id, card = await cases.enrol()
+    case = cases.client.case_id_for(card)
     application: dict[str, Any] = {
         "applicant": {"name": "孙七", "resident_id": resident_id, "mobile": "13600001234"},
         "card_number": card,
@@ -125,26 +115,26 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(
         "channel": "counter",
     }
     code, _, err = await _temporal(
-        stack,
+        cases,
         codec_url,
         "workflow",
         "start",
         "--type",
         "CardReissueWorkflow",
         "--task-queue",
-        stack.settings.task_queue,
+        cases.task_queue,
         "--workflow-id",
         case,
         "--input",
         json.dumps(application, ensure_ascii=False),
     )
     assert code == 0, err
-    st = await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+    st = await cases.wait_for(case, Stage.AWAITING_MATERIALS)
     assert st.loss_report_number
 
     submission = materials(st.loss_report_number).model_dump_json()
     code, out, err = await _temporal(
-        stack,
+        cases,
         codec_url,
         "workflow",
         "update",
@@ -161,7 +151,7 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(
     assert code == 0, err
     assert json.loads(out)["result"]["report_formal"] is True
     code, out, err = await _temporal(
-        stack,
+        cases,
         codec_url,
         "workflow",
         "update",
@@ -175,7 +165,7 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(
     )
     assert code == 0, err
     code, out, err = await _temporal(
-        stack,
+        cases,
         codec_url,
         "workflow",
         "query",
@@ -188,10 +178,10 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(
     )
     assert code == 0, err
     assert '"AWAITING_PAYMENT"' in out
-    st = await stack.status(case)
+    st = await cases.status(case)
     assert st.fee and st.fee.order_id
     code, _, err = await _temporal(
-        stack,
+        cases,
         codec_url,
         "workflow",
         "signal",
@@ -210,11 +200,11 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(
         ),
     )
     assert code == 0, err
-    await stack.wait_for(case, Stage.CARD_PRODUCTION)
+    await cases.wait_for(case, Stage.CARD_PRODUCTION)
 
     # A refused update by name gets the validator's reason.
     code, out, err = await _temporal(
-        stack,
+        cases,
         codec_url,
         "workflow",
         "update",
@@ -229,10 +219,10 @@ async def test_start_update_signal_and_query_by_name_with_the_temporal_cli(
     assert code != 0 and "formal" in (out + err)
 
 
-async def test_bad_input_by_name_fails_the_case_at_once_naming_the_field(stack: Stack) -> None:
+async def test_bad_input_by_name_fails_the_case_at_once_naming_the_field(cases: FakeStack) -> None:
     card = random_card_number()
     bad_id = "110105194912310021"  # wrong check character
-    handle = await stack.client.temporal.start_workflow(
+    handle = await cases.client.temporal.start_workflow(
         "CardReissueWorkflow",
         {
             "applicant": {"name": "周八", "resident_id": bad_id, "mobile": "13800138000"},
@@ -241,8 +231,8 @@ async def test_bad_input_by_name_fails_the_case_at_once_naming_the_field(stack: 
             "district": "600999",
             "channel": "counter",
         },
-        id=stack.client.case_id_for(card),
-        task_queue=stack.settings.task_queue,
+        id=cases.client.case_id_for(card),
+        task_queue=cases.task_queue,
     )
     with pytest.raises(WorkflowFailureError) as failed:
         await asyncio.wait_for(handle.result(), timeout=20)
@@ -254,14 +244,14 @@ async def test_bad_input_by_name_fails_the_case_at_once_naming_the_field(stack: 
     # One workflow task, not a loop of failing ones.
     events = [e async for e in handle.fetch_history_events()]
     assert not any(e.HasField("workflow_task_failed_event_attributes") for e in events)
-    assert await stack.one("SELECT count(*) FROM activity_runs") == 0
+    assert sum(cases.fakes.attempts.values()) == 0
 
 
-async def test_historic_district_by_name_is_refused_by_the_registry(stack: Stack) -> None:
+async def test_historic_district_by_name_is_refused_by_the_registry(cases: FakeStack) -> None:
     """The workflow decodes without today's district list (replay must not depend on it);
     the registry checks it when the case opens, and writes nothing."""
-    resident_id, card = await stack.enrol()
-    handle = await stack.client.temporal.start_workflow(
+    resident_id, card = await cases.enrol()
+    handle = await cases.client.temporal.start_workflow(
         "CardReissueWorkflow",
         {
             "applicant": {"name": "周八", "resident_id": resident_id, "mobile": "13800138000"},
@@ -270,24 +260,23 @@ async def test_historic_district_by_name_is_refused_by_the_registry(stack: Stack
             "district": "500222",  # Qijiang County before 2011: historic, not current
             "channel": "counter",
         },
-        id=stack.client.case_id_for(card),
-        task_queue=stack.settings.task_queue,
+        id=cases.client.case_id_for(card),
+        task_queue=cases.task_queue,
     )
     with pytest.raises(WorkflowFailureError) as failed:
         await asyncio.wait_for(handle.result(), timeout=20)
     cause = failed.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "InvalidCaseInput"
     assert "district: district code 500222 is a historic code" in cause.message
-    assert await stack.one("SELECT count(*) FROM activity_runs") == 0
-    assert await stack.card_status(card) == "active"
+    assert cases.fakes.runs == {} and cases.fakes.card(card) == "active"
 
 
-async def test_ui_reads_the_case_in_plain_words_without_personal_data(stack: Stack) -> None:
-    app, case, report = await stack.open_case()
-    await stack.submit(case, report)
-    await stack.approve(case)
-    await stack.wait_for(case, Stage.AWAITING_PAYMENT)
-    handle = stack.client.handle(case)
+async def test_ui_reads_the_case_in_plain_words_without_personal_data(cases: FakeStack) -> None:
+    app, case, report = await cases.open_case()
+    await cases.submit(case, report)
+    await cases.approve(case)
+    await cases.wait_for(case, Stage.AWAITING_PAYMENT)
+    handle = cases.client.handle(case)
 
     desc = await handle.describe()
     summary = await desc.static_summary()

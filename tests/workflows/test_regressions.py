@@ -1,6 +1,6 @@
-"""Programs a chaos soak once found a case stuck on (issue #23), kept as tests: each runs
-against the real stack, leaves no broken invariant, and every history it produced
-replays against the worker's code.
+"""Programs a chaos soak once found a case stuck on (issue #23), kept as tests: each
+leaves no broken invariant, and every history it produced replays against the worker's
+code.
 
 Seed 7's program failed a workflow task in the fee's assessment with another step's
 result; seed 11's with "Activity id of scheduled event '12' does not match activity
@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from reissue.devtools.chaos import ChaosDriver, expected_card, parse_program
+from reissue.devtools.chaos import expected_card, parse_program
 from reissue.ops.audit import replay
-from tests.support import EMPLOYER, TEST_CONVERTER, Stack
+from tests.support import EMPLOYER, TEST_CONVERTER
+from tests.workflows.chaos import FakeChaosDriver
+from tests.workflows.harness import FakeStack
 
 PROGRAMS = {
     "seed 7": "CaseProgram(channel='counter', affiliated=False, instant=False, steps=("
@@ -30,21 +32,21 @@ PROGRAMS = {
 
 @pytest.mark.parametrize("found_by", sorted(PROGRAMS))
 async def test_a_program_that_once_stuck_a_case_replays_and_keeps_every_invariant(
-    stack: Stack, found_by: str
+    cases: FakeStack, found_by: str
 ) -> None:
     program = parse_program(PROGRAMS[found_by])
-    driver = ChaosDriver(stack.client, stack.pool, jump=stack.fast_forward)
-    app = await stack.application(
+    driver = FakeChaosDriver.on(cases)
+    app = await cases.application(
         channel=program.channel, affiliation=EMPLOYER if program.affiliated else None
     )
     st = await driver.run(app, program)
     if st is not None:
-        assert await stack.card_status(app.card_number) in expected_card(st), st
-    assert await stack.violations() == []
-    temporal = stack.client.temporal
+        assert cases.fakes.card(app.card_number) in expected_card(st), st
+    assert await cases.violations() == []
+    temporal = cases.client.temporal
     histories = [
         (wf.id, await temporal.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history())
-        async for wf in temporal.list_workflows(f"TaskQueue = '{stack.settings.task_queue}'")
+        async for wf in temporal.list_workflows(f"TaskQueue = '{cases.task_queue}'")
     ]
     assert histories
     outcomes = await replay(histories, TEST_CONVERTER)

@@ -1,13 +1,12 @@
 """Model-based interleavings: hypothesis writes programs of events, early ends and
-time jumps (races included) against one case at a time, on the real dev server and
-PostgreSQL; after each program the case is checked against the model and every
-invariant is checked across all the cases so far.
+time jumps (races included) against one case at a time; after each program the case is
+checked against the model and every invariant is checked across all the cases so far.
 
 The invariants: a card under an open loss report is unusable, and a frozen card is
 held by an open case; per case, money received = applied + refunded + refund
 pending, and an early end keeps none of it; the registry matches each outcome;
 history and registry agree. `reissue soak --chaos` runs the same programs by the
-thousand.
+thousand on the real stack.
 """
 
 from __future__ import annotations
@@ -15,9 +14,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from reissue.devtools.chaos import ACTIONS, CaseProgram, ChaosDriver, expected_card
+from reissue.devtools.chaos import ACTIONS, CaseProgram, expected_card
 from reissue.schemas.enums import Stage
-from tests.support import EMPLOYER, Stack
+from tests.support import EMPLOYER
+from tests.workflows.chaos import FakeChaosDriver
+from tests.workflows.harness import FakeStack
 
 HAPPY = ("submit", "unit_yes", "approve", "pay", "produced", "collected")
 
@@ -41,19 +42,21 @@ programs = st.builds(
     suppress_health_check=list(HealthCheck),
 )
 @given(program=programs)
-async def test_no_program_of_events_breaks_an_invariant(stack: Stack, program: CaseProgram) -> None:
-    driver = ChaosDriver(stack.client, stack.pool, jump=stack.fast_forward)
-    app = await stack.application(
+async def test_no_program_of_events_breaks_an_invariant(
+    cases: FakeStack, program: CaseProgram
+) -> None:
+    driver = FakeChaosDriver.on(cases)
+    app = await cases.application(
         channel=program.channel, affiliation=EMPLOYER if program.affiliated else None
     )
     note(repr(program))  # printed whole with a failing example
     st = await driver.run(app, program)
     if st is not None:
-        assert await stack.card_status(app.card_number) in expected_card(st), st
+        assert cases.fakes.card(app.card_number) in expected_card(st), st
         money = st.money
         assert money.received_fen == (
             money.applied_fen + money.refunded_fen + money.refund_pending_fen
         )
         if st.stage.terminal and st.stage is not Stage.COMPLETED:
             assert money.applied_fen == 0, st
-    assert await stack.violations() == []
+    assert await cases.violations() == []
