@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from reissue.schemas.events import PaymentConfirmation
 
-__all__ = ["Accepted", "PaymentNotice"]
+__all__ = ["Accepted", "CodeSent", "PaymentNotice"]
 
 
 class Accepted(BaseModel):
@@ -23,3 +24,12 @@ class PaymentNotice(BaseModel):
     model_config = ConfigDict(extra="forbid")
     case_id: Annotated[str, Field(pattern=r"^reissue-[0-9a-f]{16}$")]
     payment: PaymentConfirmation
+
+
+class CodeSent(BaseModel):
+    """A one-time code went to the mobile number on record for the card's owner (the
+    answer names neither the code nor the number)."""
+
+    sent: bool = True
+    expires_at: datetime = Field(description="The code is refused from then on.")
+    attempts: int = Field(description="Tries the code takes before it is dead.")
