@@ -41,7 +41,7 @@ TEMPLATES: Mapping[str, str] = {
     "lapsed_temporary": "您的医保卡 {card} 临时挂失已到期自动解除，卡片恢复正常使用。",
     "lapsed": "您的补卡申请因逾期未办理已终止（{reason}）。原卡已挂失作废，不能恢复使用；如需补卡请重新申请。",
     "rejected": "您的补卡申请未获通过：{reasons}。原卡已挂失作废，不能恢复使用。" + APPEAL_RIGHTS,
-    "cancelled": "您的补卡申请已撤销（{reason}）。{refund_note}",
+    "cancelled": "您的补卡申请已撤销（{reason}）。{refund_note}{report_note}",
     "refund_issued": "补卡费 {amount} 元已原路退回（订单 {order}）。",
     "notification_dead_letter": "通知发送失败（案件 {case}，已尝试 {n} 次，{error}），已转入死信，请人工处理。",
     "ownership_checks_locked": "{what}的持卡人身份核验 {minutes} 分钟内已失败 {n} 次，暂停核验至 {until}。"

@@ -57,6 +57,7 @@ from reissue.schemas.activities import (
     FreezeInput,
     FreezeResult,
     LiftLossInput,
+    LiftResult,
     NotifyInput,
     OrderInput,
     PaymentAtPlatform,
@@ -161,9 +162,16 @@ def _report_formal(arg: FormaliseInput, _: Done) -> TimelineLine:
 
 
 @tells(LIFT_LOSS_REPORT)
-def _report_lifted(arg: LiftLossInput, r: Done) -> TimelineLine:
+def _report_lifted(arg: LiftLossInput, r: LiftResult) -> TimelineLine:
     if not r.changed:
         return TimelineLine("registry", "Loss report not lifted", "it is not a temporary report")
+    if r.standing_until is not None:
+        return TimelineLine(
+            "registry",
+            "Loss report stands, card still frozen",
+            f"until {beijing(r.standing_until)} (its validity), unless the owner lifts it; "
+            f"reason: {arg.reason}",
+        )
     return TimelineLine("registry", "Loss report lifted, card unfrozen", f"reason: {arg.reason}")
 
 
