@@ -46,6 +46,10 @@ TEMPLATES: Mapping[str, str] = {
     "notification_dead_letter": "通知发送失败（案件 {case}，已尝试 {n} 次，{error}），已转入死信，请人工处理。",
     "ownership_checks_locked": "{what}的持卡人身份核验 {minutes} 分钟内已失败 {n} 次，暂停核验至 {until}。"
     "请核查是否有人在试探身份证号（案件 {case}）。",
+    "payment_misaddressed": "支付平台的付款通知（订单 {order}，付款 {ref}）指向了案件 {named}，"
+    "但该订单属于案件 {case}，已拒收。请与支付平台核实。",
+    "payment_unrecordable": "案件 {case} 收到付款 {ref}（订单 {order}）的金额 {amount} 分无法入账"
+    "（须大于 0 且不超过账本上限），未入账、未退款。请与支付平台核实。",
     "payment_returned": "您支付的 {amount} 元未能用于补卡费（金额或订单不符、已缴清或已无需缴费），已原路退回。",
 }
 

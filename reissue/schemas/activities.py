@@ -308,7 +308,9 @@ class ReceivePaymentInput(CaseStep):
 
 class PaymentReceipt(BaseModel):
     """A payment as the ledger holds it; `new` is False when the ledger already had its
-    reference (from another case): then the fields are the ledger's, not the caller's."""
+    reference (from another case): then the fields are the ledger's, not the caller's;
+    or when no ledger row can hold it (0 fen, or above `LEDGER_MAX_FEN`): then it is
+    not recorded (0 fen, no order, `reason` says why) and operations are told."""
 
     payment_ref: str
     amount_fen: int

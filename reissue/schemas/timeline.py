@@ -276,6 +276,13 @@ def _order_cancelled(arg: OrderInput, r: PaymentOrder) -> TimelineLine:
 
 @tells(RECEIVE_PAYMENT)
 def _payment_received(arg: ReceivePaymentInput, r: PaymentReceipt) -> TimelineLine:
+    if not r.new and r.amount_fen == 0:  # (the ledger holds no payment of 0 fen)
+        return TimelineLine(
+            "payment platform",
+            "Payment not recorded: no ledger row can hold its amount",
+            f"order {arg.order_id}, reference {arg.payment_ref}, {arg.amount_fen} fen; "
+            "operations told",
+        )
     what = "applied to the fee" if r.applied else f"to refund: {r.reason}"
     return TimelineLine(
         "payment platform",

@@ -58,7 +58,7 @@ from reissue.schemas.errors import (
     PARTNER_UNAVAILABLE,
     business_error,
 )
-from reissue.schemas.events import PaymentConfirmation
+from reissue.schemas.events import LEDGER_MAX_FEN, PaymentConfirmation
 from reissue.schemas.hashing import case_workflow_id, person_key
 from reissue.schemas.identifiers import mask_card_number, normalise_district
 from reissue.schemas.policy import CasePolicy
@@ -1002,6 +1002,45 @@ class FakeSystem:
                     + ("" if seen.case_id == req.case_id else " by another case"),
                     new=False,
                 )
+            if not 0 < req.amount_fen <= LEDGER_MAX_FEN:  # no ledger row can hold it
+                reason = (
+                    f"amount_fen: must be more than 0 and at most {LEDGER_MAX_FEN}; not recorded"
+                )
+                self._audit(
+                    req,
+                    "payment_unrecordable",
+                    "payments",
+                    order_id=req.order_id,
+                    amount_fen=str(req.amount_fen),
+                    payment_ref=req.payment_ref,
+                    reason=reason,
+                )
+                params = {
+                    "case": req.case_id.partition(":")[0],
+                    "ref": req.payment_ref,
+                    "order": req.order_id,
+                    "amount": str(req.amount_fen),
+                }
+                self.notices.append(
+                    Notice(
+                        f"{req.key}:operations",
+                        req.case_id,
+                        "operations",
+                        "operations",
+                        "payment_unrecordable",
+                        params,
+                        render("payment_unrecordable", params),
+                        req.at,
+                    )
+                )
+                return a.PaymentReceipt(
+                    payment_ref=req.payment_ref,
+                    amount_fen=0,
+                    order_id=None,
+                    applied=False,
+                    reason=reason,
+                    new=False,
+                )
             reason, applied = req.reason, None
             if req.apply:
                 order = self.orders.get(req.order_id)
@@ -1015,6 +1054,7 @@ class FakeSystem:
                     order.status, order.payment_ref = "paid", req.payment_ref
                     applied = order.model()
             reason = None if applied else reason or "not applied"
+            self._column(req.amount_fen)
             self.payments[req.payment_ref] = Payment(
                 req.payment_ref,
                 req.case_id,
@@ -1051,6 +1091,13 @@ class FakeSystem:
             )
 
         return self._once(req, "receive_payment", a.PaymentReceipt, work)
+
+    @staticmethod
+    def _column(amount_fen: int) -> None:
+        """The ledger's `amount_fen` column (bigint, more than 0), as PostgreSQL keeps it:
+        a row it cannot hold fails the step, and every retry fails the same."""
+        if not 0 < amount_fen <= LEDGER_MAX_FEN:
+            raise ApplicationError(f"invalid input for amount_fen: {amount_fen} out of range")
 
     @activity.defn(name=a.REFUND_PAYMENT.name)
     async def refund_payment(self, req: a.RefundInput) -> a.RefundResult:
