@@ -47,7 +47,9 @@ async def _opened_and_frozen(
     )
     await bank.freeze_bank_account(
         a.FreezeInput(
-            **_step(case_of(card), "freeze_bank"), card_number=card, report_number=loss.report_number
+            **_step(case_of(card), "freeze_bank"),
+            card_number=card,
+            report_number=loss.report_number,
         )
     )
     return rid, card, loss
