@@ -24,6 +24,8 @@ async def test_a_payment_no_ledger_can_hold_is_an_anomaly_and_the_real_one_still
     )
     st = await cases.until(case, lambda st: any("P-POISON" in a for a in st.anomalies))
     assert "payment_conflict" in st.flags  # operations check it with the platform
+    [anomaly] = [a for a in st.anomalies if "P-POISON" in a]
+    assert "not recorded" in anomaly and "conflicts" not in anomaly
     await cases.client.confirm_payment(case, pay | {"payment_ref": "P-REAL", "amount_fen": 2500})
     st = await cases.wait_for(case, Stage.CARD_PRODUCTION)
     assert st.fee is not None and st.fee.payment_ref == "P-REAL"
