@@ -28,9 +28,9 @@ from reissue.devtools.stack import (
 )
 from reissue.schemas.codec import EncryptionCodec
 from reissue.workers.codec_server import build_app, serve
-from reissue.workers.dispatcher import dispatch_forever
+from reissue.workers.dispatcher import dispatch_forever, lapse_forever
 from reissue.workers.settings import DATABASE_URL_FILE, Partner, Settings, partner_url_file
-from reissue.workers.worker import build_worker, connect_client
+from reissue.workers.worker import build_worker, connect_client, partners_over_http
 
 __all__ = ["DEV_STAFF", "run_dev", "seed_staff"]
 
@@ -145,12 +145,18 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         client = await connect_client(settings)
         pool = await create_pool(dsn, max_size=settings.db_pool_size)
         try:
-            worker = build_worker(client, pool, settings)
+            partners = partners_over_http(settings)
+            worker = build_worker(client, pool, settings, partners=partners)
             worker_task = asyncio.create_task(worker.run())
             assert settings.notification_gateway_url is not None
-            dispatcher = asyncio.create_task(
-                dispatch_forever(pool, HttpNotificationGateway(settings.notification_gateway_url))
-            )
+            beside = [
+                asyncio.create_task(
+                    dispatch_forever(
+                        pool, HttpNotificationGateway(settings.notification_gateway_url)
+                    )
+                ),
+                asyncio.create_task(lapse_forever(pool, partners.bank)),
+            ]
             console.print(f"Worker polling task queue [bold]{settings.task_queue}[/]")
             reissue = ReissueClient(
                 client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
@@ -222,12 +228,14 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                 )
             api.should_exit = True
             await api_task
-            dispatcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await dispatcher
+            for task in beside:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             if worker_task not in done:
                 await worker.shutdown()
             await worker_task
+            await partners.aclose()
         finally:
             await pool.close()
     finally:

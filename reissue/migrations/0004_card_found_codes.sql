@@ -1,4 +1,4 @@
--- 0003: lifting a temporary report takes proof the holder of a found card lacks (issue 24).
+-- 0004: lifting a temporary report takes proof the holder of a found card lacks (issue 24).
 
 -- ---------------------------------------------------------------------------------
 -- The mobile number on record in the registry
