@@ -27,6 +27,7 @@ from reissue.api.ownership import OwnershipLimits
 from reissue.api.problems import PROBLEM, install_problems
 from reissue.api.routes import api_router
 from reissue.client import ReissueClient
+from reissue.workers.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 
 __all__ = ["OPENAPI_FILE", "PROBLEM", "build_app", "openapi_document"]
 
@@ -44,6 +45,7 @@ def build_app(
     ownership: OwnershipLimits | None = None,
     codes: OneTimeCodes | None = None,
     docs: bool = True,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The app. Production verifies OAuth2 access tokens (`tokens`) and takes no API
     keys; dev and tests take the hashed API keys. `ownership`: the limits on failed
@@ -51,7 +53,8 @@ def build_app(
     card-found by hotline or online takes (without them, only a counter lifts a
     report). `docs`: serve Swagger UI and ReDoc
     (`/docs`, `/redoc`); production does not, since their scripts would run on the
-    console's origin (the OpenAPI document itself is always served)."""
+    console's origin (the OpenAPI document itself is always served). A body over
+    `max_body_bytes` is refused (413) before anything reads it."""
     app = FastAPI(
         title="Card reissue orchestrator — partner API",
         version="1",
@@ -74,6 +77,7 @@ def build_app(
     )
     install_problems(app)
     app.include_router(api_router)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
 
