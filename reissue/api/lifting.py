@@ -112,9 +112,13 @@ async def send_code(pool: asyncpg.Pool, codes: OneTimeCodes | None, case_id: str
         raise _at_a_counter("no mobile number is on record for this card's owner")
     if codes is None:
         raise _at_a_counter("this front door sends no one-time codes")
-    mobile = open_mobile(
-        report["mobile_sealed"], account_id=report["account_id"], secret=codes.secret
-    )
+    try:
+        mobile = open_mobile(
+            report["mobile_sealed"], account_id=report["account_id"], secret=codes.secret
+        )
+    except ValueError:  # sealed under another secret, or not this account's: no number
+        log.error("mobile number on record does not open", case_id=case_id)
+        raise _at_a_counter("no usable mobile number is on record for this card's owner") from None
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     async with pool.acquire() as conn:
         issued = await found_codes.issue(
@@ -178,8 +182,12 @@ async def prove_lifting(
                 "names no clerk (a per-person token, or a token with an act claim)",
             )
         return
+    report = await _report(pool, case_id)
+    if report is not None and report["kind"] != "temporary":  # (a code is not spent on it)
+        raise ApiProblem(
+            409, errors.REPORT_FORMAL, "Refused by the case", "a formal report is not lifted"
+        )
     if code is None:
-        report = await _report(pool, case_id)
         if report is not None and report["mobile_sealed"] is None:
             raise _at_a_counter("no mobile number is on record for this card's owner")
         raise _code_refused(

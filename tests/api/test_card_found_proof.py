@@ -252,6 +252,45 @@ async def test_wrong_codes_sent_at_once_meet_the_same_limit(
     await _still_reported(stack, app, case)
 
 
+async def test_a_new_code_replaces_the_last_and_few_are_sent(
+    stack: Stack, door: httpx.AsyncClient, sms_gateway: str
+) -> None:
+    """Each code is an SMS to the owner: three per case an hour, the last one live."""
+    app, case = await _reported(stack, door)
+    hotline = await key_for(stack, "hotline")
+    for _ in range(3):
+        assert (await _ask_code(door, hotline, case, app.applicant.resident_id)).status_code == 200
+    r = await _ask_code(door, hotline, case, app.applicant.resident_id)
+    assert r.status_code == 429 and r.json()["type"].endswith("too-many-codes"), r.text
+    assert int(r.headers["Retry-After"]) > 0
+    *old, last = await _codes_on_the_phone(sms_gateway)
+    assert len(old) == 2
+    if old[-1] != last:  # (the same six digits twice: one in a million)
+        r = await _found(door, hotline, case, app.applicant.resident_id, code=old[-1])
+        assert r.status_code == 403 and r.json()["type"].endswith("wrong-code"), r.text
+    r = await _found(door, hotline, case, app.applicant.resident_id, code=last)
+    assert r.status_code == 200 and r.json()["stage"] == Stage.WITHDRAWN.value, r.text
+
+
+async def test_a_formal_report_spends_no_code(
+    stack: Stack, door: httpx.AsyncClient, sms_gateway: str
+) -> None:
+    app, case = await _reported(stack, door)
+    hotline = await key_for(stack, "hotline")
+    assert (await _ask_code(door, hotline, case, app.applicant.resident_id)).status_code == 200
+    [code] = await _codes_on_the_phone(sms_gateway)
+    clerk = await key_for(stack, "counter", acts_for="counter-07")
+    formal = {"resident_id": app.applicant.resident_id, "received_by": "counter-07"}
+    r = await door.post(f"/v1/cases/{case}/formal", json=formal, headers=clerk)
+    assert r.status_code == 200, r.text
+    r = await _found(door, hotline, case, app.applicant.resident_id, code=code)
+    assert r.status_code == 409 and r.json()["type"].endswith("ReportFormal"), r.text
+    assert await stack.one("SELECT attempts FROM card_found_codes") == 0
+    r = await _ask_code(door, hotline, case, app.applicant.resident_id)
+    assert r.status_code == 409 and r.json()["type"].endswith("ReportFormal"), r.text
+    assert await _codes_on_the_phone(sms_gateway) == [code]
+
+
 async def test_an_expired_code_is_refused(
     stack: Stack, door: httpx.AsyncClient, sms_gateway: str
 ) -> None:
