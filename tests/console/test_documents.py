@@ -17,6 +17,7 @@ from reissue.api.app import build_app
 from tests.api.conftest import serving
 from tests.api.test_documents import read_pdf
 from tests.console.conftest import PASSWORD, Console, log_in
+from tests.console.test_reviewers_day import SHOTS
 from tests.support import Stack
 
 
@@ -54,6 +55,8 @@ async def test_staff_download_the_documents_as_their_roles_allow(
     await _login(auditor, console, "auditor-01")
     await auditor.goto(f"{console.url}/cases/{case}")
     await auditor.get_by_test_id("application-form-reason").fill("申请人在柜台补签 2026-118")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await auditor.get_by_test_id("documents").screenshot(path=str(SHOTS / "documents.png"))
     async with auditor.expect_download() as got:
         await auditor.get_by_test_id("application-form").click()
     download = await got.value
