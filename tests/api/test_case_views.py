@@ -25,6 +25,7 @@ REPORTER = {
     "report_formal",
     "card_frozen",
     "bank_frozen",
+    "report_stands_until",
     "new_card_masked",
 }
 # The counter also reads what it takes in and hands over: the materials checklist,
