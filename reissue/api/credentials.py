@@ -173,6 +173,8 @@ class TokenVerifier:
         org_code = claims.get("org_code")
         act = claims.get("act")
         named = act.get("sub") if isinstance(act, dict) else claims.get("preferred_username")
+        if isinstance(named, str) and named.startswith("service-account-"):
+            named = None  # a client's own account (client credentials) is nobody who acts
         try:
             channel = reporting_channel(partner, claims.get("channel"), default=False)
             person = _person(named) if named is not None or act is not None else None

@@ -201,7 +201,7 @@ async def owners_report(
     per card and per credential (`ownership.py`)."""
     credential_says(application, who)
     case_id = door.client.case_id_for(application.card_number)
-    async with owner_check(door.pool, door.ownership, who, case_id=case_id) as check:
+    async with owner_check(door.pool, door.ownership, who, case_id=case_id, freezing=True) as check:
         async with door.pool.acquire() as conn:
             owner = await cards.card_owner(conn, application.card_number)
         if owner is None:

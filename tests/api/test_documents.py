@@ -172,3 +172,21 @@ async def test_a_missing_font_is_a_clear_error(
     r = await api.get(FORM.format(case), headers=clerk)
     assert r.status_code == 503 and FONT_ENV in r.json()["detail"]
     assert await _records(stack, (await stack.status(case)).case_id) == []
+
+
+async def test_the_form_is_printed_only_while_the_applicant_is_expected_at_the_counter(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    """Hostile review: a clerk's credential cannot pull any case's full personal data at
+    any time, a closed case's least of all; a refusal records nothing."""
+    app, case, _ = await stack.open_case()
+    ops = await key_for(stack, "operations")
+    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "entered twice"}, headers=ops)
+    assert r.status_code == 200, r.text
+    clerk = await key_for(stack, "counter", acts_for="counter-07")
+    r = await api.get(FORM.format(case), headers=clerk)
+    assert r.status_code == 409, r.text
+    assert r.json()["type"].endswith("not-at-the-counter")
+    assert app.applicant.resident_id not in r.text
+    st = await stack.status(case)
+    assert await _records(stack, st.case_id) == []

@@ -155,6 +155,14 @@ async def test_a_token_s_channel_and_person_decide_and_a_body_cannot(
     malformed = _token(sub="counter-system", act={"sub": "<script>"}, **counter)
     r = await api.post(f"/v1/cases/{case}/materials", json=submission, headers=malformed)
     assert r.status_code == 401
+    # A client-credentials token's own service account names nobody (hostile review).
+    service = _token(sub="counter-system", preferred_username="service-account-counter", **counter)
+    r = await api.post(
+        f"/v1/cases/{case}/materials",
+        json=submission | {"received_by": "service-account-counter"},
+        headers=service,
+    )
+    assert r.status_code == 403 and r.json()["type"] == "urn:reissue:problem:no-acting-person"
     clerk_s_own = _token(sub="u-7731", preferred_username="Counter-09", **counter)
     r = await api.post(
         f"/v1/cases/{case}/materials",

@@ -175,10 +175,17 @@ async def leave_standing(
 
 
 async def report_stands(conn: Connection, report_number: str) -> bool:
-    status = await conn.fetchval(
-        "SELECT status FROM loss_reports WHERE report_number = $1", report_number
+    """Whether the card of this report must stay frozen whatever its case does: the
+    report stands, or a later case took it over, or another report on the card is
+    open or standing (a late step of an earlier case never unfreezes a later one's)."""
+    stands = await conn.fetchval(
+        "SELECT l.status IN ('standing', 'continued') OR EXISTS (SELECT 1 FROM loss_reports o"
+        "   WHERE o.card_number = l.card_number AND o.report_number <> l.report_number"
+        "   AND o.status IN ('open', 'standing'))"
+        " FROM loss_reports l WHERE l.report_number = $1",
+        report_number,
     )
-    return bool(status == "standing")
+    return bool(stands)
 
 
 async def standing_report(conn: Connection, card_number: str) -> asyncpg.Record | None:

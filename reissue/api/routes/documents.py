@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
@@ -27,6 +27,7 @@ from reissue.documents import (
     loss_report_proof_pdf,
     record_download,
 )
+from reissue.schemas.enums import Stage
 from reissue.schemas.permissions import Scope
 
 __all__ = ["router"]
@@ -56,6 +57,11 @@ async def _unavailable() -> AsyncIterator[None]:
         yield
     except DocumentUnavailable as e:
         raise ApiProblem(409, "document-unavailable", "No such document yet", str(e)) from None
+
+
+# When the counter prints the form: while the case waits for the applicant to hand in
+# the application (or a correction) in person. Never for a closed case.
+FORM_STAGES: Final = frozenset({Stage.AWAITING_MATERIALS})
 
 
 def _pdf(body: bytes, case_id: str, document: Document) -> Response:
@@ -91,6 +97,16 @@ async def application_form(
         )
     _font()
     async with refusals(door.client, case_id), _unavailable():
+        stage = (await door.client.status(case_id)).stage
+        if stage not in FORM_STAGES:
+            raise ApiProblem(
+                409,
+                "not-at-the-counter",
+                "Not at this stage",
+                f"the application form is printed while the case waits for the applicant at "
+                f"a counter ({', '.join(s.value for s in sorted(FORM_STAGES))}); it is "
+                f"{stage.value}",
+            )
         form = await gather_application_form(
             door.client, case_id, clerk=who.person, printed_by=who.person
         )
