@@ -51,11 +51,7 @@ def test_every_activity_is_defined_as_the_workflow_calls_it() -> None:
     from reissue.workers.settings import Settings
     from reissue.workers.worker import partners_over_http
 
-    defs = {
-        d.name: d
-        for d in vars(a).values()
-        if isinstance(d, a.ActivityDef)
-    }
+    defs = {d.name: d for d in vars(a).values() if isinstance(d, a.ActivityDef)}
     registered = {}
     unused = Settings(
         bank_url="http://unused",

@@ -417,7 +417,11 @@ async def test_a_bureau_report_the_registry_cannot_take_is_refused_as_such(
     before = await snapshot(pool)
     refusals = [
         (produced("p1", someone_else), "CardNumberConflict", "already in use"),
-        (produced("p2", "N00000001", case_id=case_of(someone_else)), "OrderStateConflict", "no such"),
+        (
+            produced("p2", "N00000001", case_id=case_of(someone_else)),
+            "OrderStateConflict",
+            "no such",
+        ),
     ]
     for req, error, says in refusals:
         with pytest.raises(ApplicationError) as err:

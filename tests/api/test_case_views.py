@@ -83,7 +83,7 @@ async def test_each_partner_kind_reads_only_its_view_of_a_case(
     await stack.submit(case, report, received_by="counter-07")
     await stack.client.review(
         case,
-        {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["photo too dark"]},
+        {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["photo_unclear"]},
     )
     await stack.wait_for(case, Stage.AWAITING_MATERIALS)
     views = {}

@@ -122,16 +122,18 @@ async def test_operations_cancel_as_themselves_and_refusals_are_problems(
     actor = "operations-" + ops["Authorization"].split("_")[1]
     hotline = await _key(stack, "hotline")
     assert (
-        await api.post(f"/v1/cases/{case}/cancel", json={"reason": "duplicate"}, headers=hotline)
+        await api.post(
+            f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=hotline
+        )
     ).status_code == 403
     chosen = await api.post(
         f"/v1/cases/{case}/cancel",
-        json={"reason": "entered twice", "operator": "someone-else"},  # not theirs to say
+        json={"reason": "duplicate_case", "operator": "someone-else"},  # not theirs to say
         headers=ops,
     )
     assert chosen.status_code == 422
     assert [e["field"] for e in chosen.json()["errors"]] == ["operator"]
-    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "entered twice"}, headers=ops)
+    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=ops)
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == Stage.CANCELLED.value
     st = await stack.status(case)
@@ -139,8 +141,10 @@ async def test_operations_cancel_as_themselves_and_refusals_are_problems(
         "SELECT detail->>'reason' FROM case_events WHERE case_id = $1 AND event_type = 'case_closed'",
         st.case_id,
     )
-    assert reason == f"cancelled by {actor}: entered twice"
-    again = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "again"}, headers=ops)
+    assert reason == f"cancelled by {actor}: duplicate_case"
+    again = await api.post(
+        f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=ops
+    )
     assert again.status_code == 409
     assert again.json()["type"] == "urn:reissue:problem:CaseEnding"
     found = await api.post(

@@ -127,7 +127,8 @@ async def test_each_role_does_only_its_part_and_refusals_change_nothing(console:
     case, case_id = await _in_review(stack)
     async with _login(console, "reviewer-01") as reviewer:
         r = await reviewer.post(
-            f"/cases/{case}/cancel", data={"csrf": await _csrf(reviewer), "reason": "不需要了"}
+            f"/cases/{case}/cancel",
+            data={"csrf": await _csrf(reviewer), "reason": "applicant_request"},
         )
         assert r.status_code == 403 and "您的角色不能执行此操作" in r.text
         r = await reviewer.post(
@@ -153,7 +154,11 @@ async def test_each_role_does_only_its_part_and_refusals_change_nothing(console:
     async with _login(console, "ops-01") as ops:
         r = await ops.post(
             f"/cases/{case}/cancel",
-            data={"csrf": await _csrf(ops), "reason": "申请人撤回", "operator": "someone-else"},
+            data={
+                "csrf": await _csrf(ops),
+                "reason": "applicant_request",
+                "operator": "someone-else",
+            },
         )
         assert r.status_code == 303, r.text
     st = await stack.wait_for(case, Stage.CANCELLED)
@@ -161,7 +166,7 @@ async def test_each_role_does_only_its_part_and_refusals_change_nothing(console:
         "SELECT detail->>'reason' FROM case_events WHERE case_id = $1 AND event_type = 'case_closed'",
         case_id,
     )
-    assert reason == "cancelled by ops-01: 申请人撤回"
+    assert reason == "cancelled by ops-01: applicant_request"
 
 
 async def test_the_clerk_who_received_the_materials_cannot_review_them(console: Console) -> None:

@@ -50,9 +50,7 @@ async def test_cancel_after_payment_refunds_and_voids_the_old_card(cases: FakeSt
     with pytest.raises(ValidationError) as bad:  # refused before it is sent
         await cases.client.cancel(case, {"operator": "ops-1", "reason": ""})
     assert bad.value.errors()[0]["loc"] == ("reason",)
-    ack = await cases.client.cancel(
-        case, {"operator": "ops-1", "reason": "applicant moved to another province"}
-    )
+    ack = await cases.client.cancel(case, {"operator": "ops-1", "reason": "insured_elsewhere"})
     assert ack.stage is Stage.CANCELLED
     result = await cases.result(case)
     assert result.outcome is Stage.CANCELLED and "ops-1" in result.reason
@@ -84,7 +82,7 @@ async def test_cancel_after_an_instant_card_was_printed_voids_card_and_order(
     await cases.submit(case, report, mode="instant")
     await cases.approve(case, waive_fee=True, waiver_reason="hardship")
     st = await cases.wait_for(case, Stage.READY_FOR_PICKUP)
-    await cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+    await cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant_request"})
     [order] = f.productions_of(st.case_id)
     assert order.status == "cancelled" and order.new_card_number
     assert f.card(order.new_card_number) == "void"
