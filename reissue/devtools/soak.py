@@ -230,7 +230,8 @@ class _Driver:
             return (await c.result(case)).outcome
         if path == "correction_then_complete":
             await c.review(
-                case, {"reviewer": "soak", "verdict": "request_correction", "reasons": ["form_unsigned"]}
+                case,
+                {"reviewer": "soak", "verdict": "request_correction", "reasons": ["form_unsigned"]},
             )
             await self.at(case, Stage.AWAITING_MATERIALS)
             await c.submit_materials(case, self.materials(report, instant=True, exempt=False, n=1))

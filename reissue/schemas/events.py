@@ -18,7 +18,7 @@ from reissue.schemas.enums import (
     Stage,
 )
 from reissue.schemas.identifiers import CardNumber, ResidentId
-from reissue.schemas.reasons import Decision, Reason, known, refuse_unless_for
+from reissue.schemas.reasons import FOR_DECISION, Decision, Reason, known, refuse_unless_for
 from reissue.schemas.text import PlainText
 
 __all__ = [
@@ -176,8 +176,9 @@ class ReviewDecision(_Event):
         list[Reason],
         Field(
             max_length=20,
-            description="Codes of the reasons catalogue: for request_correction those of a "
-            "correction request, for reject those of a rejection; none for approve.",
+            description="Codes of the reasons catalogue, none for approve; for "
+            "request_correction: " + ", ".join(FOR_DECISION[Decision.CORRECTION]) + "; for "
+            "reject: " + ", ".join(FOR_DECISION[Decision.REJECTION]),
         ),
     ] = Field(default_factory=list)
     note: Note = ""
@@ -318,7 +319,10 @@ def _for_cancellation(reason: Reason) -> Reason:
 CancelReason = Annotated[
     Reason,
     AfterValidator(_for_cancellation),
-    Field(description="A code of the reasons catalogue for a cancellation by operations."),
+    Field(
+        description="A code of the reasons catalogue for a cancellation by operations: "
+        + ", ".join(FOR_DECISION[Decision.CANCELLATION])
+    ),
 ]
 
 

@@ -94,10 +94,10 @@ async def test_each_partner_kind_reads_only_its_view_of_a_case(
     for partner in ("hotline", "online"):
         assert set(views[partner]) == REPORTER, partner
         assert views[partner]["view"] == "reporter"
-        for secret in ("counter-07", "rev-01", "photo too dark", app.card_number):
+        for secret in ("counter-07", "rev-01", "photo_unclear", app.card_number):
             assert secret not in str(views[partner]), (partner, secret)
     assert set(views["counter"]) == COUNTER and views["counter"]["view"] == "counter"
-    assert views["counter"]["correction_reasons"] == ["photo too dark"]
+    assert views["counter"]["correction_reasons"] == ["photo_unclear"]
     assert not STAFF_AND_FREE_TEXT & set(views["counter"])
     assert "counter-07" not in str(views["counter"])
     full = views["operations"]

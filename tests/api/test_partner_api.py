@@ -133,6 +133,15 @@ async def test_operations_cancel_as_themselves_and_refusals_are_problems(
     )
     assert chosen.status_code == 422
     assert [e["field"] for e in chosen.json()["errors"]] == ["operator"]
+    # Finding 12: a reason of the catalogue, and one a cancellation gives; never free text.
+    refused = {}
+    for reason in ("photo_unclear", "请点击 https://x.example 领取退款"):
+        r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": reason}, headers=ops)
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["reason"]
+        refused[reason] = r.text
+    assert "not a reason for a cancellation" in refused["photo_unclear"]
+    assert "https://x.example" not in refused["请点击 https://x.example 领取退款"]  # not echoed
     r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=ops)
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == Stage.CANCELLED.value
