@@ -62,8 +62,9 @@ async def test_free_text_where_a_reason_goes_is_refused_naming_the_field(
     with pytest.raises(ValidationError) as err:
         await cases.client.review(case, phishing)
     assert err.value.errors()[0]["loc"][0] == "reasons"
-    with pytest.raises(WorkflowUpdateFailedError):
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
         await cases.client.handle(case).execute_update("review", phishing)
+    assert "Failed decoding arguments" in str(refused.value.cause)  # the SDK says no more
     st = await cases.status(case)
     assert st.stage is Stage.UNDER_REVIEW
     assert cases.fakes.messages(st.case_id, "correction_requested") == []
