@@ -8,7 +8,7 @@ import asyncpg
 from temporalio.exceptions import ApplicationError
 
 from reissue.activities.db import Connection, Idempotency, partner_step
-from reissue.activities.repositories import audit
+from reissue.activities.repositories import audit, cards
 from reissue.schemas.activities import (
     FREEZE_BANK_ACCOUNT,
     MOVE_BANK_ACCOUNT,
@@ -87,16 +87,38 @@ class BankActivities:
         return await self._once.run(req.key, MOVE_BANK_ACCOUNT.name, BankAccountMove, record)
 
     async def _bank_of(self, card_number: str) -> str | None:
-        bank: str | None = await self._once.pool.fetchval(
-            "SELECT bank FROM cards WHERE card_number = $1", card_number
-        )
-        return bank
+        async with self._once.pool.acquire() as conn:
+            return await cards.bank_of(conn, card_number)
+
+    async def _report_stands(self, report_number: str) -> bool:
+        async with self._once.pool.acquire() as conn:
+            return await cards.report_stands(conn, report_number)
+
+    async def _kept_frozen(self, req: FreezeInput) -> FreezeResult:
+        """The case ended but the owner's temporary report stands: the account stays
+        frozen with the card (the registry's sweep unfreezes both when it runs out)."""
+
+        async def record(conn: Connection) -> FreezeResult:
+            await audit.record(
+                conn,
+                req,
+                "bank_account_frozen",
+                actor="bank",
+                status="frozen",
+                report_number=req.report_number,
+                kept="the temporary loss report stands",
+            )
+            return FreezeResult(card_number=req.card_number, status="frozen", changed=False)
+
+        return await self._once.run(req.key, UNFREEZE_BANK_ACCOUNT.name, FreezeResult, record)
 
     async def _set(self, req: FreezeInput, *, frozen: bool) -> FreezeResult:
         defn = FREEZE_BANK_ACCOUNT if frozen else UNFREEZE_BANK_ACCOUNT
         done = await self._once.stored(req.key, FreezeResult)
         if done is not None:
             return done
+        if not frozen and await self._report_stands(req.report_number):
+            return await self._kept_frozen(req)
         bank = await self._bank_of(req.card_number)
         if bank is None:  # not a third-generation card: no bank account, nothing to ask
             status, changed = "none", False

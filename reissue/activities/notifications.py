@@ -49,11 +49,15 @@ TEMPLATES: Mapping[str, str] = {
     "lapsed_temporary": "您的医保卡 {card} 临时挂失已到期自动解除，卡片恢复正常使用。",
     "lapsed": "您的补卡申请因逾期未办理已终止（{reason}）。原卡已挂失作废，不能恢复使用；如需补卡请重新申请。",
     "rejected": "您的补卡申请未获通过：{reasons}。原卡已挂失作废，不能恢复使用。" + APPEAL_RIGHTS,
-    "cancelled": "您的补卡申请已撤销（{reason}）。{refund_note}",
+    "cancelled": "您的补卡申请已撤销（{reason}）。{refund_note}{report_note}",
     "refund_issued": "补卡费 {amount} 元已原路退回（订单 {order}）。",
     "notification_dead_letter": "通知发送失败（案件 {case}，已尝试 {n} 次，{error}），已转入死信，请人工处理。",
     "ownership_checks_locked": "{what}的持卡人身份核验 {minutes} 分钟内已失败 {n} 次，暂停核验至 {until}。"
     "请核查是否有人在试探身份证号（案件 {case}）。",
+    "payment_misaddressed": "支付平台的付款通知（订单 {order}，付款 {ref}）指向了案件 {named}，"
+    "但该订单属于案件 {case}，已拒收。请与支付平台核实。",
+    "payment_unrecordable": "案件 {case} 收到付款 {ref}（订单 {order}）的金额 {amount} 分无法入账"
+    "（须大于 0 且不超过账本上限），未入账、未退款。请与支付平台核实。",
     "payment_returned": "您支付的 {amount} 元未能用于补卡费（金额或订单不符、已缴清或已无需缴费），已原路退回。",
 }
 

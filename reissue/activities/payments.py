@@ -13,7 +13,8 @@ import asyncpg
 from temporalio.exceptions import ApplicationError
 
 from reissue.activities.db import Connection, Idempotency, idempotent, partner_step
-from reissue.activities.repositories import audit, ledger, payments
+from reissue.activities.notifications import render
+from reissue.activities.repositories import audit, casework, ledger, payments
 from reissue.schemas.activities import (
     ASSESS_FEE,
     CANCEL_PAYMENT_ORDER,
@@ -39,6 +40,7 @@ from reissue.schemas.errors import (
     PARTNER_UNAVAILABLE,
     business_error,
 )
+from reissue.schemas.events import LEDGER_MAX_FEN
 
 __all__ = ["PaymentActivities", "PaymentPlatform"]
 
@@ -181,6 +183,8 @@ class PaymentActivities:
                 + ("" if seen["case_id"] == req.case_id else " by another case"),
                 new=False,
             )
+        if not 0 < req.amount_fen <= LEDGER_MAX_FEN:
+            return await self._unrecordable(conn, req)
         reason, order = req.reason, None
         if req.apply:
             row = await payments.get_order(conn, req.order_id)
@@ -231,6 +235,50 @@ class PaymentActivities:
             applied=applied,
             reason=None if applied else reason or "not applied",
             order=order,
+        )
+
+    async def _unrecordable(self, conn: Connection, req: ReceivePaymentInput) -> PaymentReceipt:
+        """A payment no ledger row can hold (0 fen, or more than the ledger's largest
+        amount): no real payment, and retrying cannot record it. It is put on the case's
+        audit log and told to operations, who check it with the platform; the case reads
+        the answer (nothing under this reference in the ledger: `new` False, 0 fen, no
+        order) as an anomaly and goes on, its money gate free for the real payment."""
+        reason = f"amount_fen: must be more than 0 and at most {LEDGER_MAX_FEN}; not recorded"
+        await audit.record(
+            conn,
+            req,
+            "payment_unrecordable",
+            actor="payments",
+            order_id=req.order_id,
+            amount_fen=str(req.amount_fen),
+            payment_ref=req.payment_ref,
+            reason=reason,
+        )
+        await casework.insert_notification(
+            conn,
+            dedupe_key=f"{req.key}:operations",
+            case_id=req.case_id,
+            recipient="operations",
+            recipient_ref="operations",
+            template="payment_unrecordable",
+            message=render(
+                "payment_unrecordable",
+                {
+                    "case": req.case_id.partition(":")[0],
+                    "ref": req.payment_ref,
+                    "order": req.order_id,
+                    "amount": str(req.amount_fen),
+                },
+            ),
+            at=req.at,
+        )
+        return PaymentReceipt(
+            payment_ref=req.payment_ref,
+            amount_fen=0,
+            order_id=None,
+            applied=False,
+            reason=reason,
+            new=False,
         )
 
     @partner_step(REFUND_PAYMENT)

@@ -20,6 +20,7 @@ from reissue.schemas.activities import (
     FREEZE_CARD,
     LIFT_LOSS_REPORT,
     ORDER_CARD_PRODUCTION,
+    OWNER_LIFTS,
     RECORD_CARD_PRODUCED,
     RECORD_PRODUCTION_FAILED,
     REGISTER_LOSS,
@@ -32,6 +33,7 @@ from reissue.schemas.activities import (
     FreezeInput,
     FreezeResult,
     LiftLossInput,
+    LiftResult,
     OrderInput,
     ProductionFailedInput,
     ProductionInput,
@@ -150,7 +152,17 @@ class RegistryActivities:
                 + held["case_id"].split(":", 1)[0],
             )
         formal = req.channel.formal
-        if card["status"] == "void":
+        standing = await cards.standing_report(conn, req.card_number)
+        if standing is not None:
+            # The card's last case ended while its temporary report was still valid: the
+            # report stood, the card frozen. This case takes it over, from its original
+            # time while it is valid (the cut-off the owner had), else from now.
+            if standing["valid_until"] > opened_at:
+                reported_at = min(reported_at, standing["reported_at"])
+            await cards.end_standing(
+                conn, standing["report_number"], status="continued", reason="a new case"
+            )
+        elif card["status"] == "void":
             # Applying again after a case that ended without a new card: the loss
             # stands as it was reported, formal, with its original cut-off.
             earlier = await cards.last_report(conn, req.card_number)
@@ -166,6 +178,7 @@ class RegistryActivities:
             channel=req.channel.value,
             formal=formal,
             reported_at=reported_at,
+            valid_until=None if formal else reported_at + policy.temporary_report_validity,
         )
         # Frozen in the same transaction: there is no moment at which the report
         # exists and the card still pays (`freeze_card` then confirms it).
@@ -242,13 +255,33 @@ class RegistryActivities:
         return Done(changed=changed)
 
     @idempotent(LIFT_LOSS_REPORT)
-    async def lift_loss_report(self, conn: Connection, req: LiftLossInput) -> Done:
-        """Lift a temporary report and unfreeze the card in the registry.
+    async def lift_loss_report(self, conn: Connection, req: LiftLossInput) -> LiftResult:
+        """Lift a temporary report and unfreeze the card in the registry, when its owner
+        proved they found the card or its validity ran out.
 
-        Only a temporary report is lifted, and only what was lifted is unfrozen: a
+        Any other end of the case (a cancellation) leaves a temporary report that is still
+        valid by the registry's clock **standing**: the card stays frozen until the owner
+        lifts it or it runs out (`lapse_standing_reports`); `standing_until` says until
+        when. Only a temporary report is lifted, and only what was lifted is unfrozen: a
         formal report, or a card under another report, is left as it is (changed=False).
         """
         await cards.find_card(conn, req.card_number)  # row lock: one change at a time
+        until = None
+        if req.reason not in OWNER_LIFTS:
+            until = await cards.leave_standing(
+                conn, req.report_number, card_number=req.card_number, reason=req.reason, at=req.at
+            )
+        if until is not None:
+            await audit.record(
+                conn,
+                req,
+                "loss_report_standing",
+                actor="registry",
+                report_number=req.report_number,
+                reason=req.reason,
+                valid_until=until.isoformat(),
+            )
+            return LiftResult(changed=True, standing_until=until)
         lifted = await cards.lift_temporary_report(
             conn, req.report_number, card_number=req.card_number, reason=req.reason, at=req.at
         )
@@ -262,7 +295,7 @@ class RegistryActivities:
             report_number=req.report_number,
             reason=req.reason if lifted else "the report is not an open temporary report",
         )
-        return Done(changed=lifted)
+        return LiftResult(changed=lifted)
 
     @idempotent(VOID_OLD_CARD)
     async def void_old_card(self, conn: Connection, req: VoidCardInput) -> Done:

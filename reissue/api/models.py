@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reissue.schemas.events import PaymentConfirmation
+from reissue.schemas.events import LEDGER_MAX_FEN, PaymentConfirmation
 
-__all__ = ["Accepted", "PaymentNotice"]
+__all__ = ["Accepted", "PaymentNotice", "PlatformPayment"]
 
 
 class Accepted(BaseModel):
@@ -17,9 +17,32 @@ class Accepted(BaseModel):
     accepted: bool = True
 
 
+class PlatformPayment(PaymentConfirmation):
+    """A payment as the platform's webhook reports it: an amount the ledger can hold."""
+
+    amount_fen: Annotated[
+        int,
+        Field(
+            gt=0,
+            le=LEDGER_MAX_FEN,
+            description=(
+                "The amount paid, in fen: more than 0 and at most the largest amount the "
+                f"ledger holds ({LEDGER_MAX_FEN}, PostgreSQL bigint)."
+            ),
+        ),
+    ]
+
+
 class PaymentNotice(BaseModel):
-    """The payment platform's webhook: a payment for a case's order."""
+    """The payment platform's webhook: a payment for one of our payment orders. The order
+    decides the case; `case_id` must be that case."""
 
     model_config = ConfigDict(extra="forbid")
-    case_id: Annotated[str, Field(pattern=r"^reissue-[0-9a-f]{16}$")]
-    payment: PaymentConfirmation
+    case_id: Annotated[
+        str,
+        Field(
+            pattern=r"^reissue-[0-9a-f]{16}$",
+            description="The case whose order was paid (its workflow ID): the order's own case.",
+        ),
+    ]
+    payment: PlatformPayment

@@ -51,6 +51,7 @@ def front_door(
         ),
         # Swagger UI's scripts would run on the console's origin: not in production.
         docs=settings.environment != "production",
+        max_body_bytes=settings.max_body_bytes,
     )
     app.mount("/console", build_console(client, pool, ConsoleConfig.from_settings(settings)))
     if metrics is not None:

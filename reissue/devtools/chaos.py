@@ -325,4 +325,7 @@ def expected_card(st: CaseStatus) -> set[str]:
         return {"frozen"}
     if st.stage is Stage.COMPLETED:
         return {"replaced"}
-    return {"void"} if st.report_formal else {"active"}
+    if st.report_formal:
+        return {"void"}
+    # A temporary report stands after a cancellation while valid (issue 24, finding 3).
+    return {"frozen"} if st.report_stands_until is not None else {"active"}

@@ -26,11 +26,10 @@ from reissue.devtools.stack import (
     ensure_database,
     migrate,
 )
-from reissue.schemas.codec import EncryptionCodec
-from reissue.workers.codec_server import build_app, serve
-from reissue.workers.dispatcher import dispatch_forever
+from reissue.workers.codec_server import app_from_settings, serve
+from reissue.workers.dispatcher import dispatch_forever, lapse_forever
 from reissue.workers.settings import DATABASE_URL_FILE, Partner, Settings, partner_url_file
-from reissue.workers.worker import build_worker, connect_client
+from reissue.workers.worker import build_worker, connect_client, partners_over_http
 
 __all__ = ["DEV_STAFF", "run_dev", "seed_staff"]
 
@@ -87,12 +86,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     codec = await serve(
-        build_app(
-            EncryptionCodec(keys),
-            tokens=[token],
-            ui_origin=ui_origin,
-            max_body_bytes=settings.codec_max_body_bytes,
-        ),
+        app_from_settings(settings, ui_origin=ui_origin),
         host="127.0.0.1",
         port=settings.codec_port,
     )
@@ -145,12 +139,18 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         client = await connect_client(settings)
         pool = await create_pool(dsn, max_size=settings.db_pool_size)
         try:
-            worker = build_worker(client, pool, settings)
+            partners = partners_over_http(settings)
+            worker = build_worker(client, pool, settings, partners=partners)
             worker_task = asyncio.create_task(worker.run())
             assert settings.notification_gateway_url is not None
-            dispatcher = asyncio.create_task(
-                dispatch_forever(pool, HttpNotificationGateway(settings.notification_gateway_url))
-            )
+            beside = [
+                asyncio.create_task(
+                    dispatch_forever(
+                        pool, HttpNotificationGateway(settings.notification_gateway_url)
+                    )
+                ),
+                asyncio.create_task(lapse_forever(pool, partners.bank)),
+            ]
             console.print(f"Worker polling task queue [bold]{settings.task_queue}[/]")
             reissue = ReissueClient(
                 client, task_queue=settings.task_queue, hash_secret=settings.case_secret()
@@ -222,12 +222,14 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
                 )
             api.should_exit = True
             await api_task
-            dispatcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await dispatcher
+            for task in beside:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             if worker_task not in done:
                 await worker.shutdown()
             await worker_task
+            await partners.aclose()
         finally:
             await pool.close()
     finally:

@@ -133,9 +133,13 @@ async def check_invariants(
                     f"card {r['card']} under the report of {r['case_id']}",
                 )
             )
+        # (A report left standing holds its card frozen after its case: until it runs
+        # out, when the registry's sweep lifts it.)
         frozen = await conn.fetch(
             "SELECT c.card_number, l.case_id FROM cards c LEFT JOIN loss_reports l"
             " ON l.card_number = c.card_number AND l.status = 'open' WHERE c.status = 'frozen'"
+            " AND NOT EXISTS (SELECT 1 FROM loss_reports s WHERE s.card_number = c.card_number"
+            "   AND s.status = 'standing')"
         )
         money = await conn.fetch(
             "SELECT p.case_id, sum(p.amount_fen) AS received,"
@@ -323,11 +327,12 @@ async def check_invariants(
             "WITHDRAWN": {("lifted", "active")},
             "LAPSED": {("lifted", "active"), void},
             "REJECTED": {void},
-            "CANCELLED": {("lifted", "active"), void},
+            # A cancellation leaves a valid temporary report standing, the card frozen.
+            "CANCELLED": {("lifted", "active"), ("standing", "frozen"), void},
         }.get(case.stage or "")
         # The bank follows the registry (as it last answered the case): unfrozen with a
-        # lifted report, frozen with a void card.
-        bank = {"active": "active", "void": "frozen"}.get(row["card"])
+        # lifted report, frozen with a void card or a standing report.
+        bank = {"active": "active", "void": "frozen", "frozen": "frozen"}.get(row["card"])
         if expected is not None and (
             (row["report"], row["card"]) not in expected
             or (bank is not None and row["bank"] not in (None, "none", bank))

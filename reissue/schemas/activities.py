@@ -29,6 +29,7 @@ from reissue.schemas.events import MaterialRef, PaymentConfirmation
 from reissue.schemas.policy import CasePolicy
 
 __all__ = [
+    "OWNER_LIFTS",
     "ActivateCardInput",
     "ActivateCardResult",
     "AffiliationRequestInput",
@@ -43,6 +44,7 @@ __all__ = [
     "FreezeInput",
     "FreezeResult",
     "LiftLossInput",
+    "LiftResult",
     "LocalRun",
     "NotifyInput",
     "OrderInput",
@@ -242,11 +244,25 @@ class ActivateCardResult(BaseModel):
 
 
 class LiftLossInput(CaseStep):
-    """Lift a temporary report; `Done.changed` tells whether anything was lifted."""
+    """Lift a temporary report; `LiftResult` tells whether anything was lifted, or left
+    standing. `reason` is the case's outcome in lower case."""
 
     card_number: str
     report_number: str
     reason: str
+
+
+# The outcomes at which the owner's report is lifted at once: they proved they found
+# the card, or its validity ran out. Any other end leaves a valid temporary report
+# standing (the card is still lost).
+OWNER_LIFTS: frozenset[str] = frozenset({"withdrawn", "lapsed"})
+
+
+class LiftResult(Done):
+    """`changed`: the report was lifted, or left standing until `standing_until` (the
+    card still frozen, the registry lifts it itself then)."""
+
+    standing_until: datetime | None = None
 
 
 class VoidCardInput(CaseStep):
@@ -292,7 +308,9 @@ class ReceivePaymentInput(CaseStep):
 
 class PaymentReceipt(BaseModel):
     """A payment as the ledger holds it; `new` is False when the ledger already had its
-    reference (from another case): then the fields are the ledger's, not the caller's."""
+    reference (from another case): then the fields are the ledger's, not the caller's;
+    or when no ledger row can hold it (0 fen, or above `LEDGER_MAX_FEN`): then it is
+    not recorded (0 fen, no order, `reason` says why) and operations are told."""
 
     payment_ref: str
     amount_fen: int
@@ -392,7 +410,7 @@ def definitions() -> Mapping[str, ActivityDef[Any, Any]]:
 REGISTER_LOSS = ActivityDef("register_loss", RegisterLossInput, RegisterLossResult)
 FREEZE_CARD = ActivityDef("freeze_card", FreezeInput, FreezeResult)
 FORMALISE_LOSS_REPORT = ActivityDef("formalise_loss_report", FormaliseInput, Done)
-LIFT_LOSS_REPORT = ActivityDef("lift_loss_report", LiftLossInput, Done)
+LIFT_LOSS_REPORT = ActivityDef("lift_loss_report", LiftLossInput, LiftResult)
 VOID_OLD_CARD = ActivityDef("void_old_card", VoidCardInput, Done)
 ORDER_CARD_PRODUCTION = ActivityDef(
     "order_card_production", ProductionInput, ProductionOrder, partner=True

@@ -94,7 +94,7 @@ class School(_Model):
     name: OrgName
     code: Annotated[
         str,
-        Field(pattern=r"^\d{10}$", description="10-digit school identification code."),
+        Field(pattern=r"^[0-9]{10}$", description="10-digit school identification code."),
     ]
 
 
@@ -228,6 +228,12 @@ class CaseStatus(_Model):
     report_formal: bool
     card_frozen: bool
     bank_frozen: bool
+    report_stands_until: datetime | None = Field(
+        default=None,
+        description="The case ended (cancelled) while its temporary loss report was still "
+        "valid: the report stands, the card frozen, until this moment (or until its owner "
+        "lifts it by a new case).",
+    )
     materials: list[MaterialCheck]
     correction_round: int
     correction_reasons: list[str]

@@ -22,6 +22,7 @@ from reissue.schemas.reasons import FOR_DECISION, Decision, Reason, known, refus
 from reissue.schemas.text import PlainText
 
 __all__ = [
+    "LEDGER_MAX_FEN",
     "AffiliationOverride",
     "AffiliationResponse",
     "CancelReason",
@@ -250,6 +251,12 @@ class ClaimState(_Event):
     assigned_to: str | None
     claim_expires_at: datetime | None
     review_due_at: datetime | None
+
+
+# The largest amount the ledger holds (PostgreSQL `bigint`, fen): every real payment is
+# far below it. The partner API refuses more (and 0); a payment that reaches a case some
+# other way above it is refused by the ledger and shown to operations, never retried.
+LEDGER_MAX_FEN = 2**63 - 1
 
 
 class PaymentConfirmation(_Event):

@@ -90,6 +90,7 @@ REPORTER_FIELDS: Final = (
     "report_formal",
     "card_frozen",
     "bank_frozen",
+    "report_stands_until",
     "new_card_masked",
 )
 # What the counter system reads besides: what it takes in and hands over (the

@@ -57,6 +57,7 @@ from reissue.schemas.activities import (
     FreezeInput,
     FreezeResult,
     LiftLossInput,
+    LiftResult,
     NotifyInput,
     OrderInput,
     PaymentAtPlatform,
@@ -162,9 +163,16 @@ def _report_formal(arg: FormaliseInput, _: Done) -> TimelineLine:
 
 
 @tells(LIFT_LOSS_REPORT)
-def _report_lifted(arg: LiftLossInput, r: Done) -> TimelineLine:
+def _report_lifted(arg: LiftLossInput, r: LiftResult) -> TimelineLine:
     if not r.changed:
         return TimelineLine("registry", "Loss report not lifted", "it is not a temporary report")
+    if r.standing_until is not None:
+        return TimelineLine(
+            "registry",
+            "Loss report stands, card still frozen",
+            f"until {beijing(r.standing_until)} (its validity), unless the owner lifts it; "
+            f"reason: {arg.reason}",
+        )
     return TimelineLine("registry", "Loss report lifted, card unfrozen", f"reason: {arg.reason}")
 
 
@@ -271,6 +279,13 @@ def _order_cancelled(arg: OrderInput, r: PaymentOrder) -> TimelineLine:
 
 @tells(RECEIVE_PAYMENT)
 def _payment_received(arg: ReceivePaymentInput, r: PaymentReceipt) -> TimelineLine:
+    if not r.new and r.amount_fen == 0:  # (the ledger holds no payment of 0 fen)
+        return TimelineLine(
+            "payment platform",
+            "Payment not recorded: no ledger row can hold its amount",
+            f"order {arg.order_id}, reference {arg.payment_ref}, {arg.amount_fen} fen; "
+            "operations told",
+        )
     what = "applied to the fee" if r.applied else f"to refund: {r.reason}"
     return TimelineLine(
         "payment platform",

@@ -25,7 +25,7 @@ from reissue.activities.partners import (
     HttpPaymentPlatform,
 )
 from reissue.schemas.converter import data_converter
-from reissue.workers.dispatcher import dispatch_forever
+from reissue.workers.dispatcher import dispatch_forever, lapse_forever
 from reissue.workers.logging import CaseLogInterceptor
 from reissue.workers.settings import Settings
 from reissue.workers.telemetry import runtime
@@ -150,7 +150,7 @@ async def _serve_health(
     pool: asyncpg.Pool | None,
     running: Sequence[asyncio.Task[None]],
 ) -> web.AppRunner | None:
-    """`/healthz` (the worker and the outbox dispatcher beside it run) and `/readyz` (they
+    """`/healthz` (the worker and the loops beside it run: outbox, standing reports) and `/readyz` (they
     also reach Temporal and PostgreSQL)."""
 
     def stopped() -> bool:
@@ -217,24 +217,24 @@ async def run_worker(
             "worker started", task_queue=settings.task_queue, namespace=settings.temporal_namespace
         )
         run = asyncio.create_task(worker.run())
-        dispatcher = None
+        beside: list[asyncio.Task[None]] = []
         if pool is not None and settings.notification_gateway_url:
             gateway = HttpNotificationGateway(settings.notification_gateway_url)
-            dispatcher = asyncio.create_task(dispatch_forever(pool, gateway))
+            beside.append(asyncio.create_task(dispatch_forever(pool, gateway)))
             closing.append(gateway.aclose)
-        health = await _serve_health(
-            settings, client, pool, [run] if dispatcher is None else [run, dispatcher]
-        )
+        if pool is not None and partners is not None:
+            beside.append(asyncio.create_task(lapse_forever(pool, partners.bank)))
+        health = await _serve_health(settings, client, pool, [run, *beside])
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if not run.done():
             log.info("worker shutting down")
             await worker.shutdown()
         await run
-        if dispatcher is not None:
-            dispatcher.cancel()
+        for task in beside:
+            task.cancel()
             with suppress(asyncio.CancelledError):
-                await dispatcher
+                await task
         if health is not None:
             await health.cleanup()
     finally:

@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from reissue.schemas.case import CaseResult
+    from reissue.schemas.clock import beijing_cn
     from reissue.schemas.enums import AwaitingParty, Recipient, Stage
     from reissue.schemas.errors import REPORT_FORMAL
     from reissue.schemas.events import CancelRequest, CardFound, EventAck
@@ -123,11 +124,15 @@ class EarlyEnds:
             await case.notify(Recipient.APPLICANT, "rejected", reasons=end.notice)
         elif outcome is Stage.CANCELLED:
             refunded = self.money.order is not None and self.money.order.status == "refunded"
+            until = self.report.standing_until
             await case.notify(
                 Recipient.APPLICANT,
                 "cancelled",
                 reason=end.notice,
                 refund_note="已缴费用将原路退回。" if refunded else "",
+                report_note=f"您的临时挂失继续有效至 {beijing_cn(until)}，届时自动解除，此前原卡不能使用。"
+                if until is not None
+                else "",
             )
         await case.close(outcome, reason)
         return CaseResult(outcome=outcome, reason=reason)

@@ -40,6 +40,7 @@ class Report:
         self.formal = case.inp.channel.formal  # the registry confirms it when it opens
         self.card_frozen = False
         self.bank_frozen = False
+        self.standing_until: datetime | None = None  # a report left standing, until
 
     def temporary_expiry(self) -> datetime:
         return self.case.reported_at + self.case.policy.temporary_report_validity
@@ -121,9 +122,11 @@ class Report:
         )
 
     async def settle_old_card(self, outcome: Stage) -> None:
-        """While the report is temporary (card found, report ran out, or cancelled before
-        it became formal) the card is the person's again. Once formal, the old card is
-        void: it stays unusable whatever the outcome."""
+        """While the report is temporary, the card is the person's again once they
+        proved they found it or the report ran out; at any other end (a cancellation) a
+        valid report stands, the card frozen until it runs out (the registry decides
+        and says until when; the bank step then keeps the account frozen). Once formal,
+        the old card is void: it stays unusable whatever the outcome."""
         case = self.case
         assert case.report is not None
         async with case.registry.through():  # a formalisation under way decides first
@@ -155,7 +158,7 @@ class Report:
                     "lift_loss_report", "lift_loss_report refused: the report is not temporary"
                 )
                 return
-            await case.act(
+            bank = await case.act(
                 UNFREEZE_BANK_ACCOUNT,
                 FreezeInput(
                     **case.step_key("unfreeze_bank_account"),
@@ -164,7 +167,9 @@ class Report:
                 ),
                 summary="unfreeze the card's bank account",
             )
-            self.card_frozen = self.bank_frozen = False
+            self.standing_until = lifted.standing_until
+            self.card_frozen = lifted.standing_until is not None
+            self.bank_frozen = bank.status == "frozen"
 
     # ------------------------------------------------------------------ events in
 

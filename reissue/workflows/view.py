@@ -74,6 +74,7 @@ def status(wf: CaseStages) -> CaseStatus:
         report_formal=wf.reporting.formal,
         card_frozen=wf.reporting.card_frozen,
         bank_frozen=wf.reporting.bank_frozen,
+        report_stands_until=wf.reporting.standing_until,
         materials=[
             MaterialCheck(
                 type=t,

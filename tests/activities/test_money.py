@@ -121,3 +121,57 @@ async def test_the_ledger_applies_a_payment_once_and_refunds_what_it_cannot_appl
             a.RefundInput(**_step(other, "refund:P-GOOD"), payment_ref="P-GOOD", reason="x")
         )
     assert err.value.type == "OrderStateConflict" and err.value.non_retryable
+
+
+@pytest.mark.parametrize("amount_fen", [10**20, 2**63, 0])
+async def test_a_payment_no_ledger_row_can_hold_is_refused_once_not_retried_for_ever(
+    pool: asyncpg.Pool, partner_urls: dict[str, str], amount_fen: int
+) -> None:
+    """A poison payment (an amount beyond the ledger's bigint, or 0 fen) cannot ever be
+    recorded: the step answers at once — nothing under its reference in the ledger, the
+    case reads that as an anomaly — and changes the world once (the audit log and a word
+    to operations), a retry nothing more, instead of failing on every attempt."""
+    pay = PaymentActivities(pool, HttpPaymentPlatform(partner_urls["payments"]))
+    _, card = await _person(pool)
+    case = case_of(card)
+    order = await pay.open_payment_order(
+        a.CreatePaymentInput(**_step(case, "order"), amount_fen=2500, due_at=AT)
+    )
+    ref = f"P-POISON-{amount_fen % 997}"
+    poison = a.ReceivePaymentInput(
+        **_step(case, f"payment:{ref}"),
+        order_id=order.order_id,
+        amount_fen=amount_fen,
+        payment_ref=ref,
+        paid_at=AT,
+        apply=True,
+    )
+    before = await snapshot(pool)
+    receipt = await pay.receive_payment(poison)
+    assert (receipt.new, receipt.applied, receipt.amount_fen, receipt.order_id) == (
+        False,
+        False,
+        0,
+        None,
+    )
+    assert receipt.reason is not None and receipt.reason.startswith("amount_fen: must be")
+    after = await snapshot(pool)
+    changed = {t for t in after if after[t] != before[t]}
+    assert changed == {"activity_runs", "case_events", "notifications"}
+    async with pool.acquire() as conn:
+        [event] = await conn.fetch(
+            "SELECT event_type, detail FROM case_events WHERE dedupe_key = $1", poison.key
+        )
+        [told] = await conn.fetch(
+            "SELECT recipient, template FROM notifications WHERE case_id = $1", case
+        )
+        ledger = await conn.fetchval("SELECT count(*) FROM payments WHERE payment_ref = $1", ref)
+        status = await conn.fetchval(
+            "SELECT status FROM payment_orders WHERE order_id = $1", order.order_id
+        )
+    assert event["event_type"] == "payment_unrecordable"
+    assert str(amount_fen) in event["detail"]
+    assert tuple(told) == ("operations", "payment_unrecordable")
+    assert ledger == 0 and status == "open"
+    assert await pay.receive_payment(poison) == receipt  # a retry: the same answer...
+    assert await snapshot(pool) == after  # ...and nothing more

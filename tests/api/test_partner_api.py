@@ -151,6 +151,12 @@ async def test_operations_cancel_as_themselves_and_refusals_are_problems(
         st.case_id,
     )
     assert reason == f"cancelled by {actor}: duplicate_case"
+    # Nobody asked to lift the temporary report: it stands, the card frozen (issue 24, 3).
+    assert not st.report_formal and st.report_stands_until is not None
+    assert await stack.card_status(app.card_number) == "frozen"
+    assert not await stack.authorised(app.card_number)
+    assert await stack.bank_status(app.card_number) == "frozen"
+    assert await stack.violations() == []
     again = await api.post(
         f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=ops
     )

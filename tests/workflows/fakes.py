@@ -58,7 +58,7 @@ from reissue.schemas.errors import (
     PARTNER_UNAVAILABLE,
     business_error,
 )
-from reissue.schemas.events import PaymentConfirmation
+from reissue.schemas.events import LEDGER_MAX_FEN, PaymentConfirmation
 from reissue.schemas.hashing import case_workflow_id, person_key
 from reissue.schemas.identifiers import mask_card_number, normalise_district
 from reissue.schemas.policy import CasePolicy
@@ -104,9 +104,10 @@ class LossReport:
     case_id: str
     card_number: str
     kind: str  # temporary, formal
-    status: str  # open, lifted, closed_without_reissue, resolved_by_reissue
+    status: str  # open, standing, continued, lifted, closed_without_reissue, resolved_by_reissue
     reported_at: datetime
     close_reason: str | None = None
+    valid_until: datetime | None = None  # a temporary report's end
 
 
 @dataclass
@@ -491,7 +492,16 @@ class FakeSystem:
                 + held[0].case_id.split(":", 1)[0],
             )
         formal = req.channel.formal
-        if card.status == "void":
+        standing = [
+            r
+            for r in self.reports.values()
+            if r.card_number == card.number and r.status == "standing"
+        ]
+        if standing:  # the card's last case left its report standing: this case takes it over
+            if standing[0].valid_until is not None and standing[0].valid_until > req.opened_at:
+                reported_at = min(reported_at, standing[0].reported_at)
+            standing[0].status = "continued"
+        elif card.status == "void":
             earlier = [r.reported_at for r in self.reports.values() if r.card_number == card.number]
             reported_at = min([reported_at, *earlier])
             formal = True
@@ -505,6 +515,7 @@ class FakeSystem:
             "formal" if formal else "temporary",
             "open",
             reported_at,
+            valid_until=None if formal else reported_at + policy.temporary_report_validity,
         )
         if card.status == "active":  # (a void card stays void)
             card.status = "frozen"
@@ -564,11 +575,11 @@ class FakeSystem:
         return self._once(req, "formalise_loss_report", a.Done, work)
 
     @activity.defn(name=a.LIFT_LOSS_REPORT.name)
-    async def lift_loss_report(self, req: a.LiftLossInput) -> a.Done:
+    async def lift_loss_report(self, req: a.LiftLossInput) -> a.LiftResult:
         return await self._step(a.LIFT_LOSS_REPORT, req)
 
-    def _lift(self, req: a.LiftLossInput) -> a.Done:
-        def work() -> a.Done:
+    def _lift(self, req: a.LiftLossInput) -> a.LiftResult:
+        def work() -> a.LiftResult:
             report = self.reports.get(req.report_number)
             lifted = (
                 report is not None
@@ -576,6 +587,23 @@ class FakeSystem:
                 and report.status == "open"
                 and report.kind == "temporary"
             )
+            if (
+                lifted
+                and req.reason not in a.OWNER_LIFTS
+                and report is not None
+                and report.valid_until is not None
+                and report.valid_until > req.at  # (the fakes' registry clock: the step's time)
+            ):
+                report.status, report.close_reason = "standing", req.reason
+                self._audit(
+                    req,
+                    "loss_report_standing",
+                    "registry",
+                    report_number=req.report_number,
+                    reason=req.reason,
+                    valid_until=report.valid_until.isoformat(),
+                )
+                return a.LiftResult(changed=True, standing_until=report.valid_until)
             if lifted:
                 assert report is not None
                 report.status, report.close_reason = "lifted", req.reason
@@ -589,9 +617,9 @@ class FakeSystem:
                 report_number=req.report_number,
                 reason=req.reason,
             )
-            return a.Done(changed=lifted)
+            return a.LiftResult(changed=lifted)
 
-        return self._once(req, "lift_loss_report", a.Done, work)
+        return self._once(req, "lift_loss_report", a.LiftResult, work)
 
     @activity.defn(name=a.VOID_OLD_CARD.name)
     async def void_old_card(self, req: a.VoidCardInput) -> a.Done:
@@ -814,7 +842,11 @@ class FakeSystem:
         if req.key in self.runs:
             return a.FreezeResult.model_validate_json(self.runs[req.key][1])
         card = self.cards[req.card_number]
-        if not card.bank:
+        report = self.reports.get(req.report_number)
+        kept = not frozen and report is not None and report.status == "standing"
+        if kept:  # the owner's report stands: the account stays frozen with the card
+            status, changed = "frozen", False
+        elif not card.bank:
             status, changed = "none", False
         else:
             if self.bank.down:
@@ -829,7 +861,7 @@ class FakeSystem:
         def record() -> a.FreezeResult:
             self._audit(
                 req,
-                "bank_account_frozen" if frozen else "bank_account_unfrozen",
+                "bank_account_frozen" if frozen or kept else "bank_account_unfrozen",
                 "bank",
                 status=status,
                 report_number=req.report_number,
@@ -970,6 +1002,45 @@ class FakeSystem:
                     + ("" if seen.case_id == req.case_id else " by another case"),
                     new=False,
                 )
+            if not 0 < req.amount_fen <= LEDGER_MAX_FEN:  # no ledger row can hold it
+                reason = (
+                    f"amount_fen: must be more than 0 and at most {LEDGER_MAX_FEN}; not recorded"
+                )
+                self._audit(
+                    req,
+                    "payment_unrecordable",
+                    "payments",
+                    order_id=req.order_id,
+                    amount_fen=str(req.amount_fen),
+                    payment_ref=req.payment_ref,
+                    reason=reason,
+                )
+                params = {
+                    "case": req.case_id.partition(":")[0],
+                    "ref": req.payment_ref,
+                    "order": req.order_id,
+                    "amount": str(req.amount_fen),
+                }
+                self.notices.append(
+                    Notice(
+                        f"{req.key}:operations",
+                        req.case_id,
+                        "operations",
+                        "operations",
+                        "payment_unrecordable",
+                        params,
+                        render("payment_unrecordable", params),
+                        req.at,
+                    )
+                )
+                return a.PaymentReceipt(
+                    payment_ref=req.payment_ref,
+                    amount_fen=0,
+                    order_id=None,
+                    applied=False,
+                    reason=reason,
+                    new=False,
+                )
             reason, applied = req.reason, None
             if req.apply:
                 order = self.orders.get(req.order_id)
@@ -983,6 +1054,7 @@ class FakeSystem:
                     order.status, order.payment_ref = "paid", req.payment_ref
                     applied = order.model()
             reason = None if applied else reason or "not applied"
+            self._column(req.amount_fen)
             self.payments[req.payment_ref] = Payment(
                 req.payment_ref,
                 req.case_id,
@@ -1019,6 +1091,13 @@ class FakeSystem:
             )
 
         return self._once(req, "receive_payment", a.PaymentReceipt, work)
+
+    @staticmethod
+    def _column(amount_fen: int) -> None:
+        """The ledger's `amount_fen` column (bigint, more than 0), as PostgreSQL keeps it:
+        a row it cannot hold fails the step, and every retry fails the same."""
+        if not 0 < amount_fen <= LEDGER_MAX_FEN:
+            raise ApplicationError(f"invalid input for amount_fen: {amount_fen} out of range")
 
     @activity.defn(name=a.REFUND_PAYMENT.name)
     async def refund_payment(self, req: a.RefundInput) -> a.RefundResult:

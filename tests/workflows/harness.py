@@ -190,7 +190,10 @@ class FakeStack(Cases):
                 for r in f.reports.values()
                 if r.card_number == card.number and r.status == "open"
             ]
-            if not holders or not running.get(holders[0]):
+            standing = any(
+                r.card_number == card.number and r.status == "standing" for r in f.reports.values()
+            )
+            if not standing and (not holders or not running.get(holders[0])):
                 broken("a frozen card is held by an open case", card.number, f"{holders}")
 
         by_case: dict[str, list[str]] = {}
@@ -272,9 +275,9 @@ class FakeStack(Cases):
                 "WITHDRAWN": {("lifted", "active")},
                 "LAPSED": {("lifted", "active"), void},
                 "REJECTED": {void},
-                "CANCELLED": {("lifted", "active"), void},
+                "CANCELLED": {("lifted", "active"), ("standing", "frozen"), void},
             }.get(stage)
-            bank = {"active": "active", "void": "frozen"}.get(card.status)
+            bank = {"active": "active", "void": "frozen", "frozen": "frozen"}.get(card.status)
             at_bank = f.bank.accounts.get(card.number)
             if expected is not None and (
                 (report.status, card.status) not in expected

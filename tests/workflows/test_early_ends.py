@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 
 from reissue.schemas.enums import Stage
+from tests.support import eventually
 from tests.workflows.harness import FakeStack
 
 
@@ -88,3 +89,60 @@ async def test_cancel_after_an_instant_card_was_printed_voids_card_and_order(
     assert f.card(order.new_card_number) == "void"
     cases.assert_old_card_void(app.card_number, st.case_id)
     assert await cases.violations() == []  # the history agrees with the records
+
+
+async def test_cancel_leaves_a_valid_temporary_report_standing(cases: FakeStack) -> None:
+    """Issue 24, finding 3: operations cancel a case whose temporary report is still
+    valid; nobody asked to lift it, so the card stays frozen (registry and bank) until
+    it runs out, and the person is told until when."""
+    f = cases.fakes
+    app = await cases.application(channel="hotline_12333")
+    case = (await cases.client.report_loss(app)).workflow_id
+    st = await cases.wait_for(case, Stage.AWAITING_MATERIALS)
+
+    await cases.client.cancel(case, {"operator": "ops-1", "reason": "duplicate_case"})
+    assert (await cases.result(case)).outcome is Stage.CANCELLED
+    report = f.report_of(st.case_id)
+    assert report.status == "standing" and report.valid_until is not None
+    assert f.card(app.card_number) == "frozen" and not f.authorised(app.card_number)
+    assert f.bank.accounts[app.card_number] == "frozen"
+    st = await cases.status(case)
+    assert st.card_frozen and st.bank_frozen
+    assert st.report_stands_until == report.valid_until
+    [notice] = f.messages(st.case_id, "cancelled")
+    assert "临时挂失继续有效至" in notice
+    assert st.anomalies == []
+    assert await cases.violations() == []
+
+
+async def test_a_temporal_cancellation_leaves_the_report_standing_too(cases: FakeStack) -> None:
+    f = cases.fakes
+    app = await cases.application(channel="online")
+    case = (await cases.client.report_loss(app)).workflow_id
+    st = await cases.wait_for(case, Stage.AWAITING_MATERIALS)
+
+    handle = cases.client.handle(case)
+    await handle.cancel()  # the Web UI's "Request Cancellation"
+    await eventually(lambda: f.report_of(st.case_id).status != "open")
+    assert f.report_of(st.case_id).status == "standing"
+    assert f.card(app.card_number) == "frozen"
+
+
+async def test_a_new_case_takes_over_a_standing_report(cases: FakeStack) -> None:
+    """The owner comes back (the card found after all, or to apply): a new case on the
+    card continues the standing report from its original time, and can lift it."""
+    f = cases.fakes
+    app = await cases.application(channel="online")
+    first = (await cases.client.report_loss(app)).workflow_id
+    st = await cases.wait_for(first, Stage.AWAITING_MATERIALS)
+    await cases.client.cancel(first, {"operator": "ops-1", "reason": "duplicate_case"})
+    await cases.result(first)
+
+    again = (await cases.client.report_loss(app)).workflow_id
+    st2 = await cases.wait_for(again, Stage.AWAITING_MATERIALS)
+    assert f.report_of(st.case_id).status == "continued"
+    assert st2.loss_reported_at == st.loss_reported_at  # the owner's cut-off kept
+    await cases.client.card_found(again, {"channel": "online"})
+    assert f.report_of(st2.case_id).status == "lifted"
+    assert f.card(app.card_number) == "active" and f.authorised(app.card_number)
+    assert f.bank.accounts[app.card_number] == "active"

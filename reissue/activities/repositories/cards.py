@@ -10,18 +10,24 @@ from reissue.activities.db import Connection
 
 __all__ = [
     "activate_replacement",
+    "bank_of",
     "card_owner",
     "close_report",
     "create_report",
+    "end_standing",
     "find_card",
     "find_open_report",
     "formalise_report",
     "get_report",
     "insert_new_card",
     "last_report",
+    "leave_standing",
     "lift_temporary_report",
     "open_report_owner",
+    "report_stands",
     "set_status",
+    "standing_report",
+    "standing_run_out",
 ]
 
 
@@ -32,6 +38,14 @@ async def find_card(conn: Connection, card_number: str) -> asyncpg.Record | None
         " WHERE c.card_number = $1 FOR UPDATE OF c",
         card_number,
     )
+
+
+async def bank_of(conn: Connection, card_number: str) -> str | None:
+    """The bank that carries the card's account (None: not a third-generation card)."""
+    bank: str | None = await conn.fetchval(
+        "SELECT bank FROM cards WHERE card_number = $1", card_number
+    )
+    return bank
 
 
 async def card_owner(conn: Connection, card_number: str) -> str | None:
@@ -128,6 +142,61 @@ async def lift_temporary_report(
     return bool(done)
 
 
+async def leave_standing(
+    conn: Connection, report_number: str, *, card_number: str, reason: str, at: datetime
+) -> datetime | None:
+    """The case ended without the owner's word: an open temporary report still valid by
+    the registry's clock stands (the card stays frozen) until it runs out. Returns the
+    time it stands until, or None when there is no such report."""
+    until: datetime | None = await conn.fetchval(
+        "UPDATE loss_reports SET status = 'standing', closed_at = $3, close_reason = $4"
+        " WHERE report_number = $1 AND card_number = $2 AND status = 'open'"
+        "   AND kind = 'temporary' AND valid_until > now() RETURNING valid_until",
+        report_number,
+        card_number,
+        at,
+        reason,
+    )
+    return until
+
+
+async def report_stands(conn: Connection, report_number: str) -> bool:
+    status = await conn.fetchval(
+        "SELECT status FROM loss_reports WHERE report_number = $1", report_number
+    )
+    return bool(status == "standing")
+
+
+async def standing_report(conn: Connection, card_number: str) -> asyncpg.Record | None:
+    """The card's standing report (at most one: it stood when the card's last case ended)."""
+    return await conn.fetchrow(
+        "SELECT * FROM loss_reports WHERE card_number = $1 AND status = 'standing' FOR UPDATE",
+        card_number,
+    )
+
+
+async def end_standing(conn: Connection, report_number: str, *, status: str, reason: str) -> bool:
+    """A standing report ends: `continued` by a new case, or `lifted` when it ran out."""
+    done = await conn.fetchval(
+        "UPDATE loss_reports SET status = $2, close_reason = close_reason || '; ' || $3"
+        " WHERE report_number = $1 AND status = 'standing' RETURNING true",
+        report_number,
+        status,
+        reason,
+    )
+    return bool(done)
+
+
+async def standing_run_out(conn: Connection, *, limit: int) -> list[asyncpg.Record]:
+    """Standing reports whose validity has run out by the registry's clock, locked for
+    this sweep (another sweep skips them)."""
+    return await conn.fetch(
+        "SELECT * FROM loss_reports WHERE status = 'standing' AND valid_until <= now()"
+        " ORDER BY valid_until LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+
+
 async def get_report(conn: Connection, report_number: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT * FROM loss_reports WHERE report_number = $1 FOR UPDATE", report_number
@@ -142,21 +211,25 @@ async def create_report(
     channel: str,
     formal: bool,
     reported_at: datetime,
+    valid_until: datetime | None,
 ) -> str:
+    """A new open report; `valid_until` is a temporary report's end (None when formal)."""
     return str(
         await conn.fetchval(
             "INSERT INTO loss_reports"
             " (report_number, case_id, card_number, channel, kind, status, reported_at,"
-            "  formalised_at)"
+            "  formalised_at, valid_until)"
             " VALUES ('LR' || to_char($5 AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD')"
             "         || lpad(nextval('loss_report_seq')::text, 6, '0'),"
-            "         $1, $2, $3, $4, 'open', $5, CASE WHEN $4 = 'formal' THEN $5 END)"
+            "         $1, $2, $3, $4, 'open', $5, CASE WHEN $4 = 'formal' THEN $5 END,"
+            "         CASE WHEN $4 = 'temporary' THEN $6::timestamptz END)"
             " RETURNING report_number",
             case_id,
             card_number,
             channel,
             "formal" if formal else "temporary",
             reported_at,
+            valid_until,
         )
     )
 

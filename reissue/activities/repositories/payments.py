@@ -8,7 +8,14 @@ import asyncpg
 
 from reissue.activities.db import Connection
 
-__all__ = ["create_order", "exemption_exists", "get_order", "reissue_fee", "transition"]
+__all__ = [
+    "create_order",
+    "exemption_exists",
+    "get_order",
+    "order_case",
+    "reissue_fee",
+    "transition",
+]
 
 
 async def reissue_fee(conn: Connection, schedule: str) -> int | None:
@@ -55,6 +62,15 @@ async def get_order(conn: Connection, order_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT * FROM payment_orders WHERE order_id = $1 FOR UPDATE", order_id
     )
+
+
+async def order_case(conn: Connection, order_id: str) -> str | None:
+    """The case (`workflow ID:run ID`) whose payment order this is; None if it is no
+    order of ours."""
+    case_id: str | None = await conn.fetchval(
+        "SELECT case_id FROM payment_orders WHERE order_id = $1", order_id
+    )
+    return case_id
 
 
 async def transition(

@@ -34,6 +34,7 @@ from reissue.schemas.activities import (
     CaseStep,
     Done,
     FreezeResult,
+    LiftResult,
     NotifyInput,
     OrderInput,
     PaymentOrder,
@@ -62,6 +63,7 @@ class _Facts:
     card: str | None = None
     frozen_as: str | None = None
     lifted: bool = False
+    standing: bool = False  # the case ended with its temporary report left standing
     new_card: str | None = None
     done: set[str] = field(default_factory=set)  # the activities the case completed
     order_status: dict[str, str] = field(default_factory=dict)
@@ -74,8 +76,9 @@ class _Facts:
     def card_frozen(self, _: CaseStep, r: FreezeResult) -> None:
         self.frozen_as = r.status
 
-    def report_lifted(self, _: CaseStep, r: Done) -> None:
-        self.lifted = r.changed
+    def report_lifted(self, _: CaseStep, r: LiftResult) -> None:
+        self.standing = r.standing_until is not None
+        self.lifted = r.changed and not self.standing
 
     def payment_order(self, _: CaseStep, r: PaymentOrder) -> None:
         self.order_status[r.order_id] = r.status
@@ -195,6 +198,8 @@ async def verify(client: Client, pool: asyncpg.Pool, workflow_id: str) -> list[s
                 else f.frozen_as
             )
             actual = await conn.fetchval("SELECT status FROM cards WHERE card_number = $1", f.card)
+            if f.standing and report is not None and report["status"] == "lifted":
+                expected = "active"  # it stood, then ran out and the registry lifted it
             if expected and actual != expected:
                 problems.append(
                     f"old card {mask_card_number(f.card)}: history says {expected}, registry {actual}"
@@ -207,8 +212,12 @@ async def verify(client: Client, pool: asyncpg.Pool, workflow_id: str) -> list[s
                     if VOID_OLD_CARD.name in f.done
                     else "lifted"
                     if f.lifted
+                    else "standing"
+                    if f.standing
                     else "open"
                 )
+                if f.standing and report["status"] == "lifted":
+                    want = "lifted"  # (ran out since)
                 if report["status"] != want:
                     problems.append(
                         f"loss report: history says {want}, registry {report['status']}"
