@@ -45,6 +45,10 @@ TEMPLATES: Mapping[str, str] = {
     "ready_for_pickup": "您的新医保卡 {card} 已制成，请携带身份证和领卡凭条到网点领取。",
     "pickup_reminder": "提醒（第 {n} 次）：您的新医保卡 {card} 尚未领取。",
     "completed": "新医保卡 {card} 已激活，原卡已注销，账户余额不变。",
+    # Sent by the front door straight to the mobile on record, never through the outbox
+    # (the code is stored nowhere but as its keyed hash).
+    "card_found_code": "您正在申请解除医保卡 {card} 的临时挂失，验证码 {code}，{minutes} 分钟内有效，"
+    "仅可使用一次。如非本人操作，请勿将验证码告诉任何人。",
     "withdrawn": "已为您解除医保卡 {card} 的临时挂失，卡片恢复正常使用。",
     "lapsed_temporary": "您的医保卡 {card} 临时挂失已到期自动解除，卡片恢复正常使用。",
     "lapsed": "您的补卡申请因逾期未办理已终止（{reason}）。原卡已挂失作废，不能恢复使用；如需补卡请重新申请。",

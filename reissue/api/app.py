@@ -23,6 +23,7 @@ from fastapi_offline import FastAPIOffline
 
 from reissue.api.credentials import TokenVerifier
 from reissue.api.deps import FrontDoor
+from reissue.api.lifting import OneTimeCodes
 from reissue.api.ownership import OwnershipLimits
 from reissue.api.problems import PROBLEM, install_problems
 from reissue.api.routes import api_router
@@ -46,12 +47,15 @@ def build_app(
     tokens: TokenVerifier | None = None,
     api_keys: bool = True,
     ownership: OwnershipLimits | None = None,
+    codes: OneTimeCodes | None = None,
     docs: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The app. Production verifies OAuth2 access tokens (`tokens`) and takes no API
     keys; dev and tests take the hashed API keys. `ownership`: the limits on failed
-    ownership checks (the defaults if not given). `docs`: serve Swagger UI and ReDoc
+    ownership checks (the defaults if not given). `codes`: the one-time codes a
+    card-found by hotline or online takes (without them, only a counter lifts a
+    report). `docs`: serve Swagger UI and ReDoc
     (`/docs`, `/redoc`); production does not, since their scripts would run on the
     console's origin (the OpenAPI document itself is always served). A body over
     `max_body_bytes` is refused (413) before anything reads it."""
@@ -78,6 +82,7 @@ def build_app(
         tokens=tokens,
         api_keys=api_keys,
         ownership=ownership or OwnershipLimits(),
+        codes=codes,
     )
     install_problems(app)
     app.include_router(api_router)

@@ -171,6 +171,8 @@ async def _drive(
     payments_url: str | None,
 ) -> tuple[str, Stage]:
     resident_id, name = _person(rng)
+    balance_fen = rng.randrange(0, 500_000)
+    mobile = f"139{rng.randrange(10**8):08d}"
     async with pool.acquire() as conn:
         card = await enrol_person(
             conn,
@@ -178,15 +180,16 @@ async def _drive(
             resident_id=resident_id,
             insured_category=plan.category.value,
             district=plan.district,
-            balance_fen=rng.randrange(0, 500_000),
+            balance_fen=balance_fen,
             bank_url=bank_url,
+            mobile=mobile,  # on record: one-time codes for lifting the report go to it
         )
     app = CaseInput.model_validate(
         {
             "applicant": {
                 "name": name,
                 "resident_id": resident_id,
-                "mobile": f"139{rng.randrange(10**8):08d}",
+                "mobile": mobile,
             },
             "card_number": card,
             "insured_category": plan.category,

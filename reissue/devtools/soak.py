@@ -163,6 +163,7 @@ class _Driver:
                 district=rng.choice(["500103", "500112"]),
                 balance_fen=rng.randrange(100_000),
                 bank_url=self.bank_url,  # a third-generation card, when a bank is given
+                mobile="13800138000",
             )
         return CaseInput.model_validate(
             {
@@ -412,6 +413,7 @@ async def run_chaos(
                     district=district,
                     balance_fen=case_rng.randrange(100_000),
                     bank_url=bank_url,
+                    mobile="13800138000",
                 )
             app = CaseInput.model_validate(
                 {

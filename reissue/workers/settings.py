@@ -153,6 +153,27 @@ class Settings(BaseSettings):
     api_owner_window_minutes: int = Field(
         default=15, ge=1, validation_alias="REISSUE_API_OWNER_WINDOW_MINUTES"
     )
+    api_found_code_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        validation_alias="REISSUE_API_FOUND_CODE_MINUTES",
+        description="How long a one-time code for lifting a report by hotline or online lives.",
+    )
+    api_found_code_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=10,
+        validation_alias="REISSUE_API_FOUND_CODE_ATTEMPTS",
+        description="Tries a one-time code takes; then it is dead and a new one is needed.",
+    )
+    api_found_codes_per_hour: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        validation_alias="REISSUE_API_FOUND_CODES_PER_HOUR",
+        description="One-time codes sent for one case within an hour (each an SMS to the owner).",
+    )
     console_session_idle_minutes: int = Field(
         default=30, ge=1, validation_alias="REISSUE_CONSOLE_SESSION_IDLE_MINUTES"
     )

@@ -324,6 +324,11 @@ async def test_knowing_a_card_number_does_not_reach_its_open_case(
     assert (await stack.status(case)).stage is Stage.AWAITING_MATERIALS
     found["resident_id"] = app.applicant.resident_id  # the owner, who did find it
     r = await api.post(f"/v1/cases/{case}/card-found", json=found, headers=hotline)
+    assert r.status_code == 409, r.text  # no mobile on record: lifted at a counter
+    assert r.json()["type"] == "urn:reissue:problem:lift-at-a-counter"
+    clerk = await _key(stack, "counter", acts_for="counter-07")  # who checks the ID card
+    found["channel"] = "counter"
+    r = await api.post(f"/v1/cases/{case}/card-found", json=found, headers=clerk)
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == Stage.WITHDRAWN.value
     assert await stack.card_status(app.card_number) == "active"
