@@ -343,7 +343,7 @@ async def test_every_event_command_takes_the_whole_event_as_json(stack: Stack) -
     _, case, _ = await stack.open_case()
     code, _, err = await reissue(stack, "case", "cancel", case, "--operator", "ops-1")
     assert code == 2 and "reason" in err  # the missing field is named; nothing is sent
-    event = b'{"operator": "ops-1", "reason": "entered twice"}'
+    event = b'{"operator": "ops-1", "reason": "duplicate_case"}'
     code, out, err = await reissue(stack, "case", "cancel", case, "--json", "-", stdin=event)
     assert code == 0, err
     assert "Case ended: CANCELLED" in out

@@ -1,10 +1,18 @@
-"""Notification templates. Messages name cards by their masked number and carry no personal data."""
+"""Notification templates. Messages name cards by their masked number and carry no personal data.
+
+A notice to the applicant that gives reasons says them in the words of the reasons
+catalogue (`reissue.schemas.reasons`): the case passes codes, and the renderer puts
+in their Chinese text; whatever else stands in such a parameter reads as "other".
+Nothing a person typed reaches the applicant through the official channel."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
-__all__ = ["TEMPLATES", "render"]
+from reissue.schemas.reasons import notice_text
+
+__all__ = ["REASON_PARAMS", "TEMPLATES", "render"]
 
 APPEAL_RIGHTS = (
     "如对本决定不服，可依照《中华人民共和国社会保险法》第八十三条依法申请行政复议或者提起行政诉讼；"
@@ -58,6 +66,15 @@ TEMPLATES: Mapping[str, str] = {
 }
 
 
+# The applicant's notices that give reasons, and the parameter that holds their codes.
+REASON_PARAMS: Final[Mapping[str, str]] = {
+    "correction_requested": "reasons",
+    "rejected": "reasons",
+    "cancelled": "reason",
+    "lapsed": "reason",
+}
+
+
 class _Params(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return ""
@@ -65,4 +82,7 @@ class _Params(dict[str, str]):
 
 def render(template: str, params: Mapping[str, str]) -> str:
     """The message text for a template; unknown templates are a programming error."""
-    return TEMPLATES[template].format_map(_Params(params))
+    given = _Params(params)
+    if (key := REASON_PARAMS.get(template)) is not None:
+        given[key] = notice_text(given[key])
+    return TEMPLATES[template].format_map(given)

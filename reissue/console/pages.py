@@ -16,6 +16,7 @@ from reissue.console.i18n import LANGUAGES, Translator
 from reissue.console.staff import StaffSession
 from reissue.ops.audit import build_timeline
 from reissue.schemas.permissions import Role, offers
+from reissue.schemas.reasons import FOR_DECISION, known, label
 
 __all__ = [
     "LANG_COOKIE",
@@ -130,4 +131,11 @@ async def show_case(
         notice=notice,
         unmasked=unmask,
         may=offers(user_id=me.user_id, roles=me.roles, st=st),
+        reasons={d.value: [(r.value, label(r)) for r in rs] for d, rs in FOR_DECISION.items()},
+        reason_label=_reason_label,
     )
+
+
+def _reason_label(code: str) -> str:
+    reason = known(code)
+    return label(reason) if reason else code

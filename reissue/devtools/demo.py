@@ -230,7 +230,8 @@ async def _drive(
             {
                 "reviewer": "reviewer-demo",
                 "verdict": "request_correction",
-                "reasons": ["照片背景不符合要求 (photo background)"],
+                "reasons": ["photo_not_compliant"],
+                "note": "照片背景不是纯色",
             },
         )
         return case, target
@@ -240,7 +241,7 @@ async def _drive(
             {
                 "reviewer": "reviewer-demo",
                 "verdict": "reject",
-                "reasons": ["申请人非本卡持有人 (not the card holder)"],
+                "reasons": ["not_card_holder"],
             },
         )
         return case, target
@@ -270,7 +271,7 @@ async def _drive(
         # (an instant card is printed at once: its case passes CARD_PRODUCTION)
         await at(Stage.CARD_PRODUCTION if plan.mode == "standard" else Stage.READY_FOR_PICKUP)
     if target is Stage.CANCELLED:
-        await client.cancel(case, {"operator": "ops-demo", "reason": "申请人撤回申请 (withdrawn)"})
+        await client.cancel(case, {"operator": "ops-demo", "reason": "applicant_request"})
         return case, target
     if target is Stage.CARD_PRODUCTION:
         return case, target

@@ -227,11 +227,12 @@ class _Driver:
             await self.twice(c.respond_affiliation, case, {"confirmed": True, "responder": "hr"})
         await self.at(case, Stage.UNDER_REVIEW)
         if path == "reject":
-            await c.review(case, {"reviewer": "soak", "verdict": "reject", "reasons": ["soak"]})
+            await c.review(case, {"reviewer": "soak", "verdict": "reject", "reasons": ["other"]})
             return (await c.result(case)).outcome
         if path == "correction_then_complete":
             await c.review(
-                case, {"reviewer": "soak", "verdict": "request_correction", "reasons": ["soak"]}
+                case,
+                {"reviewer": "soak", "verdict": "request_correction", "reasons": ["form_unsigned"]},
             )
             await self.at(case, Stage.AWAITING_MATERIALS)
             await c.submit_materials(case, self.materials(report, instant=True, exempt=False, n=1))
@@ -243,7 +244,7 @@ class _Driver:
             await self.pay(case)
         st = await self.at(case, Stage.CARD_PRODUCTION, Stage.READY_FOR_PICKUP)
         if path == "cancel_after_payment":
-            await c.cancel(case, {"operator": "soak", "reason": "soak cancellation"})
+            await c.cancel(case, {"operator": "soak", "reason": "duplicate_case"})
             await self.late(case, st)
             return (await c.result(case)).outcome
         if st.stage is Stage.CARD_PRODUCTION:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from reissue.schemas.case import CaseStatus
 from reissue.schemas.enums import Channel
-from reissue.schemas.events import CancelRequest, CardFound, Reason
+from reissue.schemas.events import CancelReason, CancelRequest, CardFound, Note
 from reissue.schemas.identifiers import ResidentId
 from reissue.schemas.text import PlainText
 
@@ -51,13 +51,16 @@ class OwnerProof(BaseModel):
 
 
 class Cancellation(BaseModel):
-    """Why operations end the case; who does it is the calling credential."""
+    """Why operations end the case: a reason of the catalogue (its Chinese text is what
+    the applicant's notice says) and an internal note; who does it is the calling
+    credential."""
 
     model_config = ConfigDict(extra="forbid")
-    reason: Reason
+    reason: CancelReason
+    note: Note = ""
 
     def event(self, *, actor: str) -> CancelRequest:
-        return CancelRequest(operator=actor, reason=self.reason)
+        return CancelRequest(operator=actor, reason=self.reason, note=self.note)
 
 
 class FoundCard(OwnerProof):

@@ -85,7 +85,7 @@ async def test_each_partner_kind_reads_only_its_view_of_a_case(
     await stack.submit(case, report, received_by="counter-07")
     await stack.client.review(
         case,
-        {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["photo too dark"]},
+        {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["photo_unclear"]},
     )
     await stack.wait_for(case, Stage.AWAITING_MATERIALS)
     views = {}
@@ -96,10 +96,10 @@ async def test_each_partner_kind_reads_only_its_view_of_a_case(
     for partner in ("hotline", "online"):
         assert set(views[partner]) == REPORTER, partner
         assert views[partner]["view"] == "reporter"
-        for secret in ("counter-07", "rev-01", "photo too dark", app.card_number):
+        for secret in ("counter-07", "rev-01", "photo_unclear", app.card_number):
             assert secret not in str(views[partner]), (partner, secret)
     assert set(views["counter"]) == COUNTER and views["counter"]["view"] == "counter"
-    assert views["counter"]["correction_reasons"] == ["photo too dark"]
+    assert views["counter"]["correction_reasons"] == ["photo_unclear"]
     assert not STAFF_AND_FREE_TEXT & set(views["counter"])
     assert "counter-07" not in str(views["counter"])
     full = views["operations"]

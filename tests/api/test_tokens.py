@@ -118,7 +118,7 @@ async def test_an_operations_token_cancels_as_its_subject(
 ) -> None:
     _, case, _ = await stack.open_case()
     ops = _token(partner="operations", scope="cancel status", sub="svc-ops@clients.example")
-    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "entered twice"}, headers=ops)
+    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=ops)
     assert r.status_code == 200, r.text
     st = await stack.status(case)
     reason = await stack.one(

@@ -28,7 +28,7 @@ BODIES: dict[str, type[BaseModel]] = MODELS | {
 }
 SAMPLES: dict[str, dict[str, Any]] = copy.deepcopy(EXAMPLES) | {
     "FoundCard": {"resident_id": "11010519491231002X", "channel": "counter", "note": "desk"},
-    "Cancellation": {"reason": "moved away"},
+    "Cancellation": {"reason": "insured_elsewhere"},
     "PaymentNotice": {
         "case_id": "reissue-3f9c2a71b0d4e8c5",
         "payment": EXAMPLES["PaymentConfirmation"],

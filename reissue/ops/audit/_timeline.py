@@ -18,7 +18,15 @@ from temporalio.converter import DataConverter
 from reissue.ops.audit._history import HistoryReader, typed
 from reissue.schemas.activities import definitions
 from reissue.schemas.clock import BEIJING, beijing
-from reissue.schemas.identifiers import mask_card_number, mask_mobile, mask_name, mask_resident_id
+from reissue.schemas.identifiers import (
+    mask_card_id_code,
+    mask_card_number,
+    mask_mobile,
+    mask_name,
+    mask_personal_text,
+    mask_resident_id,
+)
+from reissue.schemas.reasons import known, label
 from reissue.schemas.timeline import TimelineLine, line
 
 __all__ = ["Entry", "Timeline", "build_timeline", "export"]
@@ -124,7 +132,16 @@ _MASKS = {
     "mobile": mask_mobile,
     "card_number": mask_card_number,
     "new_card_number": mask_card_number,
+    "card_id_code": mask_card_id_code,
 }
+_REASON_KEYS = ("reason", "reasons")
+
+
+def _labelled(value: Any) -> Any:
+    """A reason's code as its label (what it is in words), free text as it is."""
+    if isinstance(value, list):
+        return [_labelled(v) for v in value]
+    return label(reason) if (reason := known(value)) else value
 
 
 def _masked(value: Any) -> Any:
@@ -141,7 +158,11 @@ def _event_input(arg: Any, *, unmask: bool = False) -> str:
     (unless an auditor unmasked it), documents by type."""
     if not isinstance(arg, dict):
         return "(payload not readable without the decryption key)"
-    shown = {k: v for k, v in arg.items() if k not in ("documents", "letter")}
+    shown = {
+        k: _labelled(v) if k in _REASON_KEYS else v
+        for k, v in arg.items()
+        if k not in ("documents", "letter")
+    }
     if not unmask:
         shown = _masked(shown)
     if "documents" in arg:
@@ -182,7 +203,9 @@ async def build_timeline(
     stage = None
 
     def add(event: HistoryEvent, actor: str, what: str, detail: str = "") -> None:
-        timeline.entries.append(Entry(event.event_time.ToDatetime(tzinfo=UTC), actor, what, detail))
+        # Free text (a note, a reason someone typed) may hold an ID or mobile number.
+        shown = detail if unmask else mask_personal_text(detail)
+        timeline.entries.append(Entry(event.event_time.ToDatetime(tzinfo=UTC), actor, what, shown))
 
     for ev in history.events:
         t = ev.event_type
