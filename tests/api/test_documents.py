@@ -181,7 +181,7 @@ async def test_the_form_is_printed_only_while_the_applicant_is_expected_at_the_c
     any time, a closed case's least of all; a refusal records nothing."""
     app, case, _ = await stack.open_case()
     ops = await key_for(stack, "operations")
-    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "entered twice"}, headers=ops)
+    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=ops)
     assert r.status_code == 200, r.text
     clerk = await key_for(stack, "counter", acts_for="counter-07")
     r = await api.get(FORM.format(case), headers=clerk)
