@@ -64,9 +64,12 @@ async def test_review_queue_claim_release_and_expiry(cases: FakeStack) -> None:
     # (the expiry timer has fired; the case takes its turn to let the claim go)
     st = await cases.until(case, lambda st: st.assigned_to is None)
     assert not st.sla_breached  # the claim ran out, the SLA did not
-    assert (await cases.client.handle(case).describe()).typed_search_attributes.get(
-        ASSIGNED_TO
-    ) is None
+
+    async def unassigned() -> bool:
+        desc = await cases.client.handle(case).describe()
+        return desc.typed_search_attributes.get(ASSIGNED_TO) is None
+
+    await eventually(unassigned)
 
     outcome = await cases.client.review(case, {"reviewer": "rev-a", "verdict": "approve"})
     assert outcome.stage is Stage.AWAITING_PAYMENT
