@@ -10,7 +10,9 @@ the knobs):
 - `down`: every call fails with 503 (the system is unavailable);
 - `error_rate`: this share of calls fails with 503 before doing anything;
 - `lost_answer_rate`: this share of calls does its work, then answers 504 (the
-  caller cannot tell it from a failure: it must retry with the same key).
+  caller cannot tell it from a failure: it must retry with the same key);
+- `seed`: when set (>= 0), the two shares above are drawn from this seed, so a test's
+  faults come in the same order each run.
 
 The card bureau has three more: `production_delay_ms` (how long it takes to make
 a card before it reports: the delayed callback), `failure_rate` (this share of

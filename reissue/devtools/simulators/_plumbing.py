@@ -39,6 +39,7 @@ class Knobs:
     failure_rate: float = 0.0
     fail_next: int = 0
     webhook_delay_ms: int = 0
+    seed: int = -1  # >= 0: the faults' chances are drawn from this seed (a test's repeatable run)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -72,10 +72,13 @@ def build_simulator(system: str, state: Path, knobs: Knobs | None = None) -> web
         return web.json_response(asdict(knobs))
 
     async def put_knobs(request: web.Request) -> web.Response:
-        for name, value in (await request.json()).items():
+        changes = await request.json()
+        for name, value in changes.items():
             if name not in asdict(knobs):
                 return web.json_response({"error": f"{name}: no such knob"}, status=400)
             setattr(knobs, name, type(getattr(knobs, name))(value))
+        if "seed" in changes and knobs.seed >= 0:
+            chance.seed(knobs.seed)
         return web.json_response(asdict(knobs))
 
     async def health(_: web.Request) -> web.Response:
