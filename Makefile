@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev test install lint system-packages
+.PHONY: dev test soak install lint system-packages
 
 # Debian packages the tests need: Chromium (Playwright drives it; its own
 # browser download is not used), a font with Chinese glyphs (also the documents'
@@ -37,3 +37,12 @@ test: install system-packages
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+
+# The chaos soak's seed: taken from the commit, so each commit tries other programs and a
+# failure is re-run with `make soak SOAK_SEED=<the seed it printed>`.
+SOAK_SEED ?= $(shell echo $$((16#$$(git rev-parse --short=7 HEAD 2>/dev/null || echo 1) % 1000000)))
+
+## A chaos soak on a stack of its own: random programs of events, invariants, every history replayed.
+soak: install
+	@echo "chaos soak on seed $(SOAK_SEED) (again: make soak SOAK_SEED=$(SOAK_SEED))"
+	$(BIN)/reissue soak --chaos --cases 150 --concurrency 20 --seed $(SOAK_SEED)
