@@ -40,7 +40,7 @@ test: install system-packages
 
 # The chaos soak's seed: taken from the commit, so each commit tries other programs and a
 # failure is re-run with `make soak SOAK_SEED=<the seed it printed>`.
-SOAK_SEED ?= $(shell echo $$((16#$$(git rev-parse --short=7 HEAD 2>/dev/null || echo 1) % 1000000)))
+SOAK_SEED ?= $(shell echo $$((0x$$(git rev-parse --short=7 HEAD 2>/dev/null || echo 1) % 1000000)))
 
 ## A chaos soak on a stack of its own: random programs of events, invariants, every history replayed.
 soak: install
