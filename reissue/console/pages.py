@@ -14,7 +14,11 @@ from temporalio.service import RPCError
 from reissue.console.config import Console
 from reissue.console.i18n import LANGUAGES, Translator
 from reissue.console.staff import StaffSession
-from reissue.ops.audit import build_timeline
+from reissue.ops.audit import HistoryReader, build_timeline
+from reissue.schemas import labels
+from reissue.schemas.enums import CaseFlag, Stage
+from reissue.schemas.identifiers import mask_name
+from reissue.schemas.labels import Label
 from reissue.schemas.permissions import Role, offers
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "safe_next",
     "set_cookie",
     "show_case",
+    "stage_label",
     "translator",
 ]
 
@@ -54,9 +59,26 @@ def render(
     body = (
         console_of(request)
         .templates.get_template(template)
-        .render(t=translator(request), me=me, base=base_of(request), Role=Role, **values)
+        .render(
+            t=translator(request),
+            me=me,
+            base=base_of(request),
+            Role=Role,
+            L=labels,
+            stage_label=stage_label,
+            district_label=labels.district,
+            **values,
+        )
     )
     return HTMLResponse(body, status_code=status)
+
+
+def stage_label(value: str) -> Label:
+    """A stage as visibility holds it (a string), in words."""
+    try:
+        return labels.STAGES[Stage(value)]
+    except ValueError:
+        return Label("—", "—")
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, **kw: Any) -> None:
@@ -81,16 +103,9 @@ def safe_next(request: Request, target: str) -> str:
 
 
 def not_found(request: Request, me: StaffSession) -> Response:
-    """The queue page, saying there is no such case."""
+    """The search page, saying there is no such case."""
     return render(
-        request,
-        me,
-        "queue.html",
-        404,
-        tab="",
-        tabs=TABS,
-        rows=[],
-        error=translator(request)("not_found"),
+        request, me, "search.html", 404, q="", results=None, error=translator(request)("not_found")
     )
 
 
@@ -117,7 +132,15 @@ async def show_case(
         history = await client.handle(case_id).fetch_history()
     except (RPCError, WorkflowQueryFailedError):
         return not_found(request, me)
-    timeline = await build_timeline(history, client.temporal.data_converter, unmask=unmask)
+    converter = client.temporal.data_converter
+    timeline = await build_timeline(history, converter, unmask=unmask)
+    started = history.events[0].workflow_execution_started_event_attributes
+    inp = await HistoryReader(converter).one(started.input.payloads)
+    name = str(inp["applicant"]["name"]) if isinstance(inp, dict) and "applicant" in inp else "—"
+    flags = [labels.FLAGS[CaseFlag(f)] for f in st.flags if f in CaseFlag._value2member_map_]
+    affiliation = labels.AFFILIATION_STATUS.get(
+        st.affiliation_status, Label(st.affiliation_status, st.affiliation_status)
+    )
     return render(
         request,
         me,
@@ -130,4 +153,7 @@ async def show_case(
         notice=notice,
         unmasked=unmask,
         may=offers(user_id=me.user_id, roles=me.roles, st=st),
+        applicant=name if unmask or name == "—" else mask_name(name),
+        flags=flags,
+        affiliation=affiliation,
     )

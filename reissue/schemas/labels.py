@@ -372,6 +372,7 @@ UI: Final[Mapping[str, Label]] = {
         "must be a loss report number (LR and 14 digits), a 9-character card number, an 18-character resident ID or a case ID",
     ),
     "applicant": L("申请人", "Applicant"),
+    "flags": L("提示", "Flags"),
     "reported_at": L("挂失时间", "Reported"),
     "waited": L("已等待", "Waited"),
     "sla_left": L("审核时限剩余", "Review SLA left"),
