@@ -24,7 +24,8 @@ class ConsoleConfig:
     session_idle: timedelta = timedelta(minutes=30)
     session_lifetime: timedelta = timedelta(hours=8)
     secure_cookies: bool = True
-    due_soon: timedelta = timedelta(hours=24)
+    due_soon: timedelta = timedelta(hours=24)  # the queue marks a review due within this
+    queue_page_size: int = 25
     local_logins: bool = True  # dev: local accounts with argon2 passwords
     oidc: OidcConfig | None = None  # production: single sign-on
 

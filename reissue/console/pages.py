@@ -63,6 +63,7 @@ def render(
             t=translator(request),
             me=me,
             base=base_of(request),
+            path=_path(request),
             Role=Role,
             L=labels,
             stage_label=stage_label,
@@ -71,6 +72,12 @@ def render(
         )
     )
     return HTMLResponse(body, status_code=status)
+
+
+def _path(request: Request) -> str:
+    """This page's path, the console's base included (whichever way the server gives it)."""
+    base = base_of(request)
+    return base + request.url.path.removeprefix(base)
 
 
 def stage_label(value: str) -> Label:

@@ -173,8 +173,19 @@ def _enum(kind: type[Any], value: Any, labels: Mapping[Any, Label]) -> Label | N
         return None
 
 
-def actor(name: str) -> Label:
-    """Who acted: a system or channel by its label, a person by staff ID."""
+# Who sends an event that names nobody in it.
+_SENDERS: Final = {
+    "payment_confirmed": "payment platform",
+    "card_produced": "card bureau",
+    "production_failed": "card bureau",
+}
+
+
+def actor(name: str, *, event: str | None = None) -> Label:
+    """Who acted: a system or channel by its label, a person by staff ID; an event that
+    names nobody, by the partner that sends it."""
+    if name == "external system" and event in _SENDERS:
+        name = _SENDERS[event]
     return ACTORS.get(name) or L(name, name)
 
 

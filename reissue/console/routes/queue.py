@@ -74,7 +74,9 @@ async def queue(
         due_soon=console.config.due_soon,
         district=district or None,
     ).query(now=now)
-    shown = await queue_page(console.client.temporal, query, sort=sort, page=page)
+    shown = await queue_page(
+        console.client.temporal, query, sort=sort, page=page, size=console.config.queue_page_size
+    )
     return render(
         request,
         me,

@@ -207,10 +207,16 @@ async def build_timeline(
     stage = None
 
     def add(
-        event: HistoryEvent, actor: str, what: str, detail: str = "", *, said: Label | None
+        event: HistoryEvent,
+        actor: str,
+        what: str,
+        detail: str = "",
+        *,
+        said: Label | None,
+        name: str | None = None,
     ) -> None:
         at = event.event_time.ToDatetime(tzinfo=UTC)
-        by = story.actor(actor) if said is not None else None
+        by = story.actor(actor, event=name) if said is not None else None
         timeline.entries.append(Entry(at, actor, what, detail, said, by))
 
     for ev in history.events:
@@ -285,6 +291,7 @@ async def build_timeline(
                 f"Signal {signal.signal_name}",
                 _event_input(arg, unmask=unmask),
                 said=story.event(signal.signal_name, _shown(arg, unmask=unmask)),
+                name=signal.signal_name,
             )
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             req = ev.workflow_execution_update_accepted_event_attributes.accepted_request
