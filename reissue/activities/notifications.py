@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from reissue.schemas.labels import district
+
 __all__ = ["TEMPLATES", "render"]
 
 APPEAL_RIGHTS = (
@@ -60,5 +62,9 @@ class _Params(dict[str, str]):
 
 
 def render(template: str, params: Mapping[str, str]) -> str:
-    """The message text for a template; unknown templates are a programming error."""
-    return TEMPLATES[template].format_map(_Params(params))
+    """The message text for a template; unknown templates are a programming error. A
+    district is named, never given by its code."""
+    values = _Params(params)
+    if "district" in values:
+        values["district"] = district(values["district"]).zh
+    return TEMPLATES[template].format_map(values)

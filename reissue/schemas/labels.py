@@ -286,6 +286,8 @@ NOTICES: Final[Mapping[str, Label]] = {
     "notification_dead_letter": L("通知发送失败", "notice undeliverable"),
     "ownership_checks_locked": L("身份核验已暂停", "ownership checks locked"),
     "payment_returned": L("款项已退回", "payment returned"),
+    "payment_misaddressed": L("付款通知指向了别的案件", "payment webhook named another case"),
+    "payment_unrecordable": L("付款金额无法入账", "payment amount cannot be recorded"),
 }
 
 # What the case put on its audit log, by event type.
@@ -373,6 +375,7 @@ UI: Final[Mapping[str, Label]] = {
     ),
     "applicant": L("申请人", "Applicant"),
     "flags": L("提示", "Flags"),
+    "report_stands": L("临时挂失有效至 {at}", "temporary report stands until {at}"),
     "reported_at": L("挂失时间", "Reported"),
     "waited": L("已等待", "Waited"),
     "sla_left": L("审核时限剩余", "Review SLA left"),

@@ -56,6 +56,7 @@ from reissue.schemas.activities import (
     FreezeInput,
     FreezeResult,
     LiftLossInput,
+    LiftResult,
     NotifyInput,
     OrderInput,
     PaymentAtPlatform,
@@ -215,9 +216,14 @@ def _report_formal(_: FormaliseInput, __: Done) -> Label:
 
 
 @says(LIFT_LOSS_REPORT)
-def _report_lifted(_: LiftLossInput, r: Done) -> Label:
+def _report_lifted(_: LiftLossInput, r: LiftResult) -> Label:
     if not r.changed:
         return L("挂失未解除（不是临时挂失）", "The report stays (it is not temporary)")
+    if r.standing_until is not None:
+        return L(
+            "临时挂失继续有效至 {at}，卡片仍冻结（除非持卡人本人解除）",
+            "The temporary report stands until {at}, the card frozen (unless its owner lifts it)",
+        ).format(at=_at(r.standing_until))
     return L("临时挂失已解除，卡片恢复使用", "Temporary report lifted: the card works again")
 
 
@@ -337,6 +343,11 @@ def _order_cancelled(_: OrderInput, r: PaymentOrder) -> Label:
 
 @says(RECEIVE_PAYMENT)
 def _payment_received(arg: ReceivePaymentInput, r: PaymentReceipt) -> Label:
+    if not r.new and r.amount_fen == 0:  # (the ledger holds no payment of 0 fen)
+        return L(
+            "一笔缴费金额异常，未能入账（订单 {o}），已通知运维",
+            "A payment no ledger can hold was not recorded (order {o}); operations told",
+        ).format(o=arg.order_id)
     if r.applied:
         return L(
             "收到缴费 {a}，已用于工本费（订单 {o}）", "Payment of {a} applied (order {o})"
