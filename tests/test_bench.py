@@ -68,6 +68,7 @@ async def test_small_benchmark_prints_figures(tmp_path: Path) -> None:
     assert result["open_cases"]["worker_peak_rss_mb"] > 0
     assert result["open_cases"]["queue_page"]["cases_listed"] >= 4
     assert result["open_cases"]["queue_page"]["p95_ms"] > 0
+    assert result["open_cases"]["queue_page"]["held"]["p95_ms"] > 0
     door = result["front_door"]
     assert door["samples"] == 3
     for figure in ("update_direct", "update_http", "read_direct", "read_http"):

@@ -299,7 +299,8 @@ def bench(
         q = o["queue_page"]
         console.print(
             f"console queue page with {q['cases_listed']} open cases p50 / p95: "
-            f"{q['p50_ms']} / {q['p95_ms']} ms"
+            f"{q['p50_ms']} / {q['p95_ms']} ms listed afresh, "
+            f"{q['held']['p50_ms']} / {q['held']['p95_ms']} ms paged from the listing held"
         )
     if result["front_door"]:
         d = result["front_door"]

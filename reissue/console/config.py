@@ -12,6 +12,7 @@ import jinja2
 
 from reissue.client import ReissueClient
 from reissue.console.oidc import OidcConfig, OidcLogin
+from reissue.console.worklist import Listings
 from reissue.workers.settings import Settings
 
 __all__ = ["Console", "ConsoleConfig"]
@@ -26,6 +27,7 @@ class ConsoleConfig:
     secure_cookies: bool = True
     due_soon: timedelta = timedelta(hours=24)  # the queue marks a review due within this
     queue_page_size: int = 25
+    queue_fresh_for: timedelta = timedelta(seconds=15)  # a listing serves paging this long
     local_logins: bool = True  # dev: local accounts with argon2 passwords
     oidc: OidcConfig | None = None  # production: single sign-on
 
@@ -69,6 +71,7 @@ class Console:
     config: ConsoleConfig
     oidc: OidcLogin | None
     templates: jinja2.Environment
+    listings: Listings
 
     @classmethod
     def create(cls, client: ReissueClient, pool: asyncpg.Pool, config: ConsoleConfig) -> Console:
@@ -78,4 +81,4 @@ class Console:
             undefined=jinja2.StrictUndefined,
         )
         oidc = OidcLogin(config.oidc) if config.oidc else None
-        return cls(client, pool, config, oidc, templates)
+        return cls(client, pool, config, oidc, templates, Listings(config.queue_fresh_for))

@@ -6,33 +6,45 @@ or, for a case started without one, from the first event of its history."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import math
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
-from temporalio.client import Client, WorkflowExecution
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
+from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 from reissue.activities.repositories import lookup
 from reissue.client import ReissueClient
 from reissue.ops.audit import HistoryReader
-from reissue.ops.operations import CaseRow
 from reissue.schemas.identifiers import (
     mask_name,
     normalise_card_number,
     normalise_resident_id,
     today_for_validation,
 )
-from reissue.schemas.visibility import APPLICANT_MEMO, REVIEW_DUE_AT
+from reissue.schemas.visibility import (
+    APPLICANT_MEMO,
+    ASSIGNED_TO,
+    CASE_STAGE,
+    DISTRICT,
+    REVIEW_DUE_AT,
+    SLA_BREACHED,
+)
 
 __all__ = [
     "PAGE_SIZE",
     "QUEUE_LIMIT",
     "SORTS",
+    "Listings",
     "NotAQuery",
     "Page",
     "QueueRow",
@@ -76,37 +88,64 @@ class Page:
     page: int
     pages: int
     cut: bool  # more cases than QUEUE_LIMIT matched
+    listed_at: datetime
 
 
-_Item = tuple[CaseRow, datetime | None, WorkflowExecution]
+@dataclass(frozen=True)
+class _Listed:
+    """A case as visibility lists it, read straight from the record: only the search
+    attributes the queue shows are decoded (search attributes are plain JSON, never
+    encrypted), and the memo only for the page shown."""
+
+    info: WorkflowExecutionInfo
+    started: datetime
+    review_due: datetime | None
+
+    @classmethod
+    def of(cls, info: WorkflowExecutionInfo) -> _Listed:
+        due = _attribute(info, REVIEW_DUE_AT.name)
+        return cls(
+            info=info,
+            started=info.start_time.ToDatetime(tzinfo=UTC),
+            review_due=datetime.fromisoformat(due) if isinstance(due, str) else None,
+        )
+
+    def keyword(self, name: str) -> str:
+        value = _attribute(self.info, name)
+        return value if isinstance(value, str) else "—"
 
 
-def _sort_key(sort: str) -> Callable[[_Item], Any]:
-    far = datetime.max.replace(tzinfo=None)
+def _attribute(info: WorkflowExecutionInfo, name: str) -> Any:
+    payload = info.search_attributes.indexed_fields.get(name)
+    return None if payload is None else json.loads(payload.data)
 
-    def key(item: _Item) -> Any:
-        row, due, _ = item
+
+def _sort_key(sort: str) -> Callable[[_Listed], Any]:
+    far = datetime.max.replace(tzinfo=UTC)
+
+    def key(case: _Listed) -> Any:
         if sort == "recent":
-            return -row.started.timestamp()
+            return -case.started.timestamp()
         if sort == "sla":  # breached and soonest first; cases without a review SLA last
-            return (due is None, due.replace(tzinfo=None) if due else far, row.started)
+            return (case.review_due is None, case.review_due or far, case.started)
         if sort == "district":
-            return (row.district, row.started)
-        return row.started.timestamp()
+            return (case.keyword(DISTRICT.name), case.started)
+        return case.started.timestamp()
 
     return key
 
 
-async def _applicant(client: Client, wf: WorkflowExecution) -> str:
-    memo = await wf.memo()
-    name = memo.get(APPLICANT_MEMO)
-    if isinstance(name, str):
-        return name
+async def _applicant(client: Client, info: WorkflowExecutionInfo) -> str:
+    memo = info.memo.fields.get(APPLICANT_MEMO)
+    if memo is not None:
+        with contextlib.suppress(Exception):  # not readable without the key
+            (name,) = await client.data_converter.decode([memo], [str])
+            return str(name)
     # Started without the memo (before it existed, or by another SDK): the case's input.
+    execution = info.execution
     try:
-        async for ev in client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history_events(
-            page_size=1
-        ):
+        handle = client.get_workflow_handle(execution.workflow_id, run_id=execution.run_id)
+        async for ev in handle.fetch_history_events(page_size=1):
             started = ev.workflow_execution_started_event_attributes
             inp = await HistoryReader(client.data_converter).one(started.input.payloads)
             if isinstance(inp, dict) and isinstance(inp.get("applicant"), dict):
@@ -117,34 +156,84 @@ async def _applicant(client: Client, wf: WorkflowExecution) -> str:
     return "—"
 
 
+async def _row(client: Client, case: _Listed) -> QueueRow:
+    assigned = _attribute(case.info, ASSIGNED_TO.name)
+    return QueueRow(
+        workflow_id=case.info.execution.workflow_id,
+        applicant=await _applicant(client, case.info),
+        stage=case.keyword(CASE_STAGE.name),
+        district=case.keyword(DISTRICT.name),
+        assigned_to=assigned if isinstance(assigned, str) else None,
+        started=case.started,
+        review_due=case.review_due,
+        sla_breached=_attribute(case.info, SLA_BREACHED.name) is True,
+    )
+
+
+async def _listed(client: Client, query: str) -> list[_Listed]:
+    """Every case the visibility `query` matches (at most QUEUE_LIMIT + 1)."""
+    found: list[_Listed] = []
+    token = b""
+    while len(found) <= QUEUE_LIMIT:
+        answer = await client.workflow_service.list_workflow_executions(
+            ListWorkflowExecutionsRequest(
+                namespace=client.namespace, query=query, page_size=1000, next_page_token=token
+            )
+        )
+        found += (_Listed.of(info) for info in answer.executions)
+        token = answer.next_page_token
+        if not token:
+            break
+    return found
+
+
+class Listings:
+    """What visibility listed for each query lately: paging and re-sorting within
+    `ttl` read no list again (visibility on SQL lists 2,000 cases in about a second
+    and sorts them by nothing but start time). A page says how old its list is."""
+
+    def __init__(self, ttl: timedelta, *, keep: int = 64) -> None:
+        self._ttl, self._keep = ttl, keep
+        self._lists: dict[str, tuple[float, datetime, list[_Listed]]] = {}
+
+    async def of(
+        self, client: Client, query: str, *, fresh: bool = False
+    ) -> tuple[datetime, list[_Listed]]:
+        now = time.monotonic()
+        held = self._lists.get(query)
+        if not fresh and held is not None and now - held[0] < self._ttl.total_seconds():
+            return held[1], held[2]
+        listed = await _listed(client, query)
+        if len(self._lists) >= self._keep:
+            self._lists.pop(next(iter(self._lists)))
+        at = datetime.now(UTC)
+        self._lists[query] = (now, at, listed)
+        return at, listed
+
+
 async def queue_page(
-    client: Client, query: str, *, sort: str, page: int, size: int = PAGE_SIZE
+    client: Client,
+    query: str,
+    *,
+    sort: str,
+    page: int,
+    size: int = PAGE_SIZE,
+    listings: Listings | None = None,
+    fresh: bool = False,
 ) -> Page:
-    """One page of the cases the visibility `query` matches, sorted by `sort`."""
-    found: list[_Item] = []
-    async for wf in client.list_workflows(query, limit=QUEUE_LIMIT + 1, page_size=1000):
-        found.append((CaseRow.of(wf), wf.typed_search_attributes.get(REVIEW_DUE_AT), wf))
+    """One page of the cases the visibility `query` matches, sorted by `sort` (from the
+    listing `listings` holds for it, unless `fresh`)."""
+    listings = listings or Listings(timedelta(0))
+    listed_at, found = await listings.of(client, query, fresh=fresh)
+    found = list(found)
     cut = len(found) > QUEUE_LIMIT
     found = found[:QUEUE_LIMIT]
     found.sort(key=_sort_key(sort if sort in SORTS else SORTS[0]))
     pages = max(1, math.ceil(len(found) / size))
     page = min(max(1, page), pages)
     shown = found[(page - 1) * size : page * size]
-    names = await asyncio.gather(*(_applicant(client, wf) for _, _, wf in shown))
-    rows = [
-        QueueRow(
-            workflow_id=row.workflow_id,
-            applicant=name,
-            stage=row.stage,
-            district=row.district,
-            assigned_to=row.assigned_to,
-            started=row.started,
-            review_due=due,
-            sla_breached=row.sla_breached,
-        )
-        for (row, due, _), name in zip(shown, names, strict=True)
-    ]
-    return Page(rows=rows, total=len(found), page=page, pages=pages, cut=cut)
+    rows = list(await asyncio.gather(*(_row(client, case) for case in shown)))
+    return Page(rows=rows, total=len(found), page=page, pages=pages, cut=cut, listed_at=listed_at)
 
 
 class NotAQuery(ValueError):
@@ -188,20 +277,11 @@ def _unique(case_ids: Sequence[str]) -> list[str]:
 async def _described(client: Client, workflow_ids: list[str]) -> list[QueueRow]:
     async def one(wid: str) -> QueueRow | None:
         try:
-            wf = await client.get_workflow_handle(wid).describe()
+            described = await client.get_workflow_handle(wid).describe()
         except RPCError:
             return None
-        row = CaseRow.of(wf)
-        return QueueRow(
-            workflow_id=wid,
-            applicant=await _applicant(client, wf),
-            stage=row.stage,
-            district=row.district,
-            assigned_to=row.assigned_to,
-            started=row.started,
-            review_due=wf.typed_search_attributes.get(REVIEW_DUE_AT),
-            sla_breached=row.sla_breached,
-        )
+        info = described.raw_description.workflow_execution_info
+        return await _row(client, _Listed.of(info))
 
     rows = await asyncio.gather(*(one(w) for w in workflow_ids[:20]))
     return [r for r in rows if r is not None]

@@ -390,6 +390,8 @@ UI: Final[Mapping[str, Label]] = {
     "sort_sla": L("审核时限最紧在前", "Review SLA soonest first"),
     "sort_district": L("按区县", "By district"),
     "count": L("共 {n} 件", "{n} cases"),
+    "listed_at": L("列表时间 {at}", "listed at {at}"),
+    "refresh": L("刷新", "Refresh"),
     "page_of": L("第 {page} / {pages} 页", "Page {page} of {pages}"),
     "prev": L("上一页", "Previous"),
     "next": L("下一页", "Next"),

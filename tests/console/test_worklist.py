@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -91,7 +91,7 @@ async def _shown_in_queue(url: str, cases: list[str], tab: str = "open") -> None
         await log_in(http, "reviewer-02", PASSWORD)
 
         async def listed() -> None:
-            page = (await http.get("/", params={"tab": tab})).text
+            page = (await http.get("/", params={"tab": tab, "fresh": "1"})).text
             assert f"共 {len(cases)} 件" in page
 
         await eventually(listed, 30)
@@ -141,6 +141,35 @@ async def test_a_reviewer_finds_a_case_by_its_loss_report_number(
     await page.get_by_label("挂失单号、卡号或身份证号").fill("LR19990101000001")
     await page.get_by_role("button", name="查找").click()
     await expect(page.get_by_test_id("empty")).to_have_text("没有找到案件。")
+
+
+async def test_the_masked_name_comes_from_the_memo_or_else_the_history(console: Console) -> None:
+    """The typed client leaves the masked name in the case's memo; a case started
+    another way (another SDK, or before the memo) shows it from its first event."""
+    stack = console.stack
+    _, with_memo, _ = await _open(stack, name="王芳")
+    memo = await stack.client.handle(with_memo).describe()
+    assert await memo.memo() == {"applicant_masked": "王*"}
+    app = await stack.application(district="500108")
+    app = app.model_copy(
+        update={"applicant": app.applicant.model_copy(update={"name": "欧阳娜娜"})}
+    )
+    bare = stack.client.case_id_for(app.card_number)
+    await stack.env.client.start_workflow(
+        "CardReissueWorkflow", app, id=bare, task_queue=stack.settings.task_queue
+    )
+    await stack.wait_for(bare, Stage.AWAITING_MATERIALS)
+    await _shown_in_queue(console.url, [with_memo, bare])
+    async with httpx.AsyncClient(base_url=console.url, timeout=30) as http:
+        await log_in(http, "reviewer-01", PASSWORD)
+        page = (await http.get("/", params={"tab": "open"})).text
+    assert re.search(
+        rf'data-case="{bare}">.*?<td data-testid="applicant">欧\*\*\*</td>', page, re.S
+    )
+    assert re.search(
+        rf'data-case="{with_memo}">.*?<td data-testid="applicant">王\*</td>', page, re.S
+    )
+    assert "欧阳娜娜" not in page
 
 
 @pytest.fixture
@@ -204,6 +233,52 @@ async def test_paging_sorting_and_filtering_the_queue(
     await shows(c)
     assert "district=500112" in page.url
     await _shot(page, "queue-filtered")
+
+
+async def test_the_queue_shows_how_long_each_case_waited_and_has_left(
+    console: Console, browser: Browser
+) -> None:
+    """A district's queue: masked names, districts by name, time waited, the review SLA
+    left — marked when due within a day, and when breached (not by colour alone)."""
+    stack = console.stack
+    in_review = []
+    for name, district in (("王芳", "500108"), ("陈建国", "500112")):
+        _, case, report = await _open(stack, name=name, district=district)
+        await stack.submit(case, report)
+        in_review.append(case)
+    await stack.client.claim_review(in_review[1], {"reviewer": "reviewer-02"})
+    _, waiting, _ = await _open(stack, name="李明华", district="500103")
+    await stack.use_policy(review_sla=timedelta(hours=10))
+    _, soon, soon_report = await _open(stack, name="刘洋", district="500106")
+    await stack.submit(soon, soon_report)
+    await stack.use_policy(review_sla=timedelta(hours=2))
+    _, late, late_report = await _open(stack, name="赵静", district="500105")
+    await stack.submit(late, late_report)
+    await stack.fast_forward(late, timedelta(hours=3))
+    await stack.until(late, lambda st: st.sla_breached)
+    await _shown_in_queue(console.url, [*in_review, waiting, soon, late])
+
+    page = await (await browser.new_context(locale="zh-CN")).new_page()
+    await _login(page, console.url, "supervisor-01")
+    await page.goto(f"{console.url}/?tab=open&sort=sla")
+    rows = page.locator("tr[data-case]")
+    await expect(rows).to_have_count(5)
+    # The breached case first, then the one due soon, then by the time left.
+    await expect(rows.nth(0)).to_have_attribute("data-case", late)
+    await expect(rows.nth(0).get_by_test_id("sla")).to_have_text("审核超时")
+    await expect(rows.nth(0).locator(".sla-breached")).to_have_count(1)
+    await expect(rows.nth(1)).to_have_attribute("data-case", soon)
+    await expect(rows.nth(1).get_by_test_id("sla")).to_contain_text("即将到期 · 剩余 9 小时")
+    await expect(rows.nth(1).locator(".sla-soon")).to_have_count(1)
+    await expect(rows.nth(2).get_by_test_id("sla")).to_contain_text("剩余 4 天")
+    await expect(rows.nth(3)).to_contain_text("reviewer-02")
+    await expect(rows.nth(4)).to_have_attribute("data-case", waiting)
+    await expect(rows.nth(4).get_by_test_id("sla")).to_have_text("—")
+    await expect(rows.nth(4)).to_contain_text("李**")
+    await expect(rows.nth(4)).to_contain_text("渝中区")
+    await expect(rows.nth(4)).to_contain_text("等待材料")
+    assert raw_codes(await page.inner_text("body")) == []
+    await _shot(page, "queue")
 
 
 async def _a_case_with_a_story(stack: Stack) -> tuple[CaseInput, str]:

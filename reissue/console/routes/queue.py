@@ -60,6 +60,7 @@ async def queue(
     district: Annotated[str, Query(max_length=6)] = "",
     sort: str = "waited",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    fresh: bool = False,
 ) -> Response:
     tab = tab if tab in TABS else "unclaimed"
     sort = sort if sort in SORTS else "waited"
@@ -75,7 +76,13 @@ async def queue(
         district=district or None,
     ).query(now=now)
     shown = await queue_page(
-        console.client.temporal, query, sort=sort, page=page, size=console.config.queue_page_size
+        console.client.temporal,
+        query,
+        sort=sort,
+        page=page,
+        size=console.config.queue_page_size,
+        listings=console.listings,
+        fresh=fresh,
     )
     return render(
         request,
