@@ -56,14 +56,16 @@ def translator(request: Request) -> Translator:
 def render(
     request: Request, me: StaffSession | None, template: str, status: int = 200, **values: Any
 ) -> HTMLResponse:
+    base = base_of(request)
     body = (
         console_of(request)
         .templates.get_template(template)
         .render(
             t=translator(request),
             me=me,
-            base=base_of(request),
-            path=_path(request),
+            base=base,
+            # (a refused page's path may hold what was refused: never echoed back)
+            path=_path(request) if status < 400 and request.method == "GET" else base + "/",
             Role=Role,
             L=labels,
             stage_label=stage_label,
