@@ -13,6 +13,10 @@ COPY reissue reissue
 RUN pip install --no-deps .
 
 FROM python:3.11-slim-bookworm
+# The documents' Chinese font (reissue/documents): Debian's WenQuanYi Zen Hei.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-wqy-zenhei=0.9.45-8 \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /app --create-home reissue
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \

@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 .PHONY: dev test install lint system-packages
 
 # Debian packages the tests need: Chromium (Playwright drives it; its own
-# browser download is not used), a font with Chinese glyphs, and promtool (from
-# prometheus) for the alert rules and dashboard in deploy/observability.
-SYSTEM_PACKAGES := chromium fonts-wqy-zenhei prometheus
+# browser download is not used), a font with Chinese glyphs (also the documents'
+# font), promtool (from prometheus) for the alert rules and dashboard in
+# deploy/observability, and poppler-utils (pdftotext, pdftoppm) to read the PDFs.
+SYSTEM_PACKAGES := chromium fonts-wqy-zenhei prometheus poppler-utils
 
 $(BIN)/reissue: pyproject.toml
 	$(PY) -m venv $(VENV)

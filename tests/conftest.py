@@ -140,7 +140,10 @@ async def codec_url() -> AsyncIterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = build_app(
-        EncryptionCodec(TEST_KEYS), tokens=[CODEC_TOKEN], ui_origin="http://localhost:8233"
+        EncryptionCodec(TEST_KEYS),
+        namespace="default",
+        tokens=[CODEC_TOKEN],
+        ui_origin="http://localhost:8233",
     )
     runner = await serve(app, host="127.0.0.1", port=port)
     yield f"http://127.0.0.1:{port}"

@@ -9,8 +9,11 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from reissue.devtools.seed import enrol_person
 from reissue.schemas.enums import Stage
+from reissue.schemas.hashing import open_mobile
 from reissue.schemas.policy import CasePolicy
 from reissue.workers.settings import DEV_HASH_SECRET
 from tests.support import TEST_KEYS_SPEC, Stack, random_resident_id
@@ -146,12 +149,23 @@ async def test_a_new_user_enrols_a_card_reports_it_and_a_counter_makes_it_formal
 ) -> None:
     """What README tells a new user to do on a dev stack, step by step."""
     resident_id = random_resident_id()
-    code, out, err = await reissue(
-        stack, "registry", "enrol", "--resident-id", resident_id, "--district", "500112"
-    )
+    enrol = ("registry", "enrol", "--resident-id", resident_id, "--district", "500112")
+    code, out, err = await reissue(stack, *enrol, "--mobile", "1370000111")
+    assert code == 2 and "mobile number must be 11 digits" in err
+    code, out, err = await reissue(stack, *enrol, "--mobile", "137-0000-1111")
     assert code == 0, err
     card = out.strip()
     assert len(card) == 9 and await stack.card_status(card) == "active"
+    # The mobile on record (one-time codes go to it) is sealed, bound to the account.
+    [(account, sealed)] = await stack.rows(
+        "SELECT account_id, mobile_sealed FROM insured_accounts JOIN cards USING (account_id)"
+        " WHERE card_number = $1",
+        card,
+    )
+    assert "13700001111" not in sealed
+    assert open_mobile(sealed, account_id=account, secret=DEV_HASH_SECRET) == "13700001111"
+    with pytest.raises(ValueError):
+        open_mobile(sealed, account_id="AC" + card[:-1] + "X", secret=DEV_HASH_SECRET)
 
     code, out, err = await reissue(stack, "case", "id", card)
     assert code == 0, err
@@ -329,7 +343,7 @@ async def test_every_event_command_takes_the_whole_event_as_json(stack: Stack) -
     _, case, _ = await stack.open_case()
     code, _, err = await reissue(stack, "case", "cancel", case, "--operator", "ops-1")
     assert code == 2 and "reason" in err  # the missing field is named; nothing is sent
-    event = b'{"operator": "ops-1", "reason": "entered twice"}'
+    event = b'{"operator": "ops-1", "reason": "duplicate_case"}'
     code, out, err = await reissue(stack, "case", "cancel", case, "--json", "-", stdin=event)
     assert code == 0, err
     assert "Case ended: CANCELLED" in out

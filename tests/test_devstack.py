@@ -178,7 +178,12 @@ async def test_dev_stack_demo_cases_by_stage_district_and_sla(tmp_path: Path) ->
                 ]
             }
         ).encode()
-        origin = {"Origin": f"http://localhost:{ui_port}", "Content-Type": "application/json"}
+        # As the Web UI sends it: its origin and the namespace shown.
+        origin = {
+            "Origin": f"http://localhost:{ui_port}",
+            "Content-Type": "application/json",
+            "X-Namespace": "default",
+        }
         decoded = await asyncio.to_thread(
             _post, f"http://127.0.0.1:{codec_port}/t/{token}/decode", body, origin
         )

@@ -1,12 +1,19 @@
-"""Notification templates. Messages name cards by their masked number and carry no personal data."""
+"""Notification templates. Messages name cards by their masked number and carry no personal data.
+
+A notice to the applicant that gives reasons says them in the words of the reasons
+catalogue (`reissue.schemas.reasons`): the case passes codes, and the renderer puts
+in their Chinese text; whatever else stands in such a parameter reads as "other".
+Nothing a person typed reaches the applicant through the official channel."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from reissue.schemas.labels import district
+from reissue.schemas.reasons import notice_text
 
-__all__ = ["TEMPLATES", "render"]
+__all__ = ["REASON_PARAMS", "TEMPLATES", "render"]
 
 APPEAL_RIGHTS = (
     "如对本决定不服，可依照《中华人民共和国社会保险法》第八十三条依法申请行政复议或者提起行政诉讼；"
@@ -39,6 +46,10 @@ TEMPLATES: Mapping[str, str] = {
     "ready_for_pickup": "您的新医保卡 {card} 已制成，请携带身份证和领卡凭条到网点领取。",
     "pickup_reminder": "提醒（第 {n} 次）：您的新医保卡 {card} 尚未领取。",
     "completed": "新医保卡 {card} 已激活，原卡已注销，账户余额不变。",
+    # Sent by the front door straight to the mobile on record, never through the outbox
+    # (the code is stored nowhere but as its keyed hash).
+    "card_found_code": "您正在申请解除医保卡 {card} 的临时挂失，验证码 {code}，{minutes} 分钟内有效，"
+    "仅可使用一次。如非本人操作，请勿将验证码告诉任何人。",
     "withdrawn": "已为您解除医保卡 {card} 的临时挂失，卡片恢复正常使用。",
     "lapsed_temporary": "您的医保卡 {card} 临时挂失已到期自动解除，卡片恢复正常使用。",
     "lapsed": "您的补卡申请因逾期未办理已终止（{reason}）。原卡已挂失作废，不能恢复使用；如需补卡请重新申请。",
@@ -56,6 +67,15 @@ TEMPLATES: Mapping[str, str] = {
 }
 
 
+# The applicant's notices that give reasons, and the parameter that holds their codes.
+REASON_PARAMS: Final[Mapping[str, str]] = {
+    "correction_requested": "reasons",
+    "rejected": "reasons",
+    "cancelled": "reason",
+    "lapsed": "reason",
+}
+
+
 class _Params(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return ""
@@ -64,7 +84,9 @@ class _Params(dict[str, str]):
 def render(template: str, params: Mapping[str, str]) -> str:
     """The message text for a template; unknown templates are a programming error. A
     district is named, never given by its code."""
-    values = _Params(params)
-    if "district" in values:
-        values["district"] = district(values["district"]).zh
-    return TEMPLATES[template].format_map(values)
+    given = _Params(params)
+    if (key := REASON_PARAMS.get(template)) is not None:
+        given[key] = notice_text(given[key])
+    if "district" in given:
+        given["district"] = district(given["district"]).zh
+    return TEMPLATES[template].format_map(given)

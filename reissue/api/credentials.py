@@ -7,7 +7,6 @@ clerk). What a credential says, a request's body cannot choose."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import re
@@ -15,7 +14,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 from pydantic import TypeAdapter, ValidationError
 
 from reissue.activities.db import Connection
@@ -23,6 +21,7 @@ from reissue.activities.repositories import api_credentials
 from reissue.schemas.case import StaffId
 from reissue.schemas.enums import Channel
 from reissue.schemas.permissions import PARTNER_CHANNELS, PARTNER_SCOPES, canonical
+from reissue.workers.oidc import JwtVerifier
 
 __all__ = [
     "PARTNER_SCOPES",
@@ -161,27 +160,11 @@ class TokenVerifier:
     staff ID there is refused."""
 
     def __init__(self, jwks_url: str, *, issuer: str, audience: str) -> None:
-        # The key set is fetched again after `lifespan` (a withdrawn key stops working),
-        # never for long (`timeout`), and not per token (`cache_jwk_set`).
-        self._jwks = jwt.PyJWKClient(
-            jwks_url, cache_keys=False, cache_jwk_set=True, lifespan=300, timeout=5
-        )
-        self._issuer, self._audience = issuer, audience
+        self._jwt = JwtVerifier(jwks_url, issuer=issuer, audience=audience)
 
     async def verify(self, token: str) -> Credential | None:
-        try:
-            if not jwt.get_unverified_header(token).get("kid"):
-                return None
-            key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=["RS256", "ES256"],
-                issuer=self._issuer,
-                audience=self._audience,
-                options={"require": ["exp", "iss", "aud", "sub"]},
-            )
-        except jwt.PyJWTError:
+        claims = await self._jwt.claims(token)
+        if claims is None:
             return None
         partner = claims.get("partner")
         if not isinstance(partner, str) or partner not in PARTNER_SCOPES:
@@ -190,6 +173,8 @@ class TokenVerifier:
         org_code = claims.get("org_code")
         act = claims.get("act")
         named = act.get("sub") if isinstance(act, dict) else claims.get("preferred_username")
+        if isinstance(named, str) and named.startswith("service-account-"):
+            named = None  # a client's own account (client credentials) is nobody who acts
         try:
             channel = reporting_channel(partner, claims.get("channel"), default=False)
             person = _person(named) if named is not None or act is not None else None

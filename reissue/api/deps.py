@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 
 from reissue.activities.repositories import cards, casework
 from reissue.api.credentials import Credential, TokenVerifier, authenticate
+from reissue.api.lifting import OneTimeCodes
 from reissue.api.ownership import OwnershipLimits, owner_check
 from reissue.api.problems import ApiProblem
 from reissue.client import ReissueClient
@@ -58,6 +59,8 @@ class FrontDoor:
     tokens: TokenVerifier | None = None
     api_keys: bool = True
     ownership: OwnershipLimits = field(default_factory=OwnershipLimits)
+    # None: no one-time codes here (a report is lifted at a counter only).
+    codes: OneTimeCodes | None = None
 
     def is_owner(self, owner_key: str | None, resident_id: str) -> bool:
         """Whether the registry's owner (a person key) is the person with this ID."""
@@ -198,7 +201,7 @@ async def owners_report(
     per card and per credential (`ownership.py`)."""
     credential_says(application, who)
     case_id = door.client.case_id_for(application.card_number)
-    async with owner_check(door.pool, door.ownership, who, case_id=case_id) as check:
+    async with owner_check(door.pool, door.ownership, who, case_id=case_id, freezing=True) as check:
         async with door.pool.acquire() as conn:
             owner = await cards.card_owner(conn, application.card_number)
         if owner is None:

@@ -1,5 +1,5 @@
 """What the front door keeps only for a while: idempotency answers, webhook
-signatures already seen, failed ownership checks, and ended console sessions. Pruned by the service
+signatures already seen, failed ownership checks, one-time codes, and ended console sessions. Pruned by the service
 itself, every few minutes."""
 
 from __future__ import annotations
@@ -11,7 +11,12 @@ import asyncpg
 import structlog
 
 from reissue.activities.db import Connection
-from reissue.activities.repositories import api_idempotency, api_ownership, api_webhooks
+from reissue.activities.repositories import (
+    api_idempotency,
+    api_ownership,
+    api_webhooks,
+    found_codes,
+)
 from reissue.console.staff import prune_sessions
 
 __all__ = ["IDEMPOTENCY_KEPT", "prune", "prune_forever"]
@@ -27,6 +32,8 @@ WEBHOOKS_KEPT = timedelta(hours=1)
 # Failed ownership checks count within a window of minutes; a day later, and unlocked,
 # they count for nothing.
 OWNERSHIP_FAILURES_KEPT = timedelta(days=1)
+# One-time codes live minutes, and their sends count within an hour.
+FOUND_CODES_KEPT = timedelta(days=1)
 # Ended or expired console sessions, kept a while for inquiries.
 SESSIONS_KEPT = timedelta(days=30)
 
@@ -39,6 +46,7 @@ async def prune(conn: Connection) -> dict[str, int]:
         ),
         "api_webhooks_seen": await api_webhooks.prune(conn, kept_for=WEBHOOKS_KEPT),
         "ownership_failures": await api_ownership.prune(conn, kept_for=OWNERSHIP_FAILURES_KEPT),
+        "card_found_codes": await found_codes.prune(conn, kept_for=FOUND_CODES_KEPT),
         "staff_sessions": await prune_sessions(conn, kept_for=SESSIONS_KEPT),
     }
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from reissue.schemas.events import LEDGER_MAX_FEN, PaymentConfirmation
 
-__all__ = ["Accepted", "PaymentNotice", "PlatformPayment"]
+__all__ = ["Accepted", "CodeSent", "PaymentNotice", "PlatformPayment"]
 
 
 class Accepted(BaseModel):
@@ -46,3 +47,12 @@ class PaymentNotice(BaseModel):
         ),
     ]
     payment: PlatformPayment
+
+
+class CodeSent(BaseModel):
+    """A one-time code went to the mobile number on record for the card's owner (the
+    answer names neither the code nor the number)."""
+
+    sent: bool = True
+    expires_at: datetime = Field(description="The code is refused from then on.")
+    attempts: int = Field(description="Tries the code takes before it is dead.")

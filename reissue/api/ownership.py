@@ -28,6 +28,7 @@ from reissue.activities.repositories import api_ownership, casework
 from reissue.api.credentials import Credential
 from reissue.api.problems import ApiProblem
 from reissue.schemas.clock import beijing_cn
+from reissue.schemas.enums import Channel
 
 __all__ = ["OwnerCheck", "OwnershipLimits", "owner_check"]
 
@@ -57,27 +58,48 @@ class OwnerCheck:
 
 @asynccontextmanager
 async def owner_check(
-    pool: asyncpg.Pool, limits: OwnershipLimits, who: Credential, *, case_id: str
+    pool: asyncpg.Pool,
+    limits: OwnershipLimits,
+    who: Credential,
+    *,
+    case_id: str,
+    freezing: bool = False,
 ) -> AsyncIterator[OwnerCheck]:
     """Make one ownership check about the card of `case_id` (its workflow ID) inside,
-    under the limits: refused (429) while the card or the credential is locked."""
+    under the limits: refused (429) while the card or the credential is locked.
+
+    A lock never stands in the safe direction: a loss report (`freezing`), or a check
+    at a counter (a clerk saw the ID card), is made and counted even while locked, so
+    whoever found a card cannot keep its owner from reporting it, or from lifting the
+    report at a counter, by failing checks on purpose."""
     subjects = (
         (f"card:{case_id}", limits.per_card),
         (f"credential:{who.actor}", limits.per_credential),
     )
+    refusable = not freezing and who.channel is not Channel.COUNTER
+    counted = []  # (a check made while locked is not counted: the lock already stands)
+    locked: datetime | None = None
     async with pool.acquire() as conn, conn.transaction():
         for subject, limit in subjects:
             until = await api_ownership.attempt(
                 conn, subject=subject, limit=limit, window=limits.window
             )
-            if until is not None:  # (the transaction is rolled back: nothing counted)
+            if until is not None and refusable:  # (rolled back: nothing counted)
                 raise _locked(until)
+            if until is None:
+                counted.append((subject, limit))
+            else:
+                locked = until
     check = OwnerCheck()
     try:
         yield check
+    except ApiProblem:
+        if locked is not None and check.failed:  # while locked, a wrong answer tells nothing
+            raise _locked(locked) from None
+        raise
     finally:
         async with pool.acquire() as conn, conn.transaction():
-            for subject, limit in subjects:
+            for subject, limit in counted:
                 if not check.failed:
                     await api_ownership.passed(conn, subject=subject)
                     continue

@@ -14,9 +14,11 @@ from fastapi import FastAPI
 from prometheus_client import start_http_server
 
 from reissue.activities.db import create_pool
+from reissue.activities.partners import HttpNotificationGateway
 from reissue.api.app import build_app
 from reissue.api.credentials import TokenVerifier
 from reissue.api.housekeeping import prune_forever
+from reissue.api.lifting import OneTimeCodes
 from reissue.api.metrics import RequestMetrics
 from reissue.api.ownership import OwnershipLimits
 from reissue.client import ReissueClient
@@ -36,7 +38,12 @@ def front_door(
     metrics: RequestMetrics | None = None,
 ) -> FastAPI:
     """The partner API with the staff console mounted at `/console`; with `metrics`,
-    every request is counted there."""
+    every request is counted there. One-time codes for lifting a report by hotline or
+    online go through the notification gateway, if one is configured (else only a
+    counter lifts a report)."""
+    sms = None
+    if settings.notification_gateway_url:
+        sms = HttpNotificationGateway(settings.notification_gateway_url)
     app = build_app(
         client,
         pool,
@@ -49,8 +56,19 @@ def front_door(
             per_credential=settings.api_owner_failures_per_credential,
             window=timedelta(minutes=settings.api_owner_window_minutes),
         ),
+        codes=None
+        if sms is None
+        else OneTimeCodes(
+            secret=settings.case_secret(),
+            sms=sms,
+            ttl=timedelta(minutes=settings.api_found_code_minutes),
+            max_attempts=settings.api_found_code_attempts,
+            max_sends=settings.api_found_codes_per_hour,
+            window=timedelta(hours=1),
+        ),
         # Swagger UI's scripts would run on the console's origin: not in production.
         docs=settings.environment != "production",
+        max_body_bytes=settings.max_body_bytes,
     )
     app.mount("/console", build_console(client, pool, ConsoleConfig.from_settings(settings)))
     if metrics is not None:
@@ -65,6 +83,8 @@ def front_door(
             pruning.cancel()
             with suppress(asyncio.CancelledError):
                 await pruning
+            if sms is not None:
+                await sms.aclose()
 
     app.router.lifespan_context = lifespan
     return app

@@ -29,6 +29,13 @@ def registry_enrol(
     balance_fen: Annotated[int, typer.Option(help="Account balance, in fen.")] = 100_000,
     card: Annotated[str | None, typer.Option(help="Card number (default: a new one).")] = None,
     bank: Annotated[bool, typer.Option(help="A third-generation card with a bank account.")] = True,
+    mobile: Annotated[
+        str | None,
+        typer.Option(
+            help="The owner's mobile number on record (one-time codes for lifting a report "
+            "by hotline or online go to it; without one, only a counter lifts it)."
+        ),
+    ] = None,
 ) -> None:
     """Enrol a person with an active card, to report it lost on a dev or test stack.
 
@@ -39,6 +46,7 @@ def registry_enrol(
     from reissue.schemas.identifiers import (
         normalise_card_number,
         normalise_district,
+        normalise_mobile,
         normalise_resident_id,
         today_for_validation,
     )
@@ -51,6 +59,7 @@ def registry_enrol(
         rid = normalise_resident_id(resident_id, today=today_for_validation())
         where = normalise_district(district)
         number = normalise_card_number(card) if card else None
+        on_record = normalise_mobile(mobile) if mobile is not None else None
     except ValueError as e:
         err_console.print(f"[red]Invalid input:[/]\n  {e}")
         raise typer.Exit(2) from None
@@ -69,6 +78,7 @@ def registry_enrol(
                     bank="Chongqing Rural Commercial Bank" if bank else None,
                     bank_url=settings.require_partner_url("bank") if bank else None,
                     card_number=number,
+                    mobile=on_record,
                 )
         finally:
             await pool.close()

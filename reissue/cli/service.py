@@ -47,27 +47,26 @@ def worker(
 
 @commands.command("codec-server")
 def codec_server() -> None:
-    """Serve /encode and /decode for the Web UI (token and UI origin from configuration)."""
-    from reissue.schemas.codec import EncryptionCodec
-    from reissue.workers.codec_server import build_app, serve
+    """Serve /decode (and /encode for internal callers) for the Web UI, from configuration."""
+    import signal
+
+    from reissue.workers.codec_server import app_from_settings, serve
 
     settings = _settings()
     configure_logging(fmt=settings.log_format)
 
     async def go() -> None:
         runner = await serve(
-            build_app(
-                EncryptionCodec(settings.keyring()),
-                tokens=settings.codec_token_list(),
-                ui_origin=settings.codec_ui_origin,
-                max_body_bytes=settings.codec_max_body_bytes,
-            ),
-            host=settings.codec_host,
-            port=settings.codec_port,
+            app_from_settings(settings), host=settings.codec_host, port=settings.codec_port
         )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
         console.print(f"Codec server on port {settings.codec_port} for {settings.codec_ui_origin}")
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await runner.cleanup()
 

@@ -15,6 +15,7 @@ from reissue.schemas.events import (
     PaymentConfirmation,
     ReviewDecision,
 )
+from reissue.schemas.reasons import Reason
 
 __all__ = [
     "AffiliationOverride",
@@ -29,6 +30,7 @@ __all__ = [
     "CaseStatus",
     "MaterialsSubmission",
     "PaymentConfirmation",
+    "Reason",
     "ReissueClient",
     "ReviewDecision",
 ]

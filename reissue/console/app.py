@@ -36,6 +36,7 @@ from reissue.console.pages import base_of, render, show_case
 from reissue.console.routes import console_router
 from reissue.console.routes.login import sso_router
 from reissue.console.staff import StaffSession
+from reissue.workers.body_limit import BodyLimit
 
 __all__ = ["ConsoleConfig", "build_console"]
 
@@ -57,6 +58,8 @@ def build_console(
     for refusal in (Refused, ValidationError, WorkflowUpdateFailedError, RPCError):
         app.add_exception_handler(refusal, _on_the_case_page)
     app.add_exception_handler(WorkflowQueryFailedError, _on_the_case_page)
+    # Outermost: a body over the limit is refused before the session or a form is read.
+    app.add_middleware(BodyLimit, max_bytes=console.config.max_body_bytes)
     return app
 
 

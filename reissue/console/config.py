@@ -13,6 +13,7 @@ import jinja2
 from reissue.client import ReissueClient
 from reissue.console.oidc import OidcConfig, OidcLogin
 from reissue.console.worklist import Listings
+from reissue.workers.body_limit import DEFAULT_MAX_BODY_BYTES
 from reissue.workers.settings import Settings
 
 __all__ = ["Console", "ConsoleConfig"]
@@ -30,6 +31,7 @@ class ConsoleConfig:
     queue_fresh_for: timedelta = timedelta(seconds=15)  # a listing serves paging this long
     local_logins: bool = True  # dev: local accounts with argon2 passwords
     oidc: OidcConfig | None = None  # production: single sign-on
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # larger bodies: 413 before anything reads them
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConsoleConfig:
@@ -59,6 +61,7 @@ class ConsoleConfig:
             secure_cookies=settings.console_secure_cookies,
             local_logins=settings.environment != "production",
             oidc=oidc,
+            max_body_bytes=settings.max_body_bytes,
         )
 
 

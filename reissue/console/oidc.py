@@ -6,7 +6,6 @@ keeps no password for them."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +17,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
 from reissue.schemas.permissions import Role
+from reissue.workers.oidc import staff_identity
 
 __all__ = ["OidcConfig", "OidcLogin"]
-
-_USER_ID = re.compile(r"^[a-z0-9._-]{2,32}$")
 
 
 @dataclass(frozen=True)
@@ -69,15 +67,10 @@ class OidcLogin:
             token: dict[str, Any] = await self._oauth.staff.authorize_access_token(request)
         except (OAuthError, JoseError, ValueError, KeyError):  # refused, forged, expired
             return None
-        claims = token.get("userinfo") or {}
-        user_id = str(claims.get(self._config.user_claim) or "").lower()
-        if not _USER_ID.fullmatch(user_id) or not claims.get("sub"):
-            return None
-        subject = f"{claims.get('iss', self._config.issuer)} {claims['sub']}"
-        if self._config.roles_claim not in claims:
-            return user_id, subject, None
-        granted = claims.get(self._config.roles_claim) or []
-        if isinstance(granted, str):
-            granted = granted.split()
-        names = {r.value for r in Role}
-        return user_id, subject, frozenset(Role(r) for r in granted if r in names)
+        who = staff_identity(
+            token.get("userinfo") or {},
+            issuer=self._config.issuer,
+            user_claim=self._config.user_claim,
+            roles_claim=self._config.roles_claim,
+        )
+        return None if who is None else (who.user_id, who.subject, who.roles)

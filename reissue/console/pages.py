@@ -20,6 +20,7 @@ from reissue.schemas.enums import CaseFlag, Stage
 from reissue.schemas.identifiers import mask_name
 from reissue.schemas.labels import Label
 from reissue.schemas.permissions import Role, offers
+from reissue.schemas.reasons import FOR_DECISION, known, label
 
 __all__ = [
     "LANG_COOKIE",
@@ -165,4 +166,11 @@ async def show_case(
         applicant=name if unmask or name == "—" else mask_name(name),
         flags=flags,
         affiliation=affiliation,
+        reasons={d.value: [(r.value, label(r)) for r in rs] for d, rs in FOR_DECISION.items()},
+        reason_label=_reason_label,
     )
+
+
+def _reason_label(code: str) -> str:
+    reason = known(code)
+    return label(reason) if reason else code

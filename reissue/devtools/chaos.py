@@ -226,7 +226,7 @@ class ChaosDriver:
             case "found":
                 await c.card_found(case, {"channel": "hotline_12333"})
             case "cancel":
-                await c.cancel(case, {"operator": "chaos", "reason": "chaos cancellation"})
+                await c.cancel(case, {"operator": "chaos", "reason": "data_error"})
             case "temporal_cancel":
                 await c.handle(case).cancel()
             case "approve" | "correct" | "reject":
@@ -235,7 +235,7 @@ class ChaosDriver:
                     "correct": "request_correction",
                     "reject": "reject",
                 }[action]
-                reasons = [] if verdict == "approve" else ["chaos"]
+                reasons = [] if verdict == "approve" else ["other"]
                 await c.review(case, {"reviewer": "chaos", "verdict": verdict, "reasons": reasons})
             case "unit_yes" | "unit_no":
                 answer: dict[str, Any] = {"confirmed": action == "unit_yes", "responder": "hr"}

@@ -171,6 +171,8 @@ async def _drive(
     payments_url: str | None,
 ) -> tuple[str, Stage]:
     resident_id, name = _person(rng)
+    balance_fen = rng.randrange(0, 500_000)
+    mobile = f"139{rng.randrange(10**8):08d}"
     async with pool.acquire() as conn:
         card = await enrol_person(
             conn,
@@ -178,15 +180,16 @@ async def _drive(
             resident_id=resident_id,
             insured_category=plan.category.value,
             district=plan.district,
-            balance_fen=rng.randrange(0, 500_000),
+            balance_fen=balance_fen,
             bank_url=bank_url,
+            mobile=mobile,  # on record: one-time codes for lifting the report go to it
         )
     app = CaseInput.model_validate(
         {
             "applicant": {
                 "name": name,
                 "resident_id": resident_id,
-                "mobile": f"139{rng.randrange(10**8):08d}",
+                "mobile": mobile,
             },
             "card_number": card,
             "insured_category": plan.category,
@@ -227,7 +230,8 @@ async def _drive(
             {
                 "reviewer": "reviewer-demo",
                 "verdict": "request_correction",
-                "reasons": ["照片背景不符合要求 (photo background)"],
+                "reasons": ["photo_not_compliant"],
+                "note": "照片背景不是纯色",
             },
         )
         return case, target
@@ -237,7 +241,7 @@ async def _drive(
             {
                 "reviewer": "reviewer-demo",
                 "verdict": "reject",
-                "reasons": ["申请人非本卡持有人 (not the card holder)"],
+                "reasons": ["not_card_holder"],
             },
         )
         return case, target
@@ -267,7 +271,7 @@ async def _drive(
         # (an instant card is printed at once: its case passes CARD_PRODUCTION)
         await at(Stage.CARD_PRODUCTION if plan.mode == "standard" else Stage.READY_FOR_PICKUP)
     if target is Stage.CANCELLED:
-        await client.cancel(case, {"operator": "ops-demo", "reason": "申请人撤回申请 (withdrawn)"})
+        await client.cancel(case, {"operator": "ops-demo", "reason": "applicant_request"})
         return case, target
     if target is Stage.CARD_PRODUCTION:
         return case, target

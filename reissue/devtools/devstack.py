@@ -26,8 +26,7 @@ from reissue.devtools.stack import (
     ensure_database,
     migrate,
 )
-from reissue.schemas.codec import EncryptionCodec
-from reissue.workers.codec_server import build_app, serve
+from reissue.workers.codec_server import app_from_settings, serve
 from reissue.workers.dispatcher import dispatch_forever, lapse_forever
 from reissue.workers.settings import DATABASE_URL_FILE, Partner, Settings, partner_url_file
 from reissue.workers.worker import build_worker, connect_client, partners_over_http
@@ -87,12 +86,7 @@ async def run_dev(settings: Settings, *, demo: bool, console: Console) -> None:
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     codec = await serve(
-        build_app(
-            EncryptionCodec(keys),
-            tokens=[token],
-            ui_origin=ui_origin,
-            max_body_bytes=settings.codec_max_body_bytes,
-        ),
+        app_from_settings(settings, ui_origin=ui_origin),
         host="127.0.0.1",
         port=settings.codec_port,
     )

@@ -12,8 +12,8 @@ import httpx
 from reissue.activities.db import Connection
 from reissue.schemas.enums import DocumentType, InsuredCategory, ProductionMode
 from reissue.schemas.events import MaterialRef, MaterialsSubmission
-from reissue.schemas.hashing import person_key
-from reissue.schemas.identifiers import resident_id_check_char
+from reissue.schemas.hashing import person_key, seal_mobile
+from reissue.schemas.identifiers import normalise_mobile, resident_id_check_char
 from reissue.schemas.policy import CasePolicy
 
 __all__ = [
@@ -40,21 +40,25 @@ async def enrol_person(
     bank: str | None = "Chongqing Rural Commercial Bank",
     bank_url: str | None = None,
     card_number: str | None = None,
+    mobile: str | None = None,
 ) -> str:
     """An account with one active card. With `bank` and `bank_url` (a simulator) it is a
     third-generation card: the bank enrols its account as it did when it issued the
-    card. Without a bank to enrol it at, the card has no bank account."""
+    card. Without a bank to enrol it at, the card has no bank account. `mobile`: the
+    owner's mobile number on record (sealed; one-time codes go to it), if any."""
+    number = normalise_mobile(mobile) if mobile is not None else None
     async with conn.transaction():
         card = card_number or await new_card_number(conn)
         account_id = "AC" + card
         await conn.execute(
             "INSERT INTO insured_accounts (account_id, person_key, insured_category, district,"
-            " balance_fen) VALUES ($1, $2, $3, $4, $5)",
+            " balance_fen, mobile_sealed) VALUES ($1, $2, $3, $4, $5, $6)",
             account_id,
             person_key(resident_id, secret=secret),
             insured_category,
             district,
             balance_fen,
+            None if number is None else seal_mobile(number, account_id=account_id, secret=secret),
         )
         await conn.execute(
             "INSERT INTO cards (card_number, account_id, status, bank)"

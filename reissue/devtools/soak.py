@@ -163,6 +163,7 @@ class _Driver:
                 district=rng.choice(["500103", "500112"]),
                 balance_fen=rng.randrange(100_000),
                 bank_url=self.bank_url,  # a third-generation card, when a bank is given
+                mobile="13800138000",
             )
         return CaseInput.model_validate(
             {
@@ -226,11 +227,12 @@ class _Driver:
             await self.twice(c.respond_affiliation, case, {"confirmed": True, "responder": "hr"})
         await self.at(case, Stage.UNDER_REVIEW)
         if path == "reject":
-            await c.review(case, {"reviewer": "soak", "verdict": "reject", "reasons": ["soak"]})
+            await c.review(case, {"reviewer": "soak", "verdict": "reject", "reasons": ["other"]})
             return (await c.result(case)).outcome
         if path == "correction_then_complete":
             await c.review(
-                case, {"reviewer": "soak", "verdict": "request_correction", "reasons": ["soak"]}
+                case,
+                {"reviewer": "soak", "verdict": "request_correction", "reasons": ["form_unsigned"]},
             )
             await self.at(case, Stage.AWAITING_MATERIALS)
             await c.submit_materials(case, self.materials(report, instant=True, exempt=False, n=1))
@@ -242,7 +244,7 @@ class _Driver:
             await self.pay(case)
         st = await self.at(case, Stage.CARD_PRODUCTION, Stage.READY_FOR_PICKUP)
         if path == "cancel_after_payment":
-            await c.cancel(case, {"operator": "soak", "reason": "soak cancellation"})
+            await c.cancel(case, {"operator": "soak", "reason": "duplicate_case"})
             await self.late(case, st)
             return (await c.result(case)).outcome
         if st.stage is Stage.CARD_PRODUCTION:
@@ -411,6 +413,7 @@ async def run_chaos(
                     district=district,
                     balance_fen=case_rng.randrange(100_000),
                     bank_url=bank_url,
+                    mobile="13800138000",
                 )
             app = CaseInput.model_validate(
                 {

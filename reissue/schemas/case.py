@@ -94,7 +94,7 @@ class School(_Model):
     name: OrgName
     code: Annotated[
         str,
-        Field(pattern=r"^\d{10}$", description="10-digit school identification code."),
+        Field(pattern=r"^[0-9]{10}$", description="10-digit school identification code."),
     ]
 
 

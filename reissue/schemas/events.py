@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from temporalio import workflow
 
 from reissue.schemas.case import StaffId
 from reissue.schemas.enums import (
@@ -17,12 +18,14 @@ from reissue.schemas.enums import (
     Stage,
 )
 from reissue.schemas.identifiers import CardNumber, ResidentId
+from reissue.schemas.reasons import FOR_DECISION, Decision, Reason, known, refuse_unless_for
 from reissue.schemas.text import PlainText
 
 __all__ = [
     "LEDGER_MAX_FEN",
     "AffiliationOverride",
     "AffiliationResponse",
+    "CancelReason",
     "CancelRequest",
     "CardCollected",
     "CardFound",
@@ -33,6 +36,7 @@ __all__ = [
     "MaterialRef",
     "MaterialsAccepted",
     "MaterialsSubmission",
+    "Note",
     "PaymentConfirmation",
     "ProductionFailed",
     "ProductionReorder",
@@ -43,8 +47,29 @@ __all__ = [
     "ReviewRelease",
 ]
 
-Reason = Annotated[PlainText, Field(min_length=2, max_length=500)]
+Why = Annotated[PlainText, Field(min_length=2, max_length=500)]
+NOTE_MAX = 500
+Note = Annotated[
+    PlainText,
+    Field(
+        max_length=NOTE_MAX,
+        description="Internal note for the staff (the timeline shows it, masked); "
+        "never sent to the applicant, whose notice gives the reasons' catalogue text.",
+    ),
+]
 OrderId = Annotated[str, Field(pattern=r"^[A-Z]{2}[0-9A-Z-]{4,40}$")]
+
+
+def _reading_history() -> bool:
+    """Whether a workflow is replaying its history: only then may an event recorded
+    before the reasons catalogue be read in its old shape. A new event, wherever it
+    comes from (the API, the console, the client, a raw update), gives codes."""
+    return workflow.in_workflow() and workflow.unsafe.is_replaying()
+
+
+def _legacy_note(note: Any, texts: list[str]) -> str:
+    said = "; ".join([*([note] if isinstance(note, str) and note else []), *texts])
+    return said if len(said) <= NOTE_MAX else said[: NOTE_MAX - 1] + "…"
 
 
 class _Event(BaseModel):
@@ -117,7 +142,7 @@ class AffiliationResponse(_Event):
     confirmed: bool
     responder: StaffId
     reference: Annotated[PlainText, Field(max_length=64)] | None = None
-    reason: Reason | None = None
+    reason: Why | None = None
 
     @model_validator(mode="after")
     def _denial_has_reason(self) -> Self:
@@ -131,7 +156,7 @@ class AffiliationOverride(_Event):
 
     staff_id: StaffId
     letter: MaterialRef
-    note: Reason
+    note: Why
 
     @model_validator(mode="after")
     def _is_letter(self) -> Self:
@@ -141,18 +166,54 @@ class AffiliationOverride(_Event):
 
 
 class ReviewDecision(_Event):
-    """A reviewer's decision on the materials (update `review`)."""
+    """A reviewer's decision on the materials (update `review`): a correction request or
+    a rejection gives reasons from the catalogue (`reasons.CORRECTION`,
+    `reasons.REJECTION`), whose Chinese text the applicant's notice carries; `note` is
+    for the staff only."""
 
     reviewer: StaffId
     verdict: ReviewVerdict
-    reasons: Annotated[list[Reason], Field(max_length=20)] = Field(default_factory=list)
+    reasons: Annotated[
+        list[Reason],
+        Field(
+            max_length=20,
+            description="Codes of the reasons catalogue, none for approve; for "
+            "request_correction: " + ", ".join(FOR_DECISION[Decision.CORRECTION]) + "; for "
+            "reject: " + ", ".join(FOR_DECISION[Decision.REJECTION]),
+        ),
+    ] = Field(default_factory=list)
+    note: Note = ""
     waive_fee: bool = False
-    waiver_reason: Reason | None = None
+    waiver_reason: Why | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_history(cls, data: Any) -> Any:
+        """A decision recorded before the catalogue (1.0.0) gave free-text reasons: read
+        from history, its codes stay, the text becomes "other" and the note."""
+        if not (_reading_history() and isinstance(data, dict)):
+            return data
+        given = data.get("reasons")
+        if not isinstance(given, list) or all(known(r) for r in given):
+            return data
+        texts = [str(r) for r in given if not known(r)]
+        codes = [r for r in given if known(r)]
+        if data.get("verdict") != ReviewVerdict.APPROVE.value:
+            codes.append(Reason.OTHER.value)
+        return data | {"reasons": codes, "note": _legacy_note(data.get("note"), texts)}
 
     @model_validator(mode="after")
     def _reasons(self) -> Self:
+        if self.verdict is ReviewVerdict.APPROVE and self.reasons:
+            raise ValueError("reasons: an approval gives no reasons (put remarks in note)")
         if self.verdict is not ReviewVerdict.APPROVE and not self.reasons:
             raise ValueError(f"reasons: required when the verdict is {self.verdict.value}")
+        if len(set(self.reasons)) != len(self.reasons):
+            raise ValueError("reasons: each reason may be given only once")
+        if self.verdict is ReviewVerdict.REQUEST_CORRECTION:
+            refuse_unless_for(Decision.CORRECTION, "reasons", self.reasons)
+        elif self.verdict is ReviewVerdict.REJECT:
+            refuse_unless_for(Decision.REJECTION, "reasons", self.reasons)
         if self.waive_fee and self.waiver_reason is None:
             raise ValueError("waiver_reason: required when waive_fee is true")
         if self.waive_fee and self.verdict is not ReviewVerdict.APPROVE:
@@ -176,7 +237,7 @@ class ReviewRelease(_Event):
     """A supervisor puts a claimed case back in the queue (update `release_review`)."""
 
     supervisor: StaffId
-    reason: Reason
+    reason: Why
     held_by: StaffId | None = Field(
         default=None,
         description="Who the caller saw holding the claim; if given and the claim has "
@@ -240,7 +301,7 @@ class ProductionReorder(_Event):
     policy allows (update `reorder_card`)."""
 
     supervisor: StaffId
-    reason: Reason
+    reason: Why
 
 
 class CardCollected(_Event):
@@ -257,11 +318,44 @@ class CardFound(_Event):
     note: Annotated[PlainText, Field(max_length=500)] = ""
 
 
+def _for_cancellation(reason: Reason) -> Reason:
+    refuse_unless_for(Decision.CANCELLATION, "reason", [reason])
+    return reason
+
+
+CancelReason = Annotated[
+    Reason,
+    AfterValidator(_for_cancellation),
+    Field(
+        description="A code of the reasons catalogue for a cancellation by operations: "
+        + ", ".join(FOR_DECISION[Decision.CANCELLATION])
+    ),
+]
+
+
 class CancelRequest(_Event):
-    """Operations cancel a case (update `cancel`)."""
+    """Operations cancel a case (update `cancel`), for a reason of the catalogue
+    (`reasons.CANCELLATION`), whose Chinese text the applicant's notice carries; `note`
+    is for the staff only."""
 
     operator: StaffId
-    reason: Reason
+    reason: CancelReason
+    note: Note = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_history(cls, data: Any) -> Any:
+        """A cancellation recorded before the catalogue (1.0.0) gave a free-text reason:
+        read from history, it is "other", the text the note."""
+        if not (_reading_history() and isinstance(data, dict)):
+            return data
+        given = data.get("reason")
+        if known(given) or not isinstance(given, str):
+            return data
+        return data | {
+            "reason": Reason.OTHER.value,
+            "note": _legacy_note(data.get("note"), [given]),
+        }
 
 
 class EventAck(_Event):

@@ -23,6 +23,7 @@ import datetime
 import json
 import re
 import types
+import unicodedata
 from collections.abc import Mapping
 from importlib import resources
 from typing import Annotated, Final
@@ -40,9 +41,11 @@ __all__ = [
     "MobileNumber",
     "ResidentId",
     "credit_code_check_char",
+    "mask_card_id_code",
     "mask_card_number",
     "mask_mobile",
     "mask_name",
+    "mask_personal_text",
     "mask_resident_id",
     "normalise_card_number",
     "normalise_credit_code",
@@ -436,3 +439,32 @@ def mask_name(v: str) -> str:
     if len(name) <= 1:
         return "*" * len(name)
     return name[0] + "*" * (len(name) - 1)
+
+
+def mask_card_id_code(v: str) -> str:
+    """Mask a card identification code (识别码, 32 characters) for display: keep the
+    last 4 characters. A value that is not 32 characters long is masked entirely."""
+    return _mask(v, 0, 4, 32)
+
+
+# Resident ID numbers and mainland mobile numbers as people type them into free text
+# (a mobile perhaps with +86 and spaces or hyphens), standing alone, not inside a
+# longer code (Chinese characters may stand right beside them); any script's digits, since a masked look-alike is still personal data.
+_ID_IN_TEXT: Final = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
+_MOBILE_IN_TEXT: Final = re.compile(
+    r"(?<![\dA-Za-z+])(?:\+?86[ -]?)?(\d{3})[ -]?(\d{4})[ -]?(\d{4})(?![\dA-Za-z])"
+)
+
+
+def _masked_mobile(m: re.Match[str]) -> str:
+    digits = "".join(str(unicodedata.digit(c)) for c in "".join(m.groups()))
+    if digits[0] != "1" or digits[1] not in "3456789":
+        return m.group(0)  # eleven digits, but not a mobile number
+    return mask_mobile(digits)
+
+
+def mask_personal_text(text: str) -> str:
+    """Free text (a note, a reason someone typed) with every resident ID number and
+    mobile number in it masked as `mask_resident_id` and `mask_mobile` mask them."""
+    text = _ID_IN_TEXT.sub(lambda m: mask_resident_id(m.group(0).upper()), text)
+    return _MOBILE_IN_TEXT.sub(_masked_mobile, text)

@@ -44,10 +44,12 @@ __all__ = [
     "DOCUMENTS",
     "EXEMPTIONS",
     "FLAGS",
+    "HOTLINES",
     "LANGUAGES",
     "MODES",
     "NOTICES",
     "RECIPIENTS",
+    "REPORT_STATES",
     "STAGES",
     "UI",
     "VERDICTS",
@@ -180,11 +182,25 @@ CATEGORIES: Final[Mapping[InsuredCategory, Label]] = {
 }
 
 CHANNELS: Final[Mapping[Channel, Label]] = {
-    Channel.HOTLINE_12333: L("12333 热线", "12333 hotline"),
-    Channel.HOTLINE_12393: L("12393 热线", "12393 hotline"),
-    Channel.ONLINE: L("网上服务", "Online service"),
-    Channel.COUNTER: L("服务网点柜台", "Service counter"),
+    Channel.HOTLINE_12333: L("12333 人社服务热线", "Hotline 12333"),
+    Channel.HOTLINE_12393: L("12393 医保服务热线", "Hotline 12393"),
+    Channel.ONLINE: L("网上办理", "Online"),
+    Channel.COUNTER: L("柜台办理", "At a counter"),
 }
+
+# A loss report's state in the registry (`loss_reports.status`).
+REPORT_STATES: Final[Mapping[str, Label]] = {
+    "open": L("有效", "In force"),
+    "lifted": L("已解除（卡片已解冻）", "Lifted (the card is unfrozen)"),
+    "resolved_by_reissue": L("已办结（已补发新卡）", "Resolved by the reissue"),
+    "closed_without_reissue": L("已关闭（原卡作废）", "Closed (the old card is void)"),
+}
+
+# FACTS: the social security card's hotline in Chongqing, and the medical security one.
+HOTLINES: Final[tuple[tuple[str, Label], ...]] = (
+    ("023-12333", L("重庆人社服务热线", "Human Resources and Social Security hotline")),
+    ("023-12393", L("重庆医保服务热线", "Medical Security hotline")),
+)
 
 DOCUMENTS: Final[Mapping[DocumentType, Label]] = {
     DocumentType.ID_CARD_COPY: L("身份证复印件", "ID card copy"),
@@ -399,8 +415,12 @@ UI: Final[Mapping[str, Label]] = {
     "times_note": L(
         "本页时间均为北京时间（UTC+8）", "All times on this page are Beijing time (UTC+8)"
     ),
-    "documents": L("单据", "Documents"),
-    "documents_soon": L("（挂失证明、补卡申请表）", "(proof of loss report, application form)"),
+    "documents": L("文书", "Documents"),
+    "loss_report_proof_pdf": L("挂失证明（PDF）", "Proof of loss report (PDF)"),
+    "application_form_pdf": L(
+        "医疗保险卡补办申请表（PDF，含个人信息）", "Application form (PDF, personal data)"
+    ),
+    "print_reason": L("打印理由（将记录在案）", "Why you print it (this is logged)"),
     "main_nav": L("主菜单", "Main menu"),
     "skip": L("跳到正文", "Skip to the content"),
     "refused_request": L("请求未被受理", "Request refused"),
@@ -445,7 +465,11 @@ UI: Final[Mapping[str, Label]] = {
     "approve": L("通过", "Approve"),
     "request_correction": L("要求补正", "Request correction"),
     "reject": L("驳回", "Reject"),
-    "reasons": L("原因（每行一条）", "Reasons (one per line)"),
+    "reasons": L(
+        "原因（可多选，申请人将收到其中文说明）",
+        "Reasons (one or more; the applicant is sent their Chinese text)",
+    ),
+    "internal_note": L("内部备注（不发送给申请人）", "Internal note (never sent to the applicant)"),
     "waive_fee": L("减免工本费（须主管）", "Waive the fee (supervisor only)"),
     "waiver_reason": L("减免理由", "Why waive"),
     "submit": L("提交", "Submit"),

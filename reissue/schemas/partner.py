@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from reissue.schemas.case import CaseStatus
 from reissue.schemas.enums import Channel
-from reissue.schemas.events import CancelRequest, CardFound, Reason
+from reissue.schemas.events import CancelReason, CancelRequest, CardFound, Note
 from reissue.schemas.identifiers import ResidentId
 from reissue.schemas.text import PlainText
 
@@ -24,6 +24,7 @@ __all__ = [
     "CaseView",
     "CounterView",
     "FoundCard",
+    "FoundCodeRequest",
     "OperationsView",
     "OwnerProof",
     "PartnerBody",
@@ -50,24 +51,44 @@ class OwnerProof(BaseModel):
 
 
 class Cancellation(BaseModel):
-    """Why operations end the case; who does it is the calling credential."""
+    """Why operations end the case: a reason of the catalogue (its Chinese text is what
+    the applicant's notice says) and an internal note; who does it is the calling
+    credential."""
 
     model_config = ConfigDict(extra="forbid")
-    reason: Reason
+    reason: CancelReason
+    note: Note = ""
 
     def event(self, *, actor: str) -> CancelRequest:
-        return CancelRequest(operator=actor, reason=self.reason)
+        return CancelRequest(operator=actor, reason=self.reason, note=self.note)
 
 
 class FoundCard(OwnerProof):
-    """The person found the card; they show their ID (the report is lifted only for them)."""
+    """The person found the card. Their ID number is the owner's, and besides (it is
+    printed on the card) the report is lifted only on proof the card's holder lacks: at
+    a counter, the clerk the credential names checked the ID card; by hotline or online,
+    `code`, the one-time code sent to the mobile number on record. Neither reaches the
+    case."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     channel: Channel
     note: Annotated[PlainText, Field(max_length=500)] = ""
+    code: Annotated[str, Field(pattern=r"^[0-9]{6}$")] | None = Field(
+        default=None,
+        description="By hotline or online: the one-time code sent to the mobile number "
+        "on record for the card's owner (`…/card-found/code`). Not used at a counter.",
+    )
 
     def event(self, *, actor: str) -> CardFound:
         return CardFound(channel=self.channel, note=self.note)
+
+
+class FoundCodeRequest(OwnerProof):
+    """By hotline or online: send the one-time code for lifting the report to the mobile
+    number on record for the card's owner, whose ID number this is. The request names
+    no number."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 # ----------------------------------------------------------------------------- views

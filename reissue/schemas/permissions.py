@@ -54,6 +54,7 @@ class Scope(StrEnum):
     COLLECT = "collect"
     CARD_FOUND = "card_found"
     CANCEL = "cancel"
+    DOCUMENTS = "documents"  # print a case's application form and proof of loss report
 
 
 # What each kind of partner may do (least privilege). A portal acts, besides, only for
@@ -68,6 +69,7 @@ PARTNER_SCOPES: Final[Mapping[str, frozenset[Scope]]] = {
             Scope.COLLECT,
             Scope.CARD_FOUND,
             Scope.STATUS,
+            Scope.DOCUMENTS,
         }
     ),
     # The online service, where a person reports a loss themselves.

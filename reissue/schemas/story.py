@@ -104,6 +104,7 @@ from reissue.schemas.labels import (
     district,
     listing,
 )
+from reissue.schemas.reasons import TEXTS, known
 
 __all__ = [
     "EVENTS",
@@ -180,6 +181,19 @@ _SENDERS: Final = {
     "card_produced": "card bureau",
     "production_failed": "card bureau",
 }
+
+
+def _reasons(given: Any) -> Label:
+    """Reasons as words: a code of the catalogue by its text, anything else (the free
+    text of a case recorded before the catalogue) as it was written."""
+    items = given if isinstance(given, list) else [given] if given else []
+    said = []
+    for item in items:
+        reason = known(item)
+        said.append(L(TEXTS[reason].zh, TEXTS[reason].en) if reason else L(str(item), str(item)))
+    return (
+        Label("；".join(x.zh for x in said), "; ".join(x.en for x in said)) if said else L("—", "—")
+    )
 
 
 def actor(name: str, *, event: str | None = None) -> Label:
@@ -294,7 +308,7 @@ def _materials_prechecked(arg: PrecheckInput, r: PrecheckResult) -> Label:
 def _review_recorded(arg: ReviewRecordInput, _: Done) -> Label:
     text = L("审核决定：{v}", "Review decision: {v}").format(v=VERDICTS[arg.verdict])
     if arg.reasons:
-        text = L("{t}；原因：{r}", "{t}; reasons: {r}").format(t=text, r="；".join(arg.reasons))
+        text = L("{t}；原因：{r}", "{t}; reasons: {r}").format(t=text, r=_reasons(arg.reasons))
     if arg.waive_fee:
         text = L("{t}；减免工本费：{w}", "{t}; fee waived: {w}").format(
             t=text, w=arg.waiver_reason or "—"
@@ -472,6 +486,19 @@ def _affiliation(a: Mapping[str, Any]) -> Label:
     )
 
 
+def _cancelled(a: Mapping[str, Any]) -> Label:
+    return L("{who} 撤销案件：{r}", "{who} cancelled the case: {r}").format(
+        who=_who(a, "operator"), r=_reasons(a.get("reason"))
+    )
+
+
+def _with_note(a: Mapping[str, Any], text: Label) -> Label:
+    """A sentence with the staff's internal note, if there is one (never sent out)."""
+    if not a.get("note"):
+        return text
+    return L("{t}（内部备注：{n}）", "{t} (internal note: {n})").format(t=text, n=a["note"])
+
+
 def _found(a: Mapping[str, Any]) -> Label:
     via = _enum(Channel, a.get("channel"), CHANNELS) or L("—", "—")
     return L("报告卡已找到（{c}）", "Card reported found ({c})").format(c=via)
@@ -528,12 +555,7 @@ EVENTS: Final[Mapping[str, tuple[Label, Callable[[Mapping[str, Any]], Label] | N
         ).format(c=a.get("new_card_number") or "—", by=_who(a, "handed_over_by")),
     ),
     "card_found": (L("卡已找到", "card found"), _found),
-    "cancel": (
-        L("撤销案件", "cancel"),
-        lambda a: L("{who} 撤销案件：{r}", "{who} cancelled the case: {r}").format(
-            who=_who(a, "operator"), r=a.get("reason") or "—"
-        ),
-    ),
+    "cancel": (L("撤销案件", "cancel"), lambda a: _with_note(a, _cancelled(a))),
 }
 
 

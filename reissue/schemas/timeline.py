@@ -78,6 +78,7 @@ from reissue.schemas.activities import (
 )
 from reissue.schemas.clock import beijing
 from reissue.schemas.identifiers import mask_card_number
+from reissue.schemas.reasons import known, label
 
 __all__ = ["TimelineLine", "described", "line", "tells"]
 
@@ -228,10 +229,12 @@ def _materials_prechecked(arg: PrecheckInput, r: PrecheckResult) -> TimelineLine
 @tells(RECORD_REVIEW_DECISION)
 def _review_recorded(arg: ReviewRecordInput, _: Done) -> TimelineLine:
     waiver = f"; fee waived ({arg.waiver_reason})" if arg.waive_fee else ""
+    # A code as its label; a reason recorded as free text (before the catalogue) as it is.
+    reasons = [label(reason) if (reason := known(r)) else r for r in arg.reasons]
     return TimelineLine(
         arg.reviewer,
         f"Review decision: {arg.verdict} (round {arg.round})",
-        f"reasons: {'; '.join(arg.reasons) or '-'}{waiver}",
+        f"reasons: {'; '.join(reasons) or '-'}{waiver}",
     )
 
 

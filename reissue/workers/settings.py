@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reissue.schemas.codec import KeyRing
+from reissue.workers.body_limit import DEFAULT_MAX_BODY_BYTES
 
 __all__ = [
     "DATABASE_URL_FILE",
@@ -119,6 +120,13 @@ class Settings(BaseSettings):
     codec_port: int = Field(default=8234, validation_alias="REISSUE_CODEC_PORT")
     api_host: str = Field(default="127.0.0.1", validation_alias="REISSUE_API_HOST")
     api_port: int = Field(default=8300, validation_alias="REISSUE_API_PORT")
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=64 * 1024,
+        validation_alias="REISSUE_MAX_BODY_BYTES",
+        description="`reissue api` (partner API and console): larger request bodies are "
+        "refused (413) before authentication and before they are read.",
+    )
     api_jwks_url: str | None = Field(
         default=None,
         validation_alias="REISSUE_API_JWKS_URL",
@@ -144,6 +152,27 @@ class Settings(BaseSettings):
     )
     api_owner_window_minutes: int = Field(
         default=15, ge=1, validation_alias="REISSUE_API_OWNER_WINDOW_MINUTES"
+    )
+    api_found_code_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        validation_alias="REISSUE_API_FOUND_CODE_MINUTES",
+        description="How long a one-time code for lifting a report by hotline or online lives.",
+    )
+    api_found_code_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=10,
+        validation_alias="REISSUE_API_FOUND_CODE_ATTEMPTS",
+        description="Tries a one-time code takes; then it is dead and a new one is needed.",
+    )
+    api_found_codes_per_hour: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        validation_alias="REISSUE_API_FOUND_CODES_PER_HOUR",
+        description="One-time codes sent for one case within an hour (each an SMS to the owner).",
     )
     console_session_idle_minutes: int = Field(
         default=30, ge=1, validation_alias="REISSUE_CONSOLE_SESSION_IDLE_MINUTES"
@@ -200,7 +229,19 @@ class Settings(BaseSettings):
     codec_tokens: SecretStr | None = Field(
         default=None,
         validation_alias="REISSUE_CODEC_TOKENS",
-        description="Comma-separated bearer tokens the codec server accepts.",
+        description="Comma-separated bearer tokens of the codec server's trusted internal "
+        "callers (an operator's temporal CLI): they decode and encode.",
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None,
+        validation_alias="REISSUE_OIDC_JWKS_URL",
+        description="The OIDC provider's JWKS: the codec server verifies the Web UI users' "
+        "access tokens with it (required for the codec server in production).",
+    )
+    codec_oidc_audience: str = Field(
+        default="card-reissue-codec",
+        validation_alias="REISSUE_CODEC_OIDC_AUDIENCE",
+        description="The audience the Web UI users' access tokens must carry.",
     )
     codec_ui_origin: str = Field(
         default="http://localhost:8233", validation_alias="REISSUE_CODEC_UI_ORIGIN"
@@ -271,7 +312,9 @@ class Settings(BaseSettings):
         )
 
     def codec_token_list(self) -> list[str]:
-        """Tokens for the codec server; in dev mode one is made and kept in the data folder."""
+        """The codec server's internal callers' tokens; in dev mode one is made and kept in
+        the data folder (the dev Web UI's path token). Production may have none: the Web
+        UI passes its users' OIDC access tokens."""
         if self.codec_tokens is not None:
             return [t.strip() for t in self.codec_tokens.get_secret_value().split(",") if t.strip()]
         if self.environment == "dev":
@@ -282,7 +325,7 @@ class Settings(BaseSettings):
                 with os.fdopen(fd, "w") as f:
                     f.write(secrets.token_urlsafe(24))
             return [path.read_text().strip()]
-        raise SystemExit("REISSUE_CODEC_TOKENS must be set for the codec server in production")
+        return []
 
     def webhook_secret(self) -> str:
         """The payment platform's webhook signing secret."""

@@ -50,10 +50,20 @@ class Ending(Exception):
     """How the case ends, once decided: raised to leave the main path early, and kept
     while the case closes (`Case.ending`, `Case.closing`)."""
 
-    def __init__(self, outcome: Stage, reason: str, *, through_temporal: bool = False) -> None:
+    def __init__(
+        self,
+        outcome: Stage,
+        reason: str,
+        *,
+        notice: str | None = None,
+        through_temporal: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.outcome = outcome
         self.reason = reason
+        # The reasons' codes the applicant's notice gives (its renderer turns them into
+        # the catalogue's text); `reason` is what the staff read.
+        self.notice = reason if notice is None else notice
         # A cancellation requested through Temporal itself (the Web UI's "Request
         # Cancellation"): the workflow ends cancelled once it has closed the case.
         self.through_temporal = through_temporal

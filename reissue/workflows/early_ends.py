@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from reissue.schemas.enums import AwaitingParty, Recipient, Stage
     from reissue.schemas.errors import REPORT_FORMAL
     from reissue.schemas.events import CancelRequest, CardFound, EventAck
+    from reissue.schemas.reasons import Reason
     from reissue.workflows.core import Case, Ending
     from reissue.workflows.money import Money
     from reissue.workflows.production import Production
@@ -69,7 +70,9 @@ class EarlyEnds:
         async with case.registry.through():  # a submission or formalisation decides first
             case.require_open("cancel", refuse=True)
             case.ending = Ending(
-                Stage.CANCELLED, f"cancelled by {request.operator}: {request.reason}"
+                Stage.CANCELLED,
+                f"cancelled by {request.operator}: {request.reason}",
+                notice=request.reason,
             )
         return await self._ended()
 
@@ -79,7 +82,10 @@ class EarlyEnds:
         if case.ending is not None or case.stage.terminal or case.activating:
             return  # already ending, or completing: the request changes nothing
         case.ending = Ending(
-            Stage.CANCELLED, "cancellation requested through Temporal", through_temporal=True
+            Stage.CANCELLED,
+            "cancellation requested through Temporal",
+            notice=Reason.CANCELLED_BY_SERVICE_CENTRE,
+            through_temporal=True,
         )
 
     async def _ended(self) -> EventAck:
@@ -111,16 +117,18 @@ class EarlyEnds:
             await case.notify(Recipient.APPLICANT, "withdrawn", card=case.card_masked)
         elif outcome is Stage.LAPSED:
             template = "lapsed_temporary" if unfrozen else "lapsed"
-            await case.notify(Recipient.APPLICANT, template, card=case.card_masked, reason=reason)
+            await case.notify(
+                Recipient.APPLICANT, template, card=case.card_masked, reason=end.notice
+            )
         elif outcome is Stage.REJECTED:
-            await case.notify(Recipient.APPLICANT, "rejected", reasons=reason)
+            await case.notify(Recipient.APPLICANT, "rejected", reasons=end.notice)
         elif outcome is Stage.CANCELLED:
             refunded = self.money.order is not None and self.money.order.status == "refunded"
             until = self.report.standing_until
             await case.notify(
                 Recipient.APPLICANT,
                 "cancelled",
-                reason=reason,
+                reason=end.notice,
                 refund_note="已缴费用将原路退回。" if refunded else "",
                 report_note=f"您的临时挂失继续有效至 {beijing_cn(until)}，届时自动解除，此前原卡不能使用。"
                 if until is not None

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from reissue.schemas.errors import CASE_ENDING, MATERIALS_INCOMPLETE
     from reissue.schemas.events import MaterialsAccepted, MaterialsSubmission
     from reissue.schemas.precheck import precheck_problems
+    from reissue.schemas.reasons import Reason
     from reissue.workflows.core import Case, Ending, every
     from reissue.workflows.report import Report
 
@@ -61,16 +62,19 @@ class Materials:
                 deadline = case.now() + policy.resubmission_deadline
                 action = f"resubmit corrected materials (round {self._corrections()})"
                 lapse = "corrected materials not resubmitted by the deadline"
+                lapse_code = Reason.CORRECTION_NOT_RESUBMITTED
                 lapse_what = "resubmission deadline"
             elif not report.formal:
                 deadline = report.temporary_expiry()
                 action = "hand in the application in person (temporary report)"
                 lapse = "temporary loss report expired without a formal application"
+                lapse_code = Reason.TEMPORARY_REPORT_EXPIRED
                 lapse_what = "temporary report expires"
             else:
                 deadline = case.now() + policy.formal_materials_deadline
                 action = "hand in the application and materials"
                 lapse = "application not handed in by the deadline"
+                lapse_code = Reason.APPLICATION_NOT_SUBMITTED
                 lapse_what = "application deadline"
             case.enter(Stage.AWAITING_MATERIALS, AwaitingParty.APPLICANT, action, deadline)
 
@@ -101,7 +105,7 @@ class Materials:
                 # A submission or formalisation being checked right now still counts.
                 await case.turns.wait(lambda: not case.registry.busy)
                 if not moved():
-                    raise Ending(Stage.LAPSED, lapse)
+                    raise Ending(Stage.LAPSED, lapse, notice=lapse_code)
             if self.accepted_rounds > accepted_before:
                 return
             # Made formal: a new deadline.

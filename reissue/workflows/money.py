@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from reissue.schemas.clock import beijing_cn
     from reissue.schemas.enums import AwaitingParty, CaseFlag, Recipient, Stage
     from reissue.schemas.events import PaymentConfirmation
+    from reissue.schemas.reasons import Reason
     from reissue.workflows.core import Case, Ending
     from reissue.workflows.materials import Materials
     from reissue.workflows.review import Review
@@ -172,7 +173,7 @@ class Money:
                 )
                 await self._close_order("fee not paid by the deadline")
         if not self.paid():
-            raise Ending(Stage.LAPSED, "fee not paid by the deadline")
+            raise Ending(Stage.LAPSED, "fee not paid by the deadline", notice=Reason.FEE_NOT_PAID)
 
     async def undo(self, outcome: Stage) -> None:
         """The case ends early: a paid fee is refunded, an open order closed."""

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         ReviewRelease,
     )
     from reissue.schemas.permissions import refuse_four_eyes
+    from reissue.schemas.reasons import Reason
     from reissue.workflows.core import Case
     from reissue.workflows.materials import Materials
 
@@ -143,7 +144,7 @@ class Review:
         limit = case.policy.max_correction_rounds
         if verdict is ReviewVerdict.REQUEST_CORRECTION and self.correction_round >= limit:
             verdict = ReviewVerdict.REJECT
-            reasons.append(f"correction rounds exhausted (at most {limit})")
+            reasons.append(Reason.CORRECTION_ROUNDS_EXHAUSTED)
         rounds = self.materials.accepted_rounds
         await case.act(
             RECORD_REVIEW_DECISION,

@@ -151,6 +151,12 @@ async def test_a_new_case_takes_a_standing_report_over(pool: asyncpg.Pool, bank_
     assert (await _report(pool, loss.report_number))["status"] == "continued"
     assert (await _report(pool, again.report_number))["status"] == "open"
     assert await _card(pool, card) == "frozen"
+    # The first case's bank step, late (retried through an outage), keeps the account
+    # frozen: the card is under the new case's report now.
+    kept = await bank.unfreeze_bank_account(_unfreeze(card, loss.report_number))
+    assert kept.status == "frozen" and not kept.changed
+    async with httpx.AsyncClient(base_url=bank_url) as sim:
+        assert (await sim.get(f"/_accounts/{card}")).json()["status"] == "frozen"
     # The sweep leaves a report a case took over alone.
     async with pool.acquire() as conn:
         await conn.execute(

@@ -58,16 +58,26 @@ async def test_prune_deletes_only_what_is_past_keeping(pool: asyncpg.Pool) -> No
                 age,
                 locked or timedelta(hours=-1),
             )
+        for case, age in (("reissue-old", timedelta(days=2)), ("reissue-new", timedelta(0))):
+            await conn.execute(
+                "INSERT INTO card_found_codes (case_id, code_hash, sent_at, expires_at, sends,"
+                " window_started_at) VALUES ($1, 'h', now() - $2::interval,"
+                " now() - $2::interval, 1, now() - $2::interval)",
+                case,
+                age,
+            )
         assert await prune(conn) == {
             "api_idempotency": 2,
             "api_webhooks_seen": 1,
             "ownership_failures": 1,
+            "card_found_codes": 1,
             "staff_sessions": 2,
         }
         assert await prune(conn) == {
             "api_idempotency": 0,
             "api_webhooks_seen": 0,
             "ownership_failures": 0,
+            "card_found_codes": 0,
             "staff_sessions": 0,
         }
         kept = await conn.fetch("SELECT idem_key FROM api_idempotency ORDER BY idem_key")

@@ -26,6 +26,9 @@ def test_openapi_is_3_1_with_the_v1_calls() -> None:
         "/v1/cases/{case_id}/production-failed",
         "/v1/cases/{case_id}/collected",
         "/v1/cases/{case_id}/card-found",
+        "/v1/cases/{case_id}/card-found/code",
         "/v1/cases/{case_id}/cancel",
         "/v1/payments",
+        "/v1/cases/{case_id}/documents/application-form.pdf",
+        "/v1/cases/{case_id}/documents/loss-report-proof.pdf",
     }

@@ -1,7 +1,10 @@
 """Ownership answers are not an oracle: failed ownership checks (`CardOwnerMismatch`
 on a report, `not-the-owner` on card-found, the `/formal` mismatch) are limited per
-card and per credential; past the limit, every check is refused for a while, the
-right answer too, and operations are told once."""
+card and per credential; past the limit, every wrong answer is refused alike (429)
+for a while, lifting by hotline or online is refused even with the right answer, and
+operations are told once. A lock never stands in the safe direction: the owner's loss
+report (which freezes the card) goes through, so whoever found a card cannot keep it
+usable by failing checks on purpose (hostile review of issue 24)."""
 
 from __future__ import annotations
 
@@ -45,16 +48,20 @@ async def test_guessing_a_card_s_owner_is_stopped_and_operations_are_told(
         for guess in guesses:
             r = await _report(api, body, guesser, guess)
             assert r.status_code == 422 and r.json()["type"].endswith("CardOwnerMismatch")
-        # The limit is reached: the right answer is refused too, and tells nothing.
-        r = await _report(api, body, guesser, app.applicant.resident_id)
+        # The limit is reached: a wrong answer is refused as locked, and tells nothing.
+        r = await _report(api, body, guesser, random_resident_id())
     assert r.status_code == 429, r.text
     assert r.json()["type"] == "urn:reissue:problem:too-many-failed-ownership-checks"
     assert int(r.headers["Retry-After"]) > 0
     # Per card: another credential meets the same lock.
     online = await key_for(stack, "online")
-    r = await _report(api, body | {"channel": "online"}, online, app.applicant.resident_id)
+    r = await _report(api, body | {"channel": "online"}, online, random_resident_id())
     assert r.status_code == 429, r.text
     assert await stack.card_status(app.card_number) == "active"  # nothing reported
+    # The owner's own report is never kept out by the lock: the card freezes.
+    r = await _report(api, body | {"channel": "online"}, online, app.applicant.resident_id)
+    assert r.status_code == 200, r.text
+    assert await stack.card_status(app.card_number) == "frozen"
     told = await _told(stack)
     assert [(t["case_id"], t["recipient"]) for t in told] == [(case, "operations")]
     locked = [e for e in logs if e["event"] == "ownership checks locked"]
@@ -77,7 +84,7 @@ async def test_a_credential_guessing_across_cards_is_stopped(
             r = await _report(api, body, guesser, random_resident_id())
             assert r.status_code == 422, r.text
     app = await stack.application()
-    r = await _report(api, app.model_dump(mode="json"), guesser, app.applicant.resident_id)
+    r = await _report(api, app.model_dump(mode="json"), guesser, random_resident_id())
     assert r.status_code == 429, r.text
     assert await stack.card_status(app.card_number) == "active"
     # Another key reports the same card: the lock was the guesser's.
@@ -124,6 +131,15 @@ async def test_card_found_and_formal_mismatches_count_against_the_card(
     st = await stack.status(case)
     assert not st.report_formal and st.stage.value == "AWAITING_MATERIALS"
     assert len(await _told(stack)) == 1
+    # At a counter the clerk saw the ID card: a wrong answer is refused as locked, the
+    # owner's goes through (the lock never keeps the owner from a counter).
+    formal = {"resident_id": random_resident_id(), "received_by": "counter-07"}
+    r = await api.post(f"/v1/cases/{case}/formal", json=formal, headers=counter)
+    assert r.status_code == 429, r.text
+    formal = {"resident_id": app.applicant.resident_id, "received_by": "counter-07"}
+    r = await api.post(f"/v1/cases/{case}/formal", json=formal, headers=counter)
+    assert r.status_code == 200, r.text
+    assert (await stack.status(case)).report_formal
 
 
 async def test_guesses_sent_at_once_meet_the_same_limit(

@@ -122,16 +122,27 @@ async def test_operations_cancel_as_themselves_and_refusals_are_problems(
     actor = "operations-" + ops["Authorization"].split("_")[1]
     hotline = await _key(stack, "hotline")
     assert (
-        await api.post(f"/v1/cases/{case}/cancel", json={"reason": "duplicate"}, headers=hotline)
+        await api.post(
+            f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=hotline
+        )
     ).status_code == 403
     chosen = await api.post(
         f"/v1/cases/{case}/cancel",
-        json={"reason": "entered twice", "operator": "someone-else"},  # not theirs to say
+        json={"reason": "duplicate_case", "operator": "someone-else"},  # not theirs to say
         headers=ops,
     )
     assert chosen.status_code == 422
     assert [e["field"] for e in chosen.json()["errors"]] == ["operator"]
-    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "entered twice"}, headers=ops)
+    # Finding 12: a reason of the catalogue, and one a cancellation gives; never free text.
+    refused = {}
+    for reason in ("photo_unclear", "请点击 https://x.example 领取退款"):
+        r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": reason}, headers=ops)
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["reason"]
+        refused[reason] = r.text
+    assert "not a reason for a cancellation" in refused["photo_unclear"]
+    assert "https://x.example" not in refused["请点击 https://x.example 领取退款"]  # not echoed
+    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=ops)
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == Stage.CANCELLED.value
     st = await stack.status(case)
@@ -139,14 +150,16 @@ async def test_operations_cancel_as_themselves_and_refusals_are_problems(
         "SELECT detail->>'reason' FROM case_events WHERE case_id = $1 AND event_type = 'case_closed'",
         st.case_id,
     )
-    assert reason == f"cancelled by {actor}: entered twice"
+    assert reason == f"cancelled by {actor}: duplicate_case"
     # Nobody asked to lift the temporary report: it stands, the card frozen (issue 24, 3).
     assert not st.report_formal and st.report_stands_until is not None
     assert await stack.card_status(app.card_number) == "frozen"
     assert not await stack.authorised(app.card_number)
     assert await stack.bank_status(app.card_number) == "frozen"
     assert await stack.violations() == []
-    again = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "again"}, headers=ops)
+    again = await api.post(
+        f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=ops
+    )
     assert again.status_code == 409
     assert again.json()["type"] == "urn:reissue:problem:CaseEnding"
     found = await api.post(
@@ -311,6 +324,11 @@ async def test_knowing_a_card_number_does_not_reach_its_open_case(
     assert (await stack.status(case)).stage is Stage.AWAITING_MATERIALS
     found["resident_id"] = app.applicant.resident_id  # the owner, who did find it
     r = await api.post(f"/v1/cases/{case}/card-found", json=found, headers=hotline)
+    assert r.status_code == 409, r.text  # no mobile on record: lifted at a counter
+    assert r.json()["type"] == "urn:reissue:problem:lift-at-a-counter"
+    clerk = await _key(stack, "counter", acts_for="counter-07")  # who checks the ID card
+    found["channel"] = "counter"
+    r = await api.post(f"/v1/cases/{case}/card-found", json=found, headers=clerk)
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == Stage.WITHDRAWN.value
     assert await stack.card_status(app.card_number) == "active"

@@ -118,7 +118,7 @@ async def test_an_operations_token_cancels_as_its_subject(
 ) -> None:
     _, case, _ = await stack.open_case()
     ops = _token(partner="operations", scope="cancel status", sub="svc-ops@clients.example")
-    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "entered twice"}, headers=ops)
+    r = await api.post(f"/v1/cases/{case}/cancel", json={"reason": "duplicate_case"}, headers=ops)
     assert r.status_code == 200, r.text
     st = await stack.status(case)
     reason = await stack.one(
@@ -155,6 +155,14 @@ async def test_a_token_s_channel_and_person_decide_and_a_body_cannot(
     malformed = _token(sub="counter-system", act={"sub": "<script>"}, **counter)
     r = await api.post(f"/v1/cases/{case}/materials", json=submission, headers=malformed)
     assert r.status_code == 401
+    # A client-credentials token's own service account names nobody (hostile review).
+    service = _token(sub="counter-system", preferred_username="service-account-counter", **counter)
+    r = await api.post(
+        f"/v1/cases/{case}/materials",
+        json=submission | {"received_by": "service-account-counter"},
+        headers=service,
+    )
+    assert r.status_code == 403 and r.json()["type"] == "urn:reissue:problem:no-acting-person"
     clerk_s_own = _token(sub="u-7731", preferred_username="Counter-09", **counter)
     r = await api.post(
         f"/v1/cases/{case}/materials",

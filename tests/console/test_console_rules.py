@@ -18,6 +18,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from reissue.console.app import ConsoleConfig, build_console
 from reissue.console.staff import MAX_FAILED_LOGINS, disable_user
 from reissue.schemas.enums import DocumentType, Stage
+from reissue.schemas.reasons import TEXTS, Reason, label
 from tests.api.conftest import serving
 from tests.console.conftest import PASSWORD, Console, log_in
 from tests.support import Stack, doc, materials
@@ -127,7 +128,8 @@ async def test_each_role_does_only_its_part_and_refusals_change_nothing(console:
     case, case_id = await _in_review(stack)
     async with _login(console, "reviewer-01") as reviewer:
         r = await reviewer.post(
-            f"/cases/{case}/cancel", data={"csrf": await _csrf(reviewer), "reason": "不需要了"}
+            f"/cases/{case}/cancel",
+            data={"csrf": await _csrf(reviewer), "reason": "applicant_request"},
         )
         assert r.status_code == 403 and "您的角色不能执行此操作" in r.text
         r = await reviewer.post(
@@ -153,7 +155,11 @@ async def test_each_role_does_only_its_part_and_refusals_change_nothing(console:
     async with _login(console, "ops-01") as ops:
         r = await ops.post(
             f"/cases/{case}/cancel",
-            data={"csrf": await _csrf(ops), "reason": "申请人撤回", "operator": "someone-else"},
+            data={
+                "csrf": await _csrf(ops),
+                "reason": "applicant_request",
+                "operator": "someone-else",
+            },
         )
         assert r.status_code == 303, r.text
     st = await stack.wait_for(case, Stage.CANCELLED)
@@ -161,7 +167,7 @@ async def test_each_role_does_only_its_part_and_refusals_change_nothing(console:
         "SELECT detail->>'reason' FROM case_events WHERE case_id = $1 AND event_type = 'case_closed'",
         case_id,
     )
-    assert reason == "cancelled by ops-01: 申请人撤回"
+    assert reason == "cancelled by ops-01: applicant_request"
 
 
 async def test_the_clerk_who_received_the_materials_cannot_review_them(console: Console) -> None:
@@ -193,7 +199,7 @@ async def test_the_clerk_who_received_the_materials_cannot_review_them(console: 
             data={
                 "csrf": await _csrf(reviewer),
                 "verdict": "request_correction",
-                "reasons": "照片不清晰\n",
+                "reasons": "photo_unclear",
                 "reviewer": "reviewer-02",
             },
         )
@@ -203,6 +209,51 @@ async def test_the_clerk_who_received_the_materials_cannot_review_them(console: 
         "SELECT reviewer, reasons FROM review_decisions WHERE case_id = $1", case_id
     )
     assert [r["reviewer"] for r in decided] == ["reviewer-01"]
+
+
+async def test_the_forms_offer_the_catalogue_and_the_note_stays_inside(console: Console) -> None:
+    """Finding 12: the reviewer chooses reasons (Chinese with English) and may add an
+    internal note; the applicant's SMS says the catalogue's words, never the note.
+    Operations cancel only for a cancellation's reason, and the refusal names the field."""
+    stack = console.stack
+    case, case_id = await _in_review(stack)
+    phishing = "退费请点 https://cq-yibao.example/refund 或致电 13912345678"
+    async with _login(console, "reviewer-01") as reviewer:
+        page = await reviewer.get(f"/cases/{case}")
+        assert '<select name="reasons" multiple' in page.text
+        assert f'<option value="photo_unclear">{label(Reason.PHOTO_UNCLEAR)}</option>' in page.text
+        assert '<textarea name="note"' in page.text
+        r = await reviewer.post(
+            f"/cases/{case}/decide",
+            data={
+                "csrf": await _csrf(reviewer),
+                "verdict": "request_correction",
+                "reasons": ["photo_unclear", "form_incomplete"],
+                "note": phishing,
+            },
+        )
+        assert r.status_code == 303, r.text
+        await stack.wait_for(case, Stage.AWAITING_MATERIALS)
+        page = await reviewer.get(f"/cases/{case}")
+        assert label(Reason.FORM_INCOMPLETE) in page.text  # the staff read the label
+        assert "139****5678" in page.text and "13912345678" not in page.text  # the note, masked
+    [sms] = await stack.messages(case_id, "correction_requested")
+    assert TEXTS[Reason.PHOTO_UNCLEAR].zh in sms and TEXTS[Reason.FORM_INCOMPLETE].zh in sms
+    assert "https://" not in sms and "13912345678" not in sms
+
+    async with _login(console, "ops-01") as ops:
+        page = await ops.get(f"/cases/{case}")
+        assert (
+            f'<option value="duplicate_case">{label(Reason.DUPLICATE_CASE)}</option>' in page.text
+        )
+        assert 'value="photo_unclear"' not in page.text  # not a cancellation's reason
+        r = await ops.post(
+            f"/cases/{case}/cancel",
+            data={"csrf": await _csrf(ops), "reason": "photo_unclear", "note": phishing},
+        )
+        assert r.status_code == 422 and "reason: " in r.text
+        assert "not a reason for a cancellation" in r.text
+    assert (await stack.status(case)).stage is Stage.AWAITING_MATERIALS
 
 
 async def test_a_reason_is_required_and_bad_input_names_the_field(console: Console) -> None:

@@ -317,7 +317,14 @@ async def test_the_case_page_says_everything_in_words(console: Console, browser:
     await page.goto(f"{console.url}/cases/{case}")
     text = await page.inner_text("body")
     assert raw_codes(text) == [], text
-    for words in ("待领卡", "城镇职工", "渝中区", "12333 热线", "身份证复印件", "补卡申请表"):
+    for words in (
+        "待领卡",
+        "城镇职工",
+        "渝中区",
+        "12333 人社服务热线",
+        "身份证复印件",
+        "补卡申请表",
+    ):
         assert words in text, words
     timeline = await page.get_by_test_id("timeline").inner_text()
     for sentence in (

@@ -159,9 +159,7 @@ async def test_cancel_after_payment_refunds_through_the_platform_and_voids_the_o
     await stack.pay(case)
     st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
 
-    ack = await stack.client.cancel(
-        case, {"operator": "ops-1", "reason": "applicant moved to another province"}
-    )
+    ack = await stack.client.cancel(case, {"operator": "ops-1", "reason": "insured_elsewhere"})
     assert ack.stage is Stage.CANCELLED
     result = await stack.client.result(case)
     assert result.outcome is Stage.CANCELLED and "ops-1" in result.reason

@@ -136,7 +136,7 @@ async def test_a_cancelled_case_stops_its_order_at_the_bureau(
     case = await _in_production(stack)
     await stack.wait_for(case, Stage.CARD_PRODUCTION)
     await _until_ordered(bureau, case)
-    await stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+    await stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant_request"})
     st = await stack.wait_for(case, Stage.CANCELLED)
     assert [o["status"] for o in await _orders(bureau, case)] == ["cancelled"]
     assert (
@@ -181,7 +181,7 @@ async def test_a_cancel_the_bureau_cannot_take_at_first_is_asked_again(
     await _until_ordered(bureau, case)
     await bureau.knobs(down=True)
     cancelling = asyncio.create_task(
-        stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+        stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant_request"})
     )
     handle = stack.client.handle(case)
 
@@ -250,7 +250,7 @@ async def test_an_order_the_bureau_refuses_goes_to_the_supervisor(
             "SELECT failure_reason FROM production_orders WHERE case_id = $1", st.case_id
         )
         assert reason.startswith("refused: card bureau: refused (HTTP 404)")
-        await refusing.client.cancel(case, {"operator": "ops-1", "reason": "bureau refuses"})
+        await refusing.client.cancel(case, {"operator": "ops-1", "reason": "card_cannot_be_made"})
         st = await refusing.wait_for(case, Stage.CANCELLED)
         assert st.money.refunded_fen == st.money.received_fen > 0
         assert await refusing.violations() == []

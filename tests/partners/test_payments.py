@@ -158,7 +158,7 @@ async def test_a_cancel_racing_a_payment_at_the_platform_refunds_it_exactly_once
     case, case_id, order_id = await _payable(stack)
     paid = await platform.post("/_pay", order_id=order_id)  # its webhook not yet through
     ref = paid["payment"]["payment_ref"]
-    await stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+    await stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant_request"})
     st = await stack.wait_for(case, Stage.CANCELLED)
     # Closing the order found the payment: into the ledger, and back to the payer.
     assert await _ledger(stack, case_id) == [(ref, "refund", "refunded")]
@@ -186,7 +186,7 @@ async def test_a_refund_whose_answer_is_lost_happens_exactly_once(
     await stack.wait_for(case, Stage.CARD_PRODUCTION)
     await platform.knobs(lost_answer_rate=1.0)  # the platform refunds, the answer never comes
     cancelling = asyncio.create_task(
-        stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+        stack.client.cancel(case, {"operator": "ops-1", "reason": "applicant_request"})
     )
     handle = stack.client.handle(case)
 

@@ -18,7 +18,7 @@ async def _cancelled_after_payment(stack: Stack) -> str:
     await stack.approve(case)
     await stack.pay(case)
     await stack.wait_for(case, Stage.CARD_PRODUCTION)
-    await stack.client.cancel(case, {"operator": "ops-1", "reason": "moved away"})
+    await stack.client.cancel(case, {"operator": "ops-1", "reason": "insured_elsewhere"})
     return case
 
 

@@ -111,7 +111,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "ProductionReorder": {"supervisor": "supervisor-1", "reason": "the bureau fixed its printer"},
     "CardCollected": {"new_card_number": "R00000001", "handed_over_by": "counter-1"},
     "CardFound": {"channel": "counter", "note": "in a drawer"},
-    "CancelRequest": {"operator": "ops-1", "reason": "moved away"},
+    "CancelRequest": {"operator": "ops-1", "reason": "insured_elsewhere"},
     "CasePolicy": {
         "version": "X-1",
         "max_correction_rounds": 1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reissue.schemas.enums import Stage
+from reissue.schemas.reasons import TEXTS, Reason
 from tests.workflows.harness import FakeStack
 
 
@@ -15,14 +16,14 @@ async def test_one_correction_round_then_approval(cases: FakeStack) -> None:
         {
             "reviewer": "rev-01",
             "verdict": "request_correction",
-            "reasons": ["photo background is not plain"],
+            "reasons": ["photo_not_compliant"],
         },
     )
     assert outcome.stage is Stage.AWAITING_MATERIALS and outcome.correction_round == 1
     st = await cases.status(case)
-    assert st.correction_reasons == ["photo background is not plain"]
+    assert st.correction_reasons == ["photo_not_compliant"]
     [notice] = f.messages(st.case_id, "correction_requested")
-    assert "photo background is not plain" in notice
+    assert TEXTS[Reason.PHOTO_NOT_COMPLIANT].zh in notice
 
     await cases.submit(case, report, n=1)
     outcome = await cases.client.review(case, {"reviewer": "rev-02", "verdict": "approve"})
@@ -43,20 +44,21 @@ async def test_exceeding_max_correction_rounds_rejects(cases: FakeStack) -> None
     app, case, report = await cases.open_case(max_correction_rounds=1)
     await cases.submit(case, report)
     first = await cases.client.review(
-        case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["form unsigned"]}
+        case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["form_unsigned"]}
     )
     assert first.correction_round == 1
     await cases.submit(case, report, n=1)
     second = await cases.client.review(
-        case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["still unsigned"]}
+        case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["form_unsigned"]}
     )
     assert second.verdict.value == "reject" and second.stage is Stage.REJECTED
 
     result = await cases.result(case)
     assert result.outcome is Stage.REJECTED
-    assert "correction rounds exhausted" in result.reason
+    assert result.reason == "form_unsigned; correction_rounds_exhausted"
     st = await cases.status(case)
     cases.assert_old_card_void(app.card_number, st.case_id)
     notice = cases.fakes.messages(st.case_id, "rejected")[0]
+    assert TEXTS[Reason.CORRECTION_ROUNDS_EXHAUSTED].zh in notice
     assert "第八十三条" in notice and "行政复议" in notice and "Art. 83" in notice
     assert await cases.violations() == []

@@ -51,9 +51,7 @@ async def test_cancel_after_payment_refunds_and_voids_the_old_card(cases: FakeSt
     with pytest.raises(ValidationError) as bad:  # refused before it is sent
         await cases.client.cancel(case, {"operator": "ops-1", "reason": ""})
     assert bad.value.errors()[0]["loc"] == ("reason",)
-    ack = await cases.client.cancel(
-        case, {"operator": "ops-1", "reason": "applicant moved to another province"}
-    )
+    ack = await cases.client.cancel(case, {"operator": "ops-1", "reason": "insured_elsewhere"})
     assert ack.stage is Stage.CANCELLED
     result = await cases.result(case)
     assert result.outcome is Stage.CANCELLED and "ops-1" in result.reason
@@ -85,7 +83,7 @@ async def test_cancel_after_an_instant_card_was_printed_voids_card_and_order(
     await cases.submit(case, report, mode="instant")
     await cases.approve(case, waive_fee=True, waiver_reason="hardship")
     st = await cases.wait_for(case, Stage.READY_FOR_PICKUP)
-    await cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+    await cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant_request"})
     [order] = f.productions_of(st.case_id)
     assert order.status == "cancelled" and order.new_card_number
     assert f.card(order.new_card_number) == "void"
@@ -102,7 +100,7 @@ async def test_cancel_leaves_a_valid_temporary_report_standing(cases: FakeStack)
     case = (await cases.client.report_loss(app)).workflow_id
     st = await cases.wait_for(case, Stage.AWAITING_MATERIALS)
 
-    await cases.client.cancel(case, {"operator": "ops-1", "reason": "duplicate case"})
+    await cases.client.cancel(case, {"operator": "ops-1", "reason": "duplicate_case"})
     assert (await cases.result(case)).outcome is Stage.CANCELLED
     report = f.report_of(st.case_id)
     assert report.status == "standing" and report.valid_until is not None
@@ -137,7 +135,7 @@ async def test_a_new_case_takes_over_a_standing_report(cases: FakeStack) -> None
     app = await cases.application(channel="online")
     first = (await cases.client.report_loss(app)).workflow_id
     st = await cases.wait_for(first, Stage.AWAITING_MATERIALS)
-    await cases.client.cancel(first, {"operator": "ops-1", "reason": "duplicate case"})
+    await cases.client.cancel(first, {"operator": "ops-1", "reason": "duplicate_case"})
     await cases.result(first)
 
     again = (await cases.client.report_loss(app)).workflow_id

@@ -37,7 +37,7 @@ async def test_each_broken_promise_is_named(cases: FakeStack) -> None:
     await cases.approve(cancelled)
     await cases.pay(cancelled)
     await cases.wait_for(cancelled, Stage.CARD_PRODUCTION)
-    await cases.client.cancel(cancelled, {"operator": "ops-1", "reason": "moved away"})
+    await cases.client.cancel(cancelled, {"operator": "ops-1", "reason": "insured_elsewhere"})
     _, completed, report = await cases.open_case(channel="counter")
     await cases.submit(completed, report, mode="instant")
     await cases.approve(completed, waive_fee=True, waiver_reason="hardship")

@@ -234,7 +234,7 @@ async def test_payment_and_cancel_sent_together_keep_no_money(cases: FakeStack) 
     }
     await asyncio.gather(
         cases.client.confirm_payment(case, pay),
-        cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"}),
+        cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant_request"}),
     )
     assert (await cases.result(case)).outcome is Stage.CANCELLED
     money = (await cases.status(case)).money
@@ -256,7 +256,7 @@ async def test_a_payment_taken_at_the_platform_before_a_cancel_is_refunded_once(
     st = await cases.wait_for(case, Stage.AWAITING_PAYMENT)
     assert st.fee is not None and st.fee.order_id is not None
     paid = f.pay_at_platform(st.fee.order_id)
-    await cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant withdrew"})
+    await cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant_request"})
     st = await cases.wait_for(case, Stage.CANCELLED)
     assert f.ledger(st.case_id) == [(paid.payment_ref, "refund", "refunded")]
     assert st.money.received_fen == st.money.refunded_fen == 2500
@@ -391,7 +391,7 @@ async def test_payments_not_owed_are_refunded_even_after_the_case_closed(
     await cases.wait_for(case, Stage.CARD_PRODUCTION)
     await cases.client.confirm_payment(case, payment("P-SECOND"))  # a second payment
     await cases.client.confirm_payment(case, payment("P-GOOD"))  # the same one again
-    await cases.client.cancel(case, {"operator": "ops-1", "reason": "moved away"})
+    await cases.client.cancel(case, {"operator": "ops-1", "reason": "insured_elsewhere"})
     await cases.result(case)
     await cases.client.confirm_payment(case, payment("P-AFTER-CLOSE"))  # nowhere to go...
     await cases.client.confirm_payment(case, payment("P-AFTER-CLOSE"))  # ...twice
@@ -455,7 +455,7 @@ async def test_cancel_during_a_submission_ends_the_case_after_it(cases: FakeStac
             cases,
             case,
             CardReissueWorkflow.cancel,
-            CancelRequest(operator="ops-1", reason="duplicate application"),
+            CancelRequest(operator="ops-1", reason="duplicate_case"),
         )
     await submit  # the submission made the report formal first ...
     assert (await cancel.result()).stage is Stage.CANCELLED
@@ -473,7 +473,7 @@ async def _cancel_accepted(cases: FakeStack, case: str) -> WorkflowUpdateHandle[
         cases,
         case,
         CardReissueWorkflow.cancel,
-        CancelRequest(operator="ops-1", reason="applicant withdrew"),
+        CancelRequest(operator="ops-1", reason="applicant_request"),
     )
 
 
@@ -530,7 +530,7 @@ async def test_no_cancel_once_the_new_card_is_being_activated(cases: FakeStack) 
         )
         await cases.reached(held)
         with pytest.raises(WorkflowUpdateFailedError) as err:
-            await cases.client.cancel(case, {"operator": "ops-1", "reason": "too late"})
+            await cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant_request"})
         assert "being activated" in str(err.value.cause)
     assert (await cases.result(case)).outcome is Stage.COMPLETED
     await _clean(cases)
@@ -650,7 +650,12 @@ async def test_escalation_of_an_earlier_round_does_not_allow_an_override(
     )
     await cases.wait_for(case, Stage.UNDER_REVIEW)
     await cases.client.review(
-        case, {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["unit denied"]}
+        case,
+        {
+            "reviewer": "rev-01",
+            "verdict": "request_correction",
+            "reasons": ["affiliation_proof_missing"],
+        },
     )
     await cases.client.submit_materials(case, materials(report, n=1))
     await cases.wait_for(case, Stage.AWAITING_AFFILIATION)
@@ -731,7 +736,7 @@ async def test_a_refused_case_answers_its_cancel_and_lets_the_owner_report(
         await asyncio.wait_for(
             cases.client.temporal.execute_update_with_start_workflow(
                 CardReissueWorkflow.cancel,
-                CancelRequest(operator="ops-1", reason="found it"),
+                CancelRequest(operator="ops-1", reason="applicant_request"),
                 start_workflow_operation=start,
             ),
             timeout=30,
@@ -792,7 +797,7 @@ async def test_applying_again_after_a_void_card_and_an_old_payment_redelivered(
     await cases.approve(case)
     await cases.pay(case, ref="P-FIRST")
     first = await cases.wait_for(case, Stage.READY_FOR_PICKUP)
-    await cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant abroad"})
+    await cases.client.cancel(case, {"operator": "ops-1", "reason": "insured_elsewhere"})
     cases.assert_old_card_void(app.card_number, first.case_id)
 
     again = await cases.client.report_loss(app)

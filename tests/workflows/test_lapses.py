@@ -40,7 +40,7 @@ async def test_no_resubmission_after_correction_lapses_with_old_card_void(cases:
     await cases.submit(case, report)
     outcome = await cases.client.review(
         case,
-        {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["photo is blurred"]},
+        {"reviewer": "rev-01", "verdict": "request_correction", "reasons": ["photo_unclear"]},
     )
     assert outcome.stage is Stage.AWAITING_MATERIALS and outcome.correction_round == 1
 

@@ -191,7 +191,7 @@ async def test_an_order_the_bureau_refuses_goes_to_the_supervisor(cases: FakeSta
     assert st.awaiting is AwaitingParty.STAFF and len(st.failed_production_orders) == 1
     [order] = f.productions_of(st.case_id)
     assert order.status == "failed" and (order.failure_reason or "").startswith("refused")
-    await cases.client.cancel(case, {"operator": "ops-1", "reason": "bureau refuses"})
+    await cases.client.cancel(case, {"operator": "ops-1", "reason": "card_cannot_be_made"})
     st = await cases.wait_for(case, Stage.CANCELLED)
     assert st.money.refunded_fen == st.money.received_fen == 2500
     assert await cases.violations() == []

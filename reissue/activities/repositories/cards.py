@@ -23,6 +23,7 @@ __all__ = [
     "last_report",
     "leave_standing",
     "lift_temporary_report",
+    "open_report_contact",
     "open_report_owner",
     "report_stands",
     "set_status",
@@ -68,6 +69,19 @@ async def open_report_owner(conn: Connection, workflow_id: str) -> str | None:
         workflow_id,
     )
     return owner
+
+
+async def open_report_contact(conn: Connection, workflow_id: str) -> asyncpg.Record | None:
+    """The open loss report this case holds (any run of the workflow), with what the
+    registry keeps of the card's owner: `card_number`, `kind`, `account_id`,
+    `person_key` and `mobile_sealed` (NULL: no mobile on record). None if it holds none."""
+    return await conn.fetchrow(
+        "SELECT r.card_number, r.kind, a.account_id, a.person_key, a.mobile_sealed"
+        " FROM loss_reports r JOIN cards c USING (card_number)"
+        " JOIN insured_accounts a USING (account_id)"
+        " WHERE split_part(r.case_id, ':', 1) = $1 AND r.status = 'open'",
+        workflow_id,
+    )
 
 
 async def set_status(conn: Connection, card_number: str, *, from_: str, to: str) -> bool:
@@ -161,10 +175,17 @@ async def leave_standing(
 
 
 async def report_stands(conn: Connection, report_number: str) -> bool:
-    status = await conn.fetchval(
-        "SELECT status FROM loss_reports WHERE report_number = $1", report_number
+    """Whether the card of this report must stay frozen whatever its case does: the
+    report stands, or a later case took it over, or another report on the card is
+    open or standing (a late step of an earlier case never unfreezes a later one's)."""
+    stands = await conn.fetchval(
+        "SELECT l.status IN ('standing', 'continued') OR EXISTS (SELECT 1 FROM loss_reports o"
+        "   WHERE o.card_number = l.card_number AND o.report_number <> l.report_number"
+        "   AND o.status IN ('open', 'standing'))"
+        " FROM loss_reports l WHERE l.report_number = $1",
+        report_number,
     )
-    return bool(status == "standing")
+    return bool(stands)
 
 
 async def standing_report(conn: Connection, card_number: str) -> asyncpg.Record | None:

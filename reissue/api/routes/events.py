@@ -1,7 +1,8 @@
 """`/v1/cases/{case_id}/<event>`: one route per event of the catalogue that partners
 send (`contract.EVENTS`, entries with `api`). Each is authenticated and scoped by its
 dependencies, validated, sent once per `Idempotency-Key`, and only to a case waiting
-for it."""
+for it. Besides, `…/card-found/code` sends the one-time code a card-found by hotline or
+online takes (`lifting.py`)."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations,
 # which name the models of each entry (local to the factory).
@@ -23,13 +24,14 @@ from reissue.api.deps import (
     require,
 )
 from reissue.api.idempotency import once
-from reissue.api.models import Accepted
+from reissue.api.lifting import codes_sent_to, prove_lifting, send_code
+from reissue.api.models import Accepted, CodeSent
 from reissue.api.ownership import owner_check
 from reissue.api.problems import ApiProblem, refusals
 from reissue.schemas import errors
-from reissue.schemas.contract import EVENTS, Awaited, Event, Route, Update
+from reissue.schemas.contract import CARD_FOUND, EVENTS, Awaited, Event, Route, Update
 from reissue.schemas.events import ReportFormalisation
-from reissue.schemas.partner import OwnerProof
+from reissue.schemas.partner import FoundCard, FoundCodeRequest, OwnerProof
 
 __all__ = ["router"]
 
@@ -81,6 +83,8 @@ async def _deliver(
             await _proven_owner(door, who, case_id, body.resident_id, status=403)
         elif isinstance(body, ReportFormalisation):  # the ID card a clerk checked
             await _proven_owner(door, who, case_id, body.resident_id, status=422)
+        if isinstance(body, FoundCard):  # its ID number is printed on the card: more proof
+            await prove_lifting(door.pool, door.codes, who, case_id, body.code)
         # The acting identity is the credential, never a field of the request.
         event = body.event(actor=who.acting) if route.body is not None else body
         return await door.client.deliver(case_id, entry, event) or Accepted()
@@ -120,3 +124,33 @@ def _add(entry: Event, route: Route[Any]) -> None:
 for _entry in EVENTS:
     if _entry.api is not None:
         _add(_entry, _entry.api)
+
+assert CARD_FOUND.api is not None
+
+
+@router.post(
+    f"/v1/cases/{{case_id}}/{CARD_FOUND.api.path}/code",
+    response_model=CodeSent,
+    summary="Hotline or online: send the one-time code for lifting the temporary report "
+    "to the mobile number on record for the card's owner",
+    description=(
+        "The body is the owner's ID number (checked, under the ownership limits); the code "
+        "goes to the mobile number the registry holds for the owner, never to one the "
+        "request gives, and `…/card-found` takes it. A new code replaces the case's earlier "
+        "one. A card without a mobile number on record is lifted at a counter (409)."
+    ),
+)
+async def card_found_code(
+    case_id: Annotated[str, Depends(case_in_path)],
+    body: FoundCodeRequest,
+    request: Request,
+    door: Door,
+    who: Annotated[Credential, Depends(require(CARD_FOUND.api.scope))],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def answer() -> BaseModel:
+        codes_sent_to(who)
+        await _proven_owner(door, who, case_id, body.resident_id, status=403)
+        return await send_code(door.pool, door.codes, case_id)
+
+    return await once(door.pool, request, who, idempotency_key, answer)

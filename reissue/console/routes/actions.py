@@ -76,7 +76,8 @@ async def decide(
     request: Request,
     ok: Annotated[Permit, _permit(c.REVIEW)],
     verdict: Annotated[ReviewVerdict, Form()],
-    reasons: Annotated[str, Form(max_length=5000)] = "",
+    reasons: Annotated[list[str] | None, Form(max_length=20)] = None,
+    note: Annotated[str, Form(max_length=500)] = "",
     waive_fee: Annotated[bool, Form()] = False,
     waiver_reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
@@ -84,7 +85,8 @@ async def decide(
     decision = ReviewDecision(
         reviewer=ok.me.user_id,
         verdict=verdict,
-        reasons=[line.strip() for line in reasons.splitlines() if line.strip()],
+        reasons=reasons or [],  # codes of the catalogue; the case's model checks them
+        note=note.strip(),
         waive_fee=waive_fee,
         waiver_reason=waiver_reason.strip() or None,
     )
@@ -132,7 +134,9 @@ async def reorder(
 async def cancel(
     request: Request,
     ok: Annotated[Permit, _permit(c.CANCEL)],
-    reason: Annotated[str, Form(max_length=500)],
+    reason: Annotated[str, Form(max_length=64)],
+    note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    cancel = CancelRequest(operator=ok.me.user_id, reason=reason.strip())
+    # A code of the catalogue: the applicant's notice says its words, never the note.
+    cancel = CancelRequest(operator=ok.me.user_id, reason=reason, note=note.strip())
     return await _sent(request, ok, c.CANCEL, cancel)

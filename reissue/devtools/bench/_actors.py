@@ -167,6 +167,7 @@ def our_actors(stack: OwnStack, run_id: str, *, channel: str = "counter") -> Act
                 district="500103",
                 balance_fen=10_000,
                 bank_url=stack.settings.require_partner_url("bank"),
+                mobile="13800138000",
             )
         app = CaseInput.model_validate(
             {

@@ -19,8 +19,16 @@ from reissue.ops.audit._history import HistoryReader, typed
 from reissue.schemas import story
 from reissue.schemas.activities import definitions
 from reissue.schemas.clock import BEIJING, beijing
-from reissue.schemas.identifiers import mask_card_number, mask_mobile, mask_name, mask_resident_id
+from reissue.schemas.identifiers import (
+    mask_card_id_code,
+    mask_card_number,
+    mask_mobile,
+    mask_name,
+    mask_personal_text,
+    mask_resident_id,
+)
 from reissue.schemas.labels import Label
+from reissue.schemas.reasons import known, label
 from reissue.schemas.timeline import TimelineLine, line
 
 __all__ = ["Entry", "Timeline", "build_timeline", "export"]
@@ -138,7 +146,16 @@ _MASKS = {
     "mobile": mask_mobile,
     "card_number": mask_card_number,
     "new_card_number": mask_card_number,
+    "card_id_code": mask_card_id_code,
 }
+_REASON_KEYS = ("reason", "reasons")
+
+
+def _labelled(value: Any) -> Any:
+    """A reason's code as its label (what it is in words), free text as it is."""
+    if isinstance(value, list):
+        return [_labelled(v) for v in value]
+    return label(reason) if (reason := known(value)) else value
 
 
 def _masked(value: Any) -> Any:
@@ -155,7 +172,11 @@ def _event_input(arg: Any, *, unmask: bool = False) -> str:
     (unless an auditor unmasked it), documents by type."""
     if not isinstance(arg, dict):
         return "(payload not readable without the decryption key)"
-    shown = {k: v for k, v in arg.items() if k not in ("documents", "letter")}
+    shown = {
+        k: _labelled(v) if k in _REASON_KEYS else v
+        for k, v in arg.items()
+        if k not in ("documents", "letter")
+    }
     if not unmask:
         shown = _masked(shown)
     if "documents" in arg:
@@ -215,9 +236,13 @@ async def build_timeline(
         said: Label | None,
         name: str | None = None,
     ) -> None:
+        # Free text (a note, a reason someone typed) may hold an ID or mobile number.
+        shown = detail if unmask else mask_personal_text(detail)
+        if said is not None and not unmask:
+            said = Label(mask_personal_text(said.zh), mask_personal_text(said.en))
         at = event.event_time.ToDatetime(tzinfo=UTC)
         by = story.actor(actor, event=name) if said is not None else None
-        timeline.entries.append(Entry(at, actor, what, detail, said, by))
+        timeline.entries.append(Entry(at, actor, what, shown, said, by))
 
     for ev in history.events:
         t = ev.event_type

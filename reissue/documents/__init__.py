@@ -1,0 +1,91 @@
+"""The documents the counter prints for a case, as PDF in Chinese with English beside
+it (fpdf2, with Debian's WenQuanYi Zen Hei embedded):
+
+- the *Application Form for Reissuing Medical Insurance Card* (医疗保险卡补办申请表),
+  filled in from the case with the full personal data, for the applicant's signature;
+  every download is recorded as an unmask is (`personal_data_unmasked`, with who and
+  why), before the form is made;
+- the *proof of the loss report* (挂失证明): report number, the masked card, the time
+  reported, temporary or formal, its validity and the hotlines; every download is
+  recorded (`document_issued`).
+
+The partner API serves both to the counter system (`routes/documents.py`), the console
+to staff; who may download which is theirs to check (README: "Who may do what").
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from reissue.activities.db import Connection
+from reissue.activities.repositories.audit import append
+from reissue.documents._font import FONT_ENV, FontMissing, cjk_font
+from reissue.documents._gather import (
+    DocumentUnavailable,
+    gather_application_form,
+    gather_loss_report_proof,
+)
+from reissue.documents._render import (
+    ApplicationForm,
+    LossReportProof,
+    application_form_pdf,
+    loss_report_proof_pdf,
+)
+
+__all__ = [
+    "FONT_ENV",
+    "PDF",
+    "ApplicationForm",
+    "Document",
+    "DocumentUnavailable",
+    "FontMissing",
+    "LossReportProof",
+    "application_form_pdf",
+    "cjk_font",
+    "gather_application_form",
+    "gather_loss_report_proof",
+    "loss_report_proof_pdf",
+    "record_download",
+]
+
+PDF = "application/pdf"
+
+
+class Document(StrEnum):
+    APPLICATION_FORM = "application_form"
+    LOSS_REPORT_PROOF = "loss_report_proof"
+
+    @property
+    def filename(self) -> str:
+        return self.value.replace("_", "-") + ".pdf"
+
+    @property
+    def event_type(self) -> str:
+        """What its download is on the case's record: the form shows personal data."""
+        if self is Document.APPLICATION_FORM:
+            return "personal_data_unmasked"
+        return "document_issued"
+
+
+async def record_download(
+    conn: Connection,
+    document: Document,
+    *,
+    case_id: str,
+    actor: str,
+    by_role: str,
+    reason: str,
+) -> None:
+    """On the case's append-only record (`case_id` with its run, as the case's events
+    are): who downloaded which document, in which role, and why."""
+    await append(
+        conn,
+        dedupe_key=f"document:{uuid.uuid4()}",
+        case_id=case_id,
+        event_type=document.event_type,
+        actor=actor,
+        detail={"document": document.value, "reason": reason, "by_role": by_role},
+        at=datetime.now(UTC),
+    )
