@@ -102,3 +102,9 @@ async def test_no_sentence_of_the_recorded_cases_holds_a_code() -> None:
 def test_notices_name_the_district() -> None:
     text = render("review_sla_breached", {"case": "reissue-0", "district": "500108", "sla": "5 天"})
     assert "南岸区" in text and "500108" not in text
+
+
+def test_every_event_into_the_case_has_its_words() -> None:
+    from reissue.schemas import contract
+
+    assert {e.name for e in contract.EVENTS} <= set(story.EVENTS)

@@ -304,6 +304,7 @@ NOTICES: Final[Mapping[str, Label]] = {
     "payment_returned": L("款项已退回", "payment returned"),
     "payment_misaddressed": L("付款通知指向了别的案件", "payment webhook named another case"),
     "payment_unrecordable": L("付款金额无法入账", "payment amount cannot be recorded"),
+    "card_found_code": L("解除挂失验证码", "one-time code to lift the report"),
 }
 
 # What the case put on its audit log, by event type.

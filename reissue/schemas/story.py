@@ -499,6 +499,14 @@ def _with_note(a: Mapping[str, Any], text: Label) -> Label:
     return L("{t}（内部备注：{n}）", "{t} (internal note: {n})").format(t=text, n=a["note"])
 
 
+def _note_of(a: Mapping[str, Any], by: str) -> Label | None:
+    if not a.get("note"):
+        return None
+    return L("{who} 的内部备注：{n}", "{who}'s internal note: {n}").format(
+        who=_who(a, by), n=a["note"]
+    )
+
+
 def _found(a: Mapping[str, Any]) -> Label:
     via = _enum(Channel, a.get("channel"), CHANNELS) or L("—", "—")
     return L("报告卡已找到（{c}）", "Card reported found ({c})").format(c=via)
@@ -506,7 +514,7 @@ def _found(a: Mapping[str, Any]) -> Label:
 
 # Each event into the case by its name: what it is, and its sentence (None: another line
 # tells it). The input arrives with its personal data masked.
-EVENTS: Final[Mapping[str, tuple[Label, Callable[[Mapping[str, Any]], Label] | None]]] = {
+EVENTS: Final[Mapping[str, tuple[Label, Callable[[Mapping[str, Any]], Label | None] | None]]] = {
     "registration": (L("挂失", "loss report"), None),
     "make_report_formal": (
         L("转为正式挂失", "report made formal"),
@@ -533,7 +541,8 @@ EVENTS: Final[Mapping[str, tuple[Label, Callable[[Mapping[str, Any]], Label] | N
             who=_who(a, "supervisor"), r=a.get("reason") or "—"
         ),
     ),
-    "review": (L("审核决定", "review decision"), None),
+    # (the decision itself is told as recorded; the reviewer's internal note here)
+    "review": (L("审核决定", "review decision"), lambda a: _note_of(a, "reviewer")),
     "payment_confirmed": (
         L("缴费通知", "payment"),
         lambda a: L(

@@ -292,7 +292,7 @@ async def _a_case_with_a_story(stack: Stack) -> tuple[CaseInput, str]:
     await stack.client.claim_review(case, {"reviewer": "reviewer-01"})
     await stack.client.review(
         case,
-        {"reviewer": "reviewer-01", "verdict": "approve", "reasons": ["材料齐全，照片清晰"]},
+        {"reviewer": "reviewer-01", "verdict": "approve", "note": "材料齐全，照片清晰"},
     )
     await stack.pay(case, ref="BANK-4711")
     st = await stack.wait_for(case, Stage.CARD_PRODUCTION)
@@ -330,7 +330,8 @@ async def test_the_case_page_says_everything_in_words(console: Console, browser:
     for sentence in (
         "材料已提交：身份证复印件、照片、挂失证明、补卡申请表（柜员 counter-01 接收）",
         "hr-portal 确认了参保关系",
-        "审核决定：通过；原因：材料齐全，照片清晰",
+        "审核决定：通过",
+        "reviewer-01 的内部备注：材料齐全，照片清晰",
         "收到缴费 ¥25.00，已用于工本费",
         "进入阶段：待领卡",
     ):
