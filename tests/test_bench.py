@@ -49,6 +49,7 @@ async def test_small_benchmark_prints_figures(tmp_path: Path) -> None:
         "status read p50 / p95",
         "review at half load",
         "console (HTTP)",
+        "console queue page with",
         "CPU s/case total",
     ):
         assert figure in text, figure
@@ -65,6 +66,9 @@ async def test_small_benchmark_prints_figures(tmp_path: Path) -> None:
         == (bare["activities_per_case"])
     )
     assert result["open_cases"]["worker_peak_rss_mb"] > 0
+    assert result["open_cases"]["queue_page"]["cases_listed"] >= 4
+    assert result["open_cases"]["queue_page"]["p95_ms"] > 0
+    assert result["open_cases"]["queue_page"]["held"]["p95_ms"] > 0
     door = result["front_door"]
     assert door["samples"] == 3
     for figure in ("update_direct", "update_http", "read_direct", "read_http"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from reissue.schemas.labels import district
 from reissue.schemas.reasons import notice_text
 
 __all__ = ["REASON_PARAMS", "TEMPLATES", "render"]
@@ -81,8 +82,11 @@ class _Params(dict[str, str]):
 
 
 def render(template: str, params: Mapping[str, str]) -> str:
-    """The message text for a template; unknown templates are a programming error."""
+    """The message text for a template; unknown templates are a programming error. A
+    district is named, never given by its code."""
     given = _Params(params)
     if (key := REASON_PARAMS.get(template)) is not None:
         given[key] = notice_text(given[key])
+    if "district" in given:
+        given["district"] = district(given["district"]).zh
     return TEMPLATES[template].format_map(given)

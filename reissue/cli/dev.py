@@ -210,7 +210,10 @@ def bench(
     workflow_pollers: Annotated[int, typer.Option(help="Workflow task pollers.")] = 5,
     activity_pollers: Annotated[int, typer.Option(help="Activity task pollers.")] = 5,
     max_cached: Annotated[int, typer.Option(help="Workflows a worker keeps cached.")] = 400,
-    open_cases: Annotated[int, typer.Option(help="Then open this many cases, for memory.")] = 0,
+    open_cases: Annotated[
+        int,
+        typer.Option(help="Then open this many cases: memory, and the console's queue page."),
+    ] = 0,
     front_door_samples: Annotated[
         int, typer.Option(help="Then time this many updates and reads each way: direct, HTTP.")
     ] = 50,
@@ -293,6 +296,12 @@ def bench(
     if result["open_cases"]:
         o = result["open_cases"]
         console.print(f"{o['open_cases']} open cases: worker peak RSS {o['worker_peak_rss_mb']} MB")
+        q = o["queue_page"]
+        console.print(
+            f"console queue page with {q['cases_listed']} open cases p50 / p95: "
+            f"{q['p50_ms']} / {q['p95_ms']} ms listed afresh, "
+            f"{q['held']['p50_ms']} / {q['held']['p95_ms']} ms paged from the listing held"
+        )
     if result["front_door"]:
         d = result["front_door"]
         door = Table("front door (one at a time)", "direct", "partner API (HTTP)", "added p50")

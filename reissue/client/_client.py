@@ -21,7 +21,8 @@ from reissue.schemas.case import CaseInput, CaseResult, CaseStatus
 from reissue.schemas.contract import Signal, Update, late_payment_workflow_id
 from reissue.schemas.events import LatePayment, PaymentConfirmation
 from reissue.schemas.hashing import case_workflow_id, person_key
-from reissue.schemas.identifiers import mask_card_number
+from reissue.schemas.identifiers import mask_card_number, mask_name
+from reissue.schemas.visibility import APPLICANT_MEMO
 
 __all__ = ["WORKFLOW_TYPE", "CaseRef", "ReissueClient"]
 
@@ -48,6 +49,12 @@ class CaseRef:
 
 def _model(model: type[M], value: M | Mapping[str, Any]) -> M:
     return value if isinstance(value, model) else model.model_validate(value)
+
+
+def _memo(inp: CaseInput) -> dict[str, str]:
+    """What a list of cases shows beside the search attributes (set by the starter, so no
+    command of the case's; encrypted like every payload): the applicant's masked name."""
+    return {APPLICANT_MEMO: mask_name(inp.applicant.name)}
 
 
 def _summary(inp: CaseInput) -> str:
@@ -198,6 +205,7 @@ class ReissueClient:
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 static_summary=_summary(inp),
+                memo=_memo(inp),
             )
         except WorkflowAlreadyStartedError as e:
             return CaseRef(workflow_id=workflow_id, run_id=e.run_id, started=False)
@@ -214,6 +222,7 @@ class ReissueClient:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=_summary(inp),
+            memo=_memo(inp),
             result_type=CaseResult,
         )
         status: CaseStatus = await self._client.execute_update_with_start_workflow(

@@ -12,6 +12,7 @@ import jinja2
 
 from reissue.client import ReissueClient
 from reissue.console.oidc import OidcConfig, OidcLogin
+from reissue.console.worklist import Listings
 from reissue.workers.body_limit import DEFAULT_MAX_BODY_BYTES
 from reissue.workers.settings import Settings
 
@@ -25,7 +26,9 @@ class ConsoleConfig:
     session_idle: timedelta = timedelta(minutes=30)
     session_lifetime: timedelta = timedelta(hours=8)
     secure_cookies: bool = True
-    due_soon: timedelta = timedelta(hours=24)
+    due_soon: timedelta = timedelta(hours=24)  # the queue marks a review due within this
+    queue_page_size: int = 25
+    queue_fresh_for: timedelta = timedelta(seconds=15)  # a listing serves paging this long
     local_logins: bool = True  # dev: local accounts with argon2 passwords
     oidc: OidcConfig | None = None  # production: single sign-on
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # larger bodies: 413 before anything reads them
@@ -71,6 +74,7 @@ class Console:
     config: ConsoleConfig
     oidc: OidcLogin | None
     templates: jinja2.Environment
+    listings: Listings
 
     @classmethod
     def create(cls, client: ReissueClient, pool: asyncpg.Pool, config: ConsoleConfig) -> Console:
@@ -80,4 +84,4 @@ class Console:
             undefined=jinja2.StrictUndefined,
         )
         oidc = OidcLogin(config.oidc) if config.oidc else None
-        return cls(client, pool, config, oidc, templates)
+        return cls(client, pool, config, oidc, templates, Listings(config.queue_fresh_for))

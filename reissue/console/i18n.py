@@ -1,241 +1,45 @@
-"""What the console says, in Chinese (the default: the staff are in Chongqing) and
-English. One catalogue; a missing English text falls back to the Chinese, and a
-test checks both languages have every key."""
+"""The console's language: a page is in Chinese (the default: the staff are in
+Chongqing) with English beside its labels, or in English on request. Every word comes
+from the one catalogue of labels, `reissue.schemas.labels`."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
 
-from reissue.schemas.clock import beijing, beijing_cn
+from markupsafe import Markup, escape
 
-__all__ = ["LANGUAGES", "MESSAGES", "Translator"]
+from reissue.schemas.clock import BEIJING
+from reissue.schemas.labels import LANGUAGES, UI, Label, span
 
-LANGUAGES: Final = ("zh-CN", "en")
-
-MESSAGES: Final[dict[str, dict[str, str]]] = {
-    "zh-CN": {
-        "title": "医保卡补办 · 工作台",
-        "login": "登录",
-        "logout": "退出",
-        "user_id": "工号",
-        "password": "密码",
-        "login_failed": "工号或密码不正确。",
-        "login_sso": "使用统一身份认证登录",
-        "session_ended": "会话已结束，请重新登录。",
-        "queue": "审核队列",
-        "tab_unclaimed": "待领取",
-        "tab_mine": "我的",
-        "tab_due": "即将到期",
-        "tab_breached": "已超时",
-        "tab_open": "全部在办",
-        "find_case": "按案件号查找",
-        "find": "查找",
-        "no_cases": "没有案件。",
-        "case": "案件",
-        "stage": "阶段",
-        "awaiting": "等待",
-        "pending_action": "待办事项",
-        "deadline": "期限",
-        "district": "区县",
-        "category": "参保类别",
-        "channel": "挂失渠道",
-        "card": "卡号",
-        "report": "挂失",
-        "formal": "正式挂失",
-        "temporary": "临时挂失",
-        "card_frozen": "卡已冻结",
-        "yes": "是",
-        "no": "否",
-        "materials": "材料清单",
-        "received": "已收",
-        "missing": "缺",
-        "received_by": "接收材料的工作人员",
-        "correction_round": "补正轮次",
-        "correction_reasons": "补正原因",
-        "affiliation": "单位/学校确认",
-        "fee": "工本费",
-        "waived": "已减免",
-        "assigned_to": "领取人",
-        "claim_expires": "领取到期",
-        "review_due": "审核时限",
-        "sla_breached": "审核超时",
-        "timeline": "经过",
-        "time": "时间（北京时间）",
-        "actor": "操作人",
-        "event": "事件",
-        "detail": "详情",
-        "claim": "领取",
-        "release": "退回队列",
-        "release_reason": "退回原因",
-        "decide": "审核决定",
-        "approve": "通过",
-        "request_correction": "要求补正",
-        "reject": "驳回",
-        "reasons": "原因（可多选，申请人将收到其中文说明）",
-        "internal_note": "内部备注（不发送给申请人）",
-        "waive_fee": "减免工本费（须主管）",
-        "waiver_reason": "减免理由",
-        "submit": "提交",
-        "override": "凭纸质证明确认单位/学校（须主管）",
-        "letter_doc_id": "证明文件编号",
-        "letter_sha256": "文件 SHA-256",
-        "letter_pages": "页数",
-        "note": "说明",
-        "reorder": "制卡失败：重新下单（须主管）",
-        "reorder_reason": "重新下单的理由",
-        "cancel_case": "撤销案件（运维）",
-        "cancel_reason": "撤销原因",
-        "export": "导出经过（脱敏）",
-        "unmask": "查看个人信息（将记录在案）",
-        "unmask_reason": "查看理由",
-        "unmasked": "个人信息已显示；本次查看已记录在案。",
-        "done": "已完成。",
-        "refused": "未执行",
-        "forbidden_role": "您的角色不能执行此操作。",
-        "waiver_needs_supervisor": "减免工本费须由主管审批，审核员不能单独减免。",
-        "four_eyes": "四眼原则：您接收了本案的材料，须由另一位审核员审核。",
-        "claimed_by_other": "本案已由 {who} 领取。",
-        "csrf": "表单已过期，请刷新页面后重试。",
-        "not_found": "没有这个案件。",
-        "roles": "角色",
-        "role_reviewer": "审核员",
-        "role_supervisor": "主管",
-        "role_operations": "运维",
-        "role_auditor": "审计",
-        "language": "English",
-        "none": "无",
-        "stage_LOSS_REPORTED": "已挂失",
-        "stage_AWAITING_MATERIALS": "等待材料",
-        "stage_AWAITING_AFFILIATION": "等待单位/学校确认",
-        "stage_UNDER_REVIEW": "审核中",
-        "stage_AWAITING_PAYMENT": "等待缴费",
-        "stage_CARD_PRODUCTION": "制卡中",
-        "stage_READY_FOR_PICKUP": "待领卡",
-        "stage_COMPLETED": "已办结",
-        "stage_WITHDRAWN": "已撤回（卡已找到）",
-        "stage_REJECTED": "已驳回",
-        "stage_LAPSED": "已失效",
-        "stage_CANCELLED": "已撤销",
-    },
-    "en": {
-        "title": "Card reissue · staff console",
-        "login": "Log in",
-        "logout": "Log out",
-        "user_id": "Staff ID",
-        "password": "Password",
-        "login_failed": "Wrong staff ID or password.",
-        "login_sso": "Log in with single sign-on",
-        "session_ended": "Your session has ended; please log in again.",
-        "queue": "Review queue",
-        "tab_unclaimed": "Unclaimed",
-        "tab_mine": "Mine",
-        "tab_due": "Due soon",
-        "tab_breached": "SLA breached",
-        "tab_open": "All open",
-        "find_case": "Find a case by ID",
-        "find": "Find",
-        "no_cases": "No cases.",
-        "case": "Case",
-        "stage": "Stage",
-        "awaiting": "Waiting for",
-        "pending_action": "Pending",
-        "deadline": "Until",
-        "district": "District",
-        "category": "Insured category",
-        "channel": "Reported through",
-        "card": "Card",
-        "report": "Loss report",
-        "formal": "formal",
-        "temporary": "temporary",
-        "card_frozen": "Card frozen",
-        "yes": "yes",
-        "no": "no",
-        "materials": "Materials checklist",
-        "received": "received",
-        "missing": "missing",
-        "received_by": "Materials received by",
-        "correction_round": "Correction round",
-        "correction_reasons": "Correction reasons",
-        "affiliation": "Unit/school confirmation",
-        "fee": "Fee",
-        "waived": "waived",
-        "assigned_to": "Claimed by",
-        "claim_expires": "Claim expires",
-        "review_due": "Review due",
-        "sla_breached": "Review SLA breached",
-        "timeline": "Timeline",
-        "time": "Time (Beijing time)",
-        "actor": "Actor",
-        "event": "Event",
-        "detail": "Detail",
-        "claim": "Claim",
-        "release": "Release to the queue",
-        "release_reason": "Why",
-        "decide": "Decision",
-        "approve": "Approve",
-        "request_correction": "Request correction",
-        "reject": "Reject",
-        "reasons": "Reasons (one or more; the applicant is sent their Chinese text)",
-        "internal_note": "Internal note (never sent to the applicant)",
-        "waive_fee": "Waive the fee (supervisor only)",
-        "waiver_reason": "Why waive",
-        "submit": "Submit",
-        "override": "Confirm the unit/school by paper letter (supervisor)",
-        "letter_doc_id": "Letter's document ID",
-        "letter_sha256": "Letter's SHA-256",
-        "letter_pages": "Pages",
-        "note": "Note",
-        "reorder": "Production failed: order the card again (supervisor)",
-        "reorder_reason": "Why order again",
-        "cancel_case": "Cancel the case (operations)",
-        "cancel_reason": "Reason",
-        "export": "Export the timeline (masked)",
-        "unmask": "Show personal data (this is logged)",
-        "unmask_reason": "Why you need it",
-        "unmasked": "Personal data shown; this viewing is on record.",
-        "done": "Done.",
-        "refused": "Not done",
-        "forbidden_role": "Your role may not do this.",
-        "waiver_needs_supervisor": "A fee waiver needs a supervisor: a reviewer cannot waive alone.",
-        "four_eyes": "Four eyes: you received this case's materials; another reviewer must decide.",
-        "claimed_by_other": "This case is claimed by {who}.",
-        "csrf": "The form has expired; reload the page and try again.",
-        "not_found": "No such case.",
-        "roles": "Roles",
-        "role_reviewer": "reviewer",
-        "role_supervisor": "supervisor",
-        "role_operations": "operations",
-        "role_auditor": "auditor",
-        "language": "中文",
-        "none": "none",
-        "stage_LOSS_REPORTED": "Loss reported",
-        "stage_AWAITING_MATERIALS": "Awaiting materials",
-        "stage_AWAITING_AFFILIATION": "Awaiting unit/school",
-        "stage_UNDER_REVIEW": "Under review",
-        "stage_AWAITING_PAYMENT": "Awaiting payment",
-        "stage_CARD_PRODUCTION": "Card production",
-        "stage_READY_FOR_PICKUP": "Ready for pickup",
-        "stage_COMPLETED": "Completed",
-        "stage_WITHDRAWN": "Withdrawn (card found)",
-        "stage_REJECTED": "Rejected",
-        "stage_LAPSED": "Lapsed",
-        "stage_CANCELLED": "Cancelled",
-    },
-}
+__all__ = ["LANGUAGES", "Translator"]
 
 
 class Translator:
-    """Texts and times in one language."""
+    """Texts, labels and times in one language."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang if lang in LANGUAGES else LANGUAGES[0]
-        self._texts = MESSAGES[self.lang]
 
-    def __call__(self, key: str, **values: str) -> str:
-        text = self._texts.get(key) or MESSAGES[LANGUAGES[0]].get(key) or key
-        return text.format(**values) if values else text
+    def __call__(self, key: str, **values: object) -> str:
+        """A text of the console's own in the page's language."""
+        return self.say(UI[key].format(**values) if values else UI[key])
+
+    def say(self, label: Label) -> str:
+        """A label in the page's language."""
+        return label.text(self.lang)
+
+    def both(self, what: str | Label, **values: object) -> Markup:
+        """A label (or a text of the console's, by key) in the page's language, with the
+        English beside it on a Chinese page."""
+        label = UI[what] if isinstance(what, str) else what
+        label = label.format(**values) if values else label
+        if self.lang == "en" or label.zh == label.en:
+            return escape(label.text(self.lang))
+        return Markup('{} <span class="en" lang="en">{}</span>').format(label.zh, label.en)
 
     def time(self, at: datetime | None) -> str:
-        """Beijing time, the zone named in the reader's language."""
-        return beijing_cn(at) if self.lang == "zh-CN" else beijing(at)
+        """Beijing time; the page names the zone once (`times_note`)."""
+        return "—" if at is None else at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+    def span(self, seconds: float) -> str:
+        return self.say(span(seconds))

@@ -14,7 +14,11 @@ from temporalio.service import RPCError
 from reissue.console.config import Console
 from reissue.console.i18n import LANGUAGES, Translator
 from reissue.console.staff import StaffSession
-from reissue.ops.audit import build_timeline
+from reissue.ops.audit import HistoryReader, build_timeline
+from reissue.schemas import labels
+from reissue.schemas.enums import CaseFlag, Stage
+from reissue.schemas.identifiers import mask_name
+from reissue.schemas.labels import Label
 from reissue.schemas.permissions import Role, offers
 from reissue.schemas.reasons import FOR_DECISION, known, label
 
@@ -29,6 +33,7 @@ __all__ = [
     "safe_next",
     "set_cookie",
     "show_case",
+    "stage_label",
     "translator",
 ]
 
@@ -52,12 +57,38 @@ def translator(request: Request) -> Translator:
 def render(
     request: Request, me: StaffSession | None, template: str, status: int = 200, **values: Any
 ) -> HTMLResponse:
+    base = base_of(request)
     body = (
         console_of(request)
         .templates.get_template(template)
-        .render(t=translator(request), me=me, base=base_of(request), Role=Role, **values)
+        .render(
+            t=translator(request),
+            me=me,
+            base=base,
+            # (a refused page's path may hold what was refused: never echoed back)
+            path=_path(request) if status < 400 and request.method == "GET" else base + "/",
+            Role=Role,
+            L=labels,
+            stage_label=stage_label,
+            district_label=labels.district,
+            **values,
+        )
     )
     return HTMLResponse(body, status_code=status)
+
+
+def _path(request: Request) -> str:
+    """This page's path, the console's base included (whichever way the server gives it)."""
+    base = base_of(request)
+    return base + request.url.path.removeprefix(base)
+
+
+def stage_label(value: str) -> Label:
+    """A stage as visibility holds it (a string), in words."""
+    try:
+        return labels.STAGES[Stage(value)]
+    except ValueError:
+        return Label("—", "—")
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, **kw: Any) -> None:
@@ -82,16 +113,9 @@ def safe_next(request: Request, target: str) -> str:
 
 
 def not_found(request: Request, me: StaffSession) -> Response:
-    """The queue page, saying there is no such case."""
+    """The search page, saying there is no such case."""
     return render(
-        request,
-        me,
-        "queue.html",
-        404,
-        tab="",
-        tabs=TABS,
-        rows=[],
-        error=translator(request)("not_found"),
+        request, me, "search.html", 404, q="", results=None, error=translator(request)("not_found")
     )
 
 
@@ -118,7 +142,15 @@ async def show_case(
         history = await client.handle(case_id).fetch_history()
     except (RPCError, WorkflowQueryFailedError):
         return not_found(request, me)
-    timeline = await build_timeline(history, client.temporal.data_converter, unmask=unmask)
+    converter = client.temporal.data_converter
+    timeline = await build_timeline(history, converter, unmask=unmask)
+    started = history.events[0].workflow_execution_started_event_attributes
+    inp = await HistoryReader(converter).one(started.input.payloads)
+    name = str(inp["applicant"]["name"]) if isinstance(inp, dict) and "applicant" in inp else "—"
+    flags = [labels.FLAGS[CaseFlag(f)] for f in st.flags if f in CaseFlag._value2member_map_]
+    affiliation = labels.AFFILIATION_STATUS.get(
+        st.affiliation_status, Label(st.affiliation_status, st.affiliation_status)
+    )
     return render(
         request,
         me,
@@ -131,6 +163,9 @@ async def show_case(
         notice=notice,
         unmasked=unmask,
         may=offers(user_id=me.user_id, roles=me.roles, st=st),
+        applicant=name if unmask or name == "—" else mask_name(name),
+        flags=flags,
+        affiliation=affiliation,
         reasons={d.value: [(r.value, label(r)) for r in rs] for d, rs in FOR_DECISION.items()},
         reason_label=_reason_label,
     )

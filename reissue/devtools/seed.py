@@ -110,7 +110,10 @@ def standard_submission(
     return MaterialsSubmission.model_validate(
         {
             "documents": [
-                scanned(t, f"{report_number}-{t.value}-{n}") for t in types if t not in omit
+                # The counter's own references: numbered, as its document store numbers them.
+                scanned(t, f"{report_number}-{i + 1:02d}-{n}")
+                for i, t in enumerate(types)
+                if t not in omit
             ],
             "loss_proof_number": report_number,
             "received_by": received_by,

@@ -10,6 +10,7 @@ from temporalio.common import SearchAttributeKey
 
 __all__ = [
     "ALL_KEYS",
+    "APPLICANT_MEMO",
     "ASSIGNED_TO",
     "AWAITING_PARTY",
     "CASE_STAGE",
@@ -32,6 +33,10 @@ SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
 CORRECTION_ROUND = SearchAttributeKey.for_int("CorrectionRound")
 REVIEW_DUE_AT = SearchAttributeKey.for_datetime("ReviewDueAt")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
+
+# The memo key of the applicant's masked name (`张*`), set when the case starts: a list of
+# cases shows it without reading each history. Not a search attribute: never filtered on.
+APPLICANT_MEMO = "applicant_masked"
 
 ALL_KEYS = (
     CASE_STAGE,

@@ -317,7 +317,7 @@ async def test_an_auditor_exports_masked_and_unmasks_only_with_a_logged_reason(
     )
     async with _login(console, "ops-01") as ops:
         page = await ops.get(f"/cases/{case}")
-        assert "make_report_formal" in page.text
+        assert "柜员 counter-01 核验身份证后申请转为正式挂失" in page.text
         assert resident_id not in page.text and card not in page.text
     async with _login(console, "auditor-01") as auditor:
         page = await auditor.get(f"/cases/{case}")

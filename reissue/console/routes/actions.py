@@ -65,7 +65,7 @@ async def release(
     ok: Annotated[Permit, _permit(c.RELEASE_REVIEW)],
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    why = reason.strip() or f"released by {ok.me.user_id}"
+    why = reason.strip() or f"{ok.me.user_id} 退回队列"
     # held_by: the case refuses if the claim changed hands since this page was read.
     release = ReviewRelease(supervisor=ok.me.user_id, reason=why, held_by=ok.st.assigned_to)
     return await _sent(request, ok, c.RELEASE_REVIEW, release)
@@ -95,7 +95,7 @@ async def decide(
         await client.release_review(
             ok.case_id,
             ReviewRelease(
-                supervisor=ok.me.user_id, reason="the supervisor decides", held_by=ok.st.assigned_to
+                supervisor=ok.me.user_id, reason="主管接手审核", held_by=ok.st.assigned_to
             ),
         )
     return await _sent(request, ok, c.REVIEW, decision)

@@ -65,6 +65,7 @@ class BenchConfig:
     activity_task_pollers: int = 5
     max_cached_workflows: int = 400
     open_cases: int = 0
+    queue_samples: int = 20
     history_sample: int = 20
     front_door_samples: int = 50
     half_load_cases: int = 60
@@ -150,11 +151,78 @@ async def _open_cases(
 
     began = time.perf_counter()
     await asyncio.gather(*(one(n) for n in range(cfg.open_cases)))
+    opened_in = round(time.perf_counter() - began, 1)
     return {
         "open_cases": cfg.open_cases,
-        "opened_in_s": round(time.perf_counter() - began, 1),
+        "opened_in_s": opened_in,
         "worker_peak_rss_mb": peak_rss_mb([p.pid for p in workers]),
+        "queue_page": await _queue_page(stack, cfg),
     }
+
+
+async def _queue_page(stack: OwnStack, cfg: BenchConfig) -> dict[str, Any]:
+    """The staff console's queue page with every open case in it, over HTTP on this
+    machine, one request at a time (the tab of all open cases, by time waited and by
+    review SLA, pages 1-3): each listed afresh from visibility (the figure), and paged
+    or re-sorted from the listing the console holds (`held`)."""
+    import re
+
+    import httpx
+    from fastapi import FastAPI
+
+    from reissue.console.app import ConsoleConfig, build_console
+    from reissue.console.staff import Role, add_user
+
+    password = secrets.token_urlsafe(16)
+    async with stack.pool.acquire() as conn:
+        await add_user(conn, "bench-queue", roles=[Role.REVIEWER], password=password)
+    app = FastAPI()
+    app.mount("/console", build_console(stack.client, stack.pool, ConsoleConfig()))
+    listing: list[float] = []
+    paging: list[float] = []
+    async with (
+        _serving(app) as base,
+        httpx.AsyncClient(base_url=f"{base}/console", timeout=60) as http,
+    ):
+        await _log_in(http, "bench-queue", password)
+
+        async def count() -> int:
+            page = await http.get("/", params={"tab": "open", "fresh": "1"})
+            found = re.search(r"共 (\d+) 件", page.text)
+            assert page.status_code == 200 and found is not None, page.text
+            return int(found[1])
+
+        async with asyncio.timeout(120):  # visibility lists the last cases a little late
+            listed = await count()
+            for _ in range(600):
+                if listed >= cfg.open_cases:
+                    break
+                await asyncio.sleep(0.2)
+                listed = await count()
+        for n in range(cfg.queue_samples * 2):
+            # Alternately listed afresh, and paged or re-sorted from the listing held.
+            fresh = n % 2 == 0
+            params = {"tab": "open", "sort": ("waited", "sla")[n // 2 % 2], "page": n % 3 + 1}
+            sent = time.perf_counter()
+            r = await http.get("/", params=params | ({"fresh": "1"} if fresh else {}))
+            assert r.status_code == 200, r.text
+            (listing if fresh else paging).append(time.perf_counter() - sent)
+    return {"cases_listed": listed, **percentiles(listing), "held": percentiles(paging)}
+
+
+async def _log_in(http: Any, user: str, password: str) -> None:
+    """Log in to the console as a browser would (its CSRF cookie and field)."""
+    import re
+
+    page = await http.get("/login")
+    login_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert login_csrf is not None
+    http.cookies.set("reissue_login_csrf", page.cookies["reissue_login_csrf"])
+    r = await http.post(
+        "/login", data={"user_id": user, "password": password, "csrf": login_csrf[1]}
+    )
+    assert r.status_code == 303, r.text
+    http.cookies.set("reissue_session", r.cookies["reissue_session"])
 
 
 @asynccontextmanager

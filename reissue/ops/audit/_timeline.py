@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 
 from reissue.ops.audit._history import HistoryReader, typed
+from reissue.schemas import story
 from reissue.schemas.activities import definitions
 from reissue.schemas.clock import BEIJING, beijing
 from reissue.schemas.identifiers import (
@@ -26,6 +27,7 @@ from reissue.schemas.identifiers import (
     mask_personal_text,
     mask_resident_id,
 )
+from reissue.schemas.labels import Label
 from reissue.schemas.reasons import known, label
 from reissue.schemas.timeline import TimelineLine, line
 
@@ -34,12 +36,15 @@ __all__ = ["Entry", "Timeline", "build_timeline", "export"]
 
 @dataclass(frozen=True)
 class Entry:
-    """One line of the story: when, who, what."""
+    """One line of the story: when, who, what; `said` is the line as a sentence a
+    reviewer reads (None: a line only an auditor needs), `by` who acted, in words."""
 
     at: datetime
     actor: str
     what: str
     detail: str = ""
+    said: Label | None = None
+    by: Label | None = None
 
 
 @dataclass
@@ -108,21 +113,30 @@ def _card(value: Any) -> str:
     return mask_card_number(str(value)) if value else "-"
 
 
-def _step_line(name: str, arg: Any, result: Any) -> TimelineLine | None:
+def _step_line(name: str, arg: Any, result: Any) -> tuple[TimelineLine | None, Label | None]:
     """What a completed step says on the timeline, as its definition tells it (None: the
-    timeline does not show it); a step this code does not define, or whose payloads
-    cannot be read, still shows that it was done."""
+    timeline does not show it), and its sentence for a reader; a step this code does not
+    define, or whose payloads cannot be read, still shows that it was done."""
     activity = definitions().get(name)
     if activity is None:
-        return TimelineLine("?", f"Activity {name} completed", "not an activity of this version")
+        done = TimelineLine("?", f"Activity {name} completed", "not an activity of this version")
+        return done, Label("完成了一个旧版本的步骤", "A step of an older version completed")
     if not activity.on_timeline:
-        return None
+        return None, None
     read = typed(activity, arg, result)
     if read is None:
         return TimelineLine(
             "?", f"Activity {name} completed", "input or result not readable (encrypted or invalid)"
-        )
-    return line(activity, *read)
+        ), Label("完成了一个步骤（内容已加密）", "A step completed (its content is encrypted)")
+    return line(activity, *read), story.said(activity, *read)
+
+
+def _applicant_story(applicant: dict[str, Any], *, unmask: bool) -> str:
+    """The applicant as a reader's sentence names them (masked unless unmasked)."""
+    name, rid, mobile = applicant["name"], applicant["resident_id"], applicant["mobile"]
+    if not unmask:
+        name, rid, mobile = mask_name(name), mask_resident_id(rid), mask_mobile(mobile)
+    return f"{name}（{rid}，{mobile}）"
 
 
 # Personal data an event may carry, and how each is masked in a timeline.
@@ -170,6 +184,17 @@ def _event_input(arg: Any, *, unmask: bool = False) -> str:
     return json.dumps(shown, ensure_ascii=False, default=str)
 
 
+def _shown(arg: Any, *, unmask: bool) -> Any:
+    """An event's input as a reader's sentence may use it: personal data masked (unless
+    unmasked), documents by type."""
+    if not isinstance(arg, dict):
+        return arg
+    shown = dict(arg) if unmask else _masked(arg)
+    if "documents" in arg:
+        shown["documents"] = [d.get("type") for d in arg["documents"]]
+    return shown
+
+
 def _actor_of(arg: Any) -> str:
     if not isinstance(arg, dict):
         return "?"
@@ -202,10 +227,22 @@ async def build_timeline(
     updates: dict[str, str] = {}
     stage = None
 
-    def add(event: HistoryEvent, actor: str, what: str, detail: str = "") -> None:
+    def add(
+        event: HistoryEvent,
+        actor: str,
+        what: str,
+        detail: str = "",
+        *,
+        said: Label | None,
+        name: str | None = None,
+    ) -> None:
         # Free text (a note, a reason someone typed) may hold an ID or mobile number.
         shown = detail if unmask else mask_personal_text(detail)
-        timeline.entries.append(Entry(event.event_time.ToDatetime(tzinfo=UTC), actor, what, shown))
+        if said is not None and not unmask:
+            said = Label(mask_personal_text(said.zh), mask_personal_text(said.en))
+        at = event.event_time.ToDatetime(tzinfo=UTC)
+        by = story.actor(actor, event=name) if said is not None else None
+        timeline.entries.append(Entry(at, actor, what, shown, said, by))
 
     for ev in history.events:
         t = ev.event_type
@@ -224,14 +261,23 @@ async def build_timeline(
                     f"{inp.get('insured_category')}; district {inp.get('district')}; "
                     f"affiliation {aff.get('kind')} {aff.get('name', '')}"
                     + (f"; policy {given}" if given else ""),
+                    said=story.loss_reported(
+                        inp, _applicant_story(inp["applicant"], unmask=unmask)
+                    ),
                 )
             else:
-                add(ev, "?", "Case started", "input not readable (encrypted or invalid)")
+                add(
+                    ev,
+                    "?",
+                    "Case started",
+                    "input not readable (encrypted or invalid)",
+                    said=Label("案件开始（内容已加密）", "Case started (its content is encrypted)"),
+                )
         elif step := await dec.step(ev):
-            told = _step_line(*step)
+            told, said = _step_line(*step)
             if told is not None:
                 timeline.policy_version = told.policy_in_force or timeline.policy_version
-                add(ev, told.actor, told.what, told.detail)
+                add(ev, told.actor, told.what, told.detail, said=said)
         elif t in (
             EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
             EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
@@ -242,7 +288,7 @@ async def build_timeline(
                 else ev.activity_task_timed_out_event_attributes
             )
             kind = dec.scheduled(attrs.scheduled_event_id)
-            add(ev, "system", f"Activity {kind} failed", attrs.failure.message)
+            add(ev, "system", f"Activity {kind} failed", attrs.failure.message, said=None)
         elif t == EventType.EVENT_TYPE_TIMER_STARTED:
             timer = ev.timer_started_event_attributes
             summary = (
@@ -251,15 +297,26 @@ async def build_timeline(
             label = summary or "timer"
             fires = ev.event_time.ToDatetime(tzinfo=UTC) + timer.start_to_fire_timeout.ToTimedelta()
             timers[ev.event_id] = label
-            add(ev, "system", f"Deadline set: {label}", f"fires {beijing(fires, seconds=True)}")
+            add(
+                ev,
+                "system",
+                f"Deadline set: {label}",
+                f"fires {beijing(fires, seconds=True)}",
+                said=story.deadline(label, fires=fires),
+            )
         elif t == EventType.EVENT_TYPE_TIMER_FIRED:
             label = timers.get(ev.timer_fired_event_attributes.started_event_id, "timer")
-            add(ev, "system", f"Deadline reached: {label}")
+            add(ev, "system", f"Deadline reached: {label}", said=story.deadline(label, fires=None))
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             signal = ev.workflow_execution_signaled_event_attributes
             arg = await dec.one(signal.input.payloads)
             add(
-                ev, _actor_of(arg), f"Signal {signal.signal_name}", _event_input(arg, unmask=unmask)
+                ev,
+                _actor_of(arg),
+                f"Signal {signal.signal_name}",
+                _event_input(arg, unmask=unmask),
+                said=story.event(signal.signal_name, _shown(arg, unmask=unmask)),
+                name=signal.signal_name,
             )
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             req = ev.workflow_execution_update_accepted_event_attributes.accepted_request
@@ -270,12 +327,20 @@ async def build_timeline(
                 _actor_of(arg),
                 f"Update {req.input.name} accepted",
                 _event_input(arg, unmask=unmask),
+                said=story.event(req.input.name, _shown(arg, unmask=unmask)),
             )
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
             answered = ev.workflow_execution_update_completed_event_attributes
             name = updates.get(answered.meta.update_id, "update")
             if answered.outcome.HasField("failure"):
-                add(ev, "system", f"Update {name} refused", answered.outcome.failure.message)
+                message = answered.outcome.failure.message
+                add(
+                    ev,
+                    "system",
+                    f"Update {name} refused",
+                    message,
+                    said=story.refused(name, message),
+                )
             else:
                 result = await dec.one(answered.outcome.success.payloads)
                 add(
@@ -285,6 +350,7 @@ async def build_timeline(
                     json.dumps(
                         result if unmask else _masked(result), ensure_ascii=False, default=str
                     ),
+                    said=None,
                 )
         elif t == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = ev.upsert_workflow_search_attributes_event_attributes.search_attributes
@@ -293,20 +359,38 @@ async def build_timeline(
                 new_stage = json.loads(raw.data)
                 if new_stage != stage:
                     stage = new_stage
-                    add(ev, "system", f"Stage → {new_stage}")
+                    add(ev, "system", f"Stage → {new_stage}", said=story.stage_entered(new_stage))
             sla = fields.indexed_fields.get("SlaBreached")
             if sla is not None and json.loads(sla.data) is True and "sla" not in timers.values():
                 timers[-1] = "sla"
-                add(ev, "system", "Review SLA breached", "supervisor notified")
+                add(
+                    ev,
+                    "system",
+                    "Review SLA breached",
+                    "supervisor notified",
+                    said=story.sla_breached(),
+                )
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             res = await dec.one(ev.workflow_execution_completed_event_attributes.result.payloads)
             if isinstance(res, dict):
                 timeline.outcome = str(res.get("outcome"))
-                add(ev, "system", f"Case closed: {res.get('outcome')}", str(res.get("reason")))
+                add(
+                    ev,
+                    "system",
+                    f"Case closed: {res.get('outcome')}",
+                    str(res.get("reason")),
+                    said=story.case_closed(res.get("outcome")),
+                )
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             failure = ev.workflow_execution_failed_event_attributes.failure
             timeline.outcome = "failed"
-            add(ev, "system", "Case failed", failure.message)
+            add(
+                ev,
+                "system",
+                "Case failed",
+                failure.message,
+                said=story.case_failed(failure.message),
+            )
     return timeline
 
 
