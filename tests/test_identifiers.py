@@ -23,6 +23,7 @@ from reissue.schemas.identifiers import (
     mask_card_number,
     mask_mobile,
     mask_name,
+    mask_personal_text,
     mask_resident_id,
     normalise_card_number,
     normalise_credit_code,
@@ -32,6 +33,7 @@ from reissue.schemas.identifiers import (
     resident_id_check_char,
     today_for_validation,
 )
+from reissue.workers.logging import mask_text
 
 TODAY = datetime.date(2025, 6, 1)
 VALID_IDS = ["11010519491231002X", "440524188001010014"]
@@ -412,6 +414,21 @@ def test_mask_examples() -> None:
     assert mask_name("张三") == "张*"
     assert mask_name("张") == "*"
     assert mask_name("") == ""
+
+
+@pytest.mark.parametrize(
+    ("typed", "masked"),
+    [
+        ("11010519491231002x", "110105***********X"),
+        ("+86 138-1234-5678", "138****5678"),
+        ("１３８１２３４５６７８", "138****5678"),  # full-width digits, as a Chinese IME types them
+    ],
+)
+def test_logs_and_timelines_mask_typed_ids_and_mobiles_alike(typed: str, masked: str) -> None:
+    # One masking of free text: what a timeline shows is what a log line keeps.
+    text = f"备注：申请人{typed}，已联系"
+    assert mask_personal_text(text) == f"备注：申请人{masked}，已联系"
+    assert mask_text(text) == mask_personal_text(text)
 
 
 @given(resident_id_bodies())

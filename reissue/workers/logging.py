@@ -16,12 +16,11 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from reissue.schemas.identifiers import mask_personal_text
+
 __all__ = ["CaseLogInterceptor", "configure_logging", "mask_personal_data", "mask_text"]
 
-# Resident ID numbers (18 characters, last a digit or X) and mainland mobile numbers,
-# wherever they stand in a string; values under these keys are masked whole.
-_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{11}([\dXx])(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)((?:\+?86[ -]?)?1[3-9]\d)[ -]?\d{4}[ -]?(\d{4})(?!\d)")
+# Values under these keys are masked whole; `name=...` wherever it stands.
 _NAMED = re.compile(
     r"""((?:["']?)(?:name|applicant_name|full_name)["']?\s*[:=]\s*["']?)([^"',}\s]+)""",
     re.IGNORECASE,
@@ -41,10 +40,9 @@ _PERSONAL_KEYS = frozenset(
 
 
 def mask_text(text: str) -> str:
-    """The text with resident ID numbers, mobile numbers and `name=...` values masked."""
-    text = _RESIDENT_ID.sub(lambda m: f"{m.group(1)}***********{m.group(2)}", text)
-    text = _MOBILE.sub(lambda m: f"{m.group(1)[-3:]}****{m.group(2)}", text)
-    return _NAMED.sub(lambda m: f"{m.group(1)}***", text)
+    """The text with resident ID numbers and mobile numbers masked as everywhere else
+    (`identifiers.mask_personal_text`), and `name=...` values."""
+    return _NAMED.sub(lambda m: f"{m.group(1)}***", mask_personal_text(text))
 
 
 def mask_personal_data(
