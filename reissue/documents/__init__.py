@@ -16,14 +16,19 @@ to staff; who may download which is theirs to check (README: "Who may do what").
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 from enum import StrEnum
 
+import asyncpg
+
 from reissue.activities.db import Connection
 from reissue.activities.repositories.audit import append
+from reissue.client import ReissueClient
 from reissue.documents._font import FONT_ENV, FontMissing, cjk_font
 from reissue.documents._gather import (
     DocumentUnavailable,
+    NotAtStage,
     gather_application_form,
     gather_loss_report_proof,
 )
@@ -33,6 +38,7 @@ from reissue.documents._render import (
     application_form_pdf,
     loss_report_proof_pdf,
 )
+from reissue.schemas.enums import Stage
 
 __all__ = [
     "FONT_ENV",
@@ -42,10 +48,14 @@ __all__ = [
     "DocumentUnavailable",
     "FontMissing",
     "LossReportProof",
+    "NotAtStage",
     "application_form_pdf",
     "cjk_font",
+    "download_headers",
     "gather_application_form",
     "gather_loss_report_proof",
+    "issue_application_form",
+    "issue_loss_report_proof",
     "loss_report_proof_pdf",
     "record_download",
 ]
@@ -89,3 +99,63 @@ async def record_download(
         detail={"document": document.value, "reason": reason, "by_role": by_role},
         at=datetime.now(UTC),
     )
+
+
+def download_headers(case_id: str, document: Document) -> dict[str, str]:
+    """How a document is sent: an attachment named after the case and the document,
+    kept in no cache (the form carries the full personal data)."""
+    return {
+        "Content-Disposition": f'attachment; filename="{case_id}.{document.filename}"',
+        "Cache-Control": "no-store",
+    }
+
+
+async def issue_application_form(
+    client: ReissueClient,
+    pool: asyncpg.Pool,
+    case_id: str,
+    *,
+    clerk: str | None,
+    printed_by: str,
+    by_role: str,
+    reason: str,
+    stages: Collection[Stage] | None = None,
+) -> bytes:
+    """The application form of the case (workflow ID) as PDF, its download on the
+    case's record (as an unmask, by `printed_by`) before it is made. Nothing is recorded
+    when it cannot be made: no font (`FontMissing`), or not now (`DocumentUnavailable`;
+    `NotAtStage` outside `stages`)."""
+    cjk_font()
+    form = await gather_application_form(
+        client, case_id, clerk=clerk, printed_by=printed_by, stages=stages
+    )
+    async with pool.acquire() as conn:
+        await record_download(
+            conn,
+            Document.APPLICATION_FORM,
+            case_id=form.record_id,
+            actor=printed_by,
+            by_role=by_role,
+            reason=reason,
+        )
+    return application_form_pdf(form)
+
+
+async def issue_loss_report_proof(
+    client: ReissueClient, pool: asyncpg.Pool, case_id: str, *, actor: str, by_role: str
+) -> bytes:
+    """The proof of the case's loss report as PDF, its download on the case's record
+    (by `actor`). Nothing is recorded when it cannot be made (`FontMissing`,
+    `DocumentUnavailable`)."""
+    cjk_font()
+    proof = await gather_loss_report_proof(client, pool, case_id)
+    async with pool.acquire() as conn:
+        await record_download(
+            conn,
+            Document.LOSS_REPORT_PROOF,
+            case_id=proof.record_id,
+            actor=actor,
+            by_role=by_role,
+            reason="proof of the loss report issued",
+        )
+    return loss_report_proof_pdf(proof)

@@ -3,6 +3,7 @@ encrypted start of its history), its status, and the registry's loss report."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,8 +13,14 @@ from temporalio.api.enums.v1 import EventType
 from reissue.activities.repositories import documents as registry
 from reissue.client import ReissueClient
 from reissue.documents._render import ApplicationForm, LossReportProof
+from reissue.schemas.enums import Stage
 
-__all__ = ["DocumentUnavailable", "gather_application_form", "gather_loss_report_proof"]
+__all__ = [
+    "DocumentUnavailable",
+    "NotAtStage",
+    "gather_application_form",
+    "gather_loss_report_proof",
+]
 
 
 class DocumentUnavailable(Exception):
@@ -33,11 +40,27 @@ async def _case_input(client: ReissueClient, case_id: str) -> dict[str, Any]:
     raise DocumentUnavailable("the case's input cannot be read")
 
 
+class NotAtStage(DocumentUnavailable):
+    """The case is not at a stage the document is made in (`stage`: where it is)."""
+
+    def __init__(self, stage: Stage) -> None:
+        super().__init__(f"not made at this stage ({stage.value})")
+        self.stage = stage
+
+
 async def gather_application_form(
-    client: ReissueClient, case_id: str, *, clerk: str | None, printed_by: str
+    client: ReissueClient,
+    case_id: str,
+    *,
+    clerk: str | None,
+    printed_by: str,
+    stages: Collection[Stage] | None = None,
 ) -> ApplicationForm:
-    """The application form of the case (workflow ID), as it stands now."""
+    """The application form of the case (workflow ID), as it stands now; with `stages`,
+    only while the case is at one of them (else `NotAtStage`)."""
     st = await client.status(case_id)
+    if stages is not None and st.stage not in stages:
+        raise NotAtStage(st.stage)
     inp = await _case_input(client, case_id)
     applicant, affiliation = inp["applicant"], inp.get("affiliation") or {"kind": "none"}
     return ApplicationForm(

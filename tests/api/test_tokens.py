@@ -4,47 +4,26 @@ when the app takes tokens only."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from reissue.api.app import build_app
 from reissue.api.credentials import TokenVerifier, create_key
 from tests.api.conftest import serving
+from tests.idp import OTHER, SIGNING, jwks_served, signed
 from tests.support import Stack, materials
 
 ISSUER, AUDIENCE = "https://idp.example.test/", "card-reissue"
-SIGNING = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-OTHER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture(scope="module")
 def jwks_url() -> Iterator[str]:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SIGNING.public_key()))
-    body = json.dumps({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
-    server.shutdown()
+    with jwks_served() as url:
+        yield url
 
 
 @pytest.fixture
@@ -56,7 +35,6 @@ async def api(stack: Stack, jwks_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _token(key: Any = SIGNING, **claims: Any) -> dict[str, str]:
-    now = int(time.time())
     body = {
         "iss": ISSUER,
         "aud": AUDIENCE,
@@ -64,13 +42,10 @@ def _token(key: Any = SIGNING, **claims: Any) -> dict[str, str]:
         "partner": "hotline",
         "channel": "hotline_12333",
         "scope": "report status card_found",
-        "iat": now,
-        "exp": now + 300,
     } | claims
     if "partner" in claims and "channel" not in claims:
         del body["channel"]  # only a hotline's token says which hotline by default
-    body = {k: v for k, v in body.items() if v is not None}
-    token = jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+    token = signed(body, key)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -6,56 +6,35 @@ a token in the path is a dev convenience only and is never logged."""
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from structlog.testing import capture_logs
 
 from reissue.schemas.codec import EncryptionCodec
 from reissue.workers.codec_server import StaffTokens, app_from_settings, build_app, serve
 from reissue.workers.oidc import JwtVerifier
 from reissue.workers.settings import Settings
+from tests.idp import OTHER, SIGNING, jwks_served, signed
 from tests.support import CODEC_TOKEN, TEST_CONVERTER, TEST_KEYS, TEST_KEYS_SPEC
 
 UI = "http://localhost:8233"
 NAMESPACE = "cards"
 LIMIT = 64 * 1024
 ISSUER, AUDIENCE = "https://idp.example.test/realms/staff", "card-reissue-codec"
-SIGNING = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-OTHER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 CASE = "reissue-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
 def jwks_url() -> Iterator[str]:
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SIGNING.public_key()))
-    body = json.dumps({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
-    server.shutdown()
+    with jwks_served() as url:
+        yield url
 
 
 def _free_port() -> int:
@@ -103,18 +82,14 @@ async def dev_http(jwks_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 def _staff(key: Any = SIGNING, **claims: Any) -> dict[str, str]:
     """The headers the Web UI sends for a signed-in user (`codec.passAccessToken`)."""
-    now = int(time.time())
     body = {
         "iss": ISSUER,
         "aud": AUDIENCE,
         "sub": "5d1c0e7a",
         "preferred_username": "ops-01",
         "roles": ["operations"],
-        "iat": now,
-        "exp": now + 300,
     } | claims
-    body = {k: v for k, v in body.items() if v is not None}
-    token = jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+    token = signed(body, key)
     return {"Authorization": f"Bearer {token}", "X-Namespace": NAMESPACE, "Origin": UI}
 
 

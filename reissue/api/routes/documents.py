@@ -5,8 +5,8 @@ case's record (the form's as `personal_data_unmasked`) before the document is ma
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends
@@ -20,12 +20,10 @@ from reissue.documents import (
     Document,
     DocumentUnavailable,
     FontMissing,
-    application_form_pdf,
-    cjk_font,
-    gather_application_form,
-    gather_loss_report_proof,
-    loss_report_proof_pdf,
-    record_download,
+    NotAtStage,
+    download_headers,
+    issue_application_form,
+    issue_loss_report_proof,
 )
 from reissue.schemas.enums import Stage
 from reissue.schemas.permissions import Scope
@@ -42,37 +40,33 @@ _AS_PDF: dict[int | str, dict[str, Any]] = {
 }
 # Why the counter prints the form: the reason on the case's record.
 COUNTER_REASON = "printed at the counter for the applicant's signature"
-
-
-def _font() -> None:
-    try:
-        cjk_font()
-    except FontMissing as e:
-        raise ApiProblem(503, "documents-unavailable", "Documents unavailable", str(e)) from None
-
-
-@asynccontextmanager
-async def _unavailable() -> AsyncIterator[None]:
-    try:
-        yield
-    except DocumentUnavailable as e:
-        raise ApiProblem(409, "document-unavailable", "No such document yet", str(e)) from None
-
-
 # When the counter prints the form: while the case waits for the applicant to hand in
 # the application (or a correction) in person. Never for a closed case.
 FORM_STAGES: Final = frozenset({Stage.AWAITING_MATERIALS})
 
 
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    """A document that cannot be made now (nothing was recorded)."""
+    try:
+        yield
+    except FontMissing as e:
+        raise ApiProblem(503, "documents-unavailable", "Documents unavailable", str(e)) from None
+    except NotAtStage as e:
+        raise ApiProblem(
+            409,
+            "not-at-the-counter",
+            "Not at this stage",
+            f"the application form is printed while the case waits for the applicant at "
+            f"a counter ({', '.join(s.value for s in sorted(FORM_STAGES))}); it is "
+            f"{e.stage.value}",
+        ) from None
+    except DocumentUnavailable as e:
+        raise ApiProblem(409, "document-unavailable", "No such document yet", str(e)) from None
+
+
 def _pdf(body: bytes, case_id: str, document: Document) -> Response:
-    return Response(
-        body,
-        media_type=PDF,
-        headers={
-            "Content-Disposition": f'attachment; filename="{case_id}.{document.filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return Response(body, media_type=PDF, headers=download_headers(case_id, document))
 
 
 @router.get(
@@ -95,31 +89,19 @@ async def application_form(
             "the application form is printed for a clerk: this credential names none "
             "(a per-person token, or a token with an act claim)",
         )
-    _font()
-    async with refusals(door.client, case_id), _unavailable():
-        stage = (await door.client.status(case_id)).stage
-        if stage not in FORM_STAGES:
-            raise ApiProblem(
-                409,
-                "not-at-the-counter",
-                "Not at this stage",
-                f"the application form is printed while the case waits for the applicant at "
-                f"a counter ({', '.join(s.value for s in sorted(FORM_STAGES))}); it is "
-                f"{stage.value}",
+    with _unavailable():
+        async with refusals(door.client, case_id):
+            body = await issue_application_form(
+                door.client,
+                door.pool,
+                case_id,
+                clerk=who.person,
+                printed_by=who.person,
+                by_role=who.partner,
+                reason=COUNTER_REASON,
+                stages=FORM_STAGES,
             )
-        form = await gather_application_form(
-            door.client, case_id, clerk=who.person, printed_by=who.person
-        )
-    async with door.pool.acquire() as conn:
-        await record_download(
-            conn,
-            Document.APPLICATION_FORM,
-            case_id=form.record_id,
-            actor=who.person,
-            by_role=who.partner,
-            reason=COUNTER_REASON,
-        )
-    return _pdf(application_form_pdf(form), case_id, Document.APPLICATION_FORM)
+    return _pdf(body, case_id, Document.APPLICATION_FORM)
 
 
 @router.get(
@@ -134,16 +116,9 @@ async def loss_report_proof(
     door: Door,
     who: Annotated[Credential, Depends(require(Scope.DOCUMENTS))],
 ) -> Response:
-    _font()
-    async with refusals(door.client, case_id), _unavailable():
-        proof = await gather_loss_report_proof(door.client, door.pool, case_id)
-    async with door.pool.acquire() as conn:
-        await record_download(
-            conn,
-            Document.LOSS_REPORT_PROOF,
-            case_id=proof.record_id,
-            actor=who.acting,
-            by_role=who.partner,
-            reason="proof of the loss report issued",
-        )
-    return _pdf(loss_report_proof_pdf(proof), case_id, Document.LOSS_REPORT_PROOF)
+    with _unavailable():
+        async with refusals(door.client, case_id):
+            body = await issue_loss_report_proof(
+                door.client, door.pool, case_id, actor=who.acting, by_role=who.partner
+            )
+    return _pdf(body, case_id, Document.LOSS_REPORT_PROOF)
