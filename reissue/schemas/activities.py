@@ -27,6 +27,7 @@ from reissue.schemas.enums import (
 )
 from reissue.schemas.events import MaterialRef, PaymentConfirmation
 from reissue.schemas.policy import CasePolicy
+from reissue.schemas.precheck import precheck_problems
 
 __all__ = [
     "OWNER_LIFTS",
@@ -159,6 +160,20 @@ class PrecheckInput(CaseStep):
     photo_min_width_px: int
     photo_min_height_px: int
     fee_exemption: FeeExemption | None
+
+    def problems(self) -> list[str]:
+        """Everything wrong with the submission (`precheck_problems`), as the activity
+        checks it."""
+        return precheck_problems(
+            documents=self.documents,
+            required=self.required,
+            loss_proof_number=self.loss_proof_number,
+            report_number=self.report_number,
+            resident_id=self.resident_id,
+            photo_min_width_px=self.photo_min_width_px,
+            photo_min_height_px=self.photo_min_height_px,
+            fee_exemption=self.fee_exemption,
+        )
 
 
 class PrecheckResult(BaseModel):

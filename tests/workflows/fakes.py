@@ -62,7 +62,6 @@ from reissue.schemas.events import LEDGER_MAX_FEN, PaymentConfirmation
 from reissue.schemas.hashing import case_workflow_id, person_key
 from reissue.schemas.identifiers import mask_card_number, normalise_district
 from reissue.schemas.policy import CasePolicy
-from reissue.schemas.precheck import precheck_problems
 from reissue.workers.settings import DEV_HASH_SECRET
 
 __all__ = ["Card", "FakeSystem", "Hold", "Notice"]
@@ -1192,16 +1191,7 @@ class FakeSystem:
 
     def _precheck(self, req: a.PrecheckInput) -> a.PrecheckResult:
         def work() -> a.PrecheckResult:
-            problems = precheck_problems(
-                documents=req.documents,
-                required=req.required,
-                loss_proof_number=req.loss_proof_number,
-                report_number=req.report_number,
-                resident_id=req.resident_id,
-                photo_min_width_px=req.photo_min_width_px,
-                photo_min_height_px=req.photo_min_height_px,
-                fee_exemption=req.fee_exemption,
-            )
+            problems = req.problems()
             self.submissions[(req.case_id, req.round)] = (not problems, problems)
             self._audit(
                 req,
