@@ -1002,9 +1002,7 @@ class FakeSystem:
                     new=False,
                 )
             if not 0 < req.amount_fen <= LEDGER_MAX_FEN:  # no ledger row can hold it
-                reason = (
-                    f"amount_fen: must be more than 0 and at most {LEDGER_MAX_FEN}; not recorded"
-                )
+                receipt = a.PaymentReceipt.not_recorded(req.payment_ref)
                 self._audit(
                     req,
                     "payment_unrecordable",
@@ -1012,7 +1010,7 @@ class FakeSystem:
                     order_id=req.order_id,
                     amount_fen=str(req.amount_fen),
                     payment_ref=req.payment_ref,
-                    reason=reason,
+                    reason=receipt.reason,
                 )
                 params = {
                     "case": req.case_id.partition(":")[0],
@@ -1032,14 +1030,7 @@ class FakeSystem:
                         req.at,
                     )
                 )
-                return a.PaymentReceipt(
-                    payment_ref=req.payment_ref,
-                    amount_fen=0,
-                    order_id=None,
-                    applied=False,
-                    reason=reason,
-                    new=False,
-                )
+                return receipt
             reason, applied = req.reason, None
             if req.apply:
                 order = self.orders.get(req.order_id)
