@@ -21,7 +21,6 @@ from reissue.schemas.activities import (
     PrecheckResult,
     ReviewRecordInput,
 )
-from reissue.schemas.precheck import precheck_problems
 
 __all__ = ["CaseworkActivities"]
 
@@ -56,16 +55,7 @@ class CaseworkActivities:
     @idempotent(PRECHECK_MATERIALS)
     async def precheck_materials(self, conn: Connection, req: PrecheckInput) -> PrecheckResult:
         """Automatic completeness and format check before staff review."""
-        problems = precheck_problems(
-            documents=req.documents,
-            required=req.required,
-            loss_proof_number=req.loss_proof_number,
-            report_number=req.report_number,
-            resident_id=req.resident_id,
-            photo_min_width_px=req.photo_min_width_px,
-            photo_min_height_px=req.photo_min_height_px,
-            fee_exemption=req.fee_exemption,
-        )
+        problems = req.problems()
         await casework.insert_submission(
             conn,
             case_id=req.case_id,

@@ -243,7 +243,7 @@ class PaymentActivities:
         audit log and told to operations, who check it with the platform; the case reads
         the answer (nothing under this reference in the ledger: `new` False, 0 fen, no
         order) as an anomaly and goes on, its money gate free for the real payment."""
-        reason = f"amount_fen: must be more than 0 and at most {LEDGER_MAX_FEN}; not recorded"
+        receipt = PaymentReceipt.not_recorded(req.payment_ref)
         await audit.record(
             conn,
             req,
@@ -252,7 +252,7 @@ class PaymentActivities:
             order_id=req.order_id,
             amount_fen=str(req.amount_fen),
             payment_ref=req.payment_ref,
-            reason=reason,
+            reason=receipt.reason,
         )
         await casework.insert_notification(
             conn,
@@ -272,14 +272,7 @@ class PaymentActivities:
             ),
             at=req.at,
         )
-        return PaymentReceipt(
-            payment_ref=req.payment_ref,
-            amount_fen=0,
-            order_id=None,
-            applied=False,
-            reason=reason,
-            new=False,
-        )
+        return receipt
 
     @partner_step(REFUND_PAYMENT)
     async def refund_payment(self, req: RefundInput) -> RefundResult:

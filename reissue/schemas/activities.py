@@ -25,8 +25,9 @@ from reissue.schemas.enums import (
     Recipient,
     ReviewVerdict,
 )
-from reissue.schemas.events import MaterialRef, PaymentConfirmation
+from reissue.schemas.events import LEDGER_MAX_FEN, MaterialRef, PaymentConfirmation
 from reissue.schemas.policy import CasePolicy
+from reissue.schemas.precheck import precheck_problems
 
 __all__ = [
     "OWNER_LIFTS",
@@ -159,6 +160,20 @@ class PrecheckInput(CaseStep):
     photo_min_width_px: int
     photo_min_height_px: int
     fee_exemption: FeeExemption | None
+
+    def problems(self) -> list[str]:
+        """Everything wrong with the submission (`precheck_problems`), as the activity
+        checks it."""
+        return precheck_problems(
+            documents=self.documents,
+            required=self.required,
+            loss_proof_number=self.loss_proof_number,
+            report_number=self.report_number,
+            resident_id=self.resident_id,
+            photo_min_width_px=self.photo_min_width_px,
+            photo_min_height_px=self.photo_min_height_px,
+            fee_exemption=self.fee_exemption,
+        )
 
 
 class PrecheckResult(BaseModel):
@@ -319,6 +334,22 @@ class PaymentReceipt(BaseModel):
     reason: str | None = None
     order: PaymentOrder | None = None
     new: bool = True
+
+    @classmethod
+    def not_recorded(cls, payment_ref: str) -> PaymentReceipt:
+        """The answer for a payment no ledger row can hold."""
+        return cls(
+            payment_ref=payment_ref,
+            amount_fen=0,
+            applied=False,
+            reason=f"amount_fen: must be more than 0 and at most {LEDGER_MAX_FEN}; not recorded",
+            new=False,
+        )
+
+    @property
+    def unrecorded(self) -> bool:
+        """The ledger could not hold the payment at all (`not_recorded`)."""
+        return self.order_id is None and self.amount_fen == 0 and bool(self.reason)
 
 
 class RefundInput(CaseStep):

@@ -275,21 +275,20 @@ class Money:
         case = self.case
         # (The ledger could not hold it at all — `reason` says why — rather than holding
         # another payment under its reference: told as it is.)
-        unrecordable = earlier.order_id is None and earlier.amount_fen == 0 and earlier.reason
         await case.audit(
             "payment_conflict",
             "payment-platform",
             {
                 "received": detail,
                 "earlier": f"not recorded: {earlier.reason}"
-                if unrecordable
+                if earlier.unrecorded
                 else f"order={earlier.order_id} amount_fen={earlier.amount_fen}",
             },
         )
         case.anomaly(
             "payment_confirmed",
             f"payment_confirmed not recorded ({earlier.reason}): {detail}"
-            if unrecordable
+            if earlier.unrecorded
             else f"payment_confirmed conflicts with an earlier one: {detail}",
         )
         case.flag(CaseFlag.PAYMENT_CONFLICT)

@@ -62,7 +62,6 @@ from reissue.schemas.events import LEDGER_MAX_FEN, PaymentConfirmation
 from reissue.schemas.hashing import case_workflow_id, person_key
 from reissue.schemas.identifiers import mask_card_number, normalise_district
 from reissue.schemas.policy import CasePolicy
-from reissue.schemas.precheck import precheck_problems
 from reissue.workers.settings import DEV_HASH_SECRET
 
 __all__ = ["Card", "FakeSystem", "Hold", "Notice"]
@@ -393,27 +392,31 @@ class FakeSystem:
     # ------------------------------------------------------------------ the activities
 
     def activities(self) -> list[Callable[..., Any]]:
-        """Every activity, as the worker registers it: each step on our own registry also
+        """Every activity, as the worker registers it: under the real name, typed as the
+        real one, doing the work `_work` names for it; each step on our own registry also
         as its local activity."""
-        steps = [
-            getattr(self, name)
-            for name in dir(self)
-            if hasattr(getattr(self, name), "__temporal_activity_definition")
+        defs = a.definitions()
+        assert defs.keys() == self._work.keys(), "a fake for every activity, and no other"
+        return [
+            self._activity(defn, local=local)
+            for defn in defs.values()
+            for local in (False, True)
+            if not (local and defn.partner)
         ]
-        by_name = {a.definitions()[_name(s)]: s for s in steps}
-        local = [self._local(defn, fn) for defn, fn in by_name.items() if not defn.partner]
-        return [*steps, *local]
 
-    def _local(self, defn: a.ActivityDef[Any, Any], step: Callable[..., Any]) -> Callable[..., Any]:
-        async def run(req: Any) -> a.LocalRun:
-            result = await self._step(defn, req, local=True)
+    def _activity(self, defn: a.ActivityDef[Any, Any], *, local: bool) -> Callable[..., Any]:
+        async def run(req: Any) -> BaseModel:
+            result = await self._step(defn, req, local=local)
+            if not local:
+                return result
             return a.LocalRun(
                 arg=req.model_dump(mode="json"), result=result.model_dump(mode="json")
             )
 
-        run.__name__ = run.__qualname__ = defn.local_name.replace(".", "_")
-        run.__annotations__ = {"req": defn.arg, "return": a.LocalRun}
-        return activity.defn(name=defn.local_name)(run)
+        name = defn.local_name if local else defn.name
+        run.__name__ = run.__qualname__ = name.replace(".", "_")
+        run.__annotations__ = {"req": defn.arg, "return": a.LocalRun if local else defn.result}
+        return activity.defn(name=name)(run)
 
     async def _step(self, defn: a.ActivityDef[In, R], req: In, *, local: bool = False) -> R:
         """One attempt of a step: held, or done once per key (the partner's part on every
@@ -454,10 +457,6 @@ class FakeSystem:
         return True
 
     # --- the registry
-
-    @activity.defn(name=a.REGISTER_LOSS.name)
-    async def register_loss(self, req: a.RegisterLossInput) -> a.RegisterLossResult:
-        return await self._step(a.REGISTER_LOSS, req)
 
     def _register_loss(self, req: a.RegisterLossInput) -> a.RegisterLossResult:
         return self._once(req, "register_loss", a.RegisterLossResult, lambda: self._open(req))
@@ -540,10 +539,6 @@ class FakeSystem:
             policy_hash=policy_hash,
         )
 
-    @activity.defn(name=a.FREEZE_CARD.name)
-    async def freeze_card(self, req: a.FreezeInput) -> a.FreezeResult:
-        return await self._step(a.FREEZE_CARD, req)
-
     def _freeze_card(self, req: a.FreezeInput) -> a.FreezeResult:
         def work() -> a.FreezeResult:
             card = self.cards.get(req.card_number)
@@ -559,10 +554,6 @@ class FakeSystem:
 
         return self._once(req, "freeze_card", a.FreezeResult, work)
 
-    @activity.defn(name=a.FORMALISE_LOSS_REPORT.name)
-    async def formalise_loss_report(self, req: a.FormaliseInput) -> a.Done:
-        return await self._step(a.FORMALISE_LOSS_REPORT, req)
-
     def _formalise(self, req: a.FormaliseInput) -> a.Done:
         def work() -> a.Done:
             report = self.reports[req.report_number]
@@ -573,10 +564,6 @@ class FakeSystem:
             return a.Done(changed=changed)
 
         return self._once(req, "formalise_loss_report", a.Done, work)
-
-    @activity.defn(name=a.LIFT_LOSS_REPORT.name)
-    async def lift_loss_report(self, req: a.LiftLossInput) -> a.LiftResult:
-        return await self._step(a.LIFT_LOSS_REPORT, req)
 
     def _lift(self, req: a.LiftLossInput) -> a.LiftResult:
         def work() -> a.LiftResult:
@@ -621,10 +608,6 @@ class FakeSystem:
 
         return self._once(req, "lift_loss_report", a.LiftResult, work)
 
-    @activity.defn(name=a.VOID_OLD_CARD.name)
-    async def void_old_card(self, req: a.VoidCardInput) -> a.Done:
-        return await self._step(a.VOID_OLD_CARD, req)
-
     def _void(self, req: a.VoidCardInput) -> a.Done:
         def work() -> a.Done:
             report = self.reports[req.report_number]
@@ -641,10 +624,6 @@ class FakeSystem:
             return a.Done(changed=closed or voided)
 
         return self._once(req, "void_old_card", a.Done, work)
-
-    @activity.defn(name=a.ORDER_CARD_PRODUCTION.name)
-    async def order_card_production(self, req: a.ProductionInput) -> a.ProductionOrder:
-        return await self._step(a.ORDER_CARD_PRODUCTION, req)
 
     def _order_production(self, req: a.ProductionInput) -> a.ProductionOrder:
         def write_down() -> a.ProductionOrder:
@@ -696,10 +675,6 @@ class FakeSystem:
     def _balance(self, account_id: str) -> int:
         return next(c.balance_fen for c in self.cards.values() if c.account_id == account_id)
 
-    @activity.defn(name=a.RECORD_CARD_PRODUCED.name)
-    async def record_card_produced(self, req: a.CardProducedInput) -> a.Done:
-        return await self._step(a.RECORD_CARD_PRODUCED, req)
-
     def _produced(self, req: a.CardProducedInput) -> a.Done:
         def work() -> a.Done:
             order = self.productions.get(req.order_id)
@@ -735,10 +710,6 @@ class FakeSystem:
 
         return self._once(req, "record_card_produced", a.Done, work)
 
-    @activity.defn(name=a.RECORD_PRODUCTION_FAILED.name)
-    async def record_production_failed(self, req: a.ProductionFailedInput) -> a.Done:
-        return await self._step(a.RECORD_PRODUCTION_FAILED, req)
-
     def _failed(self, req: a.ProductionFailedInput) -> a.Done:
         def work() -> a.Done:
             order = self.productions.get(req.order_id)
@@ -755,10 +726,6 @@ class FakeSystem:
             return a.Done(changed=changed)
 
         return self._once(req, "record_production_failed", a.Done, work)
-
-    @activity.defn(name=a.CANCEL_CARD_PRODUCTION.name)
-    async def cancel_card_production(self, req: a.OrderInput) -> a.Done:
-        return await self._step(a.CANCEL_CARD_PRODUCTION, req)
 
     def _cancel_production(self, req: a.OrderInput) -> a.Done:
         def work() -> a.Done:
@@ -793,10 +760,6 @@ class FakeSystem:
             )
         return done
 
-    @activity.defn(name=a.ACTIVATE_NEW_CARD.name)
-    async def activate_new_card(self, req: a.ActivateCardInput) -> a.ActivateCardResult:
-        return await self._step(a.ACTIVATE_NEW_CARD, req)
-
     def _activate(self, req: a.ActivateCardInput) -> a.ActivateCardResult:
         def work() -> a.ActivateCardResult:
             old, new = self.cards.get(req.old_card_number), self.cards.get(req.new_card_number)
@@ -828,14 +791,6 @@ class FakeSystem:
         return self._once(req, "activate_new_card", a.ActivateCardResult, work)
 
     # --- the bank
-
-    @activity.defn(name=a.FREEZE_BANK_ACCOUNT.name)
-    async def freeze_bank_account(self, req: a.FreezeInput) -> a.FreezeResult:
-        return await self._step(a.FREEZE_BANK_ACCOUNT, req)
-
-    @activity.defn(name=a.UNFREEZE_BANK_ACCOUNT.name)
-    async def unfreeze_bank_account(self, req: a.FreezeInput) -> a.FreezeResult:
-        return await self._step(a.UNFREEZE_BANK_ACCOUNT, req)
 
     def _bank_freeze(self, req: a.FreezeInput, *, frozen: bool) -> a.FreezeResult:
         name = "freeze_bank_account" if frozen else "unfreeze_bank_account"
@@ -870,10 +825,6 @@ class FakeSystem:
 
         return self._once(req, name, a.FreezeResult, record)
 
-    @activity.defn(name=a.MOVE_BANK_ACCOUNT.name)
-    async def move_bank_account(self, req: a.MoveBankAccountInput) -> a.BankAccountMove:
-        return await self._step(a.MOVE_BANK_ACCOUNT, req)
-
     def _move(self, req: a.MoveBankAccountInput) -> a.BankAccountMove:
         if req.key in self.runs:
             return a.BankAccountMove.model_validate_json(self.runs[req.key][1])
@@ -896,10 +847,6 @@ class FakeSystem:
         return self._once(req, "move_bank_account", a.BankAccountMove, record)
 
     # --- money
-
-    @activity.defn(name=a.ASSESS_FEE.name)
-    async def assess_fee(self, req: a.AssessFeeInput) -> a.FeeAssessment:
-        return await self._step(a.ASSESS_FEE, req)
 
     def _assess(self, req: a.AssessFeeInput) -> a.FeeAssessment:
         def work() -> a.FeeAssessment:
@@ -924,10 +871,6 @@ class FakeSystem:
             )
 
         return self._once(req, "assess_fee", a.FeeAssessment, work)
-
-    @activity.defn(name=a.OPEN_PAYMENT_ORDER.name)
-    async def open_payment_order(self, req: a.CreatePaymentInput) -> a.PaymentOrder:
-        return await self._step(a.OPEN_PAYMENT_ORDER, req)
 
     def _open_order(self, req: a.CreatePaymentInput) -> a.PaymentOrder:
         def write_down() -> a.PaymentOrder:
@@ -967,10 +910,6 @@ class FakeSystem:
             order.platform_ref = there.platform_ref
         return written.model_copy(update={"platform_ref": order.platform_ref})
 
-    @activity.defn(name=a.CLOSE_PAYMENT_ORDER.name)
-    async def close_payment_order(self, req: a.OrderInput) -> a.PaymentAtPlatform:
-        return await self._step(a.CLOSE_PAYMENT_ORDER, req)
-
     def _close_order(self, req: a.OrderInput) -> a.PaymentAtPlatform:
         if self.platform.down:
             raise _unavailable("payment platform")
@@ -984,10 +923,6 @@ class FakeSystem:
         return a.PaymentAtPlatform(
             order_id=there.order_id, status=there.status, payment=there.payment
         )
-
-    @activity.defn(name=a.RECEIVE_PAYMENT.name)
-    async def receive_payment(self, req: a.ReceivePaymentInput) -> a.PaymentReceipt:
-        return await self._step(a.RECEIVE_PAYMENT, req)
 
     def _receive(self, req: a.ReceivePaymentInput) -> a.PaymentReceipt:
         def work() -> a.PaymentReceipt:
@@ -1003,9 +938,7 @@ class FakeSystem:
                     new=False,
                 )
             if not 0 < req.amount_fen <= LEDGER_MAX_FEN:  # no ledger row can hold it
-                reason = (
-                    f"amount_fen: must be more than 0 and at most {LEDGER_MAX_FEN}; not recorded"
-                )
+                receipt = a.PaymentReceipt.not_recorded(req.payment_ref)
                 self._audit(
                     req,
                     "payment_unrecordable",
@@ -1013,7 +946,7 @@ class FakeSystem:
                     order_id=req.order_id,
                     amount_fen=str(req.amount_fen),
                     payment_ref=req.payment_ref,
-                    reason=reason,
+                    reason=receipt.reason,
                 )
                 params = {
                     "case": req.case_id.partition(":")[0],
@@ -1033,14 +966,7 @@ class FakeSystem:
                         req.at,
                     )
                 )
-                return a.PaymentReceipt(
-                    payment_ref=req.payment_ref,
-                    amount_fen=0,
-                    order_id=None,
-                    applied=False,
-                    reason=reason,
-                    new=False,
-                )
+                return receipt
             reason, applied = req.reason, None
             if req.apply:
                 order = self.orders.get(req.order_id)
@@ -1054,7 +980,6 @@ class FakeSystem:
                     order.status, order.payment_ref = "paid", req.payment_ref
                     applied = order.model()
             reason = None if applied else reason or "not applied"
-            self._column(req.amount_fen)
             self.payments[req.payment_ref] = Payment(
                 req.payment_ref,
                 req.case_id,
@@ -1091,17 +1016,6 @@ class FakeSystem:
             )
 
         return self._once(req, "receive_payment", a.PaymentReceipt, work)
-
-    @staticmethod
-    def _column(amount_fen: int) -> None:
-        """The ledger's `amount_fen` column (bigint, more than 0), as PostgreSQL keeps it:
-        a row it cannot hold fails the step, and every retry fails the same."""
-        if not 0 < amount_fen <= LEDGER_MAX_FEN:
-            raise ApplicationError(f"invalid input for amount_fen: {amount_fen} out of range")
-
-    @activity.defn(name=a.REFUND_PAYMENT.name)
-    async def refund_payment(self, req: a.RefundInput) -> a.RefundResult:
-        return await self._step(a.REFUND_PAYMENT, req)
 
     def _refund(self, req: a.RefundInput) -> a.RefundResult:
         def write_down() -> a.RefundResult:
@@ -1157,10 +1071,6 @@ class FakeSystem:
             )
         return asked.model_copy(update={"status": "refunded"})
 
-    @activity.defn(name=a.CANCEL_PAYMENT_ORDER.name)
-    async def cancel_payment_order(self, req: a.OrderInput) -> a.PaymentOrder:
-        return await self._step(a.CANCEL_PAYMENT_ORDER, req)
-
     def _cancel_order(self, req: a.OrderInput) -> a.PaymentOrder:
         def work() -> a.PaymentOrder:
             order = self.orders.get(req.order_id)
@@ -1180,10 +1090,6 @@ class FakeSystem:
 
     # --- casework
 
-    @activity.defn(name=a.REQUEST_AFFILIATION_CONFIRMATION.name)
-    async def request_affiliation_confirmation(self, req: a.AffiliationRequestInput) -> a.Done:
-        return await self._step(a.REQUEST_AFFILIATION_CONFIRMATION, req)
-
     def _affiliation(self, req: a.AffiliationRequestInput) -> a.Done:
         def work() -> a.Done:
             self.affiliation_requests.append((req.case_id, req.org_code))
@@ -1194,22 +1100,9 @@ class FakeSystem:
 
         return self._once(req, "request_affiliation_confirmation", a.Done, work)
 
-    @activity.defn(name=a.PRECHECK_MATERIALS.name)
-    async def precheck_materials(self, req: a.PrecheckInput) -> a.PrecheckResult:
-        return await self._step(a.PRECHECK_MATERIALS, req)
-
     def _precheck(self, req: a.PrecheckInput) -> a.PrecheckResult:
         def work() -> a.PrecheckResult:
-            problems = precheck_problems(
-                documents=req.documents,
-                required=req.required,
-                loss_proof_number=req.loss_proof_number,
-                report_number=req.report_number,
-                resident_id=req.resident_id,
-                photo_min_width_px=req.photo_min_width_px,
-                photo_min_height_px=req.photo_min_height_px,
-                fee_exemption=req.fee_exemption,
-            )
+            problems = req.problems()
             self.submissions[(req.case_id, req.round)] = (not problems, problems)
             self._audit(
                 req,
@@ -1222,10 +1115,6 @@ class FakeSystem:
             return a.PrecheckResult(passed=not problems, problems=problems)
 
         return self._once(req, "precheck_materials", a.PrecheckResult, work)
-
-    @activity.defn(name=a.RECORD_REVIEW_DECISION.name)
-    async def record_review_decision(self, req: a.ReviewRecordInput) -> a.Done:
-        return await self._step(a.RECORD_REVIEW_DECISION, req)
 
     def _review(self, req: a.ReviewRecordInput) -> a.Done:
         def work() -> a.Done:
@@ -1242,10 +1131,6 @@ class FakeSystem:
             return a.Done(changed=True)
 
         return self._once(req, "record_review_decision", a.Done, work)
-
-    @activity.defn(name=a.NOTIFY.name)
-    async def notify(self, req: a.NotifyInput) -> a.Done:
-        return await self._step(a.NOTIFY, req)
 
     def _notify(self, req: a.NotifyInput) -> a.Done:
         def work() -> a.Done:
@@ -1266,10 +1151,6 @@ class FakeSystem:
             return a.Done(changed=True)
 
         return self._once(req, "notify", a.Done, work)
-
-    @activity.defn(name=a.APPEND_AUDIT_EVENT.name)
-    async def append_audit_event(self, req: a.AuditInput) -> a.Done:
-        return await self._step(a.APPEND_AUDIT_EVENT, req)
 
     def _append(self, req: a.AuditInput) -> a.Done:
         return self._once(
@@ -1306,10 +1187,6 @@ class FakeSystem:
         a.NOTIFY.name: _notify,
         a.APPEND_AUDIT_EVENT.name: _append,
     }
-
-
-def _name(fn: Callable[..., Any]) -> str:
-    return str(getattr(fn, "__temporal_activity_definition").name)
 
 
 def _chip_code(card_number: str) -> str:

@@ -19,7 +19,7 @@ from reissue.ops.audit._verify import _facts
 from reissue.ops.invariants import Violation
 from reissue.schemas.activities import ACTIVATE_NEW_CARD, CANCEL_CARD_PRODUCTION, VOID_OLD_CARD
 from reissue.schemas.case import CaseStatus
-from reissue.schemas.enums import InsuredCategory
+from reissue.schemas.enums import InsuredCategory, Stage
 from reissue.schemas.policy import CasePolicy
 from reissue.schemas.visibility import CASE_STAGE
 from tests.support import (
@@ -90,6 +90,15 @@ class FakeStack(Cases):
         assert self.bank_status(card) == "frozen"
         assert self.fakes.report_of(case_id).status == "closed_without_reissue"
         assert not self.fakes.authorised(card)
+
+    async def awaiting_payment(self, **application: Any) -> tuple[str, str]:
+        """A case approved and waiting for its fee: (workflow ID, payment order ID)."""
+        _, case, report = await self.open_case(**application)
+        await self.submit(case, report)
+        await self.approve(case)
+        st = await self.wait_for(case, Stage.AWAITING_PAYMENT)
+        assert st.fee is not None and st.fee.order_id is not None
+        return case, st.fee.order_id
 
     async def case_id(self, case: str) -> str:
         return (await self.status(case)).case_id

@@ -221,13 +221,9 @@ async def test_request_cancellation_in_temporal_runs_the_same_compensation(
 
 
 async def test_payment_and_cancel_sent_together_keep_no_money(cases: FakeStack) -> None:
-    _app, case, report = await cases.open_case()
-    await cases.submit(case, report)
-    await cases.approve(case)
-    st = await cases.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee is not None and st.fee.order_id is not None
+    case, order = await cases.awaiting_payment()
     pay = {
-        "order_id": st.fee.order_id,
+        "order_id": order,
         "amount_fen": 2500,
         "payment_ref": "BANK-RACE",
         "paid_at": datetime.now(UTC),
@@ -250,12 +246,8 @@ async def test_a_payment_taken_at_the_platform_before_a_cancel_is_refunded_once(
     closing the order finds the payment, which is taken in and refunded; the webhook that
     comes later reaches a closed case and is not refunded again."""
     f = cases.fakes
-    _app, case, report = await cases.open_case()
-    await cases.submit(case, report)
-    await cases.approve(case)
-    st = await cases.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee is not None and st.fee.order_id is not None
-    paid = f.pay_at_platform(st.fee.order_id)
+    case, order = await cases.awaiting_payment()
+    paid = f.pay_at_platform(order)
     await cases.client.cancel(case, {"operator": "ops-1", "reason": "applicant_request"})
     st = await cases.wait_for(case, Stage.CANCELLED)
     assert f.ledger(st.case_id) == [(paid.payment_ref, "refund", "refunded")]
@@ -277,12 +269,8 @@ async def test_a_payment_whose_webhook_never_came_pays_the_fee_at_the_deadline(
     cases: FakeStack,
 ) -> None:
     f = cases.fakes
-    _app, case, report = await cases.open_case()
-    await cases.submit(case, report)
-    await cases.approve(case)
-    st = await cases.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee is not None and st.fee.order_id is not None
-    paid = f.pay_at_platform(st.fee.order_id)  # the webhook never reaches us
+    case, order = await cases.awaiting_payment()
+    paid = f.pay_at_platform(order)  # the webhook never reaches us
     await cases.fast_forward(case, cases.policy.payment_deadline + timedelta(hours=1))
     st = await cases.wait_for(case, Stage.CARD_PRODUCTION)
     assert st.fee is not None and st.fee.order_status == "paid"
@@ -306,10 +294,7 @@ async def test_a_payment_being_taken_in_when_the_deadline_passes_pays_the_fee(
         payment_final_reminder_before=timedelta(milliseconds=500),
         payment_deadline=timedelta(seconds=2),
     )
-    _app, case, report = await cases.open_case()
-    await cases.submit(case, report)
-    await cases.approve(case)
-    await cases.wait_for(case, Stage.AWAITING_PAYMENT)
+    case, _ = await cases.awaiting_payment()
     handle = cases.client.handle(case)
     async with cases.holding("payment:BANK-RACE-1") as held:
         await cases.pay(case, ref="BANK-RACE-1")
@@ -370,12 +355,7 @@ async def test_payments_not_owed_are_refunded_even_after_the_case_closed(
     cases: FakeStack,
 ) -> None:
     f = cases.fakes
-    _, case, report = await cases.open_case()
-    await cases.submit(case, report)
-    await cases.approve(case)
-    st = await cases.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee is not None and st.fee.order_id is not None
-    order = st.fee.order_id
+    case, order = await cases.awaiting_payment()
 
     def payment(ref: str, **changes: Any) -> dict[str, Any]:
         return {
@@ -388,7 +368,7 @@ async def test_payments_not_owed_are_refunded_even_after_the_case_closed(
     await cases.client.confirm_payment(case, payment("P-WRONG-AMOUNT", amount_fen=2499))
     await cases.client.confirm_payment(case, payment("P-WRONG-ORDER", order_id="PY19990101000001"))
     await cases.client.confirm_payment(case, payment("P-GOOD"))
-    await cases.wait_for(case, Stage.CARD_PRODUCTION)
+    st = await cases.wait_for(case, Stage.CARD_PRODUCTION)
     await cases.client.confirm_payment(case, payment("P-SECOND"))  # a second payment
     await cases.client.confirm_payment(case, payment("P-GOOD"))  # the same one again
     await cases.client.cancel(case, {"operator": "ops-1", "reason": "insured_elsewhere"})
@@ -542,12 +522,8 @@ async def test_a_temporal_cancel_after_the_end_does_not_cut_a_refund_short(
     """The chaos programs found it: the case has ended and a payment that came with the
     end is being refunded when Temporal is asked to cancel. The refund still happens."""
     f = cases.fakes
-    _, case, report = await cases.open_case()
-    await cases.submit(case, report)
-    await cases.approve(case)
-    st = await cases.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee is not None and st.fee.order_id is not None
-    pay = {"order_id": st.fee.order_id, "amount_fen": 2500, "paid_at": datetime.now(UTC)}
+    case, order = await cases.awaiting_payment()
+    pay = {"order_id": order, "amount_fen": 2500, "paid_at": datetime.now(UTC)}
     async with cases.holding("refund:P-END") as refunding:
         async with cases.holding("cancel_payment_order") as cancelling:
             cancel = await _cancel_accepted(cases, case)
@@ -833,12 +809,8 @@ async def test_two_confirmations_under_one_reference_that_disagree_are_flagged(
     cases: FakeStack,
 ) -> None:
     f = cases.fakes
-    _, case, report = await cases.open_case()
-    await cases.submit(case, report)
-    await cases.approve(case)
-    st = await cases.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee is not None and st.fee.order_id is not None
-    pay = {"order_id": st.fee.order_id, "payment_ref": "P-REF", "paid_at": datetime.now(UTC)}
+    case, order = await cases.awaiting_payment()
+    pay = {"order_id": order, "payment_ref": "P-REF", "paid_at": datetime.now(UTC)}
     await cases.client.confirm_payment(case, pay | {"amount_fen": 1})  # first: 1 fen
     await cases.client.confirm_payment(case, pay | {"amount_fen": 2500})  # then the other
     st = await cases.until(case, lambda st: "payment_conflict" in st.flags)

@@ -13,12 +13,8 @@ async def test_a_payment_no_ledger_can_hold_is_an_anomaly_and_the_real_one_still
     cases: FakeStack,
 ) -> None:
     f = cases.fakes
-    _, case, report = await cases.open_case()
-    await cases.submit(case, report)
-    await cases.approve(case)
-    st = await cases.wait_for(case, Stage.AWAITING_PAYMENT)
-    assert st.fee is not None and st.fee.order_id is not None
-    pay = {"order_id": st.fee.order_id, "paid_at": datetime.now(UTC)}
+    case, order = await cases.awaiting_payment()
+    pay = {"order_id": order, "paid_at": datetime.now(UTC)}
     await cases.client.confirm_payment(
         case, pay | {"payment_ref": "P-POISON", "amount_fen": 10**20}
     )
