@@ -18,7 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.service import RPCError
 
 from reissue.devtools.simulators import free_port, partner_simulators
 from reissue.migrations import apply_migrations
@@ -138,10 +140,12 @@ class TemporalDevServer:
             if self.process is not None and self.process.poll() is not None:
                 raise SystemExit(f"temporal dev server exited with {self.process.returncode}")
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
+                # Listening is not enough: the frontend answers "not healthy yet" for a
+                # while after (longer on a busy machine); a client connects only once
+                # it is (connecting asks the server for its system info).
+                await Client.connect(self.address)
                 return
-            except OSError:
+            except (OSError, RuntimeError, RPCError):
                 if loop.time() > deadline:
                     raise SystemExit("temporal dev server did not start in time") from None
                 await asyncio.sleep(0.3)
