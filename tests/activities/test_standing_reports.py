@@ -167,3 +167,35 @@ async def test_a_new_case_takes_a_standing_report_over(pool: asyncpg.Pool, bank_
     assert await lapse_standing_reports(pool, gateway) == 0
     assert await _card(pool, card) == "frozen"
     await gateway.aclose()
+
+
+async def test_the_sweep_skips_a_card_a_registry_step_holds(
+    pool: asyncpg.Pool, bank_url: str
+) -> None:
+    """The registry's steps lock the card, then its report (`register_loss` taking a
+    standing report over); the sweep must not take them the other way round and wait on
+    the card (a deadlock, after it has already unfrozen the bank account): it skips a
+    report whose card is held and lifts it, once, on a later sweep."""
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    gateway = HttpBank(bank_url)
+    bank = BankActivities(pool, gateway)
+    _, card, loss = await _opened_and_frozen(pool, bank_url, registry, bank)
+    await registry.lift_loss_report(_lift(card, loss.report_number, "cancelled"))
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE loss_reports SET valid_until = now() - interval '1 second'"
+            " WHERE report_number = $1",
+            loss.report_number,
+        )
+    async with httpx.AsyncClient(base_url=bank_url) as sim:
+        async with pool.acquire() as held, held.transaction():
+            await held.fetchrow(  # as a registry step holds it
+                "SELECT status FROM cards WHERE card_number = $1 FOR UPDATE", card
+            )
+            assert await lapse_standing_reports(pool, gateway) == 0
+            assert (await sim.get(f"/_accounts/{card}")).json()["status"] == "frozen"
+        assert await lapse_standing_reports(pool, gateway) == 1
+        assert (await sim.get(f"/_accounts/{card}")).json()["status"] == "active"
+    assert (await _report(pool, loss.report_number))["status"] == "lifted"
+    assert await _card(pool, card) == "active"
+    await gateway.aclose()

@@ -210,10 +210,13 @@ async def end_standing(conn: Connection, report_number: str, *, status: str, rea
 
 async def standing_run_out(conn: Connection, *, limit: int) -> list[asyncpg.Record]:
     """Standing reports whose validity has run out by the registry's clock, locked for
-    this sweep (another sweep skips them)."""
+    this sweep with their cards. A report or card held elsewhere (another sweep, or a
+    registry step, which locks the card first) is skipped, never waited on: the sweep
+    takes the two in one statement, so it cannot deadlock with a step."""
     return await conn.fetch(
-        "SELECT * FROM loss_reports WHERE status = 'standing' AND valid_until <= now()"
-        " ORDER BY valid_until LIMIT $1 FOR UPDATE SKIP LOCKED",
+        "SELECT l.* FROM loss_reports l JOIN cards c USING (card_number)"
+        " WHERE l.status = 'standing' AND l.valid_until <= now()"
+        " ORDER BY l.valid_until LIMIT $1 FOR UPDATE OF l, c SKIP LOCKED",
         limit,
     )
 
