@@ -62,19 +62,15 @@ async def card_owner(conn: Connection, card_number: str) -> str | None:
 async def open_report_owner(conn: Connection, workflow_id: str) -> str | None:
     """The person key of the owner of the card whose open loss report this case holds
     (any run of the workflow); None if it holds none."""
-    owner: str | None = await conn.fetchval(
-        "SELECT a.person_key FROM loss_reports r JOIN cards c USING (card_number)"
-        " JOIN insured_accounts a USING (account_id)"
-        " WHERE split_part(r.case_id, ':', 1) = $1 AND r.status = 'open'",
-        workflow_id,
-    )
-    return owner
+    held = await open_report_contact(conn, workflow_id)
+    return None if held is None else str(held["person_key"])
 
 
 async def open_report_contact(conn: Connection, workflow_id: str) -> asyncpg.Record | None:
     """The open loss report this case holds (any run of the workflow), with what the
     registry keeps of the card's owner: `card_number`, `kind`, `account_id`,
-    `person_key` and `mobile_sealed` (NULL: no mobile on record). None if it holds none."""
+    `person_key` and `mobile_sealed` (NULL: no mobile on record). None if it holds none.
+    (Found through `loss_reports_open_case`: the front door knows a case by its ID only.)"""
     return await conn.fetchrow(
         "SELECT r.card_number, r.kind, a.account_id, a.person_key, a.mobile_sealed"
         " FROM loss_reports r JOIN cards c USING (card_number)"
