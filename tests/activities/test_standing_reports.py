@@ -199,3 +199,33 @@ async def test_the_sweep_skips_a_card_a_registry_step_holds(
     assert (await _report(pool, loss.report_number))["status"] == "lifted"
     assert await _card(pool, card) == "active"
     await gateway.aclose()
+
+
+async def test_a_frozen_card_pays_only_when_every_report_on_it_has_run_out(
+    pool: asyncpg.Pool, bank_url: str
+) -> None:
+    """The registry's own clock: a frozen card pays again only when each open or standing
+    report on it is temporary and past its validity (a report from before validities
+    were kept, with none, never runs out; a frozen card under no report stays frozen)."""
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    bank = BankActivities(pool, HttpBank(bank_url))
+    _, card, loss = await _opened_and_frozen(pool, bank_url, registry, bank)
+    past, future = "now() - interval '1 second'", "now() + interval '1 hour'"
+    cases = [  # (status, kind, valid_until): pays
+        ("open", "temporary", past, True),
+        ("standing", "temporary", past, True),
+        ("open", "temporary", future, False),
+        ("open", "temporary", "NULL", False),
+        ("open", "formal", past, False),
+        ("lifted", "temporary", past, False),  # no report on it: frozen for another reason
+    ]
+    for status, kind, until, pays in cases:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                f"UPDATE loss_reports SET status = $2, kind = $3, valid_until = {until}"
+                " WHERE report_number = $1",
+                loss.report_number,
+                status,
+                kind,
+            )
+        assert (await _pays(pool, card))[0] is pays, (status, kind, until)
