@@ -5,6 +5,7 @@ runs out by the registry's own clock; a new case on the card takes the report ov
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -229,3 +230,35 @@ async def test_a_frozen_card_pays_only_when_every_report_on_it_has_run_out(
                 kind,
             )
         assert (await _pays(pool, card))[0] is pays, (status, kind, until)
+
+
+class _CountingPool:
+    """The pool, counting how often a step takes a connection from it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool, self.taken = pool, 0
+
+    def acquire(self) -> Any:
+        self.taken += 1
+        return self._pool.acquire()
+
+    async def fetchval(self, *args: Any) -> Any:
+        self.taken += 1
+        return await self._pool.fetchval(*args)
+
+
+async def test_a_bank_step_reads_the_registry_in_one_go(pool: asyncpg.Pool, bank_url: str) -> None:
+    """An unfreeze takes the pool three times, however many facts it reads: whether it
+    was done, what the registry says (does the report stand, which bank), its record."""
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    gateway = HttpBank(bank_url)
+    _, card, loss = await _opened_and_frozen(
+        pool, bank_url, registry, BankActivities(pool, gateway)
+    )
+    await registry.lift_loss_report(_lift(card, loss.report_number, "withdrawn"))
+    counting = _CountingPool(pool)
+    bank = BankActivities(counting, gateway)  # type: ignore[arg-type]
+    unfrozen = await bank.unfreeze_bank_account(_unfreeze(card, loss.report_number))
+    assert unfrozen.status == "active" and unfrozen.changed
+    assert counting.taken == 3
+    await gateway.aclose()
