@@ -90,10 +90,6 @@ class BankActivities:
         async with self._once.pool.acquire() as conn:
             return await cards.bank_of(conn, card_number)
 
-    async def _report_stands(self, report_number: str) -> bool:
-        async with self._once.pool.acquire() as conn:
-            return await cards.report_stands(conn, report_number)
-
     async def _kept_frozen(self, req: FreezeInput) -> FreezeResult:
         """The case ended but the owner's temporary report stands: the account stays
         frozen with the card (the registry's sweep unfreezes both when it runs out)."""
@@ -117,9 +113,11 @@ class BankActivities:
         done = await self._once.stored(req.key, FreezeResult)
         if done is not None:
             return done
-        if not frozen and await self._report_stands(req.report_number):
+        async with self._once.pool.acquire() as conn:  # what the registry says, at once
+            stands = not frozen and await cards.report_stands(conn, req.report_number)
+            bank = await cards.bank_of(conn, req.card_number)
+        if stands:
             return await self._kept_frozen(req)
-        bank = await self._bank_of(req.card_number)
         if bank is None:  # not a third-generation card: no bank account, nothing to ask
             status, changed = "none", False
         else:

@@ -23,7 +23,8 @@ LAPSED = "its validity ran out after the case ended"
 async def lapse_standing_reports(pool: asyncpg.Pool, bank: BankGateway, *, limit: int = 20) -> int:
     """Lift the standing reports that have run out; returns how many were lifted.
 
-    Each report in a transaction of its own, locked (another sweep skips it); the bank is
+    Each report in a transaction of its own, locked with its card (a report or card
+    held elsewhere is skipped until a later sweep, never waited on); the bank is
     asked while the lock is held, so the registry unfreezes the card only once the bank
     did. A bank that fails leaves the report standing for the next sweep."""
     lifted = 0

@@ -26,14 +26,10 @@ BEGIN
     SELECT c.status INTO v_status FROM cards c WHERE c.card_number = p_card;
     IF NOT FOUND THEN
         v_ok := false; v_reason := 'unknown card';
-    ELSIF v_status = 'frozen' AND EXISTS (
-        SELECT 1 FROM loss_reports l
-         WHERE l.card_number = p_card AND l.status IN ('open', 'standing')
-           AND l.kind = 'temporary' AND l.valid_until <= now()
-    ) AND NOT EXISTS (
-        SELECT 1 FROM loss_reports l
-         WHERE l.card_number = p_card AND l.status IN ('open', 'standing')
-           AND (l.kind = 'formal' OR l.valid_until IS NULL OR l.valid_until > now())
+    -- Frozen under reports that are all temporary and run out (none: NULL, refused).
+    ELSIF v_status = 'frozen' AND (
+        SELECT bool_and(l.kind = 'temporary' AND coalesce(l.valid_until <= now(), false))
+          FROM loss_reports l WHERE l.card_number = p_card AND l.status IN ('open', 'standing')
     ) THEN
         v_ok := true; v_reason := 'ok: the temporary loss report has run out';
     ELSIF v_status <> 'active' THEN

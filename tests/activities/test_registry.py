@@ -18,6 +18,7 @@ from reissue.activities import (
     RegistryActivities,
 )
 from reissue.activities.partners import HttpBank, HttpPaymentPlatform
+from reissue.activities.repositories import cards
 from reissue.schemas import activities as a
 from reissue.schemas.case import CaseInput
 from reissue.schemas.enums import Channel, ProductionMode
@@ -437,3 +438,34 @@ async def test_a_bureau_report_the_registry_cannot_take_is_refused_as_such(
             )
         )
     assert err.value.type == "OrderStateConflict" and err.value.non_retryable
+
+
+async def test_the_door_finds_a_case_s_open_report_by_an_index(pool: asyncpg.Pool) -> None:
+    """The front door knows a case by its workflow ID only (card-found, `/formal`): the
+    open report it holds, and its owner, are found through an index, not by reading
+    every open report (one such read per ownership check)."""
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    for _ in range(40):  # open cases enough that reading them all shows in the plan
+        rid, card = await _person(pool)
+        await registry.register_loss(_loss(card, rid))
+    async with pool.acquire() as conn:
+        await conn.execute("ANALYZE loss_reports")
+    workflow_id = case_of(card).split(":", 1)[0]
+    asked: list[tuple[str, tuple[Any, ...]]] = []
+
+    def logged(q: Any) -> None:
+        asked.append((q.query, q.args))
+
+    async with pool.acquire() as conn:
+        conn.add_query_logger(logged)
+        contact = await cards.open_report_contact(conn, workflow_id)
+        owner = await cards.open_report_owner(conn, workflow_id)
+        conn.remove_query_logger(logged)
+    assert contact is not None and contact["card_number"] == card
+    assert owner == contact["person_key"]
+    assert asked
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        for query, args in asked:
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {query}", *args))
+            assert "loss_reports_open_case" in plan, plan

@@ -5,6 +5,7 @@ runs out by the registry's own clock; a new case on the card takes the report ov
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -166,4 +167,98 @@ async def test_a_new_case_takes_a_standing_report_over(pool: asyncpg.Pool, bank_
         )
     assert await lapse_standing_reports(pool, gateway) == 0
     assert await _card(pool, card) == "frozen"
+    await gateway.aclose()
+
+
+async def test_the_sweep_skips_a_card_a_registry_step_holds(
+    pool: asyncpg.Pool, bank_url: str
+) -> None:
+    """The registry's steps lock the card, then its report (`register_loss` taking a
+    standing report over); the sweep must not take them the other way round and wait on
+    the card (a deadlock, after it has already unfrozen the bank account): it skips a
+    report whose card is held and lifts it, once, on a later sweep."""
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    gateway = HttpBank(bank_url)
+    bank = BankActivities(pool, gateway)
+    _, card, loss = await _opened_and_frozen(pool, bank_url, registry, bank)
+    await registry.lift_loss_report(_lift(card, loss.report_number, "cancelled"))
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE loss_reports SET valid_until = now() - interval '1 second'"
+            " WHERE report_number = $1",
+            loss.report_number,
+        )
+    async with httpx.AsyncClient(base_url=bank_url) as sim:
+        async with pool.acquire() as held, held.transaction():
+            await held.fetchrow(  # as a registry step holds it
+                "SELECT status FROM cards WHERE card_number = $1 FOR UPDATE", card
+            )
+            assert await lapse_standing_reports(pool, gateway) == 0
+            assert (await sim.get(f"/_accounts/{card}")).json()["status"] == "frozen"
+        assert await lapse_standing_reports(pool, gateway) == 1
+        assert (await sim.get(f"/_accounts/{card}")).json()["status"] == "active"
+    assert (await _report(pool, loss.report_number))["status"] == "lifted"
+    assert await _card(pool, card) == "active"
+    await gateway.aclose()
+
+
+async def test_a_frozen_card_pays_only_when_every_report_on_it_has_run_out(
+    pool: asyncpg.Pool, bank_url: str
+) -> None:
+    """The registry's own clock: a frozen card pays again only when each open or standing
+    report on it is temporary and past its validity (a report from before validities
+    were kept, with none, never runs out; a frozen card under no report stays frozen)."""
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    bank = BankActivities(pool, HttpBank(bank_url))
+    _, card, loss = await _opened_and_frozen(pool, bank_url, registry, bank)
+    past, future = "now() - interval '1 second'", "now() + interval '1 hour'"
+    cases = [  # (status, kind, valid_until): pays
+        ("open", "temporary", past, True),
+        ("standing", "temporary", past, True),
+        ("open", "temporary", future, False),
+        ("open", "temporary", "NULL", False),
+        ("open", "formal", past, False),
+        ("lifted", "temporary", past, False),  # no report on it: frozen for another reason
+    ]
+    for status, kind, until, pays in cases:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                f"UPDATE loss_reports SET status = $2, kind = $3, valid_until = {until}"
+                " WHERE report_number = $1",
+                loss.report_number,
+                status,
+                kind,
+            )
+        assert (await _pays(pool, card))[0] is pays, (status, kind, until)
+
+
+class _CountingPool:
+    """The pool, counting how often a step takes a connection from it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool, self.taken = pool, 0
+
+    def acquire(self) -> Any:
+        self.taken += 1
+        return self._pool.acquire()
+
+    async def fetchval(self, *args: Any) -> Any:
+        self.taken += 1
+        return await self._pool.fetchval(*args)
+
+
+async def test_a_bank_step_reads_the_registry_in_one_go(pool: asyncpg.Pool, bank_url: str) -> None:
+    """An unfreeze takes the pool three times, however many facts it reads: whether it
+    was done, what the registry says (does the report stand, which bank), its record."""
+    registry = RegistryActivities(pool, hash_secret=DEV_HASH_SECRET)
+    gateway = HttpBank(bank_url)
+    _, card, loss = await _opened_and_frozen(
+        pool, bank_url, registry, BankActivities(pool, gateway)
+    )
+    await registry.lift_loss_report(_lift(card, loss.report_number, "withdrawn"))
+    counting = _CountingPool(pool)
+    bank = BankActivities(counting, gateway)  # type: ignore[arg-type]
+    unfrozen = await bank.unfreeze_bank_account(_unfreeze(card, loss.report_number))
+    assert unfrozen.status == "active" and unfrozen.changed
+    assert counting.taken == 3
     await gateway.aclose()

@@ -62,19 +62,15 @@ async def card_owner(conn: Connection, card_number: str) -> str | None:
 async def open_report_owner(conn: Connection, workflow_id: str) -> str | None:
     """The person key of the owner of the card whose open loss report this case holds
     (any run of the workflow); None if it holds none."""
-    owner: str | None = await conn.fetchval(
-        "SELECT a.person_key FROM loss_reports r JOIN cards c USING (card_number)"
-        " JOIN insured_accounts a USING (account_id)"
-        " WHERE split_part(r.case_id, ':', 1) = $1 AND r.status = 'open'",
-        workflow_id,
-    )
-    return owner
+    held = await open_report_contact(conn, workflow_id)
+    return None if held is None else str(held["person_key"])
 
 
 async def open_report_contact(conn: Connection, workflow_id: str) -> asyncpg.Record | None:
     """The open loss report this case holds (any run of the workflow), with what the
     registry keeps of the card's owner: `card_number`, `kind`, `account_id`,
-    `person_key` and `mobile_sealed` (NULL: no mobile on record). None if it holds none."""
+    `person_key` and `mobile_sealed` (NULL: no mobile on record). None if it holds none.
+    (Found through `loss_reports_open_case`: the front door knows a case by its ID only.)"""
     return await conn.fetchrow(
         "SELECT r.card_number, r.kind, a.account_id, a.person_key, a.mobile_sealed"
         " FROM loss_reports r JOIN cards c USING (card_number)"
@@ -210,10 +206,13 @@ async def end_standing(conn: Connection, report_number: str, *, status: str, rea
 
 async def standing_run_out(conn: Connection, *, limit: int) -> list[asyncpg.Record]:
     """Standing reports whose validity has run out by the registry's clock, locked for
-    this sweep (another sweep skips them)."""
+    this sweep with their cards. A report or card held elsewhere (another sweep, or a
+    registry step, which locks the card first) is skipped, never waited on: the sweep
+    takes the two in one statement, so it cannot deadlock with a step."""
     return await conn.fetch(
-        "SELECT * FROM loss_reports WHERE status = 'standing' AND valid_until <= now()"
-        " ORDER BY valid_until LIMIT $1 FOR UPDATE SKIP LOCKED",
+        "SELECT l.* FROM loss_reports l JOIN cards c USING (card_number)"
+        " WHERE l.status = 'standing' AND l.valid_until <= now()"
+        " ORDER BY l.valid_until LIMIT $1 FOR UPDATE OF l, c SKIP LOCKED",
         limit,
     )
 
