@@ -4,7 +4,7 @@ and a logged unmask. Every refusal leaves the case as it was."""
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +21,7 @@ from reissue.schemas.enums import DocumentType, Stage
 from reissue.schemas.reasons import TEXTS, Reason, label
 from tests.api.conftest import serving
 from tests.console.conftest import PASSWORD, Console, log_in
-from tests.support import Stack, doc, materials
+from tests.support import Stack, doc, eventually, materials
 
 SCHOOL = {"kind": "school", "name": "重庆市第一中学", "code": "4150010611"}
 
@@ -367,7 +367,9 @@ async def test_sessions_end_at_logout_when_idle_and_at_their_limit(stack: Stack)
             console = Console(stack, base + "/console")
             async with _login(console, "reviewer-01") as http:
                 assert (await http.get("/")).status_code == 200
-                await asyncio.sleep(1.5)
+                await _until_past_its_end(
+                    stack, http.cookies.get("reissue_session", domain=""), config
+                )
                 r = await http.get("/")
                 assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
     async with serving(_mounted(stack)) as base:
@@ -376,6 +378,24 @@ async def test_sessions_end_at_logout_when_idle_and_at_their_limit(stack: Stack)
             token = await _csrf(http)
             assert (await http.post("/logout", data={"csrf": token})).status_code == 303
             assert (await http.get("/")).status_code == 303  # the old cookie opens nothing
+
+
+async def _until_past_its_end(stack: Stack, secret: str | None, config: ConsoleConfig) -> None:
+    """Wait, without touching the session (a request would keep it alive), until the
+    database's clock is past the end the console checks: idle, or its absolute limit."""
+    assert secret is not None
+    key = hashlib.sha256(secret.encode()).hexdigest()
+
+    async def over() -> None:
+        ended = await stack.one(
+            "SELECT expires_at <= now() OR last_seen_at <= now() - $2::interval"
+            " FROM staff_sessions WHERE session_sha256 = $1",
+            key,
+            config.session_idle,
+        )
+        assert ended is True, "the session is still live"
+
+    await eventually(over, timeout=10)
 
 
 def _mounted(stack: Stack) -> FastAPI:
