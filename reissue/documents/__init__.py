@@ -19,8 +19,11 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
+import asyncpg
+
 from reissue.activities.db import Connection
 from reissue.activities.repositories.audit import append
+from reissue.client import ReissueClient
 from reissue.documents._font import FONT_ENV, FontMissing, cjk_font
 from reissue.documents._gather import (
     DocumentUnavailable,
@@ -44,8 +47,11 @@ __all__ = [
     "LossReportProof",
     "application_form_pdf",
     "cjk_font",
+    "download_headers",
     "gather_application_form",
     "gather_loss_report_proof",
+    "issue_application_form",
+    "issue_loss_report_proof",
     "loss_report_proof_pdf",
     "record_download",
 ]
@@ -89,3 +95,58 @@ async def record_download(
         detail={"document": document.value, "reason": reason, "by_role": by_role},
         at=datetime.now(UTC),
     )
+
+
+def download_headers(case_id: str, document: Document) -> dict[str, str]:
+    """How either door serves a document: a download named for its case, kept in no
+    cache (the application form holds the full personal data)."""
+    return {
+        "Content-Disposition": f'attachment; filename="{case_id}.{document.filename}"',
+        "Cache-Control": "no-store",
+    }
+
+
+async def issue_loss_report_proof(
+    client: ReissueClient, pool: asyncpg.Pool, case_id: str, *, actor: str, by_role: str
+) -> bytes:
+    """The proof of the case's loss report as PDF, its download on the case's record
+    first. Raises `FontMissing` or `DocumentUnavailable` (nothing recorded)."""
+    cjk_font()
+    proof = await gather_loss_report_proof(client, pool, case_id)
+    async with pool.acquire() as conn:
+        await record_download(
+            conn,
+            Document.LOSS_REPORT_PROOF,
+            case_id=proof.record_id,
+            actor=actor,
+            by_role=by_role,
+            reason="proof of the loss report issued",
+        )
+    return loss_report_proof_pdf(proof)
+
+
+async def issue_application_form(
+    client: ReissueClient,
+    pool: asyncpg.Pool,
+    case_id: str,
+    *,
+    clerk: str | None,
+    printed_by: str,
+    by_role: str,
+    reason: str,
+) -> bytes:
+    """The filled-in application form as PDF, its download (by `printed_by`, why) on the
+    case's record before the form is made. Raises `FontMissing` or
+    `DocumentUnavailable` (nothing recorded)."""
+    cjk_font()
+    form = await gather_application_form(client, case_id, clerk=clerk, printed_by=printed_by)
+    async with pool.acquire() as conn:
+        await record_download(
+            conn,
+            Document.APPLICATION_FORM,
+            case_id=form.record_id,
+            actor=printed_by,
+            by_role=by_role,
+            reason=reason,
+        )
+    return application_form_pdf(form)

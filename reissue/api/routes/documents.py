@@ -20,12 +20,10 @@ from reissue.documents import (
     Document,
     DocumentUnavailable,
     FontMissing,
-    application_form_pdf,
     cjk_font,
-    gather_application_form,
-    gather_loss_report_proof,
-    loss_report_proof_pdf,
-    record_download,
+    download_headers,
+    issue_application_form,
+    issue_loss_report_proof,
 )
 from reissue.schemas.enums import Stage
 from reissue.schemas.permissions import Scope
@@ -65,14 +63,7 @@ FORM_STAGES: Final = frozenset({Stage.AWAITING_MATERIALS})
 
 
 def _pdf(body: bytes, case_id: str, document: Document) -> Response:
-    return Response(
-        body,
-        media_type=PDF,
-        headers={
-            "Content-Disposition": f'attachment; filename="{case_id}.{document.filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return Response(body, media_type=PDF, headers=download_headers(case_id, document))
 
 
 @router.get(
@@ -107,19 +98,16 @@ async def application_form(
                 f"a counter ({', '.join(s.value for s in sorted(FORM_STAGES))}); it is "
                 f"{stage.value}",
             )
-        form = await gather_application_form(
-            door.client, case_id, clerk=who.person, printed_by=who.person
-        )
-    async with door.pool.acquire() as conn:
-        await record_download(
-            conn,
-            Document.APPLICATION_FORM,
-            case_id=form.record_id,
-            actor=who.person,
+        body = await issue_application_form(
+            door.client,
+            door.pool,
+            case_id,
+            clerk=who.person,
+            printed_by=who.person,
             by_role=who.partner,
             reason=COUNTER_REASON,
         )
-    return _pdf(application_form_pdf(form), case_id, Document.APPLICATION_FORM)
+    return _pdf(body, case_id, Document.APPLICATION_FORM)
 
 
 @router.get(
@@ -136,14 +124,7 @@ async def loss_report_proof(
 ) -> Response:
     _font()
     async with refusals(door.client, case_id), _unavailable():
-        proof = await gather_loss_report_proof(door.client, door.pool, case_id)
-    async with door.pool.acquire() as conn:
-        await record_download(
-            conn,
-            Document.LOSS_REPORT_PROOF,
-            case_id=proof.record_id,
-            actor=who.acting,
-            by_role=who.partner,
-            reason="proof of the loss report issued",
+        body = await issue_loss_report_proof(
+            door.client, door.pool, case_id, actor=who.acting, by_role=who.partner
         )
-    return _pdf(loss_report_proof_pdf(proof), case_id, Document.LOSS_REPORT_PROOF)
+    return _pdf(body, case_id, Document.LOSS_REPORT_PROOF)
