@@ -8,6 +8,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from reissue.activities.notifications import TEMPLATES, render
@@ -108,3 +109,17 @@ def test_every_event_into_the_case_has_its_words() -> None:
     from reissue.schemas import contract
 
     assert {e.name for e in contract.EVENTS} <= set(story.EVENTS)
+
+
+async def test_every_state_a_loss_report_can_be_in_has_its_words(pool: asyncpg.Pool) -> None:
+    """The proof of a loss report prints its state in the registry: each one the
+    registry's own rule allows (migrations may add one) has its words."""
+    rule = await pool.fetchval(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conname = 'loss_reports_status_check'"
+    )
+    states = set(re.findall(r"'([a-z_]+)'", rule))
+    assert "open" in states, rule
+    assert set(labels.REPORT_STATES) == states
+    for state, label in labels.REPORT_STATES.items():
+        assert CJK.search(label.zh) and label.en.strip(), state
