@@ -495,6 +495,7 @@ UI: Final[Mapping[str, Label]] = {
     "export": L("导出经过（脱敏）", "Export the timeline (masked)"),
     "unmask": L("查看个人信息（将记录在案）", "Show personal data (this is logged)"),
     "unmask_reason": L("查看理由", "Why you need it"),
+    "reason_needed": L("请说明理由（至少 4 个字）", "state why (at least 4 characters)"),
     "unmasked": L(
         "个人信息已显示；本次查看已记录在案。", "Personal data shown; this viewing is on record."
     ),

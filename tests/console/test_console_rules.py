@@ -351,6 +351,29 @@ async def test_an_auditor_exports_masked_and_unmasks_only_with_a_logged_reason(
     assert "投诉调查 2026-117" in logged[0]["detail"]
 
 
+async def test_a_reason_too_short_is_refused_in_the_pages_language(console: Console) -> None:
+    """Unmasking and the application form ask the same rule of a reason, said in the
+    page's language (the field named), and record nothing."""
+    case, case_id = await _in_review(console.stack)
+    async with _login(console, "auditor-01") as auditor:
+        for path in (f"/cases/{case}/unmask", f"/cases/{case}/application-form.pdf"):
+            r = await auditor.post(path, data={"csrf": await _csrf(auditor), "reason": " 看看 "})
+            assert r.status_code == 422 and "reason: 请说明理由（至少 4 个字）" in r.text, path
+        auditor.cookies.set("reissue_lang", "en")
+        r = await auditor.post(
+            f"/cases/{case}/unmask", data={"csrf": await _csrf(auditor), "reason": "x"}
+        )
+        assert r.status_code == 422 and "reason: state why (at least 4 characters)" in r.text
+    assert (
+        await console.stack.one(
+            "SELECT count(*) FROM case_events WHERE case_id = $1"
+            " AND event_type = 'personal_data_unmasked'",
+            case_id,
+        )
+        == 0
+    )
+
+
 async def test_sessions_end_at_logout_when_idle_and_at_their_limit(stack: Stack) -> None:
     from reissue.console.staff import add_user
     from tests.console.conftest import STAFF

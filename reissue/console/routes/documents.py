@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from reissue.console.deps import CaseId, Me, Permit, Refused, permit
-from reissue.console.pages import console_of, show_case
+from reissue.console.deps import CaseId, Me, Permit, Refused, StatedReason, permit
+from reissue.console.pages import console_of
 from reissue.console.staff import StaffSession
 from reissue.documents import (
     PDF,
@@ -62,16 +62,8 @@ async def loss_report_proof(request: Request, me: Me, case_id: CaseId) -> Respon
 async def application_form(
     request: Request,
     ok: Annotated[Permit, Depends(permit(StaffAction.UNMASK))],
-    reason: Annotated[str, Form(max_length=500)] = "",
+    reason: StatedReason,
 ) -> Response:
-    if len(reason.strip()) < 4:
-        return await show_case(
-            request,
-            ok.me,
-            ok.case_id,
-            status=422,
-            error="reason: state why (at least 4 characters)",
-        )
     console = console_of(request)
     with _refusals():
         body = await issue_application_form(
@@ -81,7 +73,7 @@ async def application_form(
             clerk=None,
             printed_by=ok.me.user_id,
             by_role=_roles(ok.me),
-            reason=reason.strip(),
+            reason=reason,
         )
     return Response(
         body, media_type=PDF, headers=download_headers(ok.case_id, Document.APPLICATION_FORM)
