@@ -123,3 +123,14 @@ async def test_every_state_a_loss_report_can_be_in_has_its_words(pool: asyncpg.P
     assert set(labels.REPORT_STATES) == states
     for state, label in labels.REPORT_STATES.items():
         assert CJK.search(label.zh) and label.en.strip(), state
+
+
+def test_a_card_number_is_masked_even_in_an_unmasked_story() -> None:
+    """An auditor's unmasked case page shows the applicant, never a whole card number:
+    the handover's sentence masks the new card as every step's sentence does."""
+    said = story.event(
+        "card_collected", {"new_card_number": "A12345678", "handed_over_by": "counter-01"}
+    )
+    assert said is not None
+    for text in (said.zh, said.en):
+        assert "A12345678" not in text and "*****5678" in text and "counter-01" in text
