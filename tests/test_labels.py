@@ -8,6 +8,7 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from reissue.activities.notifications import TEMPLATES, render
@@ -108,3 +109,28 @@ def test_every_event_into_the_case_has_its_words() -> None:
     from reissue.schemas import contract
 
     assert {e.name for e in contract.EVENTS} <= set(story.EVENTS)
+
+
+async def test_every_state_a_loss_report_can_be_in_has_its_words(pool: asyncpg.Pool) -> None:
+    """The proof of a loss report prints its state in the registry: each one the
+    registry's own rule allows (migrations may add one) has its words."""
+    rule = await pool.fetchval(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conname = 'loss_reports_status_check'"
+    )
+    states = set(re.findall(r"'([a-z_]+)'", rule))
+    assert "open" in states, rule
+    assert set(labels.REPORT_STATES) == states
+    for state, label in labels.REPORT_STATES.items():
+        assert CJK.search(label.zh) and label.en.strip(), state
+
+
+def test_a_card_number_is_masked_even_in_an_unmasked_story() -> None:
+    """An auditor's unmasked case page shows the applicant, never a whole card number:
+    the handover's sentence masks the new card as every step's sentence does."""
+    said = story.event(
+        "card_collected", {"new_card_number": "A12345678", "handed_over_by": "counter-01"}
+    )
+    assert said is not None
+    for text in (said.zh, said.en):
+        assert "A12345678" not in text and "*****5678" in text and "counter-01" in text

@@ -25,6 +25,7 @@ __all__ = [
     "Me",
     "Permit",
     "Refused",
+    "StatedReason",
     "allowed",
     "permit",
     "with_csrf",
@@ -118,3 +119,15 @@ def permit(action: StaffAction) -> Callable[..., Awaitable[Permit]]:
         return Permit(me, case_id, st)
 
     return check
+
+
+async def stated_reason(request: Request, reason: Annotated[str, Form(max_length=500)] = "") -> str:
+    """Why a person is shown personal data (unmasking, the application form): said in
+    at least 4 characters, else refused on the case page."""
+    why = reason.strip()
+    if len(why) < 4:
+        raise Refused(422, "reason: " + translator(request)("reason_needed"))
+    return why
+
+
+StatedReason = Annotated[str, Depends(stated_reason)]

@@ -191,6 +191,11 @@ CHANNELS: Final[Mapping[Channel, Label]] = {
 # A loss report's state in the registry (`loss_reports.status`).
 REPORT_STATES: Final[Mapping[str, Label]] = {
     "open": L("有效", "In force"),
+    "standing": L(
+        "有效（原案件已结束，卡片仍冻结至有效期满）",
+        "In force (its case ended; the card stays frozen until it expires)",
+    ),
+    "continued": L("已由新案件接续", "Taken over by a new case"),
     "lifted": L("已解除（卡片已解冻）", "Lifted (the card is unfrozen)"),
     "resolved_by_reissue": L("已办结（已补发新卡）", "Resolved by the reissue"),
     "closed_without_reissue": L("已关闭（原卡作废）", "Closed (the old card is void)"),
@@ -490,6 +495,7 @@ UI: Final[Mapping[str, Label]] = {
     "export": L("导出经过（脱敏）", "Export the timeline (masked)"),
     "unmask": L("查看个人信息（将记录在案）", "Show personal data (this is logged)"),
     "unmask_reason": L("查看理由", "Why you need it"),
+    "reason_needed": L("请说明理由（至少 4 个字）", "state why (at least 4 characters)"),
     "unmasked": L(
         "个人信息已显示；本次查看已记录在案。", "Personal data shown; this viewing is on record."
     ),

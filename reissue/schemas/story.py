@@ -561,7 +561,7 @@ EVENTS: Final[Mapping[str, tuple[Label, Callable[[Mapping[str, Any]], Label | No
         L("领卡", "card collected"),
         lambda a: L(
             "新卡 {c} 已交给申请人（经办 {by}）", "New card {c} handed over by {by}"
-        ).format(c=a.get("new_card_number") or "—", by=_who(a, "handed_over_by")),
+        ).format(c=_card(a.get("new_card_number")), by=_who(a, "handed_over_by")),
     ),
     "card_found": (L("卡已找到", "card found"), _found),
     "cancel": (L("撤销案件", "cancel"), lambda a: _with_note(a, _cancelled(a))),

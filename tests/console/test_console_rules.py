@@ -4,7 +4,7 @@ and a logged unmask. Every refusal leaves the case as it was."""
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +21,7 @@ from reissue.schemas.enums import DocumentType, Stage
 from reissue.schemas.reasons import TEXTS, Reason, label
 from tests.api.conftest import serving
 from tests.console.conftest import PASSWORD, Console, log_in
-from tests.support import Stack, doc, materials
+from tests.support import Stack, doc, eventually, materials
 
 SCHOOL = {"kind": "school", "name": "重庆市第一中学", "code": "4150010611"}
 
@@ -351,6 +351,29 @@ async def test_an_auditor_exports_masked_and_unmasks_only_with_a_logged_reason(
     assert "投诉调查 2026-117" in logged[0]["detail"]
 
 
+async def test_a_reason_too_short_is_refused_in_the_pages_language(console: Console) -> None:
+    """Unmasking and the application form ask the same rule of a reason, said in the
+    page's language (the field named), and record nothing."""
+    case, case_id = await _in_review(console.stack)
+    async with _login(console, "auditor-01") as auditor:
+        for path in (f"/cases/{case}/unmask", f"/cases/{case}/application-form.pdf"):
+            r = await auditor.post(path, data={"csrf": await _csrf(auditor), "reason": " 看看 "})
+            assert r.status_code == 422 and "reason: 请说明理由（至少 4 个字）" in r.text, path
+        auditor.cookies.set("reissue_lang", "en")
+        r = await auditor.post(
+            f"/cases/{case}/unmask", data={"csrf": await _csrf(auditor), "reason": "x"}
+        )
+        assert r.status_code == 422 and "reason: state why (at least 4 characters)" in r.text
+    assert (
+        await console.stack.one(
+            "SELECT count(*) FROM case_events WHERE case_id = $1"
+            " AND event_type = 'personal_data_unmasked'",
+            case_id,
+        )
+        == 0
+    )
+
+
 async def test_sessions_end_at_logout_when_idle_and_at_their_limit(stack: Stack) -> None:
     from reissue.console.staff import add_user
     from tests.console.conftest import STAFF
@@ -367,7 +390,9 @@ async def test_sessions_end_at_logout_when_idle_and_at_their_limit(stack: Stack)
             console = Console(stack, base + "/console")
             async with _login(console, "reviewer-01") as http:
                 assert (await http.get("/")).status_code == 200
-                await asyncio.sleep(1.5)
+                await _until_past_its_end(
+                    stack, http.cookies.get("reissue_session", domain=""), config
+                )
                 r = await http.get("/")
                 assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
     async with serving(_mounted(stack)) as base:
@@ -376,6 +401,24 @@ async def test_sessions_end_at_logout_when_idle_and_at_their_limit(stack: Stack)
             token = await _csrf(http)
             assert (await http.post("/logout", data={"csrf": token})).status_code == 303
             assert (await http.get("/")).status_code == 303  # the old cookie opens nothing
+
+
+async def _until_past_its_end(stack: Stack, secret: str | None, config: ConsoleConfig) -> None:
+    """Wait, without touching the session (a request would keep it alive), until the
+    database's clock is past the end the console checks: idle, or its absolute limit."""
+    assert secret is not None
+    key = hashlib.sha256(secret.encode()).hexdigest()
+
+    async def over() -> None:
+        ended = await stack.one(
+            "SELECT expires_at <= now() OR last_seen_at <= now() - $2::interval"
+            " FROM staff_sessions WHERE session_sha256 = $1",
+            key,
+            config.session_idle,
+        )
+        assert ended is True, "the session is still live"
+
+    await eventually(over, timeout=10)
 
 
 def _mounted(stack: Stack) -> FastAPI:

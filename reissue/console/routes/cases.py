@@ -7,12 +7,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from temporalio.service import RPCError
 
 from reissue.activities.repositories.audit import append
-from reissue.console.deps import CaseId, Me, Permit, allowed, permit
+from reissue.console.deps import CaseId, Me, Permit, StatedReason, allowed, permit
 from reissue.console.pages import console_of, show_case, translator
 from reissue.console.staff import StaffSession
 from reissue.ops.audit import build_timeline
@@ -33,16 +33,8 @@ async def case_page(request: Request, me: Me, case_id: CaseId, done: bool = Fals
 async def unmask(
     request: Request,
     ok: Annotated[Permit, Depends(permit(StaffAction.UNMASK))],
-    reason: Annotated[str, Form(max_length=500)] = "",
+    reason: StatedReason,
 ) -> Response:
-    if len(reason.strip()) < 4:
-        return await show_case(
-            request,
-            ok.me,
-            ok.case_id,
-            status=422,
-            error="reason: state why (at least 4 characters)",
-        )
     async with console_of(request).pool.acquire() as conn:
         # On the case's own append-only record, before anything is shown.
         await append(
@@ -51,7 +43,7 @@ async def unmask(
             case_id=ok.st.case_id,
             event_type="personal_data_unmasked",
             actor=ok.me.user_id,
-            detail={"reason": reason.strip(), "by_role": "auditor"},
+            detail={"reason": reason, "by_role": "auditor"},
             at=datetime.now(UTC),
         )
     notice = translator(request)("unmasked")

@@ -9,22 +9,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from reissue.console.deps import CaseId, Me, Permit, Refused, permit
-from reissue.console.pages import console_of, show_case
+from reissue.console.deps import CaseId, Me, Permit, Refused, StatedReason, permit
+from reissue.console.pages import console_of
+from reissue.console.staff import StaffSession
 from reissue.documents import (
     PDF,
     Document,
     DocumentUnavailable,
     FontMissing,
-    application_form_pdf,
-    cjk_font,
-    gather_application_form,
-    gather_loss_report_proof,
-    loss_report_proof_pdf,
-    record_download,
+    download_headers,
+    issue_application_form,
+    issue_loss_report_proof,
 )
 from reissue.schemas.permissions import StaffAction
 
@@ -37,7 +35,6 @@ router = APIRouter()
 def _refusals() -> Iterator[None]:
     """A document that cannot be made now: said on the case page."""
     try:
-        cjk_font()
         yield
     except FontMissing as e:
         raise Refused(503, str(e)) from None
@@ -45,58 +42,39 @@ def _refusals() -> Iterator[None]:
         raise Refused(409, str(e)) from None
 
 
-def _pdf(body: bytes, case_id: str, document: Document) -> Response:
-    return Response(
-        body,
-        media_type=PDF,
-        headers={"Content-Disposition": f'attachment; filename="{case_id}.{document.filename}"'},
-    )
+def _roles(me: StaffSession) -> str:
+    return ",".join(sorted(me.roles))
 
 
 @router.get("/cases/{case_id}/loss-report-proof.pdf")
 async def loss_report_proof(request: Request, me: Me, case_id: CaseId) -> Response:
     console = console_of(request)
     with _refusals():
-        proof = await gather_loss_report_proof(console.client, console.pool, case_id)
-    async with console.pool.acquire() as conn:
-        await record_download(
-            conn,
-            Document.LOSS_REPORT_PROOF,
-            case_id=proof.record_id,
-            actor=me.user_id,
-            by_role=",".join(sorted(me.roles)),
-            reason="proof of the loss report issued",
+        body = await issue_loss_report_proof(
+            console.client, console.pool, case_id, actor=me.user_id, by_role=_roles(me)
         )
-    return _pdf(loss_report_proof_pdf(proof), case_id, Document.LOSS_REPORT_PROOF)
+    return Response(
+        body, media_type=PDF, headers=download_headers(case_id, Document.LOSS_REPORT_PROOF)
+    )
 
 
 @router.post("/cases/{case_id}/application-form.pdf")
 async def application_form(
     request: Request,
     ok: Annotated[Permit, Depends(permit(StaffAction.UNMASK))],
-    reason: Annotated[str, Form(max_length=500)] = "",
+    reason: StatedReason,
 ) -> Response:
-    if len(reason.strip()) < 4:
-        return await show_case(
-            request,
-            ok.me,
-            ok.case_id,
-            status=422,
-            error="reason: state why (at least 4 characters)",
-        )
     console = console_of(request)
     with _refusals():
-        form = await gather_application_form(
-            console.client, ok.case_id, clerk=None, printed_by=ok.me.user_id
+        body = await issue_application_form(
+            console.client,
+            console.pool,
+            ok.case_id,
+            clerk=None,
+            printed_by=ok.me.user_id,
+            by_role=_roles(ok.me),
+            reason=reason,
         )
-    async with console.pool.acquire() as conn:
-        # On the case's own append-only record, before the form is made.
-        await record_download(
-            conn,
-            Document.APPLICATION_FORM,
-            case_id=form.record_id,
-            actor=ok.me.user_id,
-            by_role=",".join(sorted(ok.me.roles)),
-            reason=reason.strip(),
-        )
-    return _pdf(application_form_pdf(form), ok.case_id, Document.APPLICATION_FORM)
+    return Response(
+        body, media_type=PDF, headers=download_headers(ok.case_id, Document.APPLICATION_FORM)
+    )
