@@ -18,9 +18,12 @@ from typing import Any, Final
 
 import asyncpg
 from temporalio.api.workflow.v1 import WorkflowExecutionInfo
-from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
+from temporalio.api.workflowservice.v1 import (
+    ListWorkflowExecutionsRequest,
+    ListWorkflowExecutionsResponse,
+)
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from reissue.activities.repositories import lookup
 from reissue.client import ReissueClient
@@ -175,16 +178,35 @@ async def _listed(client: Client, query: str) -> list[_Listed]:
     found: list[_Listed] = []
     token = b""
     while len(found) <= QUEUE_LIMIT:
-        answer = await client.workflow_service.list_workflow_executions(
-            ListWorkflowExecutionsRequest(
-                namespace=client.namespace, query=query, page_size=1000, next_page_token=token
-            )
+        request = ListWorkflowExecutionsRequest(
+            namespace=client.namespace, query=query, page_size=1000, next_page_token=token
         )
+        answer = await _list(client, request)
         found += (_Listed.of(info) for info in answer.executions)
         token = answer.next_page_token
         if not token:
             break
     return found
+
+
+# What a busy visibility store answers now and then (a query it gave up on, a frontend
+# not ready): a read, so asked again a few times before the page says Temporal is away.
+_TRANSIENT: Final = frozenset(
+    {RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+)
+
+
+async def _list(
+    client: Client, request: ListWorkflowExecutionsRequest, *, tries: int = 3
+) -> ListWorkflowExecutionsResponse:
+    for attempt in range(1, tries + 1):
+        try:
+            return await client.workflow_service.list_workflow_executions(request)
+        except RPCError as e:
+            if e.status not in _TRANSIENT or attempt == tries:
+                raise
+            await asyncio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 class Listings:
