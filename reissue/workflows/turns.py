@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -54,6 +53,29 @@ class _Waiting:
         self.granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
+class _Turn:
+    """`async with turns.turn():` — a plain context manager, not a generator: when the
+    worker evicts a case, the coroutine holding the turn is closed, and a generator-based
+    manager then complains ("generator didn't stop after athrow()") instead of passing
+    the turn on."""
+
+    def __init__(self, turns: Turns, handler: bool) -> None:
+        self._turns, self._handler = turns, handler
+
+    async def __aenter__(self) -> None:
+        turns = self._turns
+        turns.handlers += self._handler
+        try:
+            await turns.take()
+        except BaseException:
+            turns.handlers -= self._handler
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._turns.handlers -= self._handler
+        self._turns.give()
+
+
 class Turns:
     """The case's turn (see the module's docstring). Everything that reads or changes the
     case, or issues a command, runs while holding it."""
@@ -67,21 +89,10 @@ class Turns:
         self.local_steps = 0  # local activities run so far
         self.handlers = 0  # handlers begun and not yet done
 
-    @asynccontextmanager
-    async def turn(self, *, handler: bool = False) -> AsyncIterator[None]:
+    def turn(self, *, handler: bool = False) -> _Turn:
         """Hold the turn for the main path or a `handler` of an event; pass it on when done.
         A handler counts from when it begins waiting for its turn to when it is done."""
-        self.handlers += handler
-        try:
-            await self.take()
-        except BaseException:
-            self.handlers -= handler
-            raise
-        try:
-            yield
-        finally:
-            self.handlers -= handler
-            self.give()
+        return _Turn(self, handler)
 
     async def take(self) -> None:
         """Take the turn, after those the history woke before this coroutine."""
@@ -183,11 +194,13 @@ class Gate:
     def busy(self) -> bool:
         return self._busy
 
-    @asynccontextmanager
-    async def through(self) -> AsyncIterator[None]:
+    def through(self) -> Gate:
+        """`async with gate.through():` (a plain context manager, as `Turns.turn`)."""
+        return self
+
+    async def __aenter__(self) -> None:
         await self._turns.wait(lambda: not self._busy)
         self._busy = True
-        try:
-            yield
-        finally:
-            self._busy = False
+
+    async def __aexit__(self, *_: object) -> None:
+        self._busy = False
